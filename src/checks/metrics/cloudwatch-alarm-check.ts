@@ -1,0 +1,9 @@
+import type { CheckFactory } from '../../core/checks.js';
+import { ZddError } from '../../core/errors.js';
+
+// Stub until implemented.
+export const cloudwatchAlarmCheck: CheckFactory = {
+  create() {
+    throw new ZddError('not-implemented', 'check type not implemented yet');
+  },
+};

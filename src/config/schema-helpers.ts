@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+
+/** A duration: `500ms`, `30s`, `5m`, `1h30m`, or a number of milliseconds. Parsed to ms. */
+export function duration(description?: string) {
+  const s = z
+    .union([z.string(), z.number()], { error: (iss) => `must be a duration like "30s" or "5m", got ${show(iss.input)}` })
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === undefined) {
+        ctx.issues.push({ code: 'custom', input: v, message: `must be a duration like "30s", "5m" or "1h30m", got ${show(v)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+  return description ? s.describe(description) : s;
+}
+
+/** A whole number in [min, max] with a message that states the range and what was given. */
+export function intBetween(min: number, max: number, description?: string) {
+  const s = z
+    .number({ error: (iss) => `must be a number ${min}–${max}, got ${show(iss.input)}` })
+    .int({ error: (iss) => `must be a whole number ${min}–${max}, got ${show(iss.input)}` })
+    .refine((n) => n >= min && n <= max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` });
+  return description ? s.describe(description) : s;
+}
+
+export function nonEmptyString(description?: string) {
+  const s = z.string({ error: (iss) => `must be a string, got ${show(iss.input)}` }).min(1, { error: 'must not be empty' });
+  return description ? s.describe(description) : s;
+}
+
+/** A function value (hooks, custom strategies and providers written in the config). */
+export function fn<T extends (...args: any[]) => unknown>(description?: string) {
+  const s = z.custom<T>((v) => typeof v === 'function', { error: (iss) => `must be a function, got ${show(iss.input)}` });
+  return description ? s.describe(description) : s;
+}
+
+export function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'function') return 'a function';
+  try {
+    const j = JSON.stringify(v);
+    return j.length > 60 ? `${j.slice(0, 57)}...` : j;
+  } catch {
+    return String(v);
+  }
+}

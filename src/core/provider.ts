@@ -1,0 +1,129 @@
+import type { Clock } from './clock.js';
+import type { EventSink } from './events.js';
+
+/** One immutable version of the service. `id` is what people type (`--revision v2`). */
+export interface RevisionSpec {
+  id: string;
+  /** Container image, when the platform runs images (AWS). */
+  image?: string;
+  /** Provider-specific data the provider wants back later (task definition ARN, slot …). */
+  meta?: Record<string, string>;
+}
+
+/** Percent of production traffic per revision id, 0–100. Revisions not listed have 0. */
+export type WeightMap = Record<string, number>;
+
+/** What a provider can do. A strategy's needs are checked against this before anything changes. */
+export interface ProviderCapabilities {
+  /** Arbitrary percentages between two revisions (canary, linear). */
+  weightedTraffic: boolean;
+  /** Move 100% in one router call (blue-green, rollback). */
+  instantSwitch: boolean;
+  /** A header route (or test listener) that reaches the candidate before it has weight. */
+  testRoute: boolean;
+  /** Grow and shrink revisions instance by instance (rolling). */
+  batches: boolean;
+}
+
+export interface RevisionState {
+  revision: RevisionSpec;
+  /** Instances the platform is asked to run. */
+  desired: number;
+  /** Instances running and healthy right now, when the platform knows. */
+  healthy?: number;
+}
+
+/** What runs and how traffic is split, as the provider sees it now (not from zdd's records). */
+export interface ProviderSnapshot {
+  revisions: RevisionState[];
+  weights: WeightMap;
+  testRoute?: string | null;
+  /** Human notes, e.g. "router not running". */
+  notes?: string[];
+}
+
+/** How checks and hooks reach a revision. */
+export interface RevisionEndpoints {
+  /** Production entry point (router / load balancer). */
+  serviceUrl?: string;
+  /** URL that reaches the candidate through the test route, with `testHeaders` if needed. */
+  testUrl?: string;
+  testHeaders?: Record<string, string>;
+  /** Direct URLs of the revision's instances, where reachable. */
+  instanceUrls?: string[];
+}
+
+/** Per-revision request counters a router keeps (local router), for the `router` metric check. */
+export interface RevisionTrafficSample {
+  revision: string;
+  requests: number;
+  errors: number;
+  /** Latency samples in ms over the window, when kept. */
+  latenciesMs?: number[];
+}
+
+/** Splits production traffic between revisions. */
+export interface TrafficRouter {
+  /** Write the weights for every listed revision in one call; revisions not listed go to 0. */
+  setWeights(weights: WeightMap): Promise<void>;
+  /** Read the weights back from the router itself (not from a cache). */
+  getWeights(): Promise<WeightMap>;
+  /** Send requests with the test header to `revisionId` (null removes the route). Needs capability `testRoute`. */
+  setTestRoute?(revisionId: string | null): Promise<void>;
+  /** Request and error counts per revision over the last `windowMs`. Optional capability. */
+  trafficSample?(revisionIds: string[], windowMs: number): Promise<RevisionTrafficSample[]>;
+}
+
+export interface HealthWaitOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Runs revisions: provisions, scales, checks health, retires. */
+export interface Platform {
+  /** Start `revision` with `replicas` instances that take no production traffic yet. Idempotent. */
+  provision(revision: RevisionSpec, replicas: number): Promise<void>;
+  /** Set the instance count of a running revision (0 is allowed and keeps it known). */
+  scale(revisionId: string, replicas: number): Promise<void>;
+  /** Resolve once every desired instance of the revision is healthy; throw CheckFailedError naming why. */
+  waitHealthy(revisionId: string, opts: HealthWaitOptions): Promise<void>;
+  /** Stop a revision whose weight is already 0: wait `drainMs` for in-flight work, then stop it. Idempotent. */
+  retire(revisionId: string, opts: { drainMs: number }): Promise<void>;
+  /** Where checks and hooks can reach a revision. */
+  endpoints(revisionId: string): Promise<RevisionEndpoints>;
+}
+
+/** A provider pairs a platform with a traffic router. */
+export interface Provider {
+  readonly name: string;
+  readonly capabilities: ProviderCapabilities;
+  readonly platform: Platform;
+  readonly router: TrafficRouter;
+  /** Verify credentials and resources exist before anything changes; throw ProviderError (exit 5). */
+  preflight?(): Promise<void>;
+  /** The live state, read from the platform and router. */
+  snapshot(): Promise<ProviderSnapshot>;
+  /** Stop everything this provider started for the service (`zdd down`). Optional capability. */
+  down?(): Promise<void>;
+  /** Release clients, sockets, timers. */
+  close?(): Promise<void>;
+}
+
+/** Everything a provider factory receives. */
+export interface ProviderContext {
+  service: string;
+  /** Directory holding the config file; relative paths resolve from here. */
+  configDir: string;
+  /** Local state directory (`.zdd/` by default). */
+  stateDir: string;
+  env: string | undefined;
+  clock: Clock;
+  events: EventSink;
+  /** Global CLI options that providers may honour (--region, --profile). */
+  options: Record<string, string | undefined>;
+}
+
+/** A provider plugin: a name plus a factory. Built-ins and config-supplied objects look the same. */
+export interface ProviderFactory<TConfig = unknown> {
+  create(config: TConfig, ctx: ProviderContext): Provider | Promise<Provider>;
+}

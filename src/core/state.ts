@@ -1,0 +1,104 @@
+import type { CheckResult } from './checks.js';
+import type { LockHolderInfo } from './errors.js';
+import type { Role, RoleWeights, Step } from './plan.js';
+import type { RevisionSpec } from './provider.js';
+
+export type DeploymentStatus =
+  /** steps are being executed */
+  | 'running'
+  /** waiting at a pause step for `zdd promote` */
+  | 'paused'
+  /** candidate holds 100% and every step ran */
+  | 'succeeded'
+  /** the rollback plan is being executed */
+  | 'rolling-back'
+  /** production is back on stable */
+  | 'rolled-back'
+  /** the rollback itself failed: a person must look (exit 4) */
+  | 'rollback-failed';
+
+/** The journal of one deploy, checkpointed before and after every step. */
+export interface DeploymentRecord {
+  version: 1;
+  id: string;
+  service: string;
+  env?: string;
+  strategy: string;
+  status: DeploymentStatus;
+  stable: RevisionSpec | null;
+  candidate: RevisionSpec;
+  plan: Step[];
+  /** Index of the next step to run: steps before it are done. */
+  stepIndex: number;
+  /** The step in flight when the record was written (a crash leaves it set). */
+  inFlight?: { index: number; phase: 'deploy' | 'rollback'; startedAt: string };
+  /** Last weights read back from the router. */
+  weights: RoleWeights;
+  /** Instances asked of the platform per role. */
+  replicas: RoleWeights;
+  testRoute: Role | null;
+  /** Roles that have passed their health checks at their current size (promise 1). */
+  healthy: Role[];
+  startedAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  by: LockHolderInfo;
+  /** Last check results, newest last (bounded). */
+  verdicts: CheckResult[];
+  error?: { message: string; code: string; step?: number; hint?: string };
+  rollback?: { reason: string; startedAt: string; plan: Step[]; stepIndex: number };
+  /** Set when a human asked to promote a paused deploy. */
+  promoteRequested?: string;
+  /** Set when a human asked to abort (rollback) a running deploy. */
+  abortRequested?: string;
+  /** A revision kept after the deploy (blue-green), to be retired when due. */
+  kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
+}
+
+/** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */
+export interface RecordStore {
+  /** The newest record of the service, or null when it never deployed. */
+  latest(service: string): Promise<DeploymentRecord | null>;
+  /** Create or replace a record and make it the newest. */
+  save(record: DeploymentRecord): Promise<void>;
+  /** Records newest first, at most `limit`. */
+  history(service: string, limit: number): Promise<DeploymentRecord[]>;
+}
+
+/** The lock as read from the store. */
+export interface LockInfo {
+  holder: LockHolderInfo;
+  /** When the holder last said it is alive (ISO). */
+  heartbeat: string;
+  /** How long after the heartbeat the lock counts as stale (ms). */
+  leaseMs: number;
+  stale: boolean;
+  staleReason?: string;
+}
+
+export interface LockLease {
+  /** Keep the lock alive (long deploys call this from a timer). */
+  heartbeat(): Promise<void>;
+  /** Release it if still ours. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** One deploy per service at a time. */
+export interface LockStore {
+  /** Take the lock or throw LockHeldError (exit 3); waits up to `waitMs` polling every `pollMs`. */
+  acquire(service: string, holder: LockHolderInfo, opts: { waitMs: number; pollMs?: number }): Promise<LockLease>;
+  /** Who holds it, and whether that looks stale; null when free. */
+  inspect(service: string): Promise<LockInfo | null>;
+  /** Remove the lock whoever holds it. Returns whether there was one. */
+  forceRelease(service: string): Promise<boolean>;
+  /** Take over a lock held by `deploymentId` whose holder is gone (resuming a crashed deploy). */
+  takeOver?(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease>;
+}
+
+/** Records and lock behind one interface; file store by default, remote (S3) where the service lives in a cloud. */
+export interface StateStore {
+  readonly records: RecordStore;
+  readonly lock: LockStore;
+  /** Where it lives, for messages (`.zdd/` or `s3://bucket/prefix`). */
+  readonly location: string;
+}

@@ -1,0 +1,48 @@
+import type { HookPoint, Plan, Role, RoleWeights } from './plan.js';
+import type { ProviderCapabilities, RevisionSpec } from './provider.js';
+import type { DeploymentRecord } from './state.js';
+
+/** What a strategy knows when it plans. No I/O: everything is here. */
+export interface PlanInput<TOptions = Record<string, unknown>> {
+  service: string;
+  /** The revision serving production and its instance count; null on the first deploy. */
+  stable: { revision: RevisionSpec; replicas: number } | null;
+  candidate: RevisionSpec;
+  /** Instances the candidate should end with. */
+  replicas: number;
+  /** This strategy's section of the config, already validated. */
+  options: TOptions;
+  capabilities: ProviderCapabilities;
+  /** Hook points that have hooks configured (a plan includes only those). */
+  hooks: HookPoint[];
+  /** Gate names configured (`smoke` before traffic, `analysis` during bakes, any others by name). */
+  gates: string[];
+  /** How long a drained revision is given before it is stopped (ms). */
+  drainMs: number;
+}
+
+/** What a strategy knows when it plans a rollback: the record of the deploy being undone. */
+export interface RollbackInput {
+  record: DeploymentRecord;
+  hooks: HookPoint[];
+  /** Instances stable should be restored to (its size before the deploy). */
+  stableReplicas: number;
+}
+
+/**
+ * A strategy plugin: pure planners. Built-ins use exactly this interface, so a strategy exported
+ * from a config has the same power.
+ */
+export interface Strategy<TOptions = any> {
+  readonly name: string;
+  /** One line for `zdd plan` and help. */
+  readonly description: string;
+  /** Provider capabilities the plan needs; a mismatch is a config error before anything changes. */
+  readonly requires: (keyof ProviderCapabilities)[];
+  /** The steps from the current state to the candidate holding 100%. */
+  plan(input: PlanInput<TOptions>): Plan;
+  /** The steps that put production back on stable, traffic first. */
+  rollback(input: RollbackInput): Plan;
+}
+
+export type { HookPoint, Plan, Role, RoleWeights };

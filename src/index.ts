@@ -1,0 +1,48 @@
+/**
+ * zdd's public API: what a deploy.config.ts, a custom strategy or a custom provider imports.
+ * Everything here is stable; internals are not exported.
+ */
+import type { ZddConfigInput } from './config/schema.js';
+
+/** Typed helper for deploy.config.ts: returns its argument, gives editors the types. */
+export function defineConfig(config: ZddConfigInput): ZddConfigInput {
+  return config;
+}
+
+export type { ZddConfig, ZddConfigInput, GateConfig, CheckConfig, HookConfig } from './config/schema.js';
+export type { Step, Plan, Role, RoleWeights, HookPoint, StepKind } from './core/plan.js';
+export { describeStep, formatDuration, HOOK_POINTS } from './core/plan.js';
+export type { Strategy, PlanInput, RollbackInput } from './core/strategy.js';
+export type {
+  Provider,
+  ProviderFactory,
+  ProviderContext,
+  ProviderCapabilities,
+  ProviderSnapshot,
+  Platform,
+  TrafficRouter,
+  RevisionSpec,
+  RevisionEndpoints,
+  RevisionState,
+  RevisionTrafficSample,
+  WeightMap,
+  HealthWaitOptions,
+} from './core/provider.js';
+export type { Check, CheckContext, CheckFactory, CheckResult, CheckThresholds, Measurement, Verdict } from './core/checks.js';
+export type { DeploymentRecord, DeploymentStatus, StateStore, RecordStore, LockStore, LockLease, LockInfo } from './core/state.js';
+export type { ZddEvent, ZddEventWithTime, EventSink } from './core/events.js';
+export type { Clock } from './core/clock.js';
+export { systemClock, FakeClock } from './core/clock.js';
+export {
+  ZddError,
+  UsageError,
+  ConfigError,
+  LockHeldError,
+  ProviderError,
+  CheckFailedError,
+  HookFailedError,
+  TrafficMismatchError,
+  InterruptedError,
+} from './core/errors.js';
+export { ExitCode } from './core/exit-codes.js';
+export { parseDuration } from './core/duration.js';

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { nonEmptyString } from '../config/schema-helpers.js';
+
+export const fileStateSchema = z.strictObject({
+  type: z.literal('file'),
+  dir: nonEmptyString('Directory for records and the lock, relative to the config file (default ".zdd")').optional(),
+});
+
+/** Remote state next to the service, so `zdd rollback` works from any machine. Implemented with the AWS provider (issue 4). */
+export const s3StateSchema = z.strictObject({
+  type: z.literal('s3'),
+  bucket: nonEmptyString('Bucket holding records and the lock'),
+  prefix: nonEmptyString('Key prefix (default "zdd/")').optional(),
+  region: nonEmptyString().optional(),
+});
+
+export const stateSchema = z.discriminatedUnion('type', [fileStateSchema, s3StateSchema], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'type must be "file" or "s3"' : undefined),
+});
