@@ -83,8 +83,11 @@ export interface HealthWaitOptions {
 export interface Platform {
   /** Start `revision` with `replicas` instances that take no production traffic yet. Idempotent. */
   provision(revision: RevisionSpec, replicas: number): Promise<void>;
-  /** Set the instance count of a running revision (0 is allowed and keeps it known). */
-  scale(revisionId: string, replicas: number): Promise<void>;
+  /**
+   * Set the instance count of a running revision (0 is allowed and keeps it known). Instances
+   * removed are first taken out of routing and given `drainMs` to finish in-flight requests.
+   */
+  scale(revisionId: string, replicas: number, opts: { drainMs: number }): Promise<void>;
   /** Resolve once every desired instance of the revision is healthy; throw CheckFailedError naming why. */
   waitHealthy(revisionId: string, opts: HealthWaitOptions): Promise<void>;
   /** Stop a revision whose weight is already 0: wait `drainMs` for in-flight work, then stop it. Idempotent. */

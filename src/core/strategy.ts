@@ -39,6 +39,11 @@ export interface Strategy<TOptions = any> {
   readonly description: string;
   /** Provider capabilities the plan needs; a mismatch is a config error before anything changes. */
   readonly requires: (keyof ProviderCapabilities)[];
+  /**
+   * Cross-field rules for this strategy's options, checked before anything changes. Each problem
+   * has a path relative to the strategy's config section and a message that says the fix.
+   */
+  validate?(options: TOptions, ctx: { replicas: number; capabilities: ProviderCapabilities }): { path: string; message: string }[];
   /** The steps from the current state to the candidate holding 100%. */
   plan(input: PlanInput<TOptions>): Plan;
   /** The steps that put production back on stable, traffic first. */
