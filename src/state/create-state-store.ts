@@ -1,0 +1,26 @@
+import { resolve } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import type { StateStore } from '../core/state.js';
+import type { ZddConfig } from '../config/schema.js';
+import { FileStateStore } from './file-state-store.js';
+
+/** The one place that picks a state store from config; the S3 store (and its SDK) loads only when used. */
+export async function createStateStore(
+  config: ZddConfig['state'],
+  ctx: { configDir: string; clock: Clock; options: Record<string, string | undefined> },
+): Promise<StateStore> {
+  if (!config || config.type === 'file') {
+    return new FileStateStore(resolve(ctx.configDir, config?.dir ?? '.zdd'), ctx.clock);
+  }
+  const { createS3StateStore } = await import('./s3-state-store.js');
+  return createS3StateStore(config, {
+    region: config.region ?? ctx.options.region,
+    profile: ctx.options.profile,
+    endpoint: process.env.AWS_ENDPOINT_URL,
+  });
+}
+
+/** The local state directory (provider files such as the local router's live here even with remote state). */
+export function localStateDir(config: ZddConfig['state'], configDir: string): string {
+  return resolve(configDir, config?.type === 'file' && config.dir ? config.dir : '.zdd');
+}
