@@ -15,7 +15,9 @@ export type DeploymentStatus =
   /** production is back on stable */
   | 'rolled-back'
   /** the rollback itself failed: a person must look (exit 4) */
-  | 'rollback-failed';
+  | 'rollback-failed'
+  /** a step failed and rollback was disabled (--no-rollback): production is left as the record says */
+  | 'failed';
 
 /** The journal of one deploy, checkpointed before and after every step. */
 export interface DeploymentRecord {
@@ -36,6 +38,8 @@ export interface DeploymentRecord {
   weights: RoleWeights;
   /** Instances asked of the platform per role. */
   replicas: RoleWeights;
+  /** Stable's instance count before the deploy began (what a rollback restores). */
+  stableReplicasBefore: number;
   testRoute: Role | null;
   /** Roles that have passed their health checks at their current size (promise 1). */
   healthy: Role[];
