@@ -15,6 +15,8 @@ export interface Measurement {
   observed?: Record<string, number | string | null>;
   /** The condition, as a person reads it (`candidate 5xx rate <= stable + 1pt`). */
   threshold?: string;
+  /** Set on results the gate runner reports for a probe that could not measure (threw or timed out); verdict is then 'inconclusive' and the error counts toward consecutiveErrorLimit, not the inconclusive limit. */
+  error?: boolean;
 }
 
 /** A measurement with its check's name and type and a timestamp: the `check` event payload. */
