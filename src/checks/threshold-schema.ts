@@ -21,3 +21,6 @@ export const DEFAULT_THRESHOLDS = {
   consecutiveErrorLimit: 4,
   timeoutMs: 10_000,
 } as const;
+
+/** The threshold fields of any check config, after parsing (durations in ms). */
+export type ThresholdConfig = z.output<z.ZodObject<typeof thresholdFields>>;
