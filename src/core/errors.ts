@@ -1,6 +1,13 @@
 import { ExitCode, type ExitCodeValue } from './exit-codes.js';
 
 /**
+ * Errors are recognised by a brand, not by identity: a config or plugin may load its own copy of
+ * zdd's classes (a TypeScript config importing src/ through jiti, a plugin with its own zdd), and
+ * `instanceof ProviderError` must still be true for its errors.
+ */
+const BRAND = Symbol.for('zdd.error.kinds');
+
+/**
  * Every error zdd means to show a person. `hint` says how to fix it; `exitCode` is what the CLI
  * exits with when nothing else decides (the engine maps failures during a deploy itself).
  */
@@ -10,8 +17,16 @@ export class ZddError extends Error {
   /** Machine-readable kind, stable for --json consumers. */
   readonly code: string;
 
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    const kinds = (value as { [BRAND]?: unknown } | null)?.[BRAND];
+    return Array.isArray(kinds) && kinds.includes(this.name);
+  }
+
   constructor(code: string, message: string, opts: { exitCode?: ExitCodeValue; hint?: string; cause?: unknown } = {}) {
     super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    const kinds: string[] = [];
+    for (let c = new.target as unknown as { name: string } | null; c && c.name; c = Object.getPrototypeOf(c)) kinds.push(c.name);
+    Object.defineProperty(this, BRAND, { value: kinds, enumerable: false });
     this.name = 'ZddError';
     this.code = code;
     this.exitCode = opts.exitCode ?? ExitCode.RolledBack;
