@@ -1,0 +1,186 @@
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock, systemClock } from '../../src/core/clock.js';
+import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../../src/core/errors.js';
+import type { DeploymentRecord } from '../../src/core/state.js';
+import { createS3StateStore } from '../../src/state/s3-state-store.js';
+import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const BUCKET = 'zdd-state-test';
+
+function holder(over: Partial<LockHolderInfo> = {}): LockHolderInfo {
+  return { who: 'ci', host: 'runner-7', pid: 4242, since: '2026-01-01T00:00:00.000Z', ciRunUrl: 'https://ci.example/run/1', ...over };
+}
+
+function record(id: string, startedAt: string, over: Partial<DeploymentRecord> = {}): DeploymentRecord {
+  return {
+    version: 1,
+    id,
+    service: 'web',
+    strategy: 'canary',
+    status: 'succeeded',
+    stable: { id: 'v1', image: 'repo/web:v1' },
+    candidate: { id: 'v2', image: 'repo/web:v2' },
+    plan: [],
+    stepIndex: 0,
+    weights: { stable: 0, candidate: 100 },
+    replicas: { stable: 0, candidate: 2 },
+    stableReplicasBefore: 2,
+    testRoute: null,
+    healthy: ['candidate'],
+    startedAt,
+    updatedAt: startedAt,
+    by: holder(),
+    verdicts: [],
+    ...over,
+  };
+}
+
+describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
+  let moto: Moto;
+  let s3: S3Client;
+  beforeAll(async () => {
+    moto = await startMoto();
+    s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+  });
+  afterAll(async () => {
+    s3?.destroy();
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  });
+
+  const store = (clock = systemClock as FakeClock | typeof systemClock, prefix?: string) =>
+    createS3StateStore({ type: 's3', bucket: BUCKET, prefix }, { client: s3, clock, leaseMs: 60_000 });
+
+  it('saves records as JSON objects and reads the newest back', async () => {
+    const st = await store(undefined, 'team/zdd');
+    expect(st.location).toBe(`s3://${BUCKET}/team/zdd/`);
+    expect(await st.records.latest('web')).toBeNull();
+    await st.records.save(record('20260101T000000Z-aaaaaa', '2026-01-01T00:00:00.000Z'));
+    await st.records.save(record('20260102T000000Z-bbbbbb', '2026-01-02T00:00:00.000Z', { candidate: { id: 'v3' } }));
+    expect((await st.records.latest('web'))?.candidate.id).toBe('v3');
+    const raw = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'team/zdd/web/records/20260101T000000Z-aaaaaa.json' }));
+    expect(JSON.parse(await raw.Body!.transformToString()).candidate.id).toBe('v2');
+    const history = await st.records.history('web', 10);
+    expect(history.map((r) => r.id)).toEqual(['20260102T000000Z-bbbbbb', '20260101T000000Z-aaaaaa']);
+    expect(await st.records.history('web', 1)).toHaveLength(1);
+    expect(await st.records.history('other', 5)).toEqual([]);
+  });
+
+  it('a second machine reads the same record (state lives with the service)', async () => {
+    const a = await store();
+    await a.records.save(record('20260101T000000Z-aaaaaa', '2026-01-01T00:00:00.000Z'));
+    // A machine that never deployed: its own client from the default credential chain (env here).
+    const saved = { ...process.env };
+    Object.assign(process.env, motoEnv(moto));
+    try {
+      const fresh = await createS3StateStore({ type: 's3', bucket: BUCKET }, { endpoint: moto.endpoint, region: 'us-east-1' });
+      expect((await fresh.records.latest('web'))?.id).toBe('20260101T000000Z-aaaaaa');
+    } finally {
+      for (const k of Object.keys(motoEnv(moto))) if (saved[k] === undefined) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  });
+
+  it('gives the lock to exactly one of several racing deploys; the others learn who holds it', async () => {
+    const st = await store();
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((pid) => st.lock.acquire('web', holder({ pid }), { waitMs: 0 })));
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) {
+      const e = (r as PromiseRejectedResult).reason;
+      expect(e).toBeInstanceOf(LockHeldError);
+      expect(e.exitCode).toBe(3);
+      expect(e.message).toMatch(/locked by ci@runner-7 \(pid \d, CI run https:\/\/ci.example\/run\/1\)/);
+    }
+    const info = await st.lock.inspect('web');
+    expect(info?.stale).toBe(false);
+    await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof st.lock.acquire>>>).value.release();
+    expect(await st.lock.inspect('web')).toBeNull();
+  });
+
+  it('waits for the lock with --lock-wait and gets it when the holder releases', async () => {
+    const st = await store();
+    const first = await st.lock.acquire('web', holder({ pid: 1 }), { waitMs: 0 });
+    const second = st.lock.acquire('web', holder({ pid: 2 }), { waitMs: 5000, pollMs: 50 });
+    await new Promise((r) => setTimeout(r, 150));
+    await first.release();
+    const lease = await second;
+    expect((await st.lock.inspect('web'))?.holder.pid).toBe(2);
+    await lease.release();
+  });
+
+  it('heartbeats renew the lease; a lock without heartbeat turns stale and can be taken over', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const st = await store(clock);
+    const lease = await st.lock.acquire('web', holder({ pid: 1, deploymentId: 'd1' }), { waitMs: 0 });
+    await clock.advance(50_000);
+    await lease.heartbeat();
+    await clock.advance(50_000);
+    expect((await st.lock.inspect('web'))?.stale).toBe(false);
+    await clock.advance(20_000);
+    const info = await st.lock.inspect('web');
+    expect(info?.stale).toBe(true);
+    expect(info?.staleReason).toMatch(/no heartbeat for 70s/);
+    await expect(st.lock.takeOver!('web', holder({ pid: 9 }), 'other-deploy')).rejects.toThrow(/another deploy \(d1\)/);
+    const taken = await st.lock.takeOver!('web', holder({ pid: 9 }), 'd1');
+    expect((await st.lock.inspect('web'))?.holder.pid).toBe(9);
+    // The old holder lost it: its heartbeat says so and its release leaves the new holder alone.
+    await expect(lease.heartbeat()).rejects.toMatchObject({ code: 'lock-lost' });
+    await lease.release();
+    expect((await st.lock.inspect('web'))?.holder.pid).toBe(9);
+    await taken.release();
+    expect(await st.lock.inspect('web')).toBeNull();
+  });
+
+  it('refuses to take over a live lock', async () => {
+    const st = await store();
+    await st.lock.acquire('web', holder({ pid: 1, deploymentId: 'd1' }), { waitMs: 0 });
+    await expect(st.lock.takeOver!('web', holder({ pid: 2 }), 'd1')).rejects.toBeInstanceOf(LockHeldError);
+  });
+
+  it('force-release removes the lock whoever holds it and says whether there was one', async () => {
+    const st = await store();
+    const lease = await st.lock.acquire('web', holder(), { waitMs: 0 });
+    expect(await st.lock.forceRelease('web')).toBe(true);
+    expect(await st.lock.forceRelease('web')).toBe(false);
+    await expect(lease.heartbeat()).rejects.toBeInstanceOf(ZddError);
+    const again = await st.lock.acquire('web', holder({ pid: 3 }), { waitMs: 0 });
+    await again.release();
+  });
+
+  it('a missing bucket is a provider error naming the bucket (exit 5)', async () => {
+    const st = await createS3StateStore({ type: 's3', bucket: 'no-such-bucket-zdd' }, { client: s3 });
+    const err = await st.records.latest('web').catch((e) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.exitCode).toBe(5);
+    expect(err.message).toContain('"no-such-bucket-zdd" does not exist');
+    expect(err.hint).toMatch(/create-bucket/);
+  });
+
+  it('a corrupt lock object is reported, not ignored', async () => {
+    const st = await store();
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'zdd/web/lock.json', Body: '{oops' }));
+    await expect(st.lock.inspect('web')).rejects.toMatchObject({ code: 'state-corrupt' });
+  });
+});
+
+describe('S3StateStore errors (mocked S3)', () => {
+  it('AccessDenied names the missing s3 action and the resource', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+    const mock = mockClient(client);
+    mock.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' }));
+    const st = await createS3StateStore({ type: 's3', bucket: 'prod-state' }, { client });
+    const err = await st.lock.acquire('web', holder(), { waitMs: 0 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.message).toBe('Access denied: s3:PutObject on s3://prod-state/zdd/web/lock.json');
+    expect(err.hint).toContain('arn:aws:s3:::prod-state/zdd/web/*');
+    mock.restore();
+  });
+});
