@@ -1,12 +1,68 @@
 import { z } from 'zod';
-import { duration, intBetween, nonEmptyString } from '../../config/schema-helpers.js';
+import { duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
 
-// Placeholder shape; the local provider work (issue 3) owns and completes this file.
+/**
+ * The local provider: revisions run as local processes, traffic goes through zdd's own router.
+ * Every field is described: the README config reference is generated from these descriptions.
+ */
 export const localProviderSchema = z.strictObject({
   type: z.literal('local'),
-  command: z.union([nonEmptyString(), z.array(nonEmptyString()).min(1)]),
-  port: intBetween(1, 65535).optional(),
-  healthPath: nonEmptyString().optional(),
-  drain: duration().optional(),
+  command: z
+    .union([nonEmptyString(), z.array(nonEmptyString()).min(1, { error: 'must name at least the program to run' })], {
+      error: (iss) => `must be a shell command string or an argv array, got ${show(iss.input)}`,
+    })
+    .describe(
+      'How to start one instance: a string run by /bin/sh, or an argv array run without a shell. ' +
+        '`{{revision}}`, `{{port}}` and `{{service}}` are replaced; PORT, ZDD_REVISION, ZDD_SERVICE and ZDD_INSTANCE are in its environment',
+    ),
+  port: intBetween(1, 65535, 'Port the router listens on for production traffic (default 8080)').optional(),
+  host: nonEmptyString('Address the router and the instances bind to (default "127.0.0.1")').optional(),
+  cwd: nonEmptyString('Working directory of the instances, relative to the config file (default: the config file\'s directory)').optional(),
+  env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for every instance'),
+  health: z
+    .strictObject({
+      path: nonEmptyString('HTTP path that must answer 2xx before an instance takes traffic (default "/health")')
+        .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/", got ${show(iss.input)}` })
+        .optional(),
+      interval: duration('Time between health probes while an instance starts (default 200ms)').optional(),
+    })
+    .optional()
+    .describe('How the router decides an instance is healthy (the timeout is the top-level health.timeout)'),
+  testRoute: z
+    .strictObject({
+      header: nonEmptyString('Request header that selects the test route (default "X-Canary")').optional(),
+      value: nonEmptyString('Header value that selects the test route (default "always")').optional(),
+    })
+    .optional()
+    .describe('Requests carrying this header go to the candidate, before it has any weight'),
+  stopGrace: duration('Time between SIGTERM and SIGKILL when an instance is stopped (default 5s)').optional(),
+  logLines: intBetween(1, 500, 'Lines of an instance\'s log shown when it fails to start (default 20)').optional(),
 });
+
 export type LocalProviderConfig = z.output<typeof localProviderSchema>;
+
+/** The config with every default filled in. */
+export interface ResolvedLocalConfig {
+  command: string | string[];
+  port: number;
+  host: string;
+  cwd: string;
+  env: Record<string, string>;
+  healthPath: string;
+  healthIntervalMs: number;
+  testHeader: string;
+  testValue: string;
+  stopGraceMs: number;
+  logLines: number;
+}
+
+export const LOCAL_DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  healthPath: '/health',
+  healthIntervalMs: 200,
+  testHeader: 'X-Canary',
+  testValue: 'always',
+  stopGraceMs: 5_000,
+  logLines: 20,
+} as const;
