@@ -1,0 +1,25 @@
+import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
+import { durationFlag } from '../durations.js';
+import { finish, withContext } from '../finish.js';
+import type { GlobalOptions } from '../main.js';
+import { revisionFromFlags } from '../revision.js';
+import type { CommandIO } from '../run-cli-command.js';
+
+interface DeployFlags {
+  revision?: string;
+  image?: string;
+  strategy?: string;
+  rollback: boolean;
+  lockWait?: string;
+}
+
+export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  const candidate = revisionFromFlags(flags);
+  const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
+  const loaded = await loadCommandConfig(globals);
+  const strategy = flags.strategy ?? defaultStrategy(loaded);
+  return withContext(await createContext(globals, io, loaded), async (ctx) => {
+    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs });
+    return finish(io, outcome);
+  });
+}

@@ -1,0 +1,39 @@
+import { ExitCode } from '../../core/exit-codes.js';
+import { UsageError } from '../../core/errors.js';
+import { commandClock, loadCommandConfig } from '../context.js';
+import { finish } from '../finish.js';
+import type { GlobalOptions } from '../main.js';
+import type { CommandIO } from '../run-cli-command.js';
+import { createStateStore } from '../../state/create-state-store.js';
+
+async function store(globals: GlobalOptions) {
+  const loaded = await loadCommandConfig(globals);
+  const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  return { service: loaded.config.service, store: s };
+}
+
+export async function lockStatus(_flags: unknown, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  const { service, store: s } = await store(globals);
+  const info = await s.lock.inspect(service);
+  if (io.output.json) io.output.data({ type: 'lock', service, lock: info });
+  if (!info) return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `Lock of ${service} is free.` });
+  const h = info.holder;
+  const msg =
+    `Lock of ${service} is held by ${h.who}@${h.host} (pid ${h.pid}) since ${h.since}` +
+    `${h.command ? `, running \`zdd ${h.command}\`` : ''}${h.ciRunUrl ? `, CI run ${h.ciRunUrl}` : ''}${h.deploymentId ? `, deploy ${h.deploymentId}` : ''}; last heartbeat ${info.heartbeat}.` +
+    (info.stale ? `\nIt looks STALE: ${info.staleReason}.` : '');
+  return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: msg, hint: info.stale ? 'Release it with `zdd lock release --force` once you know no deploy runs; `zdd rollback` also takes over a crashed deploy by itself.' : undefined });
+}
+
+export async function lockRelease(flags: { force?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  if (!flags.force) throw new UsageError('Releasing a lock another deploy may hold needs --force', 'Check `zdd lock status` first, then run `zdd lock release --force`.');
+  const { service, store: s } = await store(globals);
+  const info = await s.lock.inspect(service);
+  const existed = await s.lock.forceRelease(service);
+  return finish(io, {
+    result: existed ? 'succeeded' : 'nothing-to-do',
+    exitCode: ExitCode.Ok,
+    message: existed ? `Released the lock of ${service} (held by ${info?.holder.who}@${info?.holder.host}, pid ${info?.holder.pid}).` : `Lock of ${service} was already free.`,
+    hint: existed ? 'Run `zdd status`: if the last deploy did not finish, `zdd rollback` puts production back on stable.' : undefined,
+  });
+}

@@ -1,0 +1,22 @@
+import { describeStep } from '../../core/plan.js';
+import { ExitCode } from '../../core/exit-codes.js';
+import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
+import { finish, withContext } from '../finish.js';
+import type { GlobalOptions } from '../main.js';
+import type { CommandIO } from '../run-cli-command.js';
+
+export default async function planCommand(flags: { revision: string; image?: string; strategy?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  const loaded = await loadCommandConfig(globals);
+  const strategyName = flags.strategy ?? defaultStrategy(loaded);
+  const candidate = flags.image ? { id: flags.revision, image: flags.image } : { id: flags.revision };
+  return withContext(await createContext(globals, io, loaded), async (ctx) => {
+    const { strategy, steps, current } = await ctx.engine.plan({ candidate, strategy: strategyName });
+    if (io.output.json) {
+      io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps });
+    } else {
+      io.output.human(`Plan for ${ctx.config.service}: ${current.stable?.revision.id ?? '(nothing running)'} → ${candidate.id} with ${strategy.name} (${steps.length} steps)\n`);
+      steps.forEach((s, i) => io.output.human(`  ${String(i + 1).padStart(2)}. ${describeStep(s)}\n`));
+    }
+    return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `${steps.length} steps; nothing was changed.` });
+  });
+}

@@ -1,0 +1,82 @@
+import { ExitCode } from '../../core/exit-codes.js';
+import { errorMessage } from '../../core/errors.js';
+import { describeStep } from '../../core/plan.js';
+import type { ProviderSnapshot } from '../../core/provider.js';
+import type { DeploymentRecord, LockInfo } from '../../core/state.js';
+import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
+import { createContext, type CommandContext } from '../context.js';
+import { finish, withContext } from '../finish.js';
+import type { GlobalOptions } from '../main.js';
+import type { CommandIO } from '../run-cli-command.js';
+
+export interface StatusReport {
+  type: 'status';
+  service: string;
+  provider: string;
+  /** Live, from the provider (the truth), or the error that prevented reading it. */
+  live: ProviderSnapshot | { error: string };
+  deployment: DeploymentRecord | null;
+  lock: LockInfo | null;
+}
+
+export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  return withContext(await createContext(globals, io), async (ctx) => {
+    for (;;) {
+      const report = await readStatus(ctx);
+      if (io.output.json) io.output.data(report);
+      else io.output.human(renderStatus(report));
+      if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
+      await new Promise((r) => setTimeout(r, 1000));
+      if (io.signal.aborted) break;
+      if (!io.output.json) io.output.human('\n');
+    }
+    return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
+  });
+}
+
+export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
+  const [live, deployment, lock] = await Promise.all([
+    ctx.provider.snapshot().catch((e) => ({ error: errorMessage(e) })),
+    ctx.store.records.latest(ctx.config.service),
+    ctx.store.lock.inspect(ctx.config.service),
+  ]);
+  return { type: 'status', service: ctx.config.service, provider: ctx.provider.name, live, deployment, lock };
+}
+
+export function renderStatus(s: StatusReport): string {
+  const out: string[] = [`Service ${s.service} (provider ${s.provider})`];
+  if ('error' in s.live) out.push(`  live: could not read from the provider: ${s.live.error}`);
+  else {
+    const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);
+    out.push(`  traffic (live): ${weights.length ? weights.map(([id, w]) => `${id} ${w}%`).join(' | ') : 'no revision has traffic'}`);
+    for (const r of s.live.revisions) out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${r.revision.image ? `, image ${r.revision.image}` : ''}`);
+    if (s.live.testRoute) out.push(`  test route → ${s.live.testRoute}`);
+    for (const n of s.live.notes ?? []) out.push(`  note: ${n}`);
+  }
+  const d = s.deployment;
+  if (!d) out.push('  last deploy: none recorded');
+  else {
+    out.push(`  last deploy: ${d.id} ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} with ${d.strategy}: ${d.status.toUpperCase()}`);
+    const at = d.inFlight ?? (d.stepIndex < d.plan.length ? { index: d.stepIndex, phase: 'deploy' as const } : null);
+    if (d.status === 'rolling-back' && d.rollback) {
+      out.push(`    rollback step ${Math.min(d.rollback.stepIndex + 1, d.rollback.plan.length)}/${d.rollback.plan.length}: ${d.rollback.plan[d.rollback.stepIndex] ? describeStep(d.rollback.plan[d.rollback.stepIndex]) : 'done'}`);
+    } else if (isUnfinished(d) && at) {
+      out.push(`    step ${at.index + 1}/${d.plan.length}: ${d.plan[at.index] ? describeStep(d.plan[at.index]) : '—'}${d.inFlight ? ' (in flight)' : ''}`);
+    } else out.push(`    ${d.stepIndex}/${d.plan.length} steps done${d.finishedAt ? `, finished ${d.finishedAt}` : ''}`);
+    out.push(`    traffic (recorded): ${describeWeights(d)}`);
+    if (d.error) out.push(`    error: ${d.error.message}`);
+    if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
+    if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
+    const verdicts = d.verdicts.slice(-5);
+    if (verdicts.length) {
+      out.push('    last checks:');
+      for (const v of verdicts) out.push(`      ${v.verdict.toUpperCase().padEnd(12)} ${v.check}: ${v.message}`);
+    }
+    if (d.status === 'paused') out.push('    run `zdd promote` to continue or `zdd abort` to roll back');
+    if (d.status === 'rollback-failed' || d.status === 'failed') out.push('    production needs a person: fix the cause, then `zdd rollback`');
+  }
+  if (s.lock) {
+    out.push(`  lock: held by ${s.lock.holder.who}@${s.lock.holder.host} pid ${s.lock.holder.pid} since ${s.lock.holder.since}${s.lock.holder.ciRunUrl ? ` (${s.lock.holder.ciRunUrl})` : ''}${s.lock.stale ? ` — STALE: ${s.lock.staleReason}` : ''}`);
+  } else out.push('  lock: free');
+  return `${out.join('\n')}\n`;
+}

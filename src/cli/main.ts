@@ -1,0 +1,145 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT_CODE_HELP, ExitCode } from '../core/exit-codes.js';
+import { version } from './version.js';
+
+/** Global flags every command understands. */
+export interface GlobalOptions {
+  config?: string;
+  env?: string;
+  json?: boolean;
+  verbose?: boolean;
+  yes?: boolean;
+  color?: boolean;
+  region?: string;
+  profile?: string;
+}
+
+type CommandModule = () => Promise<{ default: (opts: any, globals: GlobalOptions, io: any) => Promise<number> }>;
+
+/**
+ * Builds the command tree. Command modules load lazily inside their actions, so `zdd --help` and
+ * `zdd --version` touch neither the config loader nor any provider SDK.
+ */
+export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Command) => Promise<void>): Command {
+  const program = new Command('zdd')
+    .description('Zero-downtime deploys: canary, blue-green and rolling releases with verified traffic shifts and automatic rollback.')
+    .version(version, '-V, --version')
+    .option('-c, --config <path>', 'config file (default: deploy.config.ts, .js, .mjs, .json or "zdd" in package.json)')
+    .option('-e, --env <name>', 'environment whose overrides apply (config "environments")')
+    .option('--json', 'NDJSON events on stdout (ends with a "done" event); human text on stderr')
+    .option('--verbose', 'more detail, and stack traces on errors')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--no-color', 'no colours')
+    .option('--region <region>', 'AWS region (AWS provider)')
+    .option('--profile <profile>', 'AWS profile (AWS provider)')
+    .showHelpAfterError('(run zdd --help for usage)')
+    .addHelpText('after', `\n${EXIT_CODE_HELP}\n`)
+    .exitOverride();
+
+  const action = (load: CommandModule) =>
+    async function (this: Command, ...args: unknown[]) {
+      const cmd = args[args.length - 1] as Command;
+      await onRun(load, { ...cmd.opts(), args: cmd.args }, cmd);
+    };
+
+  program
+    .command('deploy')
+    .description('roll out a revision with a strategy, checking between steps; rolls back by itself on failure')
+    .option('-r, --revision <id>', 'revision to deploy (e.g. v2; passed to the app as ZDD_REVISION)')
+    .option('-i, --image <ref>', 'container image (AWS); the revision id defaults to its tag')
+    .option('-s, --strategy <name>', 'canary, linear, blue-green, rolling or a plugin (default: config strategies.default or canary)')
+    .option('--no-rollback', 'on failure, stop where it failed instead of rolling back (exit 4)')
+    .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
+    .action(action(() => import('./commands/deploy-command.js')));
+
+  program
+    .command('plan')
+    .description('print exactly the steps deploy would run, changing nothing')
+    .option('-r, --revision <id>', 'revision to plan for', '<candidate>')
+    .option('-i, --image <ref>', 'container image (AWS)')
+    .option('-s, --strategy <name>', 'strategy to plan with')
+    .action(action(() => import('./commands/plan-command.js')));
+
+  program
+    .command('rollback')
+    .description('abort a deploy in progress, or restore the revision that ran before the last deploy')
+    .option('--lock-wait <duration>', 'wait this long for the lock', '0')
+    .action(action(() => import('./commands/rollback-command.js')));
+
+  program
+    .command('status')
+    .description('what serves production now, the last deploy and its checks, and the lock')
+    .option('-w, --watch', 'refresh until the deploy in progress ends')
+    .action(action(() => import('./commands/status-command.js')));
+
+  program
+    .command('promote')
+    .description('continue a paused deploy (or one whose process is gone) past its pause')
+    .action(action(() => import('./commands/promote-command.js')));
+
+  program
+    .command('abort')
+    .description('stop the deploy in progress and roll it back')
+    .action(action(() => import('./commands/abort-command.js')));
+
+  program
+    .command('validate')
+    .description('check the config and name every problem')
+    .action(action(() => import('./commands/validate-command.js')));
+
+  program
+    .command('init')
+    .description('write a commented deploy.config.ts')
+    .addOption(new Option('-p, --provider <name>', 'provider to configure').choices(['local', 'aws']).default('local'))
+    .option('-o, --output <path>', 'file to write', 'deploy.config.ts')
+    .option('-f, --force', 'overwrite an existing file')
+    .action(action(() => import('./commands/init-command.js')));
+
+  const lock = program.command('lock').description('inspect or release the service lock');
+  lock
+    .command('status')
+    .description('who holds the lock, since when, and whether it looks stale')
+    .action(action(() => import('./commands/lock-command.js').then((m) => ({ default: m.lockStatus }))));
+  lock
+    .command('release')
+    .description('release the lock whoever holds it (needs --force)')
+    .option('-f, --force', 'really release it')
+    .action(action(() => import('./commands/lock-command.js').then((m) => ({ default: m.lockRelease }))));
+
+  program
+    .command('retire')
+    .description('stop a revision kept after a blue-green deploy once its keep time has passed')
+    .option('--now', 'retire it even if its keep time has not passed')
+    .option('--lock-wait <duration>', 'wait this long for the lock', '0')
+    .action(action(() => import('./commands/retire-command.js')));
+
+  program
+    .command('down')
+    .description('stop everything the provider started for the service (local: router and processes)')
+    .action(action(() => import('./commands/down-command.js')));
+
+  return program;
+}
+
+/** The one place that turns a command's result or error into an exit code. */
+export async function main(argv: string[]): Promise<void> {
+  let exitCode: number = ExitCode.Ok;
+  const program = buildProgram(async (load, opts, cmd) => {
+    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    const { runCommand } = await import('./run-cli-command.js');
+    exitCode = await runCommand(load, opts, globals);
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? ExitCode.Ok : ExitCode.Usage;
+    } else {
+      process.stderr.write(`zdd: ${e instanceof Error ? e.message : String(e)}\n`);
+      exitCode = ExitCode.Usage;
+    }
+  }
+  process.exitCode = exitCode;
+  // Everything should be closed by now; if a stray handle keeps the loop alive, do not hang a CI job.
+  setTimeout(() => process.exit(exitCode), 2000).unref();
+}

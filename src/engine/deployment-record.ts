@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { CheckResult } from '../core/checks.js';
+import type { LockHolderInfo } from '../core/errors.js';
+import type { Role, RoleWeights, Step } from '../core/plan.js';
+import type { RevisionSpec } from '../core/provider.js';
+import type { DeploymentRecord, DeploymentStatus } from '../core/state.js';
+
+const MAX_VERDICTS = 50;
+
+/** Statuses in which a deploy is not finished: another command must not start a new one. */
+export const UNFINISHED: DeploymentStatus[] = ['running', 'paused', 'rolling-back'];
+
+export function isUnfinished(record: DeploymentRecord | null): record is DeploymentRecord {
+  return !!record && UNFINISHED.includes(record.status);
+}
+
+/** Statuses that leave production off a clean state: unfinished, or stopped by a failure. */
+export const NOT_SETTLED: DeploymentStatus[] = [...UNFINISHED, 'failed', 'rollback-failed'];
+
+export function isNotSettled(record: DeploymentRecord | null): record is DeploymentRecord {
+  return !!record && NOT_SETTLED.includes(record.status);
+}
+
+export function newDeploymentId(now: number): string {
+  const t = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${t}-${randomBytes(3).toString('hex')}`;
+}
+
+export function newRecord(args: {
+  id: string;
+  service: string;
+  env?: string;
+  strategy: string;
+  stable: { revision: RevisionSpec; replicas: number } | null;
+  candidate: RevisionSpec;
+  plan: Step[];
+  by: LockHolderInfo;
+  now: number;
+  /** Roles already serving and healthy at the start (stable, or both for an instant rollback). */
+  healthy?: Role[];
+  weights?: RoleWeights;
+  candidateReplicas?: number;
+}): DeploymentRecord {
+  const at = new Date(args.now).toISOString();
+  return {
+    version: 1,
+    id: args.id,
+    service: args.service,
+    env: args.env,
+    strategy: args.strategy,
+    status: 'running',
+    stable: args.stable?.revision ?? null,
+    candidate: args.candidate,
+    plan: args.plan,
+    stepIndex: 0,
+    weights: args.weights ?? { stable: args.stable ? 100 : 0, candidate: 0 },
+    replicas: { stable: args.stable?.replicas ?? 0, candidate: args.candidateReplicas ?? 0 },
+    stableReplicasBefore: args.stable?.replicas ?? 0,
+    testRoute: null,
+    healthy: args.healthy ?? (args.stable ? ['stable'] : []),
+    startedAt: at,
+    updatedAt: at,
+    by: args.by,
+    verdicts: [],
+  };
+}
+
+export function addVerdict(record: DeploymentRecord, result: CheckResult): void {
+  record.verdicts.push(result);
+  if (record.verdicts.length > MAX_VERDICTS) record.verdicts.splice(0, record.verdicts.length - MAX_VERDICTS);
+}
+
+/** `stable v1 80% | candidate v2 20%` */
+export function describeWeights(record: Pick<DeploymentRecord, 'stable' | 'candidate' | 'weights'>): string {
+  const s = record.stable ? `stable ${record.stable.id} ${record.weights.stable}%` : 'stable (none)';
+  return `${s} | candidate ${record.candidate.id} ${record.weights.candidate}%`;
+}
+
+/** The revision that serves production after this record: what the next deploy starts from. */
+export function servingRevision(record: DeploymentRecord): RevisionSpec | null {
+  if (record.status === 'succeeded') return record.candidate;
+  if (record.status === 'rolled-back') return record.stable;
+  return record.weights.candidate >= record.weights.stable ? record.candidate : record.stable;
+}

@@ -1,0 +1,109 @@
+import type { ChalkInstance } from 'chalk';
+import type { Ora } from 'ora';
+import type { ZddEventWithTime } from '../core/events.js';
+import { formatDuration } from '../core/plan.js';
+import type { Reporter } from './reporter.js';
+import { weightBar } from './reporter.js';
+
+/** For a person at a terminal: a spinner per step, colour, a weight bar, time left in a bake. */
+export class TtyReporter implements Reporter {
+  private spinner: Ora | null = null;
+  private stepLabel = '';
+  private weights = '';
+  private revisions: { stable?: string; candidate?: string } = {};
+
+  constructor(
+    private readonly chalk: ChalkInstance,
+    private readonly makeSpinner: (text: string) => Ora,
+    private readonly write: (text: string) => void,
+  ) {}
+
+  onEvent(e: ZddEventWithTime): void {
+    const c = this.chalk;
+    switch (e.type) {
+      case 'deploy.start':
+        this.revisions = { stable: e.stable?.id, candidate: e.candidate.id };
+        this.line(`${c.bold(`Deploying ${e.service}`)}: ${e.stable?.id ?? '(nothing)'} ${c.dim('→')} ${c.cyan(e.candidate.id)} ${c.dim(`with ${e.strategy}, ${e.steps.length} steps`)}`);
+        break;
+      case 'step.start':
+        this.stepLabel = `${e.phase === 'rollback' ? c.yellow('rollback ') : ''}[${e.index + 1}/${e.total}] ${e.description}`;
+        this.spin(this.stepLabel);
+        break;
+      case 'step.done':
+        this.spinner?.succeed(`${this.stepLabel} ${c.dim(formatDuration(e.durationMs))}${this.weightsSuffix(e.step.kind === 'shiftTraffic')}`);
+        this.spinner = null;
+        break;
+      case 'traffic': {
+        this.weights = `stable ${e.weights.stable}% ${weightBar(e.weights.stable, e.weights.candidate)} candidate ${e.weights.candidate}%`;
+        break;
+      }
+      case 'bake.progress':
+        if (this.spinner) this.spinner.text = `${this.stepLabel} ${c.dim(`— ${formatDuration(Math.ceil(e.remainingMs / 1000) * 1000)} left`)}${this.weightsSuffix(true)}`;
+        break;
+      case 'paused':
+        if (this.spinner) this.spinner.text = `${this.stepLabel} ${c.yellow('paused')} ${c.dim(e.message)}`;
+        break;
+      case 'check': {
+        const r = e.result;
+        const mark = r.verdict === 'pass' ? c.green('✓') : r.verdict === 'fail' ? c.red('✗') : c.yellow('?');
+        this.above(`    ${mark} ${r.check} ${c.dim(r.message)}`);
+        break;
+      }
+      case 'hook':
+        if (e.status === 'failed') this.above(`    ${c.red('✗')} hook ${e.hook}: ${e.message ?? ''}`);
+        break;
+      case 'rollback.start':
+        this.spinner?.fail();
+        this.spinner = null;
+        this.line(c.yellow.bold(`Rolling back: ${e.reason}`));
+        break;
+      case 'rollback.done':
+        this.line(e.ok ? c.green(`Rollback done: ${e.message}`) : c.red.bold(`ROLLBACK FAILED: ${e.message}`));
+        break;
+      case 'info':
+        this.above(c.dim(e.message));
+        break;
+      case 'warn':
+        this.above(c.yellow(`warning: ${e.message}`));
+        break;
+      case 'done': {
+        if (this.spinner) {
+          if (e.exitCode === 0) this.spinner.stop();
+          else this.spinner.fail();
+          this.spinner = null;
+        }
+        const color = e.exitCode === 0 ? c.green : e.exitCode === 1 || e.exitCode === 130 ? c.yellow : c.red;
+        this.line(color.bold(e.message));
+        if (e.hint) this.line(c.dim(`hint: ${e.hint}`));
+        break;
+      }
+    }
+  }
+
+  close(): void {
+    this.spinner?.stop();
+    this.spinner = null;
+  }
+
+  private weightsSuffix(show: boolean): string {
+    return show && this.weights ? `  ${this.chalk.dim(this.weights)}` : '';
+  }
+
+  private spin(text: string): void {
+    this.spinner?.stop();
+    this.spinner = this.makeSpinner(text).start();
+  }
+
+  /** Print a line without breaking the spinner. */
+  private above(text: string): void {
+    if (this.spinner) {
+      this.spinner.clear();
+      this.write(`${text}\n`);
+      this.spinner.render();
+    } else this.write(`${text}\n`);
+  }
+
+  private line(text: string): void {
+    this.above(text);
+  }
+}

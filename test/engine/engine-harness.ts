@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateConfig } from '../../src/config/load-config.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
+import type { DeploymentRecord } from '../../src/core/state.js';
+import { Engine } from '../../src/engine/engine.js';
+import { FileStateStore } from '../../src/state/file-state-store.js';
+import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
+
+export interface Harness {
+  dir: string;
+  failFile: string;
+  engine: Engine;
+  events: ZddEventWithTime[];
+  bus: EventBus;
+  store: FileStateStore;
+  clock: FakeClock;
+  controller: AbortController;
+  fakeState(): ReturnType<typeof readFakeState>;
+  latest(): Promise<DeploymentRecord | null>;
+  /** Make every provider call, hook and check fail from now on (until `heal`). */
+  breakEverything(): void;
+  heal(): void;
+  cleanup(): void;
+}
+
+/**
+ * An engine wired to the file state store, the fake provider and a fast fake clock. Gates and
+ * hooks are real commands that fail while the "fail file" exists, so a test can break any step.
+ */
+export function createHarness(opts: { config?: Record<string, unknown>; fake?: Partial<FakeProviderOptions>; stable?: string | null } = {}): Harness {
+  const dir = mkdtempSync(join(tmpdir(), 'zdd-engine-'));
+  const failFile = join(dir, 'FAIL');
+  const probe = `test ! -f ${failFile}`;
+  const stateFile = join(dir, 'fake.json');
+  const config = validateConfig({
+    service: 'web',
+    provider: { type: 'custom', create: () => null },
+    replicas: 2,
+    drain: '1s',
+    gates: {
+      smoke: { checks: [{ type: 'command', run: probe }] },
+      analysis: { checks: [{ type: 'command', run: probe, interval: '1s' }] },
+    },
+    hooks: { preDeploy: probe, postProvision: probe, preShift: probe, postShift: probe, postDeploy: probe, onRollback: probe },
+    strategies: {
+      canary: { steps: [{ weight: 20, pause: '10s' }, { weight: 50, pause: '10s' }, { weight: 100 }] },
+      linear: { stepPercent: 50, interval: '10s' },
+      'blue-green': { bake: '10s', keepPrevious: '0s' },
+      rolling: { batchSize: 1, pause: '5s' },
+    },
+    ...opts.config,
+  });
+  const clock = new FakeClock(Date.now(), true);
+  const store = new FileStateStore(join(dir, '.zdd'), clock);
+  const provider = createFakeProvider({ stateFile, failFile, ...opts.fake });
+  const stable = opts.stable === undefined ? 'v1' : opts.stable;
+  if (stable) {
+    writeFileSync(stateFile, JSON.stringify({ revisions: { [stable]: { revision: { id: stable }, desired: 2, running: true } }, weights: { [stable]: 100 }, testRoute: null, calls: [] }));
+  }
+  const bus = new EventBus(() => clock.now());
+  const events: ZddEventWithTime[] = [];
+  bus.on((e) => events.push(e));
+  const controller = new AbortController();
+  const engine = new Engine({
+    config,
+    configDir: dir,
+    provider,
+    store,
+    clock,
+    events: bus,
+    strategy: (name) => {
+      const s = BUILT_IN_STRATEGIES[name];
+      if (!s) throw new Error(`no strategy ${name}`);
+      return s;
+    },
+    holder: { who: 'test', host: 'test-host', pid: process.pid, since: new Date().toISOString() },
+    signal: controller.signal,
+  });
+  return {
+    dir,
+    failFile,
+    engine,
+    events,
+    bus,
+    store,
+    clock,
+    controller,
+    fakeState: () => readFakeState(stateFile),
+    latest: () => store.records.latest('web'),
+    breakEverything: () => writeFileSync(failFile, 'x'),
+    heal: () => rmSync(failFile, { force: true }),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}

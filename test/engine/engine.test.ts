@@ -1,0 +1,192 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/core/exit-codes.js';
+import { InterruptedError } from '../../src/core/errors.js';
+import { createHarness, type Harness } from './engine-harness.js';
+
+const STRATEGIES = ['canary', 'linear', 'blue-green', 'rolling'] as const;
+let h: Harness | undefined;
+afterEach(() => {
+  h?.cleanup();
+  h = undefined;
+});
+
+async function planLength(strategy: string): Promise<number> {
+  const probe = createHarness();
+  try {
+    return (await probe.engine.plan({ candidate: { id: 'v2' }, strategy })).steps.length;
+  } finally {
+    probe.cleanup();
+  }
+}
+
+function deploy(harness: Harness, strategy: string) {
+  return harness.engine.deploy({ candidate: { id: 'v2' }, strategy, rollbackOnFailure: true, lockWaitMs: 0 });
+}
+
+describe('engine: happy path', () => {
+  it.each(STRATEGIES)('%s moves all traffic to the candidate, verifies every shift and retires stable', async (strategy) => {
+    h = createHarness();
+    const outcome = await deploy(h, strategy);
+    expect(outcome.message).toContain('v2');
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    const fake = h.fakeState();
+    expect(fake.weights).toEqual({ v2: 100 });
+    expect(fake.revisions.v1.running).toBe(false);
+    expect(fake.testRoute).toBeNull();
+    // Promise 2: every setWeights is followed at once by a getWeights.
+    const calls = fake.calls.map((c) => c.method).filter((m) => m === 'setWeights' || m === 'getWeights');
+    const sets = calls.filter((m) => m === 'setWeights').length;
+    expect(sets).toBeGreaterThan(0);
+    calls.forEach((m, i) => {
+      if (m === 'setWeights') expect(calls[i + 1]).toBe('getWeights');
+    });
+    const record = await h.latest();
+    expect(record?.status).toBe('succeeded');
+    expect(record?.stepIndex).toBe(record?.plan.length);
+    expect(h.events.at(-1)?.type).not.toBe('done'); // the CLI emits done, not the engine
+  });
+
+  it('first deploy (nothing running) provisions and shifts 100% without a bake', async () => {
+    h = createHarness({ stable: null });
+    const outcome = await deploy(h, 'canary');
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    expect(h.fakeState().weights).toEqual({ v2: 100 });
+  });
+
+  it('deploying the revision that already serves is a no-op', async () => {
+    h = createHarness();
+    const outcome = await h.engine.deploy({ candidate: { id: 'v1' }, strategy: 'canary', rollbackOnFailure: true, lockWaitMs: 0 });
+    expect(outcome.result).toBe('nothing-to-do');
+    expect(outcome.exitCode).toBe(0);
+  });
+});
+
+describe('engine: a failure at every step of every strategy rolls back to stable', () => {
+  for (const strategy of STRATEGIES) {
+    it(`${strategy}: failure at each step → stable 100%, record rolled-back, exit 1`, async () => {
+      const n = await planLength(strategy);
+      expect(n).toBeGreaterThan(3);
+      for (let i = 0; i < n; i++) {
+        h = createHarness();
+        const harness = h;
+        harness.bus.on((e) => {
+          if (e.type === 'step.start' && e.phase === 'deploy' && e.index === i) harness.breakEverything();
+          if (e.type === 'rollback.start') harness.heal();
+        });
+        const outcome = await deploy(harness, strategy);
+        const where = `${strategy} step ${i + 1}/${n}`;
+        expect(outcome.exitCode, where).toBe(ExitCode.RolledBack);
+        expect(harness.fakeState().weights, where).toEqual({ v1: 100 });
+        expect(harness.fakeState().revisions.v1?.running, where).toBe(true);
+        expect(harness.fakeState().revisions.v2?.running ?? false, where).toBe(false);
+        const record = await harness.latest();
+        expect(record?.status, where).toBe('rolled-back');
+        expect(record?.error?.step, where).toBe(i);
+        harness.cleanup();
+        h = undefined;
+      }
+    });
+
+    it(`${strategy}: a failure during the rollback too → exit 4 naming the state`, async () => {
+      const n = await planLength(strategy);
+      for (const i of [0, Math.floor(n / 2), n - 1]) {
+        h = createHarness();
+        const harness = h;
+        harness.bus.on((e) => {
+          if (e.type === 'step.start' && e.phase === 'deploy' && e.index === i) harness.breakEverything();
+        });
+        const outcome = await deploy(harness, strategy);
+        const where = `${strategy} step ${i + 1}/${n}`;
+        expect(outcome.exitCode, where).toBe(ExitCode.NeedsPerson);
+        expect(outcome.message, where).toContain('ROLLBACK FAILED');
+        expect(outcome.message, where).toMatch(/last verified traffic: stable v1 \d+% \| candidate v2 \d+%/);
+        const record = await harness.latest();
+        expect(record?.status, where).toBe('rollback-failed');
+        // And the next `zdd rollback` resumes it once the cause is gone.
+        harness.heal();
+        const again = await harness.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+        expect(again.exitCode, where).toBe(ExitCode.Ok);
+        expect(harness.fakeState().weights, where).toEqual({ v1: 100 });
+        harness.cleanup();
+        h = undefined;
+      }
+    });
+  }
+});
+
+describe('engine: signals, verification and safety', () => {
+  it('an interrupt mid-bake rolls back and reports interrupted (exit 130)', async () => {
+    h = createHarness();
+    const harness = h;
+    harness.bus.on((e) => {
+      if (e.type === 'bake.progress' && !harness.controller.signal.aborted) harness.controller.abort(new InterruptedError('SIGINT'));
+    });
+    const outcome = await deploy(harness, 'canary');
+    expect(outcome.exitCode).toBe(ExitCode.Interrupted);
+    expect(harness.fakeState().weights).toEqual({ v1: 100 });
+  });
+
+  it('a weight read back that differs from what was written fails the step and rolls back', async () => {
+    h = createHarness({ fake: { failures: [{ method: 'getWeights', mismatch: true }] } });
+    const outcome = await deploy(h, 'canary');
+    expect(outcome.exitCode).not.toBe(ExitCode.Ok);
+    expect(outcome.message).toMatch(/Router reports .* after zdd set/);
+  });
+
+  it('a candidate that never becomes healthy gets no traffic and is removed', async () => {
+    h = createHarness({ fake: { unhealthy: ['v2'] } });
+    const outcome = await deploy(h, 'canary');
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    const setWeights = h.fakeState().calls.filter((c) => c.method === 'setWeights');
+    for (const c of setWeights) expect((c.args[0] as Record<string, number>).v2 ?? 0).toBe(0);
+    expect(h.fakeState().revisions.v2.running).toBe(false);
+  });
+
+  it('--no-rollback leaves production where it failed and says so (exit 4)', async () => {
+    h = createHarness();
+    const harness = h;
+    harness.bus.on((e) => {
+      if (e.type === 'bake.progress') harness.breakEverything();
+    });
+    const outcome = await harness.engine.deploy({ candidate: { id: 'v2' }, strategy: 'canary', rollbackOnFailure: false, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
+    expect(outcome.message).toContain('stable v1 80% | candidate v2 20%');
+    expect((await harness.latest())?.status).toBe('failed');
+  });
+
+  it('a preflight failure changes nothing and exits 5', async () => {
+    h = createHarness({ fake: { failures: [{ method: 'preflight', message: 'AccessDenied: elasticloadbalancing:DescribeListeners' }] } });
+    await expect(deploy(h, 'canary')).rejects.toMatchObject({ exitCode: ExitCode.ProviderBeforeChange });
+    expect(h.fakeState().calls.filter((c) => c.method !== 'preflight')).toHaveLength(0);
+    expect(await h.latest()).toBeNull();
+  });
+
+  it('rollback after a finished deploy restores the previous revision in one traffic switch while it is kept', async () => {
+    h = createHarness({ config: { strategies: { 'blue-green': { keepPrevious: '10m' } } } });
+    expect((await deploy(h, 'blue-green')).exitCode).toBe(0);
+    expect(h.fakeState().revisions.v1.running).toBe(true);
+    const before = h.fakeState().calls.length;
+    const outcome = await h.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(0);
+    expect(h.fakeState().weights).toEqual({ v1: 100 });
+    const calls = h.fakeState().calls.slice(before).map((c) => c.method);
+    expect(calls.filter((m) => m === 'setWeights')).toHaveLength(1);
+    expect(h.fakeState().revisions.v2.running).toBe(false);
+    // Rollback is idempotent: nothing further to roll back to.
+    const again = await h.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+    expect(again.exitCode).toBe(0);
+  });
+
+  it('with nothing to roll back it says so and exits 0', async () => {
+    h = createHarness();
+    const outcome = await h.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+    expect(outcome.result).toBe('nothing-to-do');
+    expect(outcome.exitCode).toBe(0);
+  });
+
+  it('a custom strategy from the config is planned and executed like a built-in', async () => {
+    h = createHarness();
+    const { steps } = await h.engine.plan({ candidate: { id: 'v2' }, strategy: 'canary' });
+    expect(steps[0]).toMatchObject({ kind: 'hook', hook: 'preDeploy' });
+  });
+});
