@@ -37,11 +37,14 @@ export function checkName(config: CheckConfig, index: number): string {
   return c.name ?? `${c.type}#${index}`;
 }
 
+/** CloudWatch ALB metrics are per minute: measuring more often would judge the same minute again. */
+const TYPE_DEFAULT_INTERVAL_MS: Record<string, number> = { cloudwatch: 60_000, 'cloudwatch-alarm': 30_000 };
+
 /** The threshold model with its defaults filled in; inconclusive results are tolerated during a bake only. */
 export function resolveThresholds(config: CheckConfig, mode: GateRunOptions['mode']): CheckThresholds {
-  const c = config as ThresholdConfig;
+  const c = config as ThresholdConfig & { type: string };
   return {
-    intervalMs: c.interval ?? DEFAULT_THRESHOLDS.intervalMs,
+    intervalMs: c.interval ?? TYPE_DEFAULT_INTERVAL_MS[c.type] ?? DEFAULT_THRESHOLDS.intervalMs,
     count: c.count ?? (mode === 'gate' ? 1 : undefined),
     failureLimit: c.failureLimit ?? DEFAULT_THRESHOLDS.failureLimit,
     consecutiveErrorLimit: c.consecutiveErrorLimit ?? DEFAULT_THRESHOLDS.consecutiveErrorLimit,

@@ -7,7 +7,7 @@ import { duration, intBetween, nonEmptyString } from '../config/schema-helpers.j
  */
 export const thresholdFields = {
   name: nonEmptyString('Name shown in output; defaults to the check type and its index').optional(),
-  interval: duration('Time between measurements (default 5s)').optional(),
+  interval: duration('Time between measurements (default 5s; 1m for cloudwatch, 30s for cloudwatch-alarm)').optional(),
   count: intBetween(1, 10_000, 'Measurements to take; default 1 in a gate, the whole bake during analysis').optional(),
   failureLimit: intBetween(0, 10_000, 'Failed measurements tolerated before the check fails (default 0)').optional(),
   consecutiveErrorLimit: intBetween(0, 10_000, 'Consecutive errors (probe could not measure) tolerated (default 4)').optional(),
