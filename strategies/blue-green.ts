@@ -1,5 +1,5 @@
 import type { PlanInput, Strategy, ZddConfig } from '../src/index.js';
-import { analysisGates, bake, finish, firstDeployPlan, hook, provisionCandidate, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+import { analysisGates, assertValid, bake, finish, firstDeployPlan, hook, provisionCandidate, rollbackPlan, shift, smokeTest } from './plan-builders.js';
 
 /** `strategies.blue-green` as the config schema parses it (durations in ms). */
 export type BlueGreenOptions = NonNullable<NonNullable<ZddConfig['strategies']>['blue-green']>;
@@ -27,6 +27,7 @@ export const blueGreen: Strategy<Partial<BlueGreenOptions> | undefined> = {
     return [];
   },
   plan(input) {
+    assertValid(blueGreen, input);
     if (!input.stable) return firstDeployPlan('blue-green', input);
     const options = input.options ?? {};
     return {

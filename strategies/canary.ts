@@ -1,6 +1,7 @@
 import type { PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
 import {
   analysisGates,
+  assertValid,
   bake,
   finish,
   firstDeployPlan,
@@ -43,6 +44,7 @@ export const canary: Strategy<Partial<CanaryOptions> | undefined> = {
     );
   },
   plan(input) {
+    assertValid(canary, input);
     return planCanary('canary', input, { steps: input.options?.steps ?? DEFAULT_CANARY_STEPS, analysis: input.options?.analysis });
   },
   rollback(input) {

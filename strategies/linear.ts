@@ -1,6 +1,6 @@
 import type { Strategy, ZddConfig } from '../src/index.js';
 import { planCanary, type CanaryStep } from './canary.js';
-import { rollbackPlan } from './plan-builders.js';
+import { assertValid, rollbackPlan } from './plan-builders.js';
 
 /** `strategies.linear` as the config schema parses it (durations in ms). */
 export type LinearOptions = NonNullable<NonNullable<ZddConfig['strategies']>['linear']>;
@@ -22,6 +22,7 @@ export const linear: Strategy<Partial<LinearOptions> | undefined> = {
     return [{ path: 'stepPercent', message: `must be a whole number 1–100, got ${String(p)}` }];
   },
   plan(input) {
+    assertValid(linear, input);
     const stepPercent = input.options?.stepPercent ?? DEFAULT_LINEAR_OPTIONS.stepPercent;
     const interval = input.options?.interval ?? DEFAULT_LINEAR_OPTIONS.interval;
     return planCanary('linear', input, { steps: linearSteps(stepPercent, interval), analysis: input.options?.analysis });

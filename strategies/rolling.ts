@@ -1,6 +1,6 @@
 import { ConfigError } from '../src/index.js';
 import type { PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
-import { analysisGates, bake, finish, firstDeployPlan, hook, keepsTestRoute, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+import { analysisGates, assertValid, bake, finish, firstDeployPlan, hook, keepsTestRoute, rollbackPlan, shift, smokeTest } from './plan-builders.js';
 
 /** `strategies.rolling` as the config schema parses it (durations in ms). */
 export type RollingOptions = NonNullable<NonNullable<ZddConfig['strategies']>['rolling']>;
@@ -43,9 +43,8 @@ export const rolling: Strategy<Partial<RollingOptions> | undefined> = {
     return [];
   },
   plan(input) {
+    assertValid(rolling, input);
     if (!input.stable) return firstDeployPlan('rolling', input);
-    const problems = rolling.validate!(input.options, { replicas: input.replicas, capabilities: input.capabilities });
-    if (problems.length) throw new ConfigError(problems.map((p) => ({ path: `strategies.rolling.${p.path}`, message: p.message })));
     const testRoute = keepsTestRoute(input, input.capabilities.testRoute);
     return {
       strategy: 'rolling',
