@@ -35,9 +35,10 @@ export class RequestWatcher {
       } catch {
         // a failed read is retried at the next tick
       }
-      if (this.timer) this.timer = setTimeout(tick, POLL_MS).unref();
+      // Not unref(): while a deploy waits at a pause for `zdd promote`, this poll is what keeps it alive.
+      if (this.timer) this.timer = setTimeout(tick, POLL_MS);
     };
-    this.timer = setTimeout(tick, POLL_MS).unref();
+    this.timer = setTimeout(tick, POLL_MS);
   }
 
   stop(): void {

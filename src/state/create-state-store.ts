@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Clock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import type { StateStore } from '../core/state.js';
 import type { ZddConfig } from '../config/schema.js';
 import { FileStateStore } from './file-state-store.js';
@@ -10,7 +10,8 @@ export async function createStateStore(
   ctx: { configDir: string; clock: Clock; options: Record<string, string | undefined> },
 ): Promise<StateStore> {
   if (!config || config.type === 'file') {
-    return new FileStateStore(resolve(ctx.configDir, config?.dir ?? '.zdd'), ctx.clock);
+    // Locks live in real time (leases, --lock-wait), whatever clock the engine bakes with.
+    return new FileStateStore(resolve(ctx.configDir, config?.dir ?? '.zdd'), systemClock);
   }
   const { createS3StateStore } = await import('./s3-state-store.js');
   return createS3StateStore(config, {

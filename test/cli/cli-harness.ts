@@ -35,9 +35,11 @@ export interface Running {
 
 /** Runs the built binary in `cwd`; output is not a TTY, as in CI. */
 export function startZdd(args: string[], cwd: string, env: Record<string, string> = {}): Running {
+  const base = { ...process.env };
+  for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR', 'ZDD_TEST_CLOCK']) delete base[k];
   const child = spawn(process.execPath, [ZDD_BIN, ...args], {
     cwd,
-    env: { ...process.env, CI: '', GITHUB_ACTIONS: '', FORCE_COLOR: '', NO_COLOR: '', ...env },
+    env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
