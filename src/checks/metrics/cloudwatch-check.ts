@@ -1,9 +1,190 @@
-import type { CheckFactory } from '../../core/checks.js';
-import { ZddError } from '../../core/errors.js';
+import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import type { Check, CheckContext, CheckFactory, Measurement } from '../../core/checks.js';
+import { ZddError, errorMessage } from '../../core/errors.js';
+import type { RevisionSpec } from '../../core/provider.js';
+import { createCloudWatchClient, loadCloudWatchSdk, type CloudWatchSender } from './cloudwatch-client.js';
+import { DEFAULT_MIN_REQUESTS, judgeTraffic, type TrafficSide } from './judge-traffic.js';
+import type { CloudwatchCheckConfig } from './schemas.js';
 
-// Stub until implemented.
-export const cloudwatchCheck: CheckFactory = {
-  create() {
-    throw new ZddError('not-implemented', 'check type not implemented yet');
-  },
+const MINUTE = 60_000;
+const NAMESPACE = 'AWS/ApplicationELB';
+
+/** Per-minute sums for one target group over the window. */
+export interface TargetGroupMinutes {
+  requests: number;
+  errors: number;
+  /** Mean TargetResponseTime in ms, weighted by each minute's RequestCount. */
+  latencyMs?: number;
+  minutes: number;
+}
+
+/**
+ * ALB per-target-group metrics for the candidate and stable: RequestCount,
+ * HTTPCode_Target_5XX_Count and TargetResponseTime over whole minutes ending at the last complete
+ * minute (the current, incomplete one is left out). Rates are computed here, not with metric
+ * math, and judged with the same rules as the router check.
+ */
+export class CloudwatchCheck implements Check {
+  readonly type = 'cloudwatch';
+  private client?: Promise<CloudWatchSender>;
+  /** LoadBalancer dimension found through ListMetrics, per target group. */
+  private readonly discovered = new Map<string, string>();
+
+  constructor(
+    readonly name: string,
+    private readonly config: CloudwatchCheckConfig,
+    client?: CloudWatchSender,
+  ) {
+    if (client) this.client = Promise.resolve(client);
+  }
+
+  async measure(ctx: CheckContext): Promise<Measurement> {
+    const c = this.config;
+    const candidateTg = targetGroupDimension(c.candidateTargetGroup ?? metaTargetGroup(ctx.candidate));
+    if (!candidateTg) {
+      throw new ZddError('cloudwatch-config', `check "${this.name}": no target group for candidate ${ctx.candidate.id}`, {
+        hint: 'Set candidateTargetGroup (and stableTargetGroup) on the check: "targetgroup/<name>/<id>" or the target group ARN.',
+      });
+    }
+    const stableTg = ctx.stable ? targetGroupDimension(c.stableTargetGroup ?? metaTargetGroup(ctx.stable)) : undefined;
+
+    const windowMs = c.window ?? Math.max(MINUTE, Math.ceil((c.interval ?? MINUTE) / MINUTE) * MINUTE);
+    const end = Math.floor(ctx.clock.now() / MINUTE) * MINUTE;
+    const start = end - windowMs;
+    const sdk = await loadCloudWatchSdk();
+    this.client ??= createCloudWatchClient(c.region);
+    const client = await this.client;
+
+    const lbFor = async (tg: string) =>
+      loadBalancerDimension(c.loadBalancer ?? metaLoadBalancer(ctx.candidate)) ?? (await this.discoverLoadBalancer(client, sdk, tg, ctx.signal));
+    const groups: { key: 'c' | 's'; tg: string; lb: string }[] = [{ key: 'c', tg: candidateTg, lb: await lbFor(candidateTg) }];
+    if (stableTg) groups.push({ key: 's', tg: stableTg, lb: await lbFor(stableTg) });
+
+    const queries: MetricDataQuery[] = groups.flatMap((g) => [
+      metricQuery(`${g.key}req`, 'RequestCount', 'Sum', g),
+      metricQuery(`${g.key}err`, 'HTTPCode_Target_5XX_Count', 'Sum', g),
+      metricQuery(`${g.key}rt`, 'TargetResponseTime', 'Average', g),
+    ]);
+    let results;
+    try {
+      const res = await client.send(
+        new sdk.GetMetricDataCommand({ MetricDataQueries: queries, StartTime: new Date(start), EndTime: new Date(end), ScanBy: 'TimestampAscending' }),
+        { abortSignal: ctx.signal },
+      );
+      results = res.MetricDataResults ?? [];
+    } catch (e) {
+      throw new ZddError('cloudwatch', `CloudWatch GetMetricData failed: ${errorMessage(e)}`, { cause: e, hint: 'The check needs cloudwatch:GetMetricData, credentials and a region (config region or AWS_REGION).' });
+    }
+    const series = (id: string) => {
+      const r = results.find((x) => x.Id === id);
+      const out = new Map<number, number>();
+      (r?.Timestamps ?? []).forEach((t, i) => {
+        const at = new Date(t).getTime();
+        // Only whole minutes inside the window count, whatever the server returns.
+        if (at >= start && at < end) out.set(at, r!.Values![i]);
+      });
+      return out;
+    };
+    const side = (key: 'c' | 's', revision: string): TrafficSide => {
+      const m = sumMinutes(series(`${key}req`), series(`${key}err`), series(`${key}rt`));
+      return { revision, requests: m.requests, errors: m.errors, latencyMs: m.latencyMs };
+    };
+    const window = `${formatMinute(start)}–${formatMinute(end)} UTC`;
+    const query = `${NAMESPACE} RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime for ${candidateTg}${stableTg ? ` vs ${stableTg}` : ''}, ${window}`;
+    return judgeTraffic(
+      side('c', ctx.candidate.id),
+      ctx.stable && stableTg ? side('s', ctx.stable.id) : null,
+      {
+        minRequests: c.minRequests ?? DEFAULT_MIN_REQUESTS,
+        maxErrorRate: c.maxErrorRate,
+        maxErrorRateIncrease: c.maxErrorRateIncrease,
+        maxLatencyMs: c.maxLatency,
+        maxLatencyRatio: c.maxLatencyRatio,
+        latencyLabel: 'mean latency',
+      },
+      query,
+    );
+  }
+
+  /** ALB metrics carry the LoadBalancer dimension too: find it from the target group's own metrics. */
+  private async discoverLoadBalancer(client: CloudWatchSender, sdk: Awaited<ReturnType<typeof loadCloudWatchSdk>>, tg: string, signal: AbortSignal): Promise<string> {
+    const known = this.discovered.get(tg);
+    if (known) return known;
+    const res = await client.send(
+      new sdk.ListMetricsCommand({ Namespace: NAMESPACE, MetricName: 'RequestCount', Dimensions: [{ Name: 'TargetGroup', Value: tg }] }),
+      { abortSignal: signal },
+    );
+    const lb = res.Metrics?.flatMap((m) => m.Dimensions ?? []).find((d) => d.Name === 'LoadBalancer')?.Value;
+    if (!lb) {
+      throw new ZddError('cloudwatch-config', `check "${this.name}": no ALB metrics found for ${tg} (cannot tell its load balancer)`, {
+        hint: 'Set loadBalancer on the check ("app/<name>/<id>" or the ALB ARN), or wait until the target group has served requests.',
+      });
+    }
+    this.discovered.set(tg, lb);
+    return lb;
+  }
+}
+
+function metricQuery(id: string, metric: string, stat: string, g: { tg: string; lb: string }): MetricDataQuery {
+  return {
+    Id: id,
+    ReturnData: true,
+    MetricStat: {
+      Metric: { Namespace: NAMESPACE, MetricName: metric, Dimensions: [{ Name: 'TargetGroup', Value: g.tg }, { Name: 'LoadBalancer', Value: g.lb }] },
+      Period: 60,
+      Stat: stat,
+    },
+  };
+}
+
+/**
+ * Adds up per-minute datapoints. A minute without a 5XX datapoint had no 5xx (ALB publishes
+ * those counts only when non-zero); latency is weighted by each minute's request count.
+ */
+export function sumMinutes(requests: Map<number, number>, errors: Map<number, number>, latencySec: Map<number, number>): TargetGroupMinutes {
+  let req = 0;
+  let err = 0;
+  let weighted = 0;
+  let weight = 0;
+  for (const [at, n] of requests) {
+    req += n;
+    err += errors.get(at) ?? 0;
+    const rt = latencySec.get(at);
+    if (rt !== undefined && n > 0) {
+      weighted += rt * 1000 * n;
+      weight += n;
+    }
+  }
+  return { requests: req, errors: Math.min(err, req), latencyMs: weight > 0 ? weighted / weight : undefined, minutes: requests.size };
+}
+
+/** `arn:…:targetgroup/web-a/0123` or `targetgroup/web-a/0123` → `targetgroup/web-a/0123`. */
+export function targetGroupDimension(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  const m = /(targetgroup\/[^/]+\/[^/]+)$/.exec(v);
+  return m ? m[1] : v;
+}
+
+/** `arn:…:loadbalancer/app/web/0123` or `app/web/0123` → `app/web/0123`. */
+export function loadBalancerDimension(v: string | undefined): string | undefined {
+  if (!v) return undefined;
+  const m = /loadbalancer\/(app\/[^/]+\/[^/]+)$/.exec(v);
+  return m ? m[1] : v;
+}
+
+/** Provider data the AWS provider may leave on a revision (see docs/metrics.md). */
+function metaTargetGroup(r: RevisionSpec): string | undefined {
+  return r.meta?.targetGroup ?? r.meta?.targetGroupArn;
+}
+
+function metaLoadBalancer(r: RevisionSpec): string | undefined {
+  return r.meta?.loadBalancer ?? r.meta?.loadBalancerArn;
+}
+
+function formatMinute(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 16);
+}
+
+export const cloudwatchCheck: CheckFactory<CloudwatchCheckConfig> = {
+  create: (config, name) => new CloudwatchCheck(name, config),
 };

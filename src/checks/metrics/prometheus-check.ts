@@ -4,6 +4,7 @@ import { formatDuration } from '../../core/plan.js';
 import { DEFAULT_THRESHOLDS } from '../threshold-schema.js';
 import { DEFAULT_MIN_REQUESTS, mannWhitneyOutcome } from './judge-traffic.js';
 import type { Condition, PrometheusCheckConfig } from './schemas.js';
+import { renderTemplate } from './render-template.js';
 import { mean } from './statistics.js';
 
 /** One series of a query result: its labels and its values (one for an instant query). */
@@ -30,8 +31,8 @@ export class PrometheusCheck implements Check {
   async measure(ctx: CheckContext): Promise<Measurement> {
     const c = this.config;
     const vars = templateVars(ctx, c.interval ?? DEFAULT_THRESHOLDS.intervalMs);
-    const query = render(c.query, vars);
-    const stableQuery = c.stableQuery !== undefined ? render(c.stableQuery, vars) : undefined;
+    const query = renderTemplate(c.query, vars);
+    const stableQuery = c.stableQuery !== undefined ? renderTemplate(c.stableQuery, vars) : undefined;
     const threshold = this.describeThreshold();
     if (query === null) return { query: c.query, threshold, verdict: 'inconclusive', message: 'the query names {{stable}} but this deploy has no stable revision' };
     const base = { query: stableQuery ? `${query} vs ${stableQuery}` : query, threshold };
@@ -39,7 +40,7 @@ export class PrometheusCheck implements Check {
     try {
       const observed: Record<string, number | string | null> = {};
       if (c.trafficQuery !== undefined) {
-        const tq = render(c.trafficQuery, vars);
+        const tq = renderTemplate(c.trafficQuery, vars);
         const need = c.minRequests ?? DEFAULT_MIN_REQUESTS;
         if (tq !== null) {
           const requests = sum(await this.run(tq, ctx.signal, false));
@@ -169,21 +170,6 @@ function templateVars(ctx: CheckContext, intervalMs: number): Record<string, str
     service: ctx.service,
     interval: `${Math.max(1, Math.round(intervalMs / 1000))}s`,
   };
-}
-
-/** Replaces `{{name}}`; null when the text names a variable that has no value (no stable yet). */
-export function render(template: string, vars: Record<string, string | null>): string | null {
-  let missing = false;
-  const out = template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, name: string) => {
-    if (!(name in vars)) return whole;
-    const v = vars[name];
-    if (v === null) {
-      missing = true;
-      return '';
-    }
-    return v;
-  });
-  return missing ? null : out;
 }
 
 function toSeries(data: { resultType: string; result: unknown }): PromSeries[] {
