@@ -1,0 +1,153 @@
+import { CreateRuleCommand, DeleteRuleCommand, DescribeListenersCommand, DescribeRulesCommand, ModifyListenerCommand, ModifyRuleCommand, type Listener, type Rule } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ProviderError, TrafficMismatchError } from '../../core/errors.js';
+import type { TrafficRouter, WeightMap } from '../../core/provider.js';
+import { awsCall } from './aws-clients.js';
+import { isHeaderRule, TAG, type AwsSlots, type SlotRole, type SlotView } from './aws-slots.js';
+import { forwardTo, forwardWeights, withForwardWeights } from './forward-action.js';
+
+/**
+ * Traffic through an Application Load Balancer: one weighted forward action over both slots'
+ * target groups (the idle one at weight 0, so it stays attached and health-checked), and a header
+ * rule (plus an optional test listener) that reaches the candidate before it has weight.
+ */
+export class AlbRouter implements TrafficRouter {
+  constructor(private readonly slots: AwsSlots) {}
+
+  async setWeights(weights: WeightMap): Promise<void> {
+    const snap = await this.slots.current();
+    const next = new Map<string, number>();
+    for (const v of snap.views) next.set(v.ref.targetGroupArn, 0);
+    for (const [id, w] of Object.entries(weights)) {
+      if (!Number.isInteger(w) || w < 0 || w > 100) throw new ProviderError(`Weight for revision "${id}" must be a whole percent 0–100, got ${w}`, { changed: false });
+      const hit = snap.views.find((v) => v.revision?.id === id) ?? (w > 0 ? await this.slots.slotOf(id) : undefined);
+      if (hit) next.set(hit.ref.targetGroupArn, w);
+    }
+    const actions = await this.slots.readActions();
+    // ALB weights are relative (0–999); percents summing to 100 are valid ALB weights as they are.
+    await this.slots.writeActions(withForwardWeights(actions, next));
+    for (const v of snap.views) this.slots.update(v.ref.index, { weight: next.get(v.ref.targetGroupArn) ?? 0 });
+    await this.recordRoles(snap.views);
+  }
+
+  async getWeights(): Promise<WeightMap> {
+    const actions = await this.slots.readActions();
+    const percents = this.slots.percents(actions);
+    const snap = await this.slots.current();
+    const out: WeightMap = {};
+    for (const [arn, w] of percents) {
+      let view = snap.views.find((v) => v.ref.targetGroupArn === arn);
+      if (view && !view.revision && w > 0) view = (await this.slots.refresh()).views[view.ref.index];
+      // A group that is not a slot, or a slot with traffic but no revision, shows under its ARN: the engine treats it as a mismatch.
+      const key = view?.revision?.id ?? arn;
+      out[key] = (out[key] ?? 0) + w;
+    }
+    for (const v of snap.views) if (v.revision && !(v.revision.id in out)) out[v.revision.id] = 0;
+    return out;
+  }
+
+  /** Point the header rule (and the test listener, when configured) at `revisionId`'s slot; null removes the route. */
+  async setTestRoute(revisionId: string | null): Promise<void> {
+    const r = await this.slots.resolve();
+    const header = this.slots.headerRoute;
+    if (!header && !r.testListener) throw new ProviderError('No test route is configured (provider.testRoute is false and there is no provider.testListener)', { changed: false });
+    const view = revisionId === null ? null : await this.slots.slotOf(revisionId);
+    if (header) {
+      const existing = await this.headerRule();
+      if (view) {
+        const actions = [forwardTo(view.ref.targetGroupArn)];
+        if (existing) {
+          await awsCall(this.slots.clients.elb, 'elasticloadbalancing', new ModifyRuleCommand({ RuleArn: existing.RuleArn, Actions: actions }), existing.RuleArn!);
+        } else {
+          await awsCall(
+            this.slots.clients.elb,
+            'elasticloadbalancing',
+            new CreateRuleCommand({
+              ListenerArn: r.listenerArn,
+              Priority: header.priority,
+              Conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: header.header, Values: [header.value] } }],
+              Actions: actions,
+              Tags: [{ Key: TAG.service, Value: this.slots.serviceName }],
+            }),
+            r.listenerArn,
+          );
+        }
+      } else if (existing) {
+        await awsCall(this.slots.clients.elb, 'elasticloadbalancing', new DeleteRuleCommand({ RuleArn: existing.RuleArn }), existing.RuleArn!);
+      }
+    }
+    if (r.testListener) {
+      // A listener needs a default action: without a candidate it serves what production serves.
+      const target = view ?? (await this.slots.current()).views.reduce((a, b) => (b.weight > a.weight ? b : a));
+      await awsCall(
+        this.slots.clients.elb,
+        'elasticloadbalancing',
+        new ModifyListenerCommand({ ListenerArn: r.testListener.arn, DefaultActions: [forwardTo(target.ref.targetGroupArn)] }),
+        r.testListener.arn,
+      );
+    }
+    await this.verifyTestRoute(view);
+  }
+
+  /** Which revision the header rule (or else the test listener) reaches now; null when none. */
+  async testRoute(): Promise<string | null> {
+    const r = await this.slots.resolve();
+    let arn: string | undefined;
+    if (this.slots.headerRoute) {
+      const rule = await this.headerRule();
+      arn = rule ? [...(forwardWeights(rule.Actions)?.keys() ?? [])][0] : undefined;
+    } else if (r.testListener) {
+      const l = await this.describeListener(r.testListener.arn);
+      arn = [...(forwardWeights(l?.DefaultActions)?.keys() ?? [])][0];
+    }
+    if (!arn) return null;
+    const snap = await this.slots.current();
+    return snap.views.find((v) => v.ref.targetGroupArn === arn)?.revision?.id ?? arn;
+  }
+
+  private async verifyTestRoute(view: SlotView | null): Promise<void> {
+    const r = await this.slots.resolve();
+    if (this.slots.headerRoute) {
+      const rule = await this.headerRule();
+      const got = rule ? [...(forwardWeights(rule.Actions)?.keys() ?? [])] : [];
+      const want = view ? [view.ref.targetGroupArn] : [];
+      if (got.join() !== want.join()) {
+        throw new TrafficMismatchError(`Header rule reads back as forwarding to ${got.join(', ') || 'nothing'} after zdd set ${want.join(', ') || 'no rule'}`);
+      }
+    }
+    if (r.testListener && view) {
+      const l = await this.describeListener(r.testListener.arn);
+      const got = [...(forwardWeights(l?.DefaultActions)?.keys() ?? [])];
+      if (got.join() !== view.ref.targetGroupArn) throw new TrafficMismatchError(`Test listener reads back as forwarding to ${got.join(', ') || 'nothing'} after zdd set ${view.ref.targetGroupName}`);
+    }
+  }
+
+  private async headerRule(): Promise<Rule | undefined> {
+    const r = await this.slots.resolve();
+    const header = this.slots.headerRoute!;
+    const res = await awsCall<{ Rules?: Rule[] }>(this.slots.clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: r.listenerArn }), r.listenerArn);
+    return (res.Rules ?? []).find((x) => x.Priority === String(header.priority) && isHeaderRule(x, header.header));
+  }
+
+  private async describeListener(arn: string): Promise<Listener | undefined> {
+    const res = await awsCall<{ Listeners?: Listener[] }>(this.slots.clients.elb, 'elasticloadbalancing', new DescribeListenersCommand({ ListenerArns: [arn] }), arn);
+    return res.Listeners?.[0];
+  }
+
+  /**
+   * Keep `zdd:role` on the target groups in step with traffic, so `zdd status` from any machine
+   * says which slot is stable. Writes only what changed (usually nothing mid-canary).
+   */
+  private async recordRoles(views: SlotView[]): Promise<void> {
+    const top = views.reduce((a, b) => (b.weight > a.weight || (b.weight === a.weight && b.tags[TAG.role] === 'stable') ? b : a));
+    for (const v of views) {
+      if (!v.revision) continue;
+      let role: SlotRole = (v.tags[TAG.role] as SlotRole | undefined) ?? 'candidate';
+      if (v === top && v.weight > 0) role = 'stable';
+      else if (role === 'stable') role = 'previous';
+      // A slot zdd never tagged gets its identity recorded the first time zdd routes traffic to it.
+      const tags = v.derived ? this.slots.identityTags(v.revision, v.service.taskDefinition ?? '', role) : { [TAG.role]: role };
+      await this.slots.tag(v, tags);
+      if (v.derived) this.slots.update(v.ref.index, { derived: false });
+    }
+  }
+}

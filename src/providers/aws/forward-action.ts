@@ -1,0 +1,56 @@
+import type { Action, TargetGroupTuple } from '@aws-sdk/client-elastic-load-balancing-v2';
+
+/**
+ * Pure helpers over ALB actions. ModifyListener/ModifyRule replace the whole action list, so zdd
+ * reads it, changes only the forward action's weights and writes everything back.
+ */
+
+/** Target group ARN → raw ALB weight (0–999), accepting both the bare and the ForwardConfig shape. */
+export function forwardWeights(actions: Action[] | undefined): Map<string, number> | null {
+  const fwd = (actions ?? []).find((a) => a.Type === 'forward');
+  if (!fwd) return null;
+  const out = new Map<string, number>();
+  const groups = fwd.ForwardConfig?.TargetGroups ?? [];
+  if (groups.length > 0) {
+    for (const g of groups) if (g.TargetGroupArn) out.set(g.TargetGroupArn, g.Weight ?? 1);
+  } else if (fwd.TargetGroupArn) {
+    out.set(fwd.TargetGroupArn, 1);
+  }
+  return out;
+}
+
+/** Raw ALB weights as percents of their sum (zdd writes percents, so they come back unchanged). */
+export function toPercents(raw: Map<string, number>): Map<string, number> {
+  const sum = [...raw.values()].reduce((a, b) => a + b, 0);
+  const out = new Map<string, number>();
+  for (const [arn, w] of raw) out.set(arn, sum === 0 ? 0 : sum === 100 ? w : Math.round((w * 100) / sum));
+  return out;
+}
+
+/**
+ * The action list with the forward action replaced: `weights` for the listed groups, other
+ * groups kept as they were, the stickiness block kept, other actions (authenticate …) untouched.
+ */
+export function withForwardWeights(actions: Action[], weights: Map<string, number>): Action[] {
+  const index = actions.findIndex((a) => a.Type === 'forward');
+  if (index < 0) throw new Error('no forward action');
+  const fwd = actions[index];
+  const current = forwardWeights([fwd]) ?? new Map<string, number>();
+  const groups: TargetGroupTuple[] = [];
+  for (const [arn, w] of weights) groups.push({ TargetGroupArn: arn, Weight: w });
+  for (const [arn, w] of current) if (!weights.has(arn)) groups.push({ TargetGroupArn: arn, Weight: w });
+  const next: Action = {
+    Type: 'forward',
+    ...(fwd.Order !== undefined ? { Order: fwd.Order } : {}),
+    ForwardConfig: {
+      TargetGroups: groups,
+      ...(fwd.ForwardConfig?.TargetGroupStickinessConfig ? { TargetGroupStickinessConfig: fwd.ForwardConfig.TargetGroupStickinessConfig } : {}),
+    },
+  };
+  return actions.map((a, i) => (i === index ? next : a));
+}
+
+/** A single-group forward action (header rule, test listener). */
+export function forwardTo(targetGroupArn: string): Action {
+  return { Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: targetGroupArn, Weight: 1 }] } };
+}

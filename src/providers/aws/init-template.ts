@@ -1,0 +1,98 @@
+/** The commented config `zdd init --provider aws` writes. */
+export const awsInitTemplate = `import { defineConfig } from 'zdd';
+
+// zdd config for ECS services behind an Application Load Balancer.
+// \`zdd validate\` checks it, \`zdd plan\` shows what a deploy would do, docs/aws.md explains the model.
+export default defineConfig({
+  // The name of what this config deploys; the lock and the records are per service.
+  service: 'web',
+
+  provider: {
+    type: 'aws',
+    // Default: --region, then AWS_REGION / the profile's region. Credentials: the default chain
+    // (environment, --profile / AWS_PROFILE, SSO, instance or task role, GitHub OIDC role).
+    region: 'eu-west-1',
+
+    // ECS cluster name or ARN.
+    cluster: 'prod',
+
+    // Two slots: two ECS services of the same app, each registered in its own target group.
+    // One serves stable; the other takes the candidate. Create the second service with
+    // desiredCount 0. zdd records which slot runs which revision in tags on the target groups
+    // (zdd:revision, zdd:image, zdd:task-definition, zdd:role).
+    slots: [
+      { service: 'web-a', targetGroup: 'web-a' },
+      { service: 'web-b', targetGroup: 'web-b' },
+    ],
+
+    // The production listener: its default action forwards to both groups with weights
+    // (the idle one at weight 0 so it stays health-checked). An ARN works too.
+    listener: { loadBalancer: 'web-alb', port: 443 },
+    // Or weight the forward action of one listener rule instead of the default action:
+    // rule: { priority: 10 },
+
+    // The container whose image \`--image\` replaces (default: the only or first container).
+    // container: 'web',
+
+    // Requests with this header reach the candidate before it has production weight
+    // (smoke tests, testers). The priority must come before the production rule.
+    testRoute: { header: 'X-Canary', value: 'always', priority: 1 },
+    // Blue-green: a second listener (e.g. port 8443) that forwards to the candidate, like
+    // CodeDeploy's test traffic route.
+    // testListener: { port: 8443 },
+
+    // Production URL for checks and hooks (default: the load balancer's DNS name).
+    // url: 'https://web.example.com',
+
+    // Time between health polls; the ECS and ELB API rate limits advise 5–15s.
+    pollInterval: '5s',
+  },
+
+  // Records and the lock live next to the service, so \`zdd status\` and \`zdd rollback\` work
+  // from any machine (a laptop during an incident, not only the CI runner that deployed).
+  state: { type: 's3', bucket: 'my-company-zdd-state', prefix: 'zdd/' },
+
+  // Tasks per revision (default: what stable runs now).
+  replicas: 2,
+
+  // How long a revision at weight 0 keeps serving in-flight requests before its tasks stop.
+  // ECS also waits the target group's deregistration delay when it stops them.
+  drain: '30s',
+
+  // How long new tasks may take to become healthy (running, and every target healthy).
+  health: { timeout: '5m' },
+
+  strategies: {
+    default: 'canary',
+    canary: {
+      steps: [
+        { weight: 10, pause: '2m' },
+        { weight: 25, pause: '2m' },
+        { weight: 50, pause: '2m' },
+        { weight: 75, pause: '2m' },
+        { weight: 100 },
+      ],
+    },
+    linear: { stepPercent: 20, interval: '2m' },
+    // keepPrevious: the old slot keeps running this long after the switch, so rollback is one
+    // listener call; \`zdd retire\` (or the next deploy) stops it after that.
+    'blue-green': { bake: '5m', keepPrevious: '30m' },
+    rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 },
+  },
+
+  gates: {
+    // Runs before the candidate gets production traffic, through the header route.
+    smoke: { checks: [{ type: 'http', path: '/health', expectStatus: 200 }] },
+    // Runs during every bake; a failure rolls back at once. ALB metrics arrive per minute,
+    // one to a few minutes late: keep bakes at several minutes.
+    analysis: {
+      checks: [{ type: 'cloudwatch', interval: '1m', maxErrorRate: 5, minRequests: 50 }],
+    },
+  },
+
+  // Commands at lifecycle points: preDeploy, postProvision, preShift, postShift, postDeploy, onRollback.
+  hooks: {
+    // preDeploy: { run: 'npm run migrate', timeout: '5m' },
+  },
+});
+`;
