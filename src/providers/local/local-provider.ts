@@ -1,9 +1,135 @@
-import type { ProviderFactory } from '../../core/provider.js';
-import { ZddError } from '../../core/errors.js';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError, ProviderError } from '../../core/errors.js';
+import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState } from '../../core/provider.js';
+import { LocalPlatform } from './local-platform.js';
+import { LocalRouter } from './local-router.js';
+import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
+import { RouterProcess, type RouterEntry, formatWeights } from './router-process.js';
+import type { RouterStatus } from './router-server.js';
+import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';
 
-// Stub until implemented.
-export const localProvider: ProviderFactory = {
-  create() {
-    throw new ZddError('not-implemented', 'provider not implemented yet');
+/**
+ * The embedded default provider: revisions are local processes, traffic goes through zdd's own
+ * router, a background process on the service port that keeps serving between commands.
+ */
+export class LocalProvider implements Provider {
+  readonly name = 'local';
+  readonly capabilities: ProviderCapabilities = { weightedTraffic: true, instantSwitch: true, testRoute: true, batches: true };
+  readonly platform: LocalPlatform;
+  readonly router: LocalRouter;
+  private readonly process: RouterProcess;
+
+  constructor(
+    private readonly cfg: ResolvedLocalConfig,
+    private readonly ctx: ProviderContext,
+    entry?: RouterEntry,
+  ) {
+    const dir = join(ctx.stateDir, 'local', ctx.service);
+    this.process = new RouterProcess(cfg, ctx.service, dir, ctx.events, entry);
+    this.router = new LocalRouter(this.process);
+    this.platform = new LocalPlatform(cfg, ctx.service, this.process, ctx.clock, ctx.events);
+  }
+
+  /** The command must exist; a router that died is restarted from its state (said as a warning); a fresh port must be free. */
+  async preflight(): Promise<void> {
+    await this.checkCommand();
+    const { kind } = await this.process.status();
+    if (kind === 'absent') await this.process.assertPortFree();
+    else await this.process.ensureRunning();
+    await this.pruneDeadInstances();
+  }
+
+  async snapshot(): Promise<ProviderSnapshot> {
+    const { kind, state } = await this.process.status();
+    if (kind === 'absent' || !state) return { revisions: [], weights: {}, testRoute: null, notes: [`local router of "${this.ctx.service}" is not running (nothing deployed here)`] };
+    const notes: string[] = [];
+    let live: RouterStatus | undefined;
+    if (kind === 'running') {
+      live = await this.process.client.call<RouterStatus>('GET', '/state');
+      notes.push(`router pid ${live.pid} on http://${state.host}:${state.port}`);
+    } else {
+      notes.push(
+        `local router is NOT running (pid ${state.routerPid ?? '?'} is gone): production traffic on port ${state.port} is refused. ` +
+          `The next \`zdd deploy\` or \`zdd rollback\` restarts it from ${this.process.statePath} (recorded weights ${formatWeights(state.weights)})`,
+      );
+    }
+    const s = live?.state ?? state;
+    const revisions: RevisionState[] = Object.entries(s.revisions).map(([id, r]) => {
+      const mine = s.instances.filter((i) => i.revision === id);
+      const healthy = mine.filter((i) => i.status === 'ready' && isAlive(i.pid)).length;
+      const dead = mine.filter((i) => !isAlive(i.pid));
+      if (dead.length) notes.push(`${id}: ${dead.length} instance(s) recorded but not running (${dead.map((i) => `pid ${i.pid}`).join(', ')})`);
+      return { revision: r.spec, desired: r.desired, healthy };
+    });
+    return { revisions, weights: { ...s.weights }, testRoute: s.testRoute, notes };
+  }
+
+  /** Stop the router and every instance it recorded, then remove the state. */
+  async down(): Promise<void> {
+    const state = await this.process.readState();
+    if (!state) {
+      this.ctx.events.emit({ type: 'info', message: `Nothing to stop: no local router state for "${this.ctx.service}"` });
+      return;
+    }
+    let instances = state.instances;
+    if (await this.process.client.ping()) {
+      instances = (await this.process.client.call<RouterStatus>('GET', '/state')).state.instances;
+    }
+    await this.process.stop(state);
+    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs)));
+    await rm(this.process.dir, { recursive: true, force: true });
+    this.ctx.events.emit({ type: 'info', message: `Stopped the local router of "${this.ctx.service}" and ${instances.length} instance${instances.length === 1 ? '' : 's'}` });
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: admin calls use one connection each; started processes are unref'd.
+  }
+
+  private async checkCommand(): Promise<void> {
+    const program = programOf(this.cfg.command);
+    if (!program) return;
+    const pathVar = this.cfg.env.PATH ?? process.env.PATH;
+    if (await findProgram(program, this.cfg.cwd, pathVar)) return;
+    throw new ConfigError([
+      {
+        path: 'provider.command',
+        message: `command "${program}" not found${program.includes('/') ? ` (resolved from ${this.cfg.cwd})` : ' on PATH'} or not executable; fix the command or provider.cwd`,
+      },
+    ]);
+  }
+
+  /** Instances whose process died while no command ran (reboot, OOM) cannot serve: forget them, loudly. */
+  private async pruneDeadInstances(): Promise<void> {
+    if (!(await this.process.client.ping())) return;
+    const live = await this.process.client.call<RouterStatus>('GET', '/state');
+    for (const i of live.state.instances) {
+      if (isAlive(i.pid)) continue;
+      this.ctx.events.emit({ type: 'warn', message: `Instance ${i.id} (pid ${i.pid}) is no longer running; removing it from the router` });
+      await this.process.client.call('DELETE', '/instance', { id: i.id });
+    }
+  }
+}
+
+export function resolveLocalConfig(config: LocalProviderConfig, configDir: string): ResolvedLocalConfig {
+  return {
+    command: config.command,
+    port: config.port ?? LOCAL_DEFAULTS.port,
+    host: config.host ?? LOCAL_DEFAULTS.host,
+    cwd: resolve(configDir, config.cwd ?? '.'),
+    env: config.env ?? {},
+    healthPath: config.health?.path ?? LOCAL_DEFAULTS.healthPath,
+    healthIntervalMs: config.health?.interval ?? LOCAL_DEFAULTS.healthIntervalMs,
+    testHeader: config.testRoute?.header ?? LOCAL_DEFAULTS.testHeader,
+    testValue: config.testRoute?.value ?? LOCAL_DEFAULTS.testValue,
+    stopGraceMs: config.stopGrace ?? LOCAL_DEFAULTS.stopGraceMs,
+    logLines: config.logLines ?? LOCAL_DEFAULTS.logLines,
+  };
+}
+
+export const localProvider: ProviderFactory<LocalProviderConfig> = {
+  create(config, ctx) {
+    if (!ctx.stateDir) throw new ProviderError('The local provider needs a state directory', { hint: 'This is a bug in the caller: pass ctx.stateDir.' });
+    return new LocalProvider(resolveLocalConfig(config, ctx.configDir), ctx);
   },
 };
