@@ -19,9 +19,13 @@ export function awsErrorCode(e: unknown): string {
   return err.Code ?? err.name ?? '';
 }
 
-export function isAwsError(e: unknown, ...codes: string[]): boolean {
-  const code = awsErrorCode(e);
-  return codes.includes(code);
+/** Whether `e` (or the SDK error a ProviderError wraps) is `base`, spelled with or without the `Exception` suffix. */
+export function isAwsError(e: unknown, base: string): boolean {
+  const err = e instanceof Error && e.cause && !(e as AwsErrorShape).$metadata ? e.cause : e;
+  if (!err || typeof err !== 'object') return false;
+  const { name, Code } = err as AwsErrorShape;
+  const strip = (s?: string) => s?.replace(/Exception$/, '');
+  return strip(name) === base || strip(Code) === base;
 }
 
 /**

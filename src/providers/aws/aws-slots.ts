@@ -18,7 +18,7 @@ import { ConfigError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { RevisionSpec } from '../../core/provider.js';
 import { awsCall, type AwsClients } from './aws-clients.js';
-import { awsErrorCode } from './aws-errors.js';
+import { isAwsError } from './aws-errors.js';
 import { forwardWeights, toPercents } from './forward-action.js';
 import { isArn, type AwsProviderConfig } from './schema.js';
 import { containerImage, revisionIdFromImage } from './task-definition.js';
@@ -176,7 +176,7 @@ export class AwsSlots {
     try {
       res = await awsCall(this.clients.ecs, 'ecs', new DescribeServicesCommand({ cluster, services: names }), `cluster ${cluster}`);
     } catch (e) {
-      if (awsErrorCode((e as Error).cause) === 'ClusterNotFoundException') {
+      if (isAwsError(e, 'ClusterNotFound')) {
         throw new ProviderError(`ECS cluster "${cluster}" not found`, { cause: e, hint: 'Check provider.cluster and the region (--region, AWS_REGION).' });
       }
       throw e;
@@ -201,7 +201,7 @@ export class AwsSlots {
         const res = await awsCall<{ TargetGroups?: TargetGroup[] }>(this.clients.elb, 'elasticloadbalancing', new DescribeTargetGroupsCommand(input), `target group ${ref}`);
         out.push(res.TargetGroups![0]);
       } catch (e) {
-        if (awsErrorCode((e as Error).cause) === 'TargetGroupNotFoundException') {
+        if (isAwsError(e, 'TargetGroupNotFound')) {
           throw new ProviderError(`Target group "${ref}" not found`, { cause: e, hint: 'Check provider.slots[].targetGroup (name or ARN) and the region.' });
         }
         throw e;
@@ -233,9 +233,9 @@ export class AwsSlots {
       }
       return { listener: l, loadBalancer: lb, listeners };
     } catch (e) {
-      const code = awsErrorCode((e as Error).cause);
-      if (code === 'ListenerNotFoundException' || code === 'LoadBalancerNotFoundException') {
-        throw new ProviderError(`${code === 'ListenerNotFoundException' ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found`, {
+      const listenerMissing = isAwsError(e, 'ListenerNotFound');
+      if (listenerMissing || isAwsError(e, 'LoadBalancerNotFound')) {
+        throw new ProviderError(`${listenerMissing ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found`, {
           cause: e,
           hint: 'Check provider.listener (a listener ARN, or { loadBalancer: name, port }) and the region.',
         });

@@ -78,8 +78,8 @@ export class EcsPlatform implements Platform {
     const actions = await this.slots.readActions();
     const weights = forwardWeights(actions);
     if (weights?.has(view.ref.targetGroupArn)) return;
-    const current = this.slots.percents(actions);
-    await this.slots.writeActions(withForwardWeights(actions, new Map([...current, [view.ref.targetGroupArn, 0]])));
+    this.slots.percents(actions); // throws a clear error when there is no forward action
+    await this.slots.writeActions(withForwardWeights(actions, new Map([...(weights ?? []), [view.ref.targetGroupArn, 0]])));
     const back = forwardWeights(await this.slots.readActions());
     if (!back?.has(view.ref.targetGroupArn)) {
       throw new ProviderError(`Target group ${view.ref.targetGroupName} is not in the forward action after zdd added it at weight 0`, { changed: true });
