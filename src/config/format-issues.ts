@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from '../core/errors.js';
+import { keysAt } from './schema-keys.js';
 
 /** `['strategies','canary','steps',2,'weight']` → `strategies.canary.steps[2].weight`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -14,14 +15,19 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 const GENERIC = /^Invalid input/;
 
-/** Turns zod issues into one line per problem, with the path and a message that says the fix. */
-export function formatZodIssues(issues: readonly z.core.$ZodIssue[], knownKeys: readonly string[], prefix: readonly PropertyKey[] = []): ConfigIssue[] {
+/**
+ * Turns zod issues into one line per problem, with the path and a message that says the fix.
+ * `schema` and `input` let it suggest the keys that exist where an unknown one was found, and
+ * tell a missing field from a wrong one.
+ */
+export function formatZodIssues(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, input: unknown, prefix: readonly PropertyKey[] = []): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
+      const known = keysAt(schema, path, input);
       for (const key of issue.keys) {
-        const guess = closest(key, knownKeys);
+        const guess = closest(key, known);
         out.push({
           path: formatPath([...path, key]),
           message: `unknown key${guess ? `; did you mean "${guess}"?` : ' (remove it: unknown keys are errors so that a typo cannot silently disable a check)'}`,
@@ -29,26 +35,60 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[], knownKeys: 
       }
       continue;
     }
-    if (issue.code === 'invalid_union' && GENERIC.test(issue.message) && issue.errors.length) {
-      // Use the branch that got furthest: its messages say what is actually wrong.
-      const branches = issue.errors.filter((b) => b.length && !b.every((e) => GENERIC.test(e.message) && e.path.length === 0));
-      const best = branches.sort((a, b) => depth(b) - depth(a))[0];
-      if (best) {
-        out.push(...formatZodIssues(best, knownKeys, path));
+    if (valueAt(input, path) === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union' || issue.code === 'custom')) {
+      out.push({ path: formatPath(path), message: requiredMessage(issue.message) });
+      continue;
+    }
+    if (issue.code === 'invalid_union' && issue.errors.length) {
+      // A branch whose problems lie deeper matched the shape: its messages say what is wrong.
+      const branches = flattenBranches(issue.errors);
+      const deeper = branches.filter((b) => b.some((e) => e.path.length > 0 || e.code === 'unrecognized_keys'));
+      const best = deeper.sort((a, b) => depth(b) - depth(a))[0];
+      if (best && (GENERIC.test(issue.message) || deeper.length === 1)) {
+        out.push(...formatZodIssues(best, schema, input, path));
         continue;
       }
-    }
-    if (issue.code === 'invalid_type' && issue.input === undefined) {
-      out.push({ path: formatPath(path), message: 'is required' });
-      continue;
+      if (GENERIC.test(issue.message)) {
+        const specific = branches.flat().find((e) => !GENERIC.test(e.message) && !(e.code === 'invalid_union'));
+        if (specific) {
+          out.push({ path: formatPath(path), message: specific.message });
+          continue;
+        }
+      }
     }
     out.push({ path: formatPath(path), message: issue.message });
   }
   return dedupe(out);
 }
 
+function requiredMessage(message: string): string {
+  return message.startsWith('is required') ? message : 'is required';
+}
+
+export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p as string];
+  }
+  return v;
+}
+
+/** A union inside a union: its branches count as branches of the outer one. */
+function flattenBranches(branches: readonly (readonly z.core.$ZodIssue[])[]): (readonly z.core.$ZodIssue[])[] {
+  const out: (readonly z.core.$ZodIssue[])[] = [];
+  for (const b of branches) {
+    if (b.length === 1 && b[0].code === 'invalid_union' && b[0].path.length === 0) {
+      // The union's own message (written for people) comes before its branches' generic ones.
+      if (!GENERIC.test(b[0].message)) out.push([{ ...b[0], code: 'custom', errors: undefined } as unknown as z.core.$ZodIssue]);
+      out.push(...flattenBranches(b[0].errors));
+    } else out.push(b);
+  }
+  return out;
+}
+
 function depth(errors: readonly z.core.$ZodIssue[]): number {
-  return Math.max(...errors.map((e) => e.path.length + (GENERIC.test(e.message) ? 0 : 0.5)));
+  return Math.max(...errors.map((e) => e.path.length));
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
@@ -66,6 +106,7 @@ export function closest(key: string, known: readonly string[]): string | undefin
   let best: string | undefined;
   let bestD = Infinity;
   for (const k of known) {
+    if (k === key) continue;
     const d = editDistance(key.toLowerCase(), k.toLowerCase());
     if (d < bestD) {
       bestD = d;
@@ -75,16 +116,15 @@ export function closest(key: string, known: readonly string[]): string | undefin
   return best !== undefined && bestD <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
 }
 
+/** Edit distance where swapping two neighbours counts as one edit ("stpes" → "steps"). */
 function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let prev = dp[0];
-    dp[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = dp[j];
-      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return dp[b.length];
+  return d[a.length][b.length];
 }

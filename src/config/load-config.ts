@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { ConfigError, UsageError, errorMessage, type ConfigIssue } from '../core/errors.js';
 import { configSchema, type ZddConfig } from './schema.js';
-import { collectKeys } from './schema-keys.js';
 import { formatZodIssues } from './format-issues.js';
+import { crossFieldIssues } from './cross-field-rules.js';
 
 export const SEARCH_PLACES = [
   'deploy.config.ts',
@@ -79,11 +79,8 @@ export async function readConfigFile(opts: { configPath?: string; cwd: string })
   return { path: result.filepath, value };
 }
 
-let knownKeys: string[] | undefined;
-
 /** Validate a config value (already loaded). Exported for tests and `zdd validate`. */
 export function validateConfig(value: unknown, opts: { env?: string; source?: string } = {}): ZddConfig {
-  knownKeys ??= collectKeys(configSchema);
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError([{ path: '', message: 'must export an object (use `export default defineConfig({ … })`)' }], opts.source);
   }
@@ -102,7 +99,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
   }
 
   const parsed = configSchema.safeParse(base);
-  if (!parsed.success) issues.push(...formatZodIssues(parsed.error.issues, knownKeys));
+  if (!parsed.success) issues.push(...formatZodIssues(parsed.error.issues, configSchema, base));
 
   // Every environment must produce a valid config too: a typo in `staging` should not wait for the staging deploy.
   if (envs && typeof envs === 'object' && !Array.isArray(envs)) {
@@ -115,7 +112,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
       const merged = deepMerge(base, overrides as Record<string, unknown>);
       const r = configSchema.safeParse(merged);
       if (!r.success) {
-        const own = formatZodIssues(r.error.issues, knownKeys).filter((i) => !issues.some((b) => b.path === i.path && b.message === i.message));
+        const own = formatZodIssues(r.error.issues, configSchema, merged).filter((i) => !issues.some((b) => b.path === i.path && b.message === i.message));
         issues.push(...own.map((i) => ({ path: `environments.${name}.${i.path}`, message: i.message })));
       }
     }
@@ -125,6 +122,8 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
 
   const effective = opts.env !== undefined ? deepMerge(base, (envs as Record<string, Record<string, unknown>>)[opts.env]) : base;
   const result = configSchema.parse(effective);
+  const rules = crossFieldIssues(result);
+  if (rules.length) throw new ConfigError(rules, opts.source);
   return result;
 }
 

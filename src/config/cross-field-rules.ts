@@ -1,0 +1,36 @@
+import type { ConfigIssue } from '../core/errors.js';
+import type { ProviderCapabilities } from '../core/provider.js';
+import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import type { ZddConfig } from './schema.js';
+
+/** Until a provider is created its abilities are unknown; the engine checks them again before a deploy. */
+const ANY_PROVIDER: ProviderCapabilities = { weightedTraffic: true, instantSwitch: true, testRoute: true, batches: true };
+
+/** Rules that span fields, run after the schema passes. Each problem names its path and the fix. */
+export function crossFieldIssues(config: ZddConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const strategies = (config.strategies ?? {}) as Record<string, unknown> & { default?: string; plugins?: Record<string, unknown> };
+  const plugins = strategies.plugins ?? {};
+  const known = [...Object.keys(BUILT_IN_STRATEGIES), ...Object.keys(plugins)];
+  const gates = Object.keys(config.gates ?? {});
+
+  if (strategies.default && !known.includes(strategies.default)) {
+    issues.push({ path: 'strategies.default', message: `unknown strategy "${strategies.default}"; use one of ${known.map((k) => `"${k}"`).join(', ')}` });
+  }
+  for (const name of Object.keys(plugins)) {
+    if (BUILT_IN_STRATEGIES[name]) issues.push({ path: `strategies.plugins.${name}`, message: `"${name}" is a built-in strategy; give the plugin another name` });
+  }
+  for (const [name, strategy] of Object.entries(BUILT_IN_STRATEGIES)) {
+    const options = strategies[name] as { analysis?: string[] } | undefined;
+    if (!options) continue;
+    (options.analysis ?? []).forEach((gate, i) => {
+      if (!gates.includes(gate)) {
+        issues.push({ path: `strategies.${name}.analysis[${i}]`, message: `gate "${gate}" is not defined; add it under gates${gates.length ? ` (defined: ${gates.join(', ')})` : ''}` });
+      }
+    });
+    for (const p of strategy.validate?.(options, { replicas: config.replicas ?? 1, capabilities: ANY_PROVIDER }) ?? []) {
+      issues.push({ path: `strategies.${name}${p.path ? `.${p.path}` : ''}`, message: p.message });
+    }
+  }
+  return issues;
+}
