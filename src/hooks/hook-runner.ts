@@ -1,5 +1,6 @@
 import type { HookConfig, ZddConfig } from '../config/schema.js';
 import { HookFailedError } from '../core/errors.js';
+import { formatDuration } from '../core/plan.js';
 import type { EventSink } from '../core/events.js';
 import type { HookPoint } from '../core/plan.js';
 import { runCommand } from './run-command.js';
@@ -47,7 +48,7 @@ export async function runHooks(
         const tailText = tail.length ? `\n  last stderr lines:\n${tail.map((l) => `    ${l}`).join('\n')}` : '';
         if (r.spawnError) throw new HookFailedError(`Hook ${label} (\`${cmd}\`) could not start: ${r.spawnError}`, 'Check the command exists and is executable.');
         if (r.timedOut) {
-          throw new HookFailedError(`Hook ${label} (\`${cmd}\`) timed out after ${Math.round(timeoutMs / 1000)}s; its process tree was killed${tailText}`, `Raise hooks.${point}.timeout or make the hook faster.`);
+          throw new HookFailedError(`Hook ${label} (\`${cmd}\`) timed out after ${formatDuration(timeoutMs)}; its process tree was killed${tailText}`, `Raise hooks.${point}.timeout or make the hook faster.`);
         }
         if (r.exitCode !== 0) {
           const how = r.exitCode === null ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
@@ -72,7 +73,7 @@ async function runFunctionHook(hook: (ctx: { env: Record<string, string>; signal
   const timeoutMs = DEFAULT_HOOK_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HookFailedError(`Hook ${label} (function) did not finish within ${timeoutMs / 1000}s`)), timeoutMs);
+    timer = setTimeout(() => reject(new HookFailedError(`Hook ${label} (function) did not finish within ${formatDuration(timeoutMs)}`)), timeoutMs);
     timer.unref();
   });
   try {
