@@ -88,11 +88,16 @@ describe('hooks', () => {
     const pidFile = join(dir, 'p.pid');
     const ac = new AbortController();
     const run = runCommand(`sleep 300 & echo $! > ${pidFile}; wait`, { cwd: dir, env: {}, timeoutMs: 60_000, signal: ac.signal });
-    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    // The shell creates the file before it writes the pid: wait for the number itself.
+    const readPid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0);
+    for (let i = 0; i < 250 && !(readPid() > 0); i++) await new Promise((r) => setTimeout(r, 20));
+    const grandchild = readPid();
+    expect(grandchild).toBeGreaterThan(0);
+    expect(alive(grandchild)).toBe(true);
     ac.abort();
     const r = await run;
     expect(r.exitCode).not.toBe(0);
-    expect(await waitGone(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
+    expect(await waitGone(grandchild)).toBe(true);
   });
 
   it('continueOnError turns a failure into a warning', async () => {
