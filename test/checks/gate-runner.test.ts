@@ -317,3 +317,24 @@ describe('runGate', () => {
 function resolveThresholdsFor(mode: 'gate' | 'analysis', over: { interval?: number; count?: number } = {}): CheckThresholds {
   return resolveThresholds({ type: 'router', ...over } as CheckConfig, mode);
 }
+
+describe('runChecks with slow probes', () => {
+  it('skips the interval slots a slow measurement overran instead of measuring back to back', async () => {
+    const clock = new FakeClock();
+    const t0 = clock.now();
+    const calls: number[] = [];
+    const slow: Check = {
+      name: 'slow',
+      type: 'scripted',
+      async measure(ctx) {
+        calls.push(clock.now() - t0);
+        await clock.sleep(2_500, ctx.signal);
+        return pass();
+      },
+    };
+    const run = start([{ check: slow, thresholds: resolveThresholds({ type: 'router', interval: 1_000 } as CheckConfig, 'analysis') }], context(clock), 'analysis', 10_000);
+    for (let i = 0; i < 40 && run.state.settledAt === undefined; i++) await clock.advance(500);
+    expect((await run.promise).verdict).toBe('pass');
+    expect(calls).toEqual([1_000, 4_000, 7_000, 10_000]);
+  });
+});
