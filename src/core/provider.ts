@@ -51,6 +51,11 @@ export interface RevisionEndpoints {
   testHeaders?: Record<string, string>;
   /** Direct URLs of the revision's instances, where reachable. */
   instanceUrls?: string[];
+  /**
+   * Identifiers metric checks can look the revision up by, e.g. AWS `targetGroupArn` and
+   * `loadBalancerArn` (the cloudwatch check reads these; a revision's slot changes between deploys).
+   */
+  metricDimensions?: Record<string, string>;
 }
 
 /** Per-revision request counters a router keeps (local router), for the `router` metric check. */
