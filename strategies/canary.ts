@@ -1,4 +1,4 @@
-import type { PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
+import type { Plan, PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
 import {
   analysisGates,
   assertValid,
@@ -53,7 +53,7 @@ export const canary: Strategy<Partial<CanaryOptions> | undefined> = {
 };
 
 /** The canary planner, shared with `linear` (which only computes its steps differently). */
-export function planCanary(strategy: string, input: PlanInput<unknown>, options: CanaryOptions) {
+export function planCanary(strategy: string, input: PlanInput<unknown>, options: CanaryOptions): Plan {
   if (!input.stable) return firstDeployPlan(strategy, input);
   const testRoute = keepsTestRoute(input, input.capabilities.testRoute);
   return {
