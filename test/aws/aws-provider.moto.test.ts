@@ -5,7 +5,8 @@ import { FakeClock } from '../../src/core/clock.js';
 import { CheckFailedError, ConfigError, ProviderError } from '../../src/core/errors.js';
 import type { RevisionSpec } from '../../src/core/provider.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
-import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { createAwsClients } from '../../src/providers/aws/aws-clients.js';
+import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
 import { stackConfig, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
 
@@ -258,6 +259,36 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     const err = await p.platform.waitHealthy('1.4.2', { timeoutMs: 20_000 }).catch((e) => e);
     expect(err).toBeInstanceOf(CheckFailedError);
     expect(err.message).toBe('Revision 1.4.2 (ECS service web-b) was not healthy after 20s: target group web-b: 0/2 targets healthy');
+  });
+
+  it('production clients: endpoint from AWS_ENDPOINT_URL, adaptive retry rides out throttling', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, motoEnv(moto));
+    try {
+      const clients = createAwsClients({ region: 'us-east-1' });
+      let throttled = 0;
+      clients.elb.middlewareStack.add(
+        (next, context) => async (args) => {
+          // Inside the retry loop: the first two DescribeRules attempts are throttled like AWS does.
+          if (context.commandName === 'DescribeRulesCommand' && throttled < 2) {
+            throttled++;
+            throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $fault: 'client', $metadata: { httpStatusCode: 400 } });
+          }
+          return next(args);
+        },
+        { step: 'deserialize', name: 'throttleTwice', priority: 'low' },
+      );
+      const p = new AwsProvider(stackConfig(), testContext(), { clients });
+      opened.push({ provider: p, clients: { ...clients, s3: c.s3, destroy: () => undefined } as unknown as MotoClients });
+      const started = Date.now();
+      await p.preflight();
+      expect(throttled).toBe(2);
+      console.log(`preflight through two throttles: ${Date.now() - started}ms`);
+      expect(await clients.elb.config.retryStrategy()).toMatchObject({ mode: 'adaptive' });
+    } finally {
+      for (const k of Object.keys(motoEnv(moto))) if (saved[k] === undefined) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
   });
 
   describe('preflight names what is missing before anything changes (exit 5)', () => {

@@ -102,7 +102,7 @@ export class EcsPlatform implements Platform {
     let last = 'not checked yet';
     for (let poll = 1; ; poll++) {
       const res = await awsCall<{ services?: Service[] }>(this.slots.clients.ecs, 'ecs', new DescribeServicesCommand({ cluster: r.cluster, services: [view.ref.serviceArn] }), `service ${view.ref.serviceName}`);
-      const svc = res.services?.[0];
+      const svc = res.services?.find((x) => x.serviceArn === view.ref.serviceArn || x.serviceName === view.ref.serviceName);
       const verdict = svc ? this.serviceVerdict(svc, revisionId, expected) : { fail: `ECS service ${view.ref.serviceName} disappeared` };
       if ('fail' in verdict) throw new CheckFailedError(verdict.fail, 'See the service\'s events: aws ecs describe-services --cluster … --services …');
       if (verdict.wait) {
