@@ -6,7 +6,8 @@ import { CloudwatchCheck, loadBalancerDimension, sumMinutes, targetGroupDimensio
 import { cloudwatchAlarmCheckSchema, cloudwatchCheckSchema } from '../../src/checks/metrics/schemas.js';
 import type { CheckContext } from '../../src/core/checks.js';
 import { FakeClock } from '../../src/core/clock.js';
-import type { RevisionSpec } from '../../src/core/provider.js';
+import type { Role } from '../../src/core/plan.js';
+import type { RevisionEndpoints, RevisionSpec } from '../../src/core/provider.js';
 import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
 
 const skip = skipWithoutMoto();
@@ -48,12 +49,12 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     await client.send(new PutMetricDataCommand({ Namespace: 'AWS/ApplicationELB', MetricData: data }));
   }
 
-  function context(candidate: RevisionSpec, stable: RevisionSpec | null): CheckContext {
+  function context(candidate: RevisionSpec, stable: RevisionSpec | null, endpoints: Partial<Record<Role, RevisionEndpoints>> = {}): CheckContext {
     return {
       service: 'web',
       candidate,
       stable,
-      endpoints: async () => ({}),
+      endpoints: async (role) => endpoints[role] ?? {},
       router: { setWeights: async () => {}, getWeights: async () => ({}) },
       clock: new FakeClock(now),
       signal: AbortSignal.timeout(20_000),
@@ -106,6 +107,21 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     );
     expect(m.verdict).toBe('pass');
     expect(m.message).toBe('candidate 5xx rate 1.0% (stable 0.0%) over 100 requests');
+  });
+
+  it('asks the provider which target group and load balancer each revision is in (slots alternate between deploys)', async () => {
+    await feed('targetgroup/slot-b/3', minuteAgo(1), { requests: 100, errors: 9 });
+    await feed('targetgroup/slot-a/3', minuteAgo(1), { requests: 100, errors: 1 });
+    const arn = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${name}`;
+    const m = await metricCheck({ maxErrorRateIncrease: 5 }).measure(
+      context({ id: 'v2' }, { id: 'v1' }, {
+        candidate: { metricDimensions: { targetGroupArn: arn('targetgroup/slot-b/3'), loadBalancerArn: LB_ARN } },
+        stable: { metricDimensions: { targetGroupArn: arn('targetgroup/slot-a/3'), loadBalancerArn: LB_ARN } },
+      }),
+    );
+    expect(m.verdict).toBe('fail');
+    expect(m.message).toBe("candidate 5xx rate 9.0% is 8 points above stable's 1.0% (max +5)");
+    expect(m.query).toContain('for targetgroup/slot-b/3 vs targetgroup/slot-a/3');
   });
 
   it('says what to configure when it cannot find the target group', async () => {

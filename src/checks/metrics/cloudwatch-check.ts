@@ -1,7 +1,7 @@
 import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { Check, CheckContext, CheckFactory, Measurement } from '../../core/checks.js';
 import { ZddError, errorMessage } from '../../core/errors.js';
-import type { RevisionSpec } from '../../core/provider.js';
+import type { Role } from '../../core/plan.js';
 import { createCloudWatchClient, loadCloudWatchSdk, type CloudWatchSender } from './cloudwatch-client.js';
 import { DEFAULT_MIN_REQUESTS, judgeTraffic, type TrafficSide } from './judge-traffic.js';
 import type { CloudwatchCheckConfig } from './schemas.js';
@@ -40,13 +40,15 @@ export class CloudwatchCheck implements Check {
 
   async measure(ctx: CheckContext): Promise<Measurement> {
     const c = this.config;
-    const candidateTg = targetGroupDimension(c.candidateTargetGroup ?? metaTargetGroup(ctx.candidate));
+    const candidateIds = await providerIds(ctx, 'candidate');
+    const stableIds = ctx.stable ? await providerIds(ctx, 'stable') : {};
+    const candidateTg = targetGroupDimension(c.candidateTargetGroup ?? candidateIds.targetGroup);
     if (!candidateTg) {
       throw new ZddError('cloudwatch-config', `check "${this.name}": no target group for candidate ${ctx.candidate.id}`, {
         hint: 'Set candidateTargetGroup (and stableTargetGroup) on the check: "targetgroup/<name>/<id>" or the target group ARN.',
       });
     }
-    const stableTg = ctx.stable ? targetGroupDimension(c.stableTargetGroup ?? metaTargetGroup(ctx.stable)) : undefined;
+    const stableTg = ctx.stable ? targetGroupDimension(c.stableTargetGroup ?? stableIds.targetGroup) : undefined;
 
     const windowMs = c.window ?? Math.max(MINUTE, Math.ceil((c.interval ?? MINUTE) / MINUTE) * MINUTE);
     const end = Math.floor(ctx.clock.now() / MINUTE) * MINUTE;
@@ -56,7 +58,7 @@ export class CloudwatchCheck implements Check {
     const client = await this.client;
 
     const lbFor = async (tg: string) =>
-      loadBalancerDimension(c.loadBalancer ?? metaLoadBalancer(ctx.candidate)) ?? (await this.discoverLoadBalancer(client, sdk, tg, ctx.signal));
+      loadBalancerDimension(c.loadBalancer ?? candidateIds.loadBalancer ?? stableIds.loadBalancer) ?? (await this.discoverLoadBalancer(client, sdk, tg, ctx.signal));
     const groups: { key: 'c' | 's'; tg: string; lb: string }[] = [{ key: 'c', tg: candidateTg, lb: await lbFor(candidateTg) }];
     if (stableTg) groups.push({ key: 's', tg: stableTg, lb: await lbFor(stableTg) });
 
@@ -172,13 +174,20 @@ export function loadBalancerDimension(v: string | undefined): string | undefined
   return m ? m[1] : v;
 }
 
-/** Provider data the AWS provider may leave on a revision (see docs/metrics.md). */
-function metaTargetGroup(r: RevisionSpec): string | undefined {
-  return r.meta?.targetGroup ?? r.meta?.targetGroupArn;
-}
-
-function metaLoadBalancer(r: RevisionSpec): string | undefined {
-  return r.meta?.loadBalancer ?? r.meta?.loadBalancerArn;
+/**
+ * How the provider identifies a revision in metrics: `endpoints().metricDimensions` (the AWS
+ * provider knows which slot a revision is in), else the revision's provider data (`meta`).
+ */
+async function providerIds(ctx: CheckContext, role: Role): Promise<{ targetGroup?: string; loadBalancer?: string }> {
+  let dims: Record<string, string> = {};
+  try {
+    dims = (await ctx.endpoints(role)).metricDimensions ?? {};
+  } catch {
+    // a provider that cannot say leaves it to the config or the revision's meta
+  }
+  const meta = (role === 'candidate' ? ctx.candidate : ctx.stable)?.meta ?? {};
+  const pick = (...keys: string[]) => keys.map((k) => dims[k] ?? meta[k]).find((v) => v !== undefined);
+  return { targetGroup: pick('targetGroup', 'targetGroupArn'), loadBalancer: pick('loadBalancer', 'loadBalancerArn') };
 }
 
 function formatMinute(ms: number): string {
