@@ -26,8 +26,8 @@ export const checkSchema = z.discriminatedUnion(
 );
 
 export const gateSchema = z.strictObject({
-  checks: z.array(checkSchema).min(1, { error: 'a gate needs at least one check' }),
-  description: z.string().optional(),
+  checks: z.array(checkSchema).min(1, { error: 'a gate needs at least one check' }).describe('Checks of the gate; they run concurrently and all must pass'),
+  description: z.string().optional().describe('Shown in output'),
 });
 
 /** `pause: "30s"` bakes; `pause: {}` (or `pause: "manual"`) waits for `zdd promote`. */
@@ -41,21 +41,21 @@ export const canaryStepSchema = z.strictObject({
 });
 
 export const canaryOptionsSchema = z.strictObject({
-  steps: z.array(canaryStepSchema).min(1, { error: 'needs at least one step, e.g. [{ weight: 10, pause: "30s" }]' }),
+  steps: z.array(canaryStepSchema).min(1, { error: 'needs at least one step, e.g. [{ weight: 10, pause: "30s" }]' }).describe('Weights in order; a final shift to 100 is added when the last step is below 100'),
   analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
 });
 
 export const linearOptionsSchema = z.strictObject({
   stepPercent: intBetween(1, 100, 'Percent added at each step (Linear10PercentEvery1Minute → 10)'),
   interval: duration('Bake between steps'),
-  analysis: z.array(nonEmptyString()).optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
 });
 
 export const blueGreenOptionsSchema = z.strictObject({
   testRoute: z.boolean().optional().describe('Smoke-test the candidate through the header route before the switch (default true when the provider has one)'),
   bake: duration('Bake after the switch, with analysis (default 0)').optional(),
   keepPrevious: duration('How long the previous stable keeps running after the switch, so rollback is instant (default 10m)').optional(),
-  analysis: z.array(nonEmptyString()).optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during the bake (default ["analysis"] when that gate exists)'),
 });
 
 export const rollingOptionsSchema = z.strictObject({
@@ -63,7 +63,7 @@ export const rollingOptionsSchema = z.strictObject({
   maxSurge: intBetween(0, 1000, 'Extra instances allowed above the replica count during the roll (default batchSize)').optional(),
   maxUnavailable: intBetween(0, 1000, 'Instances that may be missing below the replica count (default 0)').optional(),
   pause: duration('Bake between batches, with analysis (default 0)').optional(),
-  analysis: z.array(nonEmptyString()).optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during each pause (default ["analysis"] when that gate exists)'),
 });
 
 export const BUILT_IN_STRATEGIES = ['canary', 'linear', 'blue-green', 'rolling'] as const;
@@ -93,10 +93,23 @@ export const hookSchema = z.union(
     fn<HookFunction>(),
   ],
   { error: (iss) => `must be a command string, { run, timeout } or a function, got ${show(iss.input)}` },
-);
+).meta({ id: 'hook' });
 
+const HOOK_DOCS: Record<(typeof HOOK_POINTS)[number], string> = {
+  preDeploy: 'Before anything changes (migrations, notifications). A failure ends the deploy before any other step (exit 1, production untouched).',
+  postProvision: 'After the candidate is running and healthy, before it gets any traffic.',
+  preShift: 'Before every traffic shift.',
+  postShift: 'After every verified traffic shift.',
+  postDeploy: 'After the candidate holds 100% and the last gate passed, before stable is retired.',
+  onRollback: 'After traffic is back on stable during a rollback (failures only warn: the rollback goes on).',
+};
+
+/**
+ * Hooks: a command string (run by the shell), \`{ run, timeout, env, continueOnError }\`, a function,
+ * or a list of them. ZDD_SERVICE, ZDD_REVISION, ZDD_STABLE_REVISION, ZDD_STEP, ZDD_TARGET_URL … are set.
+ */
 export const hooksSchema = z.strictObject(
-  Object.fromEntries(HOOK_POINTS.map((p) => [p, z.union([hookSchema, z.array(hookSchema)]).optional()])) as Record<
+  Object.fromEntries(HOOK_POINTS.map((p) => [p, z.union([hookSchema, z.array(hookSchema)]).optional().describe(HOOK_DOCS[p])])) as Record<
     (typeof HOOK_POINTS)[number],
     z.ZodOptional<z.ZodUnion<[typeof hookSchema, z.ZodArray<typeof hookSchema>]>>
   >,
@@ -109,14 +122,15 @@ export const healthSchema = z.strictObject({
 const baseShape = {
   service: z
     .string({ error: 'is required: the name of the service, e.g. service: "web"' })
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, { error: (iss) => `must be letters, digits, ".", "_" or "-" (max 63), got ${show(iss.input)}` }),
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, { error: (iss) => `must be letters, digits, ".", "_" or "-" (max 63), got ${show(iss.input)}` })
+    .describe('Name of what this config deploys; the lock and the deployment records are per service'),
   provider: providerSchema,
   replicas: intBetween(1, 1000, 'Instances per revision (default 1)').optional(),
   state: stateSchema.optional(),
-  strategies: strategiesSchema.optional(),
-  health: healthSchema.optional(),
+  strategies: strategiesSchema.optional().describe('Strategy options; each section is used when that strategy runs'),
+  health: healthSchema.optional().describe('Health of new revisions (what is probed is the provider\'s: an HTTP path locally, target health on AWS)'),
   drain: duration('Time a revision at weight 0 keeps serving in-flight requests before it is stopped (default 5s)').optional(),
-  hooks: hooksSchema.optional(),
+  hooks: hooksSchema.optional().describe('Commands or functions at lifecycle points: a command string, { run, timeout, env, continueOnError }, a function, or a list of them; they get ZDD_* variables'),
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),
 };
 
