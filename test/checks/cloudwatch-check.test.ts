@@ -124,11 +124,16 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     expect(m.query).toContain('for targetgroup/slot-b/3 vs targetgroup/slot-a/3');
   });
 
-  it('says what to configure when it cannot find the target group', async () => {
-    await expect(metricCheck({ maxErrorRate: 5 }).measure(context({ id: 'v2' }, null))).rejects.toThrow(/no target group for candidate v2/);
-    await expect(metricCheck({ maxErrorRate: 5, candidateTargetGroup: 'targetgroup/never-served/9' }).measure(context({ id: 'v2' }, null))).rejects.toThrow(
-      /no ALB metrics found for targetgroup\/never-served\/9/,
-    );
+  it('fails at once, saying what to configure, when nothing names the target group', async () => {
+    const m = await metricCheck({ maxErrorRate: 5 }).measure(context({ id: 'v2' }, null));
+    expect(m.verdict).toBe('fail');
+    expect(m.message).toBe('no target group known for candidate v2: the provider reports none; set candidateTargetGroup (and stableTargetGroup) on the check');
+  });
+
+  it('is inconclusive for a target group that has published no metrics yet', async () => {
+    const m = await metricCheck({ maxErrorRate: 5, candidateTargetGroup: 'targetgroup/never-served/9' }).measure(context({ id: 'v2' }, null));
+    expect(m.verdict).toBe('inconclusive');
+    expect(m.message).toMatch(/^no ALB metrics yet for targetgroup\/never-served\/9/);
   });
 
   it('builds its own client from AWS_ENDPOINT_URL and the region when none is injected', async () => {

@@ -44,9 +44,12 @@ export class CloudwatchCheck implements Check {
     const stableIds = ctx.stable ? await providerIds(ctx, 'stable') : {};
     const candidateTg = targetGroupDimension(c.candidateTargetGroup ?? candidateIds.targetGroup);
     if (!candidateTg) {
-      throw new ZddError('cloudwatch-config', `check "${this.name}": no target group for candidate ${ctx.candidate.id}`, {
-        hint: 'Set candidateTargetGroup (and stableTargetGroup) on the check: "targetgroup/<name>/<id>" or the target group ARN.',
-      });
+      // Permanent: asking again cannot help, so this fails at once instead of counting as an error.
+      return {
+        verdict: 'fail',
+        query: `${NAMESPACE} metrics of candidate ${ctx.candidate.id}`,
+        message: `no target group known for candidate ${ctx.candidate.id}: the provider reports none; set candidateTargetGroup (and stableTargetGroup) on the check`,
+      };
     }
     const stableTg = ctx.stable ? targetGroupDimension(c.stableTargetGroup ?? stableIds.targetGroup) : undefined;
 
@@ -59,8 +62,18 @@ export class CloudwatchCheck implements Check {
 
     const lbFor = async (tg: string) =>
       loadBalancerDimension(c.loadBalancer ?? candidateIds.loadBalancer ?? stableIds.loadBalancer) ?? (await this.discoverLoadBalancer(client, sdk, tg, ctx.signal));
-    const groups: { key: 'c' | 's'; tg: string; lb: string }[] = [{ key: 'c', tg: candidateTg, lb: await lbFor(candidateTg) }];
-    if (stableTg) groups.push({ key: 's', tg: stableTg, lb: await lbFor(stableTg) });
+    const candidateLb = await lbFor(candidateTg);
+    if (!candidateLb) {
+      // No metric has been published for the group yet: no data, not a verdict.
+      return {
+        verdict: 'inconclusive',
+        query: `ListMetrics ${NAMESPACE} RequestCount TargetGroup=${candidateTg}`,
+        message: `no ALB metrics yet for ${candidateTg}, so its load balancer is unknown (set loadBalancer on the check to skip this lookup)`,
+      };
+    }
+    const groups: { key: 'c' | 's'; tg: string; lb: string }[] = [{ key: 'c', tg: candidateTg, lb: candidateLb }];
+    const stableLb = stableTg ? ((await lbFor(stableTg)) ?? candidateLb) : undefined;
+    if (stableTg && stableLb) groups.push({ key: 's', tg: stableTg, lb: stableLb });
 
     const queries: MetricDataQuery[] = groups.flatMap((g) => [
       metricQuery(`${g.key}req`, 'RequestCount', 'Sum', g),
@@ -109,7 +122,7 @@ export class CloudwatchCheck implements Check {
   }
 
   /** ALB metrics carry the LoadBalancer dimension too: find it from the target group's own metrics. */
-  private async discoverLoadBalancer(client: CloudWatchSender, sdk: Awaited<ReturnType<typeof loadCloudWatchSdk>>, tg: string, signal: AbortSignal): Promise<string> {
+  private async discoverLoadBalancer(client: CloudWatchSender, sdk: Awaited<ReturnType<typeof loadCloudWatchSdk>>, tg: string, signal: AbortSignal): Promise<string | undefined> {
     const known = this.discovered.get(tg);
     if (known) return known;
     const res = await client.send(
@@ -117,12 +130,7 @@ export class CloudwatchCheck implements Check {
       { abortSignal: signal },
     );
     const lb = res.Metrics?.flatMap((m) => m.Dimensions ?? []).find((d) => d.Name === 'LoadBalancer')?.Value;
-    if (!lb) {
-      throw new ZddError('cloudwatch-config', `check "${this.name}": no ALB metrics found for ${tg} (cannot tell its load balancer)`, {
-        hint: 'Set loadBalancer on the check ("app/<name>/<id>" or the ALB ARN), or wait until the target group has served requests.',
-      });
-    }
-    this.discovered.set(tg, lb);
+    if (lb) this.discovered.set(tg, lb);
     return lb;
   }
 }
