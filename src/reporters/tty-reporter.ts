@@ -11,6 +11,9 @@ export class TtyReporter implements Reporter {
   private stepLabel = '';
   private weights = '';
   private revisions: { stable?: string; candidate?: string } = {};
+  /** Last verdict printed per check: a bake prints a line when a verdict changes, not every interval. */
+  private printedVerdicts = new Map<string, string>();
+  private lastCheck = '';
 
   constructor(
     private readonly chalk: ChalkInstance,
@@ -26,6 +29,8 @@ export class TtyReporter implements Reporter {
         this.line(`${c.bold(`Deploying ${e.service}`)}: ${e.stable?.id ?? '(nothing)'} ${c.dim('→')} ${c.cyan(e.candidate.id)} ${c.dim(`with ${e.strategy}, ${e.steps.length} steps`)}`);
         break;
       case 'step.start':
+        this.printedVerdicts.clear();
+        this.lastCheck = '';
         this.stepLabel = `${e.phase === 'rollback' ? c.yellow('rollback ') : ''}[${e.index + 1}/${e.total}] ${e.description}`;
         this.spin(this.stepLabel);
         break;
@@ -38,7 +43,10 @@ export class TtyReporter implements Reporter {
         break;
       }
       case 'bake.progress':
-        if (this.spinner) this.spinner.text = `${this.stepLabel} ${c.dim(`— ${formatDuration(Math.ceil(e.remainingMs / 1000) * 1000)} left`)}${this.weightsSuffix(true)}`;
+        if (this.spinner) {
+          const checks = this.lastCheck ? `  ${this.lastCheck}` : '';
+          this.spinner.text = `${this.stepLabel} ${c.dim(`— ${formatDuration(Math.ceil(e.remainingMs / 1000) * 1000)} left`)}${this.weightsSuffix(true)}${checks}`;
+        }
         break;
       case 'paused':
         if (this.spinner) this.spinner.text = `${this.stepLabel} ${c.yellow('paused')} ${c.dim(e.message)}`;
@@ -46,7 +54,12 @@ export class TtyReporter implements Reporter {
       case 'check': {
         const r = e.result;
         const mark = r.verdict === 'pass' ? c.green('✓') : r.verdict === 'fail' ? c.red('✗') : c.yellow('?');
-        this.above(`    ${mark} ${r.check} ${c.dim(r.message)}`);
+        const key = `${r.gate ?? ''}/${r.check}`;
+        this.lastCheck = `${mark} ${r.check}`;
+        if (this.printedVerdicts.get(key) !== r.verdict || r.verdict === 'fail') {
+          this.printedVerdicts.set(key, r.verdict);
+          this.above(`    ${mark} ${r.check} ${c.dim(r.message)}`);
+        }
         break;
       }
       case 'hook':
