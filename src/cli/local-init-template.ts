@@ -41,7 +41,7 @@ export default defineConfig({
     smoke: { checks: [{ type: 'http', path: '/health', expectStatus: 200 }] },
     // Runs during every bake; a failure rolls back at once.
     analysis: {
-      checks: [{ type: 'router', name: 'error-rate', interval: '5s', maxErrorRate: 0.05, minRequests: 20 }],
+      checks: [{ type: 'router', name: 'error-rate', interval: '5s', maxErrorRate: 5, minRequests: 20 }],
     },
   },
 
