@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HookPoint } from '../../src/index.js';
 import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
@@ -152,5 +153,34 @@ describe('a strategy plugin from deploy.config.ts (the docs example)', () => {
     const s = readFakeState(p.stateFile);
     expect(s.weights).toEqual({ v2: 100 });
     expect(s.revisions.v1.running).toBe(false);
+  });
+});
+
+describe('the docs plugin against the built package', () => {
+  it("type-checks strictly with `import type { Strategy } from 'zdd'` resolved as a user's project resolves it", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zdd-plugin-types-'));
+    try {
+      const { file } = writeDocsPlugin(dir);
+      // As written in the docs, resolved through node_modules/zdd and package.json "exports" (dist types).
+      const docs = readFileSync(join(ROOT, 'docs/strategies.md'), 'utf8');
+      const original = [...docs.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).find((c) => c.includes('export function approveThenSwitch('))!;
+      writeFileSync(file, original);
+      mkdirSync(join(dir, 'node_modules'));
+      symlinkSync(ROOT, join(dir, 'node_modules/zdd'), 'dir');
+      const program = ts.createProgram([file], {
+        strict: true,
+        noEmit: true,
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        target: ts.ScriptTarget.ES2022,
+        verbatimModuleSyntax: true,
+        skipLibCheck: true,
+        types: [],
+      });
+      const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      expect(problems).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,6 +13,8 @@ export function writeDocsPlugin(dir = mkdtempSync(join(tmpdir(), 'zdd-plugin-'))
   const block = [...docs.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).find((code) => code.includes('export function approveThenSwitch('));
   if (!block) throw new Error('docs/strategies.md has no approveThenSwitch example');
   const file = join(dir, 'approve-then-switch.ts');
-  writeFileSync(file, block.replace(/from 'zdd'/g, `from ${JSON.stringify(join(ROOT, 'src/index.ts'))}`));
+  // Type imports only: the path matters to the type checker, not at run time.
+  writeFileSync(file, block.replace(/from 'zdd'/g, `from ${JSON.stringify(join(ROOT, 'src/index.js'))}`));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   return { dir, file };
 }
