@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { FakeClock, systemClock } from '../core/clock.js';
-import { ConfigError, ProviderError, ZddError, errorMessage } from '../core/errors.js';
+import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
@@ -40,7 +40,7 @@ export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
   const s = plugins[name] ?? BUILT_IN_STRATEGIES[name];
   if (!s) {
     const known = [...Object.keys(BUILT_IN_STRATEGIES), ...Object.keys(plugins)];
-    throw new ConfigError([{ path: 'strategy', message: `unknown strategy "${name}"; use one of ${known.join(', ')}` }]);
+    throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
   }
   return s;
 }

@@ -51,6 +51,19 @@ describe('zdd CLI basics', () => {
     }
   });
 
+  it('an unknown --strategy is a usage error naming the strategies there are', async () => {
+    const p = makeProject();
+    try {
+      const r = await p.run(['deploy', '--revision', 'v2', '--strategy', 'yolo']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toContain('Unknown strategy "yolo"');
+      expect(r.stdout).toContain('canary, linear, blue-green, rolling');
+      expect(p.fakeState().calls.filter((c) => c.method !== 'snapshot' && c.method !== 'preflight')).toHaveLength(0);
+    } finally {
+      p.cleanup();
+    }
+  });
+
   it('no config in the directory: exit 2 with how to make one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'zdd-empty-'));
     try {
