@@ -1,0 +1,207 @@
+import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
+import { DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
+import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
+
+// The built binary against moto, as CI and a laptop run it: `npm run build` first (npm test does).
+const CONFIG = (extra = '') => `import { defineConfig } from 'zdd';
+
+export default defineConfig({
+  service: 'web',
+  provider: {
+    type: 'aws',
+    cluster: 'prod',
+    slots: [
+      { service: 'web-a', targetGroup: 'web-a' },
+      { service: 'web-b', targetGroup: 'web-b' },
+    ],
+    listener: { loadBalancer: 'web-alb', port: 80 },
+  },
+  state: { type: 's3', bucket: 'zdd-state', prefix: 'zdd/' },
+  replicas: 2,
+  drain: '10s',
+  // The fast test clock turns polls into a tight loop: a long timeout leaves the emulated ECS
+  // integration (the target bridge) real time to register targets.
+  health: { timeout: '2h' },
+  strategies: {
+    canary: {
+      steps: [
+        { weight: 10, pause: '1m' },
+        { weight: 25, pause: '1m' },
+        { weight: 50, pause: '1m' },
+        { weight: 75, pause: '1m' },
+        { weight: 100 },
+      ],
+    },
+    'blue-green': { keepPrevious: '10m' },
+    rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 },
+  },
+  ${extra}
+});
+`;
+
+describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (moto)', () => {
+  let moto: Moto;
+  let c: MotoClients;
+  let stack: MotoStack;
+  let bridge: TargetBridge;
+  let dirs: string[] = [];
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    c = motoClients(moto);
+    stack = await createMotoStack(moto, c);
+    bridge = createTargetBridge(c, stack);
+    await bridge.syncOnce();
+    bridge.startLoop(250);
+    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  });
+  afterEach(async () => {
+    await bridge.stop();
+    c.destroy();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    dirs = [];
+  });
+
+  function project(extra = ''): string {
+    const dir = mkdtempSync(join(tmpdir(), 'zdd-aws-e2e-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(extra));
+    return dir;
+  }
+  const zdd = (dir: string, args: string[], timeoutMs = 90_000) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args], dir, env, timeoutMs);
+  function events(stdout: string): { type: string; [k: string]: any }[] {
+    return stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  }
+  async function weights(): Promise<Record<string, number>> {
+    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const out: Record<string, number> = {};
+    for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) out[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
+    return out;
+  }
+  async function desired(): Promise<Record<string, number>> {
+    const res = await c.ecs.send(new DescribeServicesCommand({ cluster: 'prod', services: ['web-a', 'web-b'] }));
+    return Object.fromEntries(res.services!.map((s) => [s.serviceName!, s.desiredCount!]));
+  }
+  async function rulePriorities(): Promise<string[]> {
+    return (await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority!).sort();
+  }
+  const failed = (r: { stdout: string; stderr: string }) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
+
+  it('canary --image: five verified weight steps, header rule created and removed, old slot stopped', async () => {
+    const dir = project(`gates: { smoke: { checks: [{ type: 'command', run: 'test -n "$ZDD_TEST_HEADERS"' }] } },`);
+    const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const ev = events(r.stdout);
+    const traffic = ev.filter((e) => e.type === 'traffic');
+    expect(traffic.map((e) => e.byRevision)).toEqual([10, 25, 50, 75, 100].map((w) => ({ '1.4.1': 100 - w, '1.4.2': w })));
+    expect(traffic.every((e) => e.verified === true)).toBe(true);
+    const steps = ev.filter((e) => e.type === 'step.start').map((e) => e.step.kind);
+    expect(steps).toContain('testRoute');
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+    expect(await desired()).toEqual({ 'web-a': 0, 'web-b': 2 });
+    expect(await rulePriorities()).toEqual(['default']);
+    expect(existsSync(join(dir, '.zdd'))).toBe(false); // state lives in S3, not on the runner
+  });
+
+  it('status and rollback from a fresh directory with no local state', async () => {
+    const ci = project();
+    const d = await zdd(ci, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary']);
+    expect(d.code, failed(d)).toBe(0);
+
+    const laptop = project();
+    const s = await zdd(laptop, ['status', '--json']);
+    expect(s.code, failed(s)).toBe(0);
+    const report = events(s.stdout).find((e) => e.type === 'status')!;
+    expect(report.live.weights).toEqual({ '1.4.1': 0, '1.4.2': 100 });
+    expect(report.deployment.candidate.id).toBe('1.4.2');
+    expect(report.deployment.status).toBe('succeeded');
+
+    const rb = await zdd(laptop, ['rollback', '--yes']);
+    expect(rb.code, failed(rb)).toBe(0);
+    expect(rb.stdout + rb.stderr).toMatch(/Rolled back to 1.4.1/);
+    expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
+    const tags = await c.elb.send(new DescribeTagsCommand({ ResourceArns: [stack.targetGroupArns[0]] }));
+    expect(tags.TagDescriptions![0].Tags).toContainEqual({ Key: 'zdd:role', Value: 'stable' });
+  });
+
+  it('blue-green keeps the old slot for the keep time; `zdd retire --now` stops it', async () => {
+    const dir = project();
+    const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'blue-green', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    expect(events(r.stdout).filter((e) => e.type === 'traffic').map((e) => e.byRevision)).toEqual([{ '1.4.1': 0, '1.4.2': 100 }]);
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+    // Kept running: rollback stays one listener call.
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 2 });
+    const early = await zdd(dir, ['retire']);
+    expect(early.code, failed(early)).toBe(0);
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 2 });
+    const now = await zdd(dir, ['retire', '--now']);
+    expect(now.code, failed(now)).toBe(0);
+    expect(await desired()).toEqual({ 'web-a': 0, 'web-b': 2 });
+  });
+
+  it('rolling: candidate grows and stable shrinks in batches, weights following capacity', async () => {
+    const dir = project();
+    const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'rolling', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const traffic = events(r.stdout).filter((e) => e.type === 'traffic').map((e) => e.byRevision['1.4.2']);
+    expect(traffic.length).toBeGreaterThanOrEqual(2);
+    expect(traffic.at(-1)).toBe(100);
+    expect([...traffic].sort((a, b) => a - b)).toEqual(traffic);
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+    expect(await desired()).toEqual({ 'web-a': 0, 'web-b': 2 });
+  });
+
+  it('a failing smoke gate rolls back (exit 1): stable keeps 100%, the header rule and the candidate are gone', async () => {
+    const dir = project(`gates: { smoke: { checks: [{ type: 'command', run: 'exit 3' }] } },`);
+    const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary']);
+    expect(r.code, failed(r)).toBe(1);
+    expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
+    expect(await rulePriorities()).toEqual(['default']);
+  });
+
+  it('two concurrent deploys: the second gets exit 3 and names the holder', async () => {
+    const dir = project();
+    // A manual pause parks the first deploy at 10% while it holds the S3 lock.
+    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("{ weight: 10, pause: '1m' }", '{ weight: 10, pause: {} }'));
+    const holder = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env);
+    await holder.waitFor(/"type":"paused"/, 60_000);
+    expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
+    const second = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.3', '--strategy', 'canary']);
+    expect(second.code, failed(second)).toBe(3);
+    expect(second.stdout + second.stderr).toMatch(/locked by .*pid \d+/);
+    const abort = await zdd(dir, ['abort']);
+    expect(abort.code, failed(abort)).toBe(0);
+    const done = await holder.done;
+    expect(done.code, failed(done)).toBe(130); // interrupted by `zdd abort`, rolled back safely
+    expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
+  });
+
+  it('a missing cluster is a provider error before any change (exit 5)', async () => {
+    const dir = project();
+    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("cluster: 'prod'", "cluster: 'staging'"));
+    const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2']);
+    expect(r.code, failed(r)).toBe(5);
+    expect(r.stdout + r.stderr).toMatch(/ECS cluster "staging" not found/);
+    expect(await weights()).toEqual({ 'web-a': 1 });
+  });
+});
