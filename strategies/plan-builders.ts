@@ -1,6 +1,6 @@
 /**
  * Pieces every built-in strategy plans with. Like the strategies, they use only zdd's public API,
- * so a strategy plugin can import the same ideas (or copy them) and have the same power.
+ * so a strategy plugin written from the same API (see docs/strategies.md) has the same power.
  */
 import { ConfigError } from '../src/index.js';
 import type { HookPoint, PlanInput, Plan, Role, RollbackInput, Step, Strategy } from '../src/index.js';
