@@ -214,6 +214,6 @@ describe('CloudWatch helpers', () => {
 
   it('rejects windows that are not whole minutes', () => {
     const r = cloudwatchCheckSchema.safeParse({ type: 'cloudwatch', maxErrorRate: 5, window: '90s' });
-    expect(r.error?.issues[0]).toMatchObject({ path: ['window'], message: 'must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got 90000ms' });
+    expect(r.error?.issues[0]).toMatchObject({ path: ['window'], message: 'must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got 1m30s' });
   });
 });

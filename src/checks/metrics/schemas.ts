@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
+import { formatDuration } from '../../core/plan.js';
 import { thresholdFields } from '../threshold-schema.js';
 
 /**
@@ -120,7 +121,7 @@ export const cloudwatchCheckSchema = z
   .superRefine(requireOneRule(TRAFFIC_RULES.filter((k) => k !== 'mannWhitney')))
   .superRefine((v, ctx) => {
     if (v.window !== undefined && (v.window < 60_000 || v.window % 60_000 !== 0)) {
-      ctx.addIssue({ code: 'custom', path: ['window'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got ${v.window}ms` });
+      ctx.addIssue({ code: 'custom', path: ['window'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got ${formatDuration(v.window)}` });
     }
   })
   .describe('ALB per-target-group metrics (RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime) for the candidate and stable; rates computed by zdd');
