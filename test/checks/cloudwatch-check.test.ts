@@ -18,7 +18,7 @@ const LB_ARN = `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer
 describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () => {
   let moto: Moto;
   let client: CloudWatchClient;
-  // The fake clock sits 25s into a minute: that minute is incomplete and must be left out.
+  // "Now" sits 25s into a minute: that minute is incomplete and must be left out.
   const now = Math.floor(Date.now() / MINUTE) * MINUTE + 25_000;
   const currentMinute = Math.floor(now / MINUTE) * MINUTE;
   const minuteAgo = (n: number) => new Date(currentMinute - n * MINUTE);
@@ -63,7 +63,7 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     };
   }
 
-  const metricCheck = (c: Record<string, unknown>) => new CloudwatchCheck('alb-5xx', cloudwatchCheckSchema.parse({ type: 'cloudwatch', ...c }), client);
+  const metricCheck = (c: Record<string, unknown>) => new CloudwatchCheck('alb-5xx', cloudwatchCheckSchema.parse({ type: 'cloudwatch', ...c }), { client, now: () => now });
 
   it('fails a candidate whose 5xx rate over the last whole minute is over the limit, computing the rate itself', async () => {
     await feed('targetgroup/bad-c/1', minuteAgo(1), { requests: 200, errors: 62, latencySec: 0.05 });
@@ -137,12 +137,14 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
   });
 
   it('builds its own client from AWS_ENDPOINT_URL and the region when none is injected', async () => {
-    await feed('targetgroup/env-c/1', minuteAgo(1), { requests: 40, errors: 20 });
+    // This one runs on the wall clock: feed the last complete minute as of now, and look back two
+    // minutes so that a minute boundary passing between feed and measurement changes nothing.
+    await feed('targetgroup/env-c/1', new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE), { requests: 40, errors: 20 });
     const saved = { ...process.env };
     Object.assign(process.env, motoEnv(moto));
     try {
       const outcome = await runGate(
-        { checks: [cloudwatchCheckSchema.parse({ type: 'cloudwatch', loadBalancer: LB_ARN, candidateTargetGroup: 'targetgroup/env-c/1', maxErrorRate: 10 })] },
+        { checks: [cloudwatchCheckSchema.parse({ type: 'cloudwatch', loadBalancer: LB_ARN, candidateTargetGroup: 'targetgroup/env-c/1', window: '2m', maxErrorRate: 10 })] },
         context({ id: 'v2' }, null),
         { gateName: 'analysis', mode: 'gate', onResult() {} },
       );

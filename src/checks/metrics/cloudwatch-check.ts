@@ -30,12 +30,16 @@ export class CloudwatchCheck implements Check {
   /** LoadBalancer dimension found through ListMetrics, per target group. */
   private readonly discovered = new Map<string, string>();
 
+  private readonly now: () => number;
+
+  /** `now` is the wall clock the metric window is cut from; tests pin it. */
   constructor(
     readonly name: string,
     private readonly config: CloudwatchCheckConfig,
-    client?: CloudWatchSender,
+    deps: { client?: CloudWatchSender; now?: () => number } = {},
   ) {
-    if (client) this.client = Promise.resolve(client);
+    if (deps.client) this.client = Promise.resolve(deps.client);
+    this.now = deps.now ?? Date.now;
   }
 
   async measure(ctx: CheckContext): Promise<Measurement> {
@@ -54,7 +58,9 @@ export class CloudwatchCheck implements Check {
     const stableTg = ctx.stable ? targetGroupDimension(c.stableTargetGroup ?? stableIds.targetGroup) : undefined;
 
     const windowMs = c.window ?? Math.max(MINUTE, Math.ceil((c.interval ?? MINUTE) / MINUTE) * MINUTE);
-    const end = Math.floor(ctx.clock.now() / MINUTE) * MINUTE;
+    // ALB metrics are stamped with the real time the requests happened, so the window is cut from
+    // the wall clock, not from ctx.clock (which a test may run fast).
+    const end = Math.floor(this.now() / MINUTE) * MINUTE;
     const start = end - windowMs;
     const sdk = await loadCloudWatchSdk();
     this.client ??= createCloudWatchClient(c.region);
