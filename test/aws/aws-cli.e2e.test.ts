@@ -196,6 +196,32 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
   });
 
+  it('a deploy killed mid-canary: status from a fresh directory tells the truth, rollback restores stable', async () => {
+    const dir = project(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`);
+    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`).replace("{ weight: 25, pause: '1m' }", '{ weight: 25, pause: {} }'));
+    const ci = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env);
+    await ci.waitFor(/"type":"paused"/, 60_000);
+    ci.child.kill('SIGKILL');
+    await ci.done;
+    expect(await weights()).toEqual({ 'web-a': 75, 'web-b': 25 });
+
+    const laptop = project();
+    const s = await zdd(laptop, ['status', '--json']);
+    const report = events(s.stdout).find((e) => e.type === 'status')!;
+    expect(report.live.weights).toEqual({ '1.4.1': 75, '1.4.2': 25 });
+    expect(report.deployment.status).toBe('paused');
+    expect(report.lock.holder.pid).toBe(ci.child.pid);
+
+    const rb = await zdd(laptop, ['rollback', '--yes']);
+    expect(rb.code, failed(rb)).toBe(0);
+    expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
+    expect(await rulePriorities()).toEqual(['default']);
+    const after = events((await zdd(laptop, ['status', '--json'])).stdout).find((e) => e.type === 'status')!;
+    expect(after.deployment.status).toBe('rolled-back');
+    expect(after.lock).toBeNull();
+  });
+
   it('a missing cluster is a provider error before any change (exit 5)', async () => {
     const dir = project();
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("cluster: 'prod'", "cluster: 'staging'"));

@@ -3,10 +3,11 @@ import { duration, intBetween, nonEmptyString, show } from '../../config/schema-
 
 const ARN = /^arn:aws[a-z-]*:/;
 
-function arnOf(service: string, description: string) {
+/** An ARN of `service`; `expected` is the whole "must be …" phrase, alternatives included. */
+function arnOf(service: string, description: string, expected: string) {
   return z
-    .string({ error: (iss) => `must be an ARN string, got ${show(iss.input)}` })
-    .regex(new RegExp(`^arn:aws[a-z-]*:${service}:`), { error: (iss) => `must be an ${service} ARN (arn:aws:${service}:…), got ${show(iss.input)}` })
+    .string({ error: (iss) => `must be ${expected}, got ${show(iss.input)}` })
+    .regex(new RegExp(`^arn:aws[a-z-]*:${service}:`), { error: (iss) => `must be ${expected}, got ${show(iss.input)}` })
     .describe(description);
 }
 
@@ -18,7 +19,7 @@ export const awsSlotSchema = z.strictObject({
 
 export const awsListenerSchema = z.union(
   [
-    arnOf('elasticloadbalancing', 'Listener ARN'),
+    arnOf('elasticloadbalancing', 'Listener ARN', 'a listener ARN (arn:aws:elasticloadbalancing:…) or { loadBalancer: "name", port: 443 }'),
     z.strictObject({
       loadBalancer: nonEmptyString('Application Load Balancer name (or ARN)'),
       port: intBetween(1, 65535, 'Listener port, e.g. 443'),
@@ -29,7 +30,7 @@ export const awsListenerSchema = z.union(
 
 export const awsRuleSchema = z.union(
   [
-    arnOf('elasticloadbalancing', 'Listener rule ARN'),
+    arnOf('elasticloadbalancing', 'Listener rule ARN', 'a rule ARN (arn:aws:elasticloadbalancing:…) or { priority: 10 }'),
     z.strictObject({ priority: intBetween(1, 50000, 'Priority of the existing rule whose forward action zdd weights') }),
   ],
   { error: (iss) => `must be a rule ARN or { priority: 10 }, got ${show(iss.input)}` },
@@ -75,7 +76,7 @@ export const awsProviderSchema = z.strictObject({
     .optional()
     .describe('Header rule that reaches the candidate before it has weight (default X-Canary: always at priority 1); false disables it'),
   testListener: z
-    .union([arnOf('elasticloadbalancing', 'Test listener ARN'), z.strictObject({ port: intBetween(1, 65535, 'Port of a listener on the same load balancer') })], {
+    .union([arnOf('elasticloadbalancing', 'Test listener ARN', 'a listener ARN (arn:aws:elasticloadbalancing:…) or { port: 8443 }'), z.strictObject({ port: intBetween(1, 65535, 'Port of a listener on the same load balancer') })], {
       error: (iss) => `must be a listener ARN or { port: 8443 }, got ${show(iss.input)}`,
     })
     .optional()
