@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, freePort, stopGroup } from '../../src/providers/local/processes.js';
@@ -180,4 +180,19 @@ export default defineConfig({
 export function explain(r: ZddResult): string {
   const done = r.events.filter((e) => e.type === 'done').pop();
   return `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}: ${done?.message ?? ''}\n${r.stderr.slice(-3000)}`;
+}
+
+/** Pids of processes whose working directory is inside `dir` (instances run there, the router in its state dir). */
+export function processesUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${name}/cwd`);
+      if ((cwd === dir || cwd.startsWith(`${dir}/`)) && isAlive(Number(name))) out.push(Number(name));
+    } catch {
+      // gone or not ours
+    }
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
@@ -109,6 +109,14 @@ export class LocalPlatform implements Platform {
       opts.drainMs,
     );
     await this.router.client.call('DELETE', '/revision', { id: revisionId });
+    const after = await this.status();
+    if (Object.keys(after.state.revisions).length === 0) {
+      // Nothing left to serve (a first deploy that failed): stop the router so nothing is left running.
+      // Instance logs stay for the post-mortem; the next deploy starts a fresh router.
+      await this.router.stop(after.state);
+      await rm(this.router.statePath, { force: true });
+      this.events.emit({ type: 'info', message: `Stopped the local router of "${this.service}": no revision is left to serve` });
+    }
   }
 
   async endpoints(revisionId: string): Promise<RevisionEndpoints> {

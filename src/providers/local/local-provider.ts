@@ -69,6 +69,7 @@ export class LocalProvider implements Provider {
   async down(): Promise<void> {
     const state = await this.process.readState();
     if (!state) {
+      await rm(this.process.dir, { recursive: true, force: true });
       this.ctx.events.emit({ type: 'info', message: `Nothing to stop: no local router state for "${this.ctx.service}"` });
       return;
     }
