@@ -17,8 +17,11 @@ export function crossFieldIssues(config: ZddConfig): ConfigIssue[] {
   if (strategies.default && !known.includes(strategies.default)) {
     issues.push({ path: 'strategies.default', message: `unknown strategy "${strategies.default}"; use one of ${known.map((k) => `"${k}"`).join(', ')}` });
   }
-  for (const name of Object.keys(plugins)) {
+  for (const [name, plugin] of Object.entries(plugins)) {
     if (BUILT_IN_STRATEGIES[name]) issues.push({ path: `strategies.plugins.${name}`, message: `"${name}" is a built-in strategy; give the plugin another name` });
+    // Records name the strategy; rollback and promote look it up by that name later.
+    const own = (plugin as { name?: unknown }).name;
+    if (own !== name) issues.push({ path: `strategies.plugins.${name}.name`, message: `must equal its key "${name}" (got ${JSON.stringify(own)}), so that zdd rollback finds the strategy from the deployment record` });
   }
   for (const [name, strategy] of Object.entries(BUILT_IN_STRATEGIES)) {
     const options = strategies[name] as { analysis?: string[] } | undefined;
