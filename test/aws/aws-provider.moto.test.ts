@@ -242,6 +242,19 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     expect((await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority)).toEqual(['default']);
   });
 
+  it('`zdd down` removes the header rule and stops the idle slot, never the one serving production', async () => {
+    const ctx = testContext();
+    const p = provider({}, ctx);
+    await p.platform.provision({ id: '1.4.2', image: 'repo/web:1.4.2' }, 2);
+    await p.router.setTestRoute!('1.4.2');
+    await p.down();
+    expect((await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority)).toEqual(['default']);
+    expect((await service('web-b')).desiredCount).toBe(0);
+    expect((await service('web-a')).desiredCount).toBe(2);
+    expect(rawWeights(await listenerForward())).toEqual({ 'web-a': 1, 'web-b': 0 });
+    expect(ctx.emitted).toContainEqual({ type: 'info', message: expect.stringMatching(/Slot web-a keeps serving production \(100%\)/) });
+  });
+
   it('warns when stickiness outlives weight changes', async () => {
     await moto.reset();
     stack = await createMotoStack(moto, c, { stickinessSeconds: 86_400 });

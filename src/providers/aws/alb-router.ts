@@ -25,8 +25,10 @@ export class AlbRouter implements TrafficRouter {
     const actions = await this.slots.readActions();
     // ALB weights are relative (0–999); percents summing to 100 are valid ALB weights as they are.
     await this.slots.writeActions(withForwardWeights(actions, next));
-    for (const v of snap.views) this.slots.update(v.ref.index, { weight: next.get(v.ref.targetGroupArn) ?? 0 });
-    await this.recordRoles(snap.views);
+    // slotOf() may have refreshed the snapshot: update and tag the current one.
+    const views = (await this.slots.current()).views;
+    for (const v of views) this.slots.update(v.ref.index, { weight: next.get(v.ref.targetGroupArn) ?? 0 });
+    await this.recordRoles(views);
   }
 
   async getWeights(): Promise<WeightMap> {
