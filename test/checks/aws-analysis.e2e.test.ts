@@ -1,0 +1,142 @@
+import { CloudWatchClient, PutMetricDataCommand, SetAlarmStateCommand, PutMetricAlarmCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { DescribeListenersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadBalancerDimension, targetGroupDimension } from '../../src/checks/metrics/cloudwatch-check.js';
+import { parseNdjson, runZdd, ZDD_BIN } from '../cli/cli-harness.js';
+import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
+import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+
+/**
+ * Issue 5 on the AWS provider: the built binary deploys a canary on moto (ECS + ALB) with a
+ * CloudWatch analysis gate; ALB metrics for the two target groups are fed with PutMetricData and
+ * alarms driven with SetAlarmState. A bad candidate is rolled back with a message naming the check
+ * and the value; a healthy one is promoted.
+ */
+
+const MINUTE = 60_000;
+
+describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('metric analysis on the AWS provider (built binary, moto)', () => {
+  let moto: Moto;
+  let c: MotoClients;
+  let cw: CloudWatchClient;
+  let stack: MotoStack;
+  let bridge: TargetBridge;
+  let env: Record<string, string>;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    moto = await startMoto();
+  });
+  afterAll(async () => {
+    await moto?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    await moto.reset();
+    c = motoClients(moto);
+    stack = await createMotoStack(moto, c);
+    bridge = createTargetBridge(c, stack);
+    await bridge.syncOnce();
+    bridge.startLoop(250);
+    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    cw = new CloudWatchClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  });
+  afterEach(async () => {
+    await bridge.stop();
+    c.destroy();
+    cw.destroy();
+  });
+
+  function project(checks: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'zdd-aws-analysis-'));
+    dirs.push(dir);
+    writeFileSync(
+      join(dir, 'deploy.config.ts'),
+      `import { defineConfig } from 'zdd';
+
+export default defineConfig({
+  service: 'web',
+  provider: {
+    type: 'aws',
+    cluster: 'prod',
+    slots: [
+      { service: 'web-a', targetGroup: 'web-a' },
+      { service: 'web-b', targetGroup: 'web-b' },
+    ],
+    listener: { loadBalancer: 'web-alb', port: 80 },
+  },
+  state: { type: 's3', bucket: 'zdd-state', prefix: 'zdd/' },
+  replicas: 2,
+  drain: '10s',
+  health: { timeout: '2h' },
+  strategies: { canary: { steps: [{ weight: 10, pause: '5m' }, { weight: 100 }] } },
+  gates: { analysis: { checks: [${checks}] } },
+});
+`,
+    );
+    return dir;
+  }
+
+  /** One whole minute of ALB metrics for a target group, stamped with the last complete minute. */
+  async function feed(tgArn: string, m: { requests: number; errors: number; latencySec: number }) {
+    const at = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
+    const dims = [
+      { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
+      { Name: 'LoadBalancer', Value: loadBalancerDimension(stack.loadBalancerArn)! },
+    ];
+    const data: MetricDatum[] = [
+      { MetricName: 'RequestCount', Dimensions: dims, Timestamp: at, Value: m.requests },
+      { MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: dims, Timestamp: at, Value: m.errors },
+      { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: at, Value: m.latencySec },
+    ];
+    await cw.send(new PutMetricDataCommand({ Namespace: 'AWS/ApplicationELB', MetricData: data }));
+  }
+
+  async function weights(): Promise<Record<string, number>> {
+    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const out: Record<string, number> = {};
+    for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) out[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
+    return out;
+  }
+
+  // The candidate goes to the idle slot (web-b) while web-a serves stable.
+  const cloudwatchCheck = () =>
+    `{ type: 'cloudwatch', name: 'alb-5xx', interval: '30s', window: '2m', loadBalancer: ${JSON.stringify(stack.loadBalancerArn)},
+       candidateTargetGroup: ${JSON.stringify(stack.targetGroupArns[1])}, stableTargetGroup: ${JSON.stringify(stack.targetGroupArns[0])},
+       minRequests: 50, maxErrorRate: 5, maxErrorRateIncrease: 2, maxLatencyRatio: 2 }`;
+
+  it('rolls back a candidate whose ALB 5xx rate is over the limit, naming the check and the value', async () => {
+    await feed(stack.targetGroupArns[1], { requests: 200, errors: 62, latencySec: 0.05 });
+    await feed(stack.targetGroupArns[0], { requests: 1800, errors: 2, latencySec: 0.04 });
+    const dir = project(cloudwatchCheck());
+    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, 90_000);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
+    const ev = parseNdjson(r.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n'));
+    const check = ev.find((e) => e.type === 'check') as { result: { verdict: string; observed: Record<string, number>; query: string } };
+    expect(check.result.verdict).toBe('fail');
+    expect(check.result.observed).toMatchObject({ candidateRequests: 200, candidateErrors: 62, stableRequests: 1800, stableErrors: 2 });
+    expect(String(ev.find((e) => e.type === 'rollback.start')?.reason)).toContain('check "alb-5xx" failed: candidate 5xx rate 31.0% > 5% (62 of 200 requests)');
+    expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+  }, 120_000);
+
+  it('promotes a healthy candidate, and an alarm in ALARM rolls back', async () => {
+    await feed(stack.targetGroupArns[1], { requests: 200, errors: 1, latencySec: 0.05 });
+    await feed(stack.targetGroupArns[0], { requests: 1800, errors: 4, latencySec: 0.04 });
+    const ok = project(cloudwatchCheck());
+    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, env, 90_000);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+
+    await cw.send(new PutMetricAlarmCommand({ AlarmName: 'web-5xx', Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_Target_5XX_Count', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: 'GreaterThanThreshold' }));
+    await cw.send(new SetAlarmStateCommand({ AlarmName: 'web-5xx', StateValue: 'ALARM', StateReason: 'Threshold Crossed: 1 datapoint [57.0] was greater than the threshold (10.0)' }));
+    const alarmed = project(`{ type: 'cloudwatch-alarm', alarms: ['{{service}}-5xx'] }`);
+    const r2 = await runZdd(['--config', join(alarmed, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.3', '--json'], alarmed, env, 90_000);
+    expect(r2.code, `${r2.stdout}\n${r2.stderr}`).toBe(1);
+    const reason = String(parseNdjson(r2.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'rollback.start')?.reason);
+    expect(reason).toContain('check "cloudwatch-alarm#0" failed: alarm "web-5xx" is in ALARM: Threshold Crossed');
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+  }, 180_000);
+});
