@@ -1,7 +1,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { WeightMap } from '../../core/provider.js';
 import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
@@ -118,20 +118,30 @@ export class RouterServer {
   // ---------------------------------------------------------------- proxy
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = performance.now();
-    const tested = this.isTestRequest(req);
-    const tried = new Set<string>();
-    const target = this.pick(tested, tried);
-    if (!target) {
-      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end(
-        tested ? `zdd router: no healthy instance on the test route for service ${this.state.service}\n` : `zdd router: no revision of ${this.state.service} has traffic\n`,
-      );
-      return;
+    try {
+      const started = performance.now();
+      const tested = this.isTestRequest(req);
+      const tried = new Set<string>();
+      const target = this.pick(tested, tried);
+      if (!target) {
+        res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end(
+          tested ? `zdd router: no healthy instance on the test route for service ${this.state.service}\n` : `zdd router: no revision of ${this.state.service} has traffic\n`,
+        );
+        return;
+      }
+      const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+      const request: Outgoing = { req, headers: forwardHeaders(req), body: hasBody ? lazyBody(req) : undefined };
+      this.forward(request, res, target, tested, tried, started, 1);
+    } catch (e) {
+      // A router bug must cost one request, never the process.
+      console.error(`zdd router: ${(e as Error).stack ?? e}`);
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end('zdd router: internal error\n');
+      else res.destroy();
     }
-    this.forward(req, res, target, tested, tried, started, 1);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, inst: LiveInstance, tested: boolean, tried: Set<string>, started: number, attempt: number): void {
+  private forward(out: Outgoing, res: ServerResponse, inst: LiveInstance, tested: boolean, tried: Set<string>, started: number, attempt: number): void {
+    const { req } = out;
     tried.add(inst.record.id);
     inst.inflight++;
     let released = false;
@@ -149,13 +159,12 @@ export class RouterServer {
     res.on('close', onClientGone);
 
     const method = req.method ?? 'GET';
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     inst.pool
       .request({
         path: req.url ?? '/',
         method: method as 'GET',
-        headers: forwardHeaders(req),
-        body: hasBody ? req : undefined,
+        headers: out.headers,
+        body: out.body,
         signal: abort.signal,
       })
       .then(
@@ -180,12 +189,16 @@ export class RouterServer {
           // Retry only when the backend cannot have acted on the request: never connected, or an
           // idempotent method whose connection broke before any response byte. A streamed body
           // that was already read cannot be replayed.
-          const bodyIntact = !hasBody || !req.readableDidRead;
+          const bodyIntact = !out.body || !out.body.started;
           const retryable = bodyIntact && (neverConnected || (IDEMPOTENT.has(method) && isResetBeforeResponse(err)));
           if (retryable && attempt < MAX_ATTEMPTS && !res.headersSent) {
             const next = this.pick(tested, tried, revision);
-            if (next) return this.forward(req, res, next, tested, tried, started, attempt + 1);
+            if (next) {
+              if (out.body) out.body = lazyBody(req);
+              return this.forward(out, res, next, tested, tried, started, attempt + 1);
+            }
           }
+          if (out.body?.started && !req.complete) req.destroy();
           this.stats.record(revision, performance.now() - started, true);
           if (!res.headersSent) {
             res.writeHead(502, { 'content-type': 'text/plain', 'x-zdd-revision': revision }).end(`zdd router: revision ${revision} did not answer (${describeError(err)})\n`);
@@ -373,6 +386,40 @@ export class RouterServer {
     this.persistChain = this.persistChain.then(() => writeRouterState(this.statePath, snapshot));
     return this.persistChain;
   }
+}
+
+interface Outgoing {
+  req: IncomingMessage;
+  headers: Record<string, string | string[]>;
+  body: LazyBody | undefined;
+}
+
+type LazyBody = Readable & { started: boolean };
+
+/**
+ * The client's body as a stream undici can consume, that only starts pulling from the client when
+ * undici first reads it (after connecting), and that undici may destroy without destroying the
+ * client's request. So a request that never reached a backend still has its whole body for a retry.
+ */
+function lazyBody(req: IncomingMessage): LazyBody {
+  const body = new Readable({
+    read() {
+      if (!body.started) {
+        body.started = true;
+        req.on('data', (chunk: Buffer) => {
+          if (!body.push(chunk)) req.pause();
+        });
+        req.once('end', () => body.push(null));
+        req.once('error', (e) => body.destroy(e));
+      }
+      req.resume();
+    },
+    destroy(err, cb) {
+      cb(err);
+    },
+  }) as LazyBody;
+  body.started = false;
+  return body;
 }
 
 function forwardHeaders(req: IncomingMessage): Record<string, string | string[]> {
