@@ -16,7 +16,8 @@ import { ROOT, parseNdjson, runZdd, type RunResult } from '../cli/cli-harness.js
  * The detection-to-rollback time is measured from the events and printed.
  */
 
-const INTERVAL_MS = 1000;
+/** Check interval of the bad deploy: detection and rollback must both fit within about two. */
+const INTERVAL_MS = 2000;
 
 interface Event {
   type: string;
@@ -29,7 +30,7 @@ describe('metric analysis on the local provider (built binary)', () => {
   let port: number;
   let load: LoadRun | undefined;
 
-  function writeConfig(file: string, opts: { badShare: string; bake: string; minRequests: number; windowMs?: number }) {
+  function writeConfig(file: string, opts: { badShare: string; bake: string; minRequests: number; intervalMs?: number; windowMs?: number }) {
     writeFileSync(
       join(dir, file),
       `import { defineConfig } from 'zdd';
@@ -51,7 +52,7 @@ export default defineConfig({
   gates: {
     analysis: {
       checks: [
-        { type: 'router', name: 'candidate-errors', interval: '${INTERVAL_MS}ms', window: '${opts.windowMs ?? INTERVAL_MS}ms', minRequests: ${opts.minRequests}, maxErrorRate: 5, maxErrorRateIncrease: 4 },
+        { type: 'router', name: 'candidate-errors', interval: '${opts.intervalMs ?? INTERVAL_MS}ms', window: '${opts.windowMs ?? opts.intervalMs ?? INTERVAL_MS}ms', minRequests: ${opts.minRequests}, maxErrorRate: 5, maxErrorRateIncrease: 4 },
       ],
     },
   },
@@ -71,8 +72,8 @@ export default defineConfig({
     writeConfig('bad.config.ts', { badShare: '0.3', bake: '30s', minRequests: 10 });
     // One error in every 50 requests: judged over 3s windows of at least 40 requests so that a
     // single error in a thin window cannot look like 5%; thinner windows are inconclusive, which a bake tolerates.
-    writeConfig('noisy.config.ts', { badShare: '0.02', bake: '6s', minRequests: 40, windowMs: 3000 });
-    writeConfig('quiet.config.ts', { badShare: '0', bake: '3s', minRequests: 10 });
+    writeConfig('noisy.config.ts', { badShare: '0.02', bake: '6s', minRequests: 40, intervalMs: 1000, windowMs: 3000 });
+    writeConfig('quiet.config.ts', { badShare: '0', bake: '3s', minRequests: 10, intervalMs: 1000 });
     const first = await zdd(['deploy', '--config', 'bad.config.ts', '--revision', 'v1', '--json']);
     expect(first.code, first.stderr).toBe(0);
   }, 120_000);
@@ -108,7 +109,7 @@ export default defineConfig({
     // The first window after the shift already fails: detected by the first measurement, one interval in.
     expect(checks.indexOf(failed!)).toBe(0);
     const detectMs = at(failed) - at(shift);
-    expect(detectMs).toBeLessThan(2 * INTERVAL_MS);
+    expect(detectMs).toBeGreaterThanOrEqual(INTERVAL_MS);
     expect(String(rollbackStart!.reason)).toMatch(/check "candidate-errors" failed: candidate 5xx rate \d+\.\d% > 5%/);
     expect(String(done!.message)).toMatch(/candidate-errors/);
     const detectionToRollbackMs = at(restored) - at(failed);
@@ -118,7 +119,8 @@ export default defineConfig({
         `failing check→rollback done ${detectionToRollbackDoneMs}ms; requests during deploy ${seen.requests}, ` +
         `bad-v2 answered ${seen.byRevision['bad-v2'] ?? 0} (${seen.errorsByRevision['bad-v2'] ?? 0} 5xx)`,
     );
-    expect(detectionToRollbackMs).toBeLessThan(INTERVAL_MS);
+    // The first window closes one interval after the shift; production is back on stable within one more.
+    expect(at(restored) - at(shift)).toBeLessThan(2 * INTERVAL_MS);
 
     // Zero failed requests other than the bad app's own 5xx.
     expect(seen.connectionErrors, JSON.stringify(seen.connectionErrorKinds)).toBe(0);
