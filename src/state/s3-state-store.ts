@@ -158,6 +158,13 @@ class S3Objects {
         hint: `Create it (aws s3api create-bucket --bucket ${this.bucket}, with versioning on), or fix state.bucket in deploy.config.ts.`,
       });
     }
+    if (isS3Error(e, 'PermanentRedirect', 301) || isS3Error(e, 'AuthorizationHeaderMalformed', 400)) {
+      return new ProviderError(`State bucket "${this.bucket}" is in another region than the one zdd used`, {
+        cause: e,
+        code: 'state-bucket-region',
+        hint: 'Set state.region in deploy.config.ts to the bucket\'s region.',
+      });
+    }
     const err = toProviderError(e, { action, resource: `s3://${this.bucket}/${key}` });
     if (err.code === 'access-denied') {
       const resource = action === 's3:ListBucket' ? `arn:aws:s3:::${this.bucket}` : `arn:aws:s3:::${this.bucket}/${key.replace(/[^/]+$/, '*')}`;

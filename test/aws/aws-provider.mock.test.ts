@@ -185,6 +185,29 @@ describe('AWS provider with mocked SDK clients', () => {
     expect(err.hint).toMatch(/pollInterval/);
   });
 
+  it('missing credentials and a missing region say how to provide them', async () => {
+    const noCredentials = new ECSClient({
+      region: 'us-east-1',
+      credentials: async () => {
+        throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+      },
+    });
+    const err = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noCredentials, elb } }).preflight().catch((e) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.message).toBe('AWS credentials are missing or invalid (CredentialsProviderError) calling ecs:DescribeServices');
+    expect(err.hint).toMatch(/aws sts get-caller-identity/);
+    const saved = process.env.AWS_REGION;
+    delete process.env.AWS_REGION;
+    try {
+      const noRegion = new ECSClient({ credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+      const err2 = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noRegion, elb } }).preflight().catch((e) => e);
+      expect(err2.message).toBe('No AWS region is set for ecs:DescribeServices');
+      expect(err2.hint).toMatch(/--region/);
+    } finally {
+      if (saved !== undefined) process.env.AWS_REGION = saved;
+    }
+  });
+
   it('reads weights written by someone else (relative ALB weights) as percents', async () => {
     expect(await provider().router.getWeights()).toEqual({ v1: 90, v2: 10 });
   });

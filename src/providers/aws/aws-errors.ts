@@ -54,6 +54,14 @@ export function toProviderError(e: unknown, call: { action: string; resource: st
       hint: 'Configure credentials (AWS_PROFILE / --profile, AWS_ACCESS_KEY_ID…, or an OIDC role in CI) and check them with `aws sts get-caller-identity`.',
     });
   }
+  if (/Region is missing/i.test(message)) {
+    return new ProviderError(`No AWS region is set for ${call.action}`, {
+      cause: e,
+      changed,
+      code: 'aws-region',
+      hint: 'Pass --region, set AWS_REGION, set provider.region in deploy.config.ts, or give the profile a region.',
+    });
+  }
   if (THROTTLED.has(code)) {
     const attempts = (e as AwsErrorShape).$metadata?.attempts;
     return new ProviderError(`AWS kept throttling ${call.action} on ${call.resource}${attempts ? ` after ${attempts} attempts` : ''} (${code})`, {
