@@ -5,7 +5,8 @@ import type { Role, RoleWeights, Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord, DeploymentStatus } from '../core/state.js';
 
-const MAX_VERDICTS = 50;
+const VERDICTS_PER_CHECK = 5;
+const MAX_VERDICTS = 200;
 
 /** Statuses in which a deploy is not finished: another command must not start a new one. */
 export const UNFINISHED: DeploymentStatus[] = ['running', 'paused', 'rolling-back'];
@@ -65,8 +66,15 @@ export function newRecord(args: {
   };
 }
 
+/**
+ * Keep the last few results of each check (not the last N overall), so a chatty probe cannot push
+ * the verdict that decided a rollback out of the record.
+ */
 export function addVerdict(record: DeploymentRecord, result: CheckResult): void {
   record.verdicts.push(result);
+  const key = (r: CheckResult) => `${r.gate ?? ''}/${r.check}`;
+  const same = record.verdicts.filter((r) => key(r) === key(result));
+  if (same.length > VERDICTS_PER_CHECK) record.verdicts.splice(record.verdicts.indexOf(same[0]), 1);
   if (record.verdicts.length > MAX_VERDICTS) record.verdicts.splice(0, record.verdicts.length - MAX_VERDICTS);
 }
 

@@ -1,6 +1,6 @@
 import type { ZddEventWithTime } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
-import type { Reporter } from './reporter.js';
+import { verdictLabel, type Reporter } from './reporter.js';
 
 /** One timestamped line per event: no ANSI, no spinner frames. For CI logs and pipes. */
 export class PlainReporter implements Reporter {
@@ -31,7 +31,7 @@ export class PlainReporter implements Reporter {
       case 'paused':
         return `paused: ${e.message}`;
       case 'check':
-        return `check ${e.result.check} (${e.result.type}${e.result.gate ? `, gate ${e.result.gate}` : ''}): ${e.result.verdict.toUpperCase()} ${e.result.message}`;
+        return `check ${e.result.check} (${e.result.type}${e.result.gate ? `, gate ${e.result.gate}` : ''}): ${verdictLabel(e.result)} ${e.result.message}`;
       case 'hook':
         if (e.status === 'start') return this.verbose ? `hook ${e.hook} started` : null;
         return `hook ${e.hook} ${e.status}${e.durationMs !== undefined ? ` (${formatDuration(e.durationMs)})` : ''}${e.message ? `: ${e.message}` : ''}`;

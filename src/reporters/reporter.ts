@@ -13,3 +13,8 @@ export function weightBar(stable: number, candidate: number, width = 20): string
   const filled = Math.round((stable / 100) * width);
   return `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
 }
+
+/** PASS / FAIL / INCONCLUSIVE, or ERROR when the probe could not measure at all. */
+export function verdictLabel(r: { verdict: string; error?: boolean }): string {
+  return r.error ? 'ERROR' : r.verdict.toUpperCase();
+}

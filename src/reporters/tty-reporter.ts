@@ -53,7 +53,7 @@ export class TtyReporter implements Reporter {
         break;
       case 'check': {
         const r = e.result;
-        const mark = r.verdict === 'pass' ? c.green('✓') : r.verdict === 'fail' ? c.red('✗') : c.yellow('?');
+        const mark = r.error ? c.red('!') : r.verdict === 'pass' ? c.green('✓') : r.verdict === 'fail' ? c.red('✗') : c.yellow('?');
         const key = `${r.gate ?? ''}/${r.check}`;
         this.lastCheck = `${mark} ${r.check}`;
         if (this.printedVerdicts.get(key) !== r.verdict || r.verdict === 'fail') {

@@ -4,6 +4,7 @@ import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
+import { verdictLabel } from '../../reporters/reporter.js';
 import { createContext, type CommandContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -70,7 +71,7 @@ export function renderStatus(s: StatusReport): string {
     const verdicts = d.verdicts.slice(-5);
     if (verdicts.length) {
       out.push('    last checks:');
-      for (const v of verdicts) out.push(`      ${v.verdict.toUpperCase().padEnd(12)} ${v.check}: ${v.message}`);
+      for (const v of verdicts) out.push(`      ${verdictLabel(v).padEnd(12)} ${v.check}: ${v.message}`);
     }
     if (d.status === 'paused') out.push('    run `zdd promote` to continue or `zdd abort` to roll back');
     if (d.status === 'rollback-failed' || d.status === 'failed') out.push('    production needs a person: fix the cause, then `zdd rollback`');
