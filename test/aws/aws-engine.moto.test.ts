@@ -133,6 +133,15 @@ describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', (
     expect((await h.store.records.latest('web'))?.status).toBe('rolled-back');
   });
 
+  it('linear: equal steps, each read back', async () => {
+    const h = await harness({ strategies: { linear: { stepPercent: 25, interval: '1m' } } });
+    const outcome = await h.engine.deploy({ candidate: { id: '1.4.2', image: 'repo/web:1.4.2' }, strategy: 'linear', rollbackOnFailure: true, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(0);
+    const traffic = h.events.filter((e) => e.type === 'traffic').map((e) => (e as Extract<ZddEventWithTime, { type: 'traffic' }>).byRevision['1.4.2']);
+    expect(traffic).toEqual([25, 50, 75, 100]);
+    expect(await listenerWeights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+  });
+
   it('blue-green: smoke through the header rule, one switch, the old slot stopped after the keep time', async () => {
     const h = await harness({ gates: { smoke: { checks: [{ type: 'command', run: 'test "$ZDD_TEST_HEADERS" = "X-Canary: always"' }] } } });
     const outcome = await h.engine.deploy({ candidate: { id: '1.4.2', image: 'repo/web:1.4.2' }, strategy: 'blue-green', rollbackOnFailure: true, lockWaitMs: 0 });
