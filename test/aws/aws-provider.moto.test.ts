@@ -224,7 +224,13 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     // The default action is not zdd's in this mode.
     expect(rawWeights(await listenerForward())).toEqual({ 'web-a': 1 });
     await p.router.setTestRoute!('1.4.2');
-    expect((await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority).sort()).toEqual(['10', '5', 'default']);
+    const after = (await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!;
+    expect(after.map((r) => r.Priority).sort()).toEqual(['10', '5', 'default']);
+    // The header rule matches only what the production rule matches, plus the header.
+    expect(after.find((r) => r.Priority === '5')!.Conditions!.map((x) => x.Field)).toEqual(['path-pattern', 'http-header']);
+    expect((await p.snapshot()).testRoute).toBe('1.4.2');
+    await p.router.setTestRoute!(null);
+    expect((await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority).sort()).toEqual(['10', 'default']);
   });
 
   it('points a test listener at the candidate and back at production', async () => {

@@ -1,4 +1,14 @@
-import { CreateRuleCommand, DeleteRuleCommand, DescribeListenersCommand, DescribeRulesCommand, ModifyListenerCommand, ModifyRuleCommand, type Listener, type Rule } from '@aws-sdk/client-elastic-load-balancing-v2';
+import {
+  CreateRuleCommand,
+  DeleteRuleCommand,
+  DescribeListenersCommand,
+  DescribeRulesCommand,
+  ModifyListenerCommand,
+  ModifyRuleCommand,
+  type Listener,
+  type Rule,
+  type RuleCondition,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ProviderError, TrafficMismatchError } from '../../core/errors.js';
 import type { TrafficRouter, WeightMap } from '../../core/provider.js';
 import { awsCall } from './aws-clients.js';
@@ -66,7 +76,7 @@ export class AlbRouter implements TrafficRouter {
             new CreateRuleCommand({
               ListenerArn: r.listenerArn,
               Priority: header.priority,
-              Conditions: [{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: header.header, Values: [header.value] } }],
+              Conditions: [...r.ruleConditions.map(copyCondition), { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: header.header, Values: [header.value] } }],
               Actions: actions,
               Tags: [{ Key: TAG.service, Value: this.slots.serviceName }],
             }),
@@ -152,4 +162,14 @@ export class AlbRouter implements TrafficRouter {
       if (v.derived) this.slots.update(v.ref.index, { derived: false });
     }
   }
+}
+
+/**
+ * A condition as CreateRule takes it: DescribeRules returns both the legacy `Values` and the typed
+ * config, and CreateRule refuses the pair for some fields.
+ */
+function copyCondition(c: RuleCondition): RuleCondition {
+  const { Values, ...typed } = c;
+  const hasTyped = Object.keys(typed).some((k) => k !== 'Field' && (typed as Record<string, unknown>)[k] !== undefined);
+  return hasTyped ? typed : { Field: c.Field, Values };
 }

@@ -12,6 +12,7 @@ import {
   type Listener,
   type LoadBalancer,
   type Rule,
+  type RuleCondition,
   type TargetGroup,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ConfigError, ProviderError } from '../../core/errors.js';
@@ -51,6 +52,8 @@ export interface Resolved {
   listenerArn: string;
   /** The rule whose forward action zdd weights; undefined means the listener's default action. */
   ruleArn?: string;
+  /** That rule's conditions (host, path …): the header rule repeats them so it matches only the same requests. */
+  ruleConditions: RuleCondition[];
   loadBalancerArn: string;
   dnsName: string;
   protocol: string;
@@ -119,6 +122,7 @@ export class AwsSlots {
     }) as [SlotRef, SlotRef];
 
     let ruleArn: string | undefined;
+    let ruleConditions: RuleCondition[] = [];
     const rules = await awsCall<{ Rules?: Rule[] }>(clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: listener.ListenerArn }), listener.ListenerArn!);
     let productionPriority = Infinity;
     if (config.rule) {
@@ -131,6 +135,7 @@ export class AwsSlots {
       }
       ruleArn = rule.RuleArn;
       productionPriority = Number(rule.Priority);
+      ruleConditions = rule.Conditions ?? [];
     }
     const header = this.headerRoute;
     if (header) {
@@ -161,6 +166,7 @@ export class AwsSlots {
       slots,
       listenerArn: listener.ListenerArn!,
       ruleArn,
+      ruleConditions,
       loadBalancerArn: loadBalancer.LoadBalancerArn!,
       dnsName: loadBalancer.DNSName ?? '',
       protocol: listener.Protocol ?? 'HTTP',
