@@ -88,21 +88,23 @@ describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
     }
   });
 
-  it('gives the lock to exactly one of several racing deploys; the others learn who holds it', async () => {
-    const st = await store();
-    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((pid) => st.lock.acquire('web', holder({ pid }), { waitMs: 0 })));
-    const won = results.filter((r) => r.status === 'fulfilled');
-    expect(won).toHaveLength(1);
-    for (const r of results.filter((r) => r.status === 'rejected')) {
-      const e = (r as PromiseRejectedResult).reason;
+  it('gives the lock to one deploy; every other machine learns who holds it', async () => {
+    // Separate stores = separate machines. Attempts are sequential on purpose: moto checks
+    // If-None-Match and writes in two steps, so a true race there would test moto, not zdd
+    // (S3's own answer to a concurrent conditional write, 409, is covered with a mocked client).
+    const machines = await Promise.all([1, 2, 3].map(() => store()));
+    const lease = await machines[0].lock.acquire('web', holder({ pid: 1 }), { waitMs: 0 });
+    for (const [i, m] of machines.slice(1).entries()) {
+      const e = await m.lock.acquire('web', holder({ pid: i + 2 }), { waitMs: 0 }).catch((err) => err);
       expect(e).toBeInstanceOf(LockHeldError);
       expect(e.exitCode).toBe(3);
-      expect(e.message).toMatch(/locked by ci@runner-7 \(pid \d, CI run https:\/\/ci.example\/run\/1\)/);
+      expect(e.message).toMatch(/locked by ci@runner-7 \(pid 1, CI run https:\/\/ci.example\/run\/1\)/);
     }
-    const info = await st.lock.inspect('web');
+    const info = await machines[2].lock.inspect('web');
     expect(info?.stale).toBe(false);
-    await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof st.lock.acquire>>>).value.release();
-    expect(await st.lock.inspect('web')).toBeNull();
+    expect(info?.holder.pid).toBe(1);
+    await lease.release();
+    expect(await machines[1].lock.inspect('web')).toBeNull();
   });
 
   it('waits for the lock with --lock-wait and gets it when the holder releases', async () => {
@@ -172,6 +174,19 @@ describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
 });
 
 describe('S3StateStore errors (mocked S3)', () => {
+  it('a concurrent conditional write (409 ConditionalRequestConflict) counts as a held lock', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+    const mock = mockClient(client);
+    mock.on(PutObjectCommand).rejects(new S3ServiceException({ name: 'ConditionalRequestConflict', $fault: 'client', $metadata: { httpStatusCode: 409 }, message: 'conflict' }));
+    const other = { holder: holder({ pid: 77 }), heartbeat: new Date().toISOString(), leaseMs: 120_000, token: 'x' };
+    mock.on(GetObjectCommand).resolves({ ETag: '"e1"', Body: { transformToString: async () => JSON.stringify(other) } as never });
+    const st = await createS3StateStore({ type: 's3', bucket: 'prod-state' }, { client });
+    const err = await st.lock.acquire('web', holder(), { waitMs: 0 }).catch((e) => e);
+    expect(err).toBeInstanceOf(LockHeldError);
+    expect(err.message).toMatch(/pid 77/);
+    mock.restore();
+  });
+
   it('AccessDenied names the missing s3 action and the resource', async () => {
     const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
     const mock = mockClient(client);
