@@ -45,7 +45,7 @@ export default defineConfig({
 });
 `;
 
-describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (moto)', () => {
+describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (moto)', { timeout: 240_000 }, () => {
   let moto: Moto;
   let c: MotoClients;
   let stack: MotoStack;

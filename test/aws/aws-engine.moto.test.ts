@@ -17,7 +17,7 @@ import { createMotoStack, createTargetBridge, motoClients, type MotoClients, typ
 
 // The real engine driving the AWS provider and the S3 state store on moto, in process, so the AWS
 // API calls of one deploy can be counted at the SDK clients.
-describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', () => {
+describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', { timeout: 180_000 }, () => {
   let moto: Moto;
   let c: MotoClients;
   let stack: MotoStack;

@@ -7,7 +7,7 @@ import { awsInitTemplate } from '../../src/providers/aws/init-template.js';
 import { ZDD_BIN } from '../cli/cli-harness.js';
 
 // The AWS SDK loads only for AWS work: a module-resolution hook reports every @aws-sdk import.
-describe.skipIf(!existsSync(ZDD_BIN))('AWS SDK is loaded lazily', () => {
+describe.skipIf(!existsSync(ZDD_BIN))('AWS SDK is loaded lazily', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'zdd-lazy-'));
   writeFileSync(
     join(dir, 'hooks.mjs'),
