@@ -30,7 +30,7 @@ const ZDD_PUBLIC_API = fileURLToPath(new URL('../index.js', import.meta.url));
 
 const loadModule: Loader = async (filepath) => {
   const { createJiti } = await import('jiti');
-  const jiti = createJiti(import.meta.url, { alias: { zdd: ZDD_PUBLIC_API }, interopDefault: true, moduleCache: false, fsCache: false });
+  const jiti = createJiti(import.meta.url, { alias: { zdd: ZDD_PUBLIC_API }, interopDefault: true, moduleCache: false });
   return jiti.import(filepath, { default: true });
 };
 
