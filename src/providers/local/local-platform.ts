@@ -6,7 +6,7 @@ import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
 import type { RouterStatus } from './router-server.js';
-import { type ExitInfo, freePort, isAlive, startDetached, stopGroup, tailFile } from './processes.js';
+import { type ExitInfo, freePort, isAlive, processStartTime, startDetached, stopGroup, tailFile } from './processes.js';
 import type { RouterProcess } from './router-process.js';
 import type { InstanceRecord } from './router-state.js';
 import type { ResolvedLocalConfig } from './schema.js';
@@ -140,7 +140,7 @@ export class LocalPlatform implements Platform {
 
   /** Stop every instance recorded in the router state, router running or not. */
   async stopAll(instances: InstanceRecord[]): Promise<void> {
-    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs)));
+    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime)));
   }
 
   private status(): Promise<RouterStatus> {
@@ -186,7 +186,7 @@ export class LocalPlatform implements Platform {
         const watch: { info?: ExitInfo } = {};
         this.exits.set(proc.pid, watch);
         void proc.exited.then((info) => (watch.info = info));
-        const rec: InstanceRecord = { id, revision: revisionId, port, pid: proc.pid, status: 'starting', logFile, startedAt: new Date().toISOString() };
+        const rec: InstanceRecord = { id, revision: revisionId, port, pid: proc.pid, startTime: processStartTime(proc.pid), status: 'starting', logFile, startedAt: new Date().toISOString() };
         started.push(rec);
         await this.router.client.call('POST', '/instance', { instance: rec });
       }
@@ -204,7 +204,7 @@ export class LocalPlatform implements Platform {
       await new Promise((r) => setImmediate(r));
       return watch.info;
     }
-    return isAlive(inst.pid) ? undefined : { code: null, signal: null };
+    return isAlive(inst.pid, inst.startTime) ? undefined : { code: null, signal: null };
   }
 
   private async failStart(revisionId: string, inst: InstanceRecord, exit: ExitInfo, status: RouterStatus): Promise<never> {
@@ -222,7 +222,7 @@ export class LocalPlatform implements Platform {
   private async discard(instances: InstanceRecord[]): Promise<void> {
     await Promise.all(
       instances.map(async (i) => {
-        await stopGroup(i.pid, this.cfg.stopGraceMs);
+        await stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime);
         await this.router.client.call('DELETE', '/instance', { id: i.id }).catch(() => undefined);
       }),
     );
@@ -246,7 +246,7 @@ export class LocalPlatform implements Platform {
     await Promise.all(
       instances.map(async (i) => {
         await this.router.client.call('DELETE', '/instance', { id: i.id });
-        const how = await stopGroup(i.pid, this.cfg.stopGraceMs);
+        const how = await stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime);
         if (how === 'killed') this.events.emit({ type: 'warn', message: `Instance ${i.id} (pid ${i.pid}) ignored SIGTERM for ${this.cfg.stopGraceMs}ms and was killed` });
       }),
     );

@@ -57,8 +57,8 @@ export class LocalProvider implements Provider {
     const s = live?.state ?? state;
     const revisions: RevisionState[] = Object.entries(s.revisions).map(([id, r]) => {
       const mine = s.instances.filter((i) => i.revision === id);
-      const healthy = mine.filter((i) => i.status === 'ready' && isAlive(i.pid)).length;
-      const dead = mine.filter((i) => !isAlive(i.pid));
+      const healthy = mine.filter((i) => i.status === 'ready' && isAlive(i.pid, i.startTime)).length;
+      const dead = mine.filter((i) => !isAlive(i.pid, i.startTime));
       if (dead.length) notes.push(`${id}: ${dead.length} instance(s) recorded but not running (${dead.map((i) => `pid ${i.pid}`).join(', ')})`);
       return { revision: r.spec, desired: r.desired, healthy };
     });
@@ -78,7 +78,7 @@ export class LocalProvider implements Provider {
       instances = (await this.process.client.call<RouterStatus>('GET', '/state')).state.instances;
     }
     await this.process.stop(state);
-    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs)));
+    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime)));
     await rm(this.process.dir, { recursive: true, force: true });
     this.ctx.events.emit({ type: 'info', message: `Stopped the local router of "${this.ctx.service}" and ${instances.length} instance${instances.length === 1 ? '' : 's'}` });
   }
@@ -105,7 +105,7 @@ export class LocalProvider implements Provider {
     if (!(await this.process.client.ping())) return;
     const live = await this.process.client.call<RouterStatus>('GET', '/state');
     for (const i of live.state.instances) {
-      if (isAlive(i.pid)) continue;
+      if (isAlive(i.pid, i.startTime)) continue;
       this.ctx.events.emit({ type: 'warn', message: `Instance ${i.id} (pid ${i.pid}) is no longer running; removing it from the router` });
       await this.process.client.call('DELETE', '/instance', { id: i.id });
     }

@@ -47,14 +47,32 @@ export async function startDetached(command: string | string[], opts: { cwd: str
  * Whether a process (or, with a negative pid, any process of that group) is running. A zombie
  * counts as gone: an init that reaps late (containers, micro-VMs) must not stretch every stop.
  */
-export function isAlive(pid: number): boolean {
+export function isAlive(pid: number, startTime?: string): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
   if (process.platform !== 'linux') return true;
+  if (pid > 0 && isReused(pid, startTime)) return false;
   return pid > 0 ? procState(pid) !== 'Z' : groupHasLiveMember(-pid);
+}
+
+/** When the process started (clock ticks since boot, from /proc), to tell a recorded pid from a reused one. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid now belongs to another process than the one recorded (after a reboot, say). */
+function isReused(pid: number, startTime: string | undefined): boolean {
+  if (!startTime) return false;
+  const now = processStartTime(pid);
+  return now !== undefined && now !== startTime;
 }
 
 /** State letter from /proc/<pid>/stat (R, S, Z …), undefined when it cannot be read. */
@@ -89,7 +107,9 @@ function groupHasLiveMember(pgid: number): boolean {
 }
 
 /** SIGTERM the process group led by `pid`, SIGKILL it after `graceMs` if anything is left. Real time: this is about real processes. */
-export async function stopGroup(pid: number, graceMs: number): Promise<'gone' | 'terminated' | 'killed'> {
+export async function stopGroup(pid: number, graceMs: number, startTime?: string): Promise<'gone' | 'terminated' | 'killed'> {
+  // A pid taken by another process means the recorded group is long gone: never signal a stranger.
+  if (isReused(pid, startTime)) return 'gone';
   if (!isAlive(-pid) && !isAlive(pid)) return 'gone';
   signal(-pid, 'SIGTERM');
   signal(pid, 'SIGTERM');

@@ -86,11 +86,12 @@ export class RouterProcess {
       }
     } else if (kind === 'stopped') {
       const pid = state!.routerPid;
+      const alive = !!pid && isAlive(pid, state!.routerStartTime);
       this.events.emit({
         type: 'warn',
-        message: `The local router of "${this.service}" was not running (pid ${pid ?? '?'} ${pid && isAlive(pid) ? 'does not answer' : 'is gone'}); restarting it from ${this.statePath} with weights ${formatWeights(state!.weights)}`,
+        message: `The local router of "${this.service}" was not running (pid ${pid ?? '?'} ${alive ? 'does not answer' : 'is gone'}); restarting it from ${this.statePath} with weights ${formatWeights(state!.weights)}`,
       });
-      if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+      if (alive) process.kill(pid!, 'SIGKILL');
       await this.spawnRouter(false);
     } else {
       await this.assertPortFree();
@@ -130,9 +131,10 @@ export class RouterProcess {
     }
     const pid = state?.routerPid;
     if (pid) {
+      const started = state?.routerStartTime;
       const deadline = Date.now() + 7_000;
-      while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      while (isAlive(pid, started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      if (isAlive(pid, started)) process.kill(pid, 'SIGKILL');
     }
     await rm(this.socketPath, { force: true });
     this.verified = false;

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { WeightMap } from '../../core/provider.js';
 import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
+import { processStartTime } from './processes.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
@@ -90,6 +91,7 @@ export class RouterServer {
     await chmod(state.socketPath, 0o600);
 
     this.state.routerPid = process.pid;
+    this.state.routerStartTime = processStartTime(process.pid);
     await this.persist();
     this.pruneTimer = setInterval(() => this.stats.prune(), 60_000).unref();
   }

@@ -13,6 +13,8 @@ export interface InstanceRecord {
   port: number;
   /** Pid of the process, which leads its own process group. */
   pid: number;
+  /** Start time of the process (/proc ticks), so a reused pid is never taken for it. */
+  startTime?: string;
   status: InstanceStatus;
   logFile: string;
   startedAt: string;
@@ -36,6 +38,7 @@ export interface RouterState {
   socketPath: string;
   /** Pid of the router process last started. */
   routerPid?: number;
+  routerStartTime?: string;
   testHeader: string;
   testValue: string;
   /** Revision that requests with the test header go to. */
