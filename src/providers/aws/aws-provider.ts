@@ -1,4 +1,4 @@
-import { DescribeTargetHealthCommand, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DescribeTargetHealthCommand, type Action, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { ProviderError } from '../../core/errors.js';
 import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState } from '../../core/provider.js';
@@ -47,15 +47,8 @@ export class AwsProvider implements Provider {
         hint: 'Move that traffic to a slot (or set its weight to 0) before deploying with zdd.',
       });
     }
-    const sticky = await this.stickiness();
+    const sticky = stickinessWarning(snap.actions);
     if (sticky) this.slots.emitWarn(sticky);
-  }
-
-  private async stickiness(): Promise<string | null> {
-    const actions = await this.slots.readActions();
-    const cfg = actions.find((a) => a.Type === 'forward')?.ForwardConfig?.TargetGroupStickinessConfig;
-    if (!cfg?.Enabled || (cfg.DurationSeconds ?? 0) <= STICKINESS_WARN_SECONDS) return null;
-    return `Target group stickiness is on for ${cfg.DurationSeconds}s: clients with the cookie stay on their slot whatever the weights say, so canary percentages are approximate and a rollback reaches them only after the cookie expires`;
   }
 
   async snapshot(): Promise<ProviderSnapshot> {
@@ -88,7 +81,7 @@ export class AwsProvider implements Provider {
       weights[arn] = w;
       notes.push(`target group ${arn} is in the forward action but is not a slot (${w}%)`);
     }
-    const sticky = await this.stickiness();
+    const sticky = stickinessWarning(snap.actions);
     if (sticky) notes.push(sticky);
     const testRoute = this.capabilities.testRoute ? await this.router.testRoute() : null;
     return { revisions, weights, testRoute, notes };
@@ -115,4 +108,11 @@ export class AwsProvider implements Provider {
     this.clients.ecs.destroy();
     this.clients.elb.destroy();
   }
+}
+
+/** Sticky clients ignore weight changes until their cookie expires: worth a warning when that is long. */
+function stickinessWarning(actions: Action[]): string | null {
+  const cfg = actions.find((a) => a.Type === 'forward')?.ForwardConfig?.TargetGroupStickinessConfig;
+  if (!cfg?.Enabled || (cfg.DurationSeconds ?? 0) <= STICKINESS_WARN_SECONDS) return null;
+  return `Target group stickiness is on for ${cfg.DurationSeconds}s: clients with the cookie stay on their slot whatever the weights say, so canary percentages are approximate and a rollback reaches them only after the cookie expires`;
 }

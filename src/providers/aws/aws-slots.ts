@@ -76,6 +76,8 @@ export interface SlotView {
 
 export interface SlotsSnapshot {
   views: [SlotView, SlotView];
+  /** The production action list as read. */
+  actions: Action[];
   /** Groups in the forward action that are not slots, with their percent. */
   foreign: Map<string, number>;
 }
@@ -314,7 +316,7 @@ export class AwsSlots {
     }
     const foreign = new Map<string, number>();
     for (const [arn, w] of percents) if (!r.slots.some((s) => s.targetGroupArn === arn)) foreign.set(arn, w);
-    this.last = { views: [a, b], foreign };
+    this.last = { views: [a, b], actions, foreign };
     return this.last;
   }
 
