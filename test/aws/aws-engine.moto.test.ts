@@ -129,6 +129,8 @@ describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', {
     const outcome = await h.engine.deploy({ candidate: { id: '1.4.2', image: 'repo/web:1.4.2' }, strategy: 'canary', rollbackOnFailure: true, lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(1);
     expect(await listenerWeights()).toEqual({ 'web-a': 100, 'web-b': 0 });
+    // Attach the idle group, shift to 20%, and the rollback's single write back to stable.
+    expect(h.aws.counts.get('ModifyListener')).toBe(3);
     expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
     expect((await h.store.records.latest('web'))?.status).toBe('rolled-back');
   });

@@ -38,7 +38,7 @@ export function toProviderError(e: unknown, call: { action: string; resource: st
   const code = awsErrorCode(e);
   const message = e instanceof Error ? e.message : String(e);
   const changed = call.changed ?? false;
-  if (ACCESS_DENIED.has(code) || (e as AwsErrorShape)?.$metadata?.httpStatusCode === 403 && !BAD_CREDENTIALS.has(code)) {
+  if (ACCESS_DENIED.has(code) || ((e as AwsErrorShape)?.$metadata?.httpStatusCode === 403 && !BAD_CREDENTIALS.has(code))) {
     return new ProviderError(`Access denied: ${call.action} on ${call.resource}`, {
       cause: e,
       changed,
