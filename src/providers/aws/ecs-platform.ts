@@ -169,21 +169,23 @@ export class EcsPlatform implements Platform {
   }
 
   async endpoints(revisionId: string): Promise<RevisionEndpoints> {
-    await this.slots.slotOf(revisionId);
+    const view = await this.slots.slotOf(revisionId);
     const r = await this.slots.resolve();
     const scheme = r.protocol === 'HTTPS' ? 'https' : 'http';
     const serviceUrl = this.slots.config.url ?? `${scheme}://${r.dnsName}${isDefaultPort(scheme, r.port) ? '' : `:${r.port}`}`;
+    // The candidate's target group alternates between slots: metric checks learn it from here.
+    const metricDimensions = { targetGroupArn: view.ref.targetGroupArn, loadBalancerArn: r.loadBalancerArn };
     const header = this.slots.headerRoute;
     if (header) {
       // ALB matches * and ? in header values; send a literal value that the pattern accepts.
-      return { serviceUrl, testUrl: serviceUrl, testHeaders: { [header.header]: header.value.replace(/\*/g, 'zdd').replace(/\?/g, 'z') } };
+      return { serviceUrl, testUrl: serviceUrl, testHeaders: { [header.header]: header.value.replace(/\*/g, 'zdd').replace(/\?/g, 'z') }, metricDimensions };
     }
     if (r.testListener) {
       const tScheme = r.testListener.protocol === 'HTTPS' ? 'https' : 'http';
       const host = this.slots.config.url ? new URL(this.slots.config.url).hostname : r.dnsName;
-      return { serviceUrl, testUrl: `${tScheme}://${host}:${r.testListener.port}` };
+      return { serviceUrl, testUrl: `${tScheme}://${host}:${r.testListener.port}`, metricDimensions };
     }
-    return { serviceUrl };
+    return { serviceUrl, metricDimensions };
   }
 }
 
