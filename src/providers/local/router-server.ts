@@ -112,7 +112,7 @@ export class RouterServer {
         this.admin.closeAllConnections();
         await adminClosed;
       }
-      await this.persistChain;
+      await this.persistChain.catch(() => undefined);
       await rm(this.state.socketPath, { force: true });
     })();
     return this.stopping;
@@ -397,8 +397,10 @@ export class RouterServer {
 
   private persist(): Promise<void> {
     const snapshot = structuredClone(this.state);
-    this.persistChain = this.persistChain.then(() => writeRouterState(this.statePath, snapshot));
-    return this.persistChain;
+    // One failed write (disk full) must fail its own admin call, not every later one.
+    const next = this.persistChain.catch(() => undefined).then(() => writeRouterState(this.statePath, snapshot));
+    this.persistChain = next;
+    return next;
   }
 }
 
