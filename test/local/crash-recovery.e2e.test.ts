@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { isAlive } from '../../src/providers/local/processes.js';
-import { explain, localProject, type LocalProject } from './e2e-project.js';
+import { explain, localProject, unrecordedProcesses, type LocalProject } from './e2e-project.js';
 
 /**
  * Promise 3 on the local provider under load: kill -9 of zdd at every step of a canary leaves
@@ -61,6 +61,8 @@ describe('local provider: crashes', { timeout: 240_000 }, () => {
         expect(p.routerState()!.instances.filter((i) => i.revision === candidate)).toEqual([]);
       }
     }
+    // Killed commands leave no process the router does not know about.
+    expect(unrecordedProcesses(p)).toEqual([]);
     const r = await load.stop();
     load = undefined;
     expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);

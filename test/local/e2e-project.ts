@@ -169,7 +169,8 @@ export default defineConfig({
     async cleanup() {
       for (const c of children) c.kill('SIGKILL');
       const pids = recordedPids();
-      await start(['down']).done.catch(() => undefined);
+      const down = await start(['down']).done.catch((e) => ({ code: -1, stderr: String(e) }) as const);
+      if (down.code !== 0 || process.env.ZDD_DEBUG_CLEANUP) console.error(`cleanup: zdd down exited ${down.code}: ${down.stderr.slice(-1500)}`);
       await Promise.all(pids.filter((p) => isAlive(p)).map((p) => stopGroup(p, 1_000)));
       rmSync(dir, { recursive: true, force: true });
     },
@@ -195,4 +196,18 @@ export function processesUnder(dir: string): number[] {
     }
   }
   return out;
+}
+
+/** Processes running in the project whose process group is not recorded in the router state (orphans). */
+export function unrecordedProcesses(p: LocalProject): number[] {
+  const recorded = new Set(p.recordedPids());
+  return processesUnder(p.dir).filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      return !recorded.has(pgid);
+    } catch {
+      return false;
+    }
+  });
 }

@@ -6,7 +6,8 @@ import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
 import type { RouterStatus } from './router-server.js';
-import { type ExitInfo, freePort, isAlive, processStartTime, startDetached, stopGroup, tailFile } from './processes.js';
+import { AdminRequestError } from './admin-client.js';
+import { type ExitInfo, freePort, isAlive, stopGroup, tailFile } from './processes.js';
 import type { RouterProcess } from './router-process.js';
 import type { InstanceRecord } from './router-state.js';
 import type { ResolvedLocalConfig } from './schema.js';
@@ -19,9 +20,6 @@ const DRAIN_POLL_MS = 25;
  * log file, registered with the router (which owns the record of them) before it can take traffic.
  */
 export class LocalPlatform implements Platform {
-  /** Exit watchers for processes started by this CLI process. */
-  private readonly exits = new Map<number, { info?: ExitInfo }>();
-
   constructor(
     private readonly cfg: ResolvedLocalConfig,
     private readonly service: string,
@@ -173,22 +171,19 @@ export class LocalPlatform implements Platform {
           ZDD_SERVICE: this.service,
           ZDD_INSTANCE: id,
         };
-        let proc;
+        const rec: InstanceRecord = { id, revision: revisionId, port, pid: 0, status: 'starting', logFile, startedAt: new Date().toISOString() };
+        let answer: { instance: InstanceRecord };
         try {
-          proc = await startDetached(command, { cwd: this.cfg.cwd, env, logFile });
+          answer = await this.router.client.call('POST', '/instance', { instance: rec, launch: { command, cwd: this.cfg.cwd, env } });
         } catch (e) {
+          if (!(e instanceof AdminRequestError)) throw e;
           const program = Array.isArray(this.cfg.command) ? this.cfg.command[0] : this.cfg.command;
           throw new CheckFailedError(
-            `Revision "${revisionId}" could not start: command "${program}" failed to run (${(e as Error).message})`,
+            `Revision "${revisionId}" could not start: command "${program}" failed to run (${e.message})`,
             'Check provider.command: the program must exist on PATH or relative to provider.cwd, and be executable.',
           );
         }
-        const watch: { info?: ExitInfo } = {};
-        this.exits.set(proc.pid, watch);
-        void proc.exited.then((info) => (watch.info = info));
-        const rec: InstanceRecord = { id, revision: revisionId, port, pid: proc.pid, startTime: processStartTime(proc.pid), status: 'starting', logFile, startedAt: new Date().toISOString() };
-        started.push(rec);
-        await this.router.client.call('POST', '/instance', { instance: rec });
+        started.push(answer.instance);
       }
     } catch (e) {
       await this.discard(started);
@@ -198,12 +193,7 @@ export class LocalPlatform implements Platform {
   }
 
   private async exitOf(inst: InstanceRecord): Promise<ExitInfo | undefined> {
-    const watch = this.exits.get(inst.pid);
-    if (watch) {
-      // let a pending exit event land
-      await new Promise((r) => setImmediate(r));
-      return watch.info;
-    }
+    if (inst.exit) return { code: inst.exit.code, signal: inst.exit.signal as NodeJS.Signals | null, spawnError: inst.exit.spawnError };
     return isAlive(inst.pid, inst.startTime) ? undefined : { code: null, signal: null };
   }
 
@@ -245,9 +235,11 @@ export class LocalPlatform implements Platform {
     }
     await Promise.all(
       instances.map(async (i) => {
-        await this.router.client.call('DELETE', '/instance', { id: i.id });
+        // Stop first, forget after: a command killed in between leaves a record of a dead process
+        // (pruned later), never a running process nobody knows about.
         const how = await stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime);
         if (how === 'killed') this.events.emit({ type: 'warn', message: `Instance ${i.id} (pid ${i.pid}) ignored SIGTERM for ${this.cfg.stopGraceMs}ms and was killed` });
+        await this.router.client.call('DELETE', '/instance', { id: i.id });
       }),
     );
   }

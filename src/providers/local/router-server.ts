@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { WeightMap } from '../../core/provider.js';
 import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
-import { processStartTime } from './processes.js';
+import { processStartTime, startDetached } from './processes.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
@@ -329,10 +329,28 @@ export class RouterServer {
       case 'POST /instance': {
         const rec = body.instance as InstanceRecord;
         if (this.instances.has(rec.id)) throw new AdminRejection(`instance ${rec.id} already registered`);
+        if (body.launch) {
+          // The router starts instances itself: starting and recording happen in this long-lived
+          // process, so a zdd command killed at any moment cannot leave an unrecorded process.
+          const { command, cwd, env } = body.launch as { command: string | string[]; cwd: string; env: Record<string, string> };
+          let proc;
+          try {
+            proc = await startDetached(command, { cwd, env, logFile: rec.logFile });
+          } catch (e) {
+            throw new AdminRejection(`could not start ${JSON.stringify(command)}: ${(e as Error).message}`);
+          }
+          rec.pid = proc.pid;
+          rec.startTime = processStartTime(proc.pid);
+          void proc.exited.then((info) => {
+            if (rec.pid !== proc.pid) return;
+            rec.exit = { code: info.code, signal: info.signal, ...(info.spawnError ? { spawnError: info.spawnError } : {}) };
+            if (this.instances.has(rec.id)) void this.persist().catch(() => undefined);
+          });
+        }
         this.state.instances.push(rec);
         this.addLive(rec);
         await this.persist();
-        return {};
+        return { instance: rec };
       }
       case 'PUT /instance-status': {
         const live = this.instances.get(String(body.id));

@@ -16,6 +16,8 @@ export interface InstanceRecord {
   /** Start time of the process (/proc ticks), so a reused pid is never taken for it. */
   startTime?: string;
   status: InstanceStatus;
+  /** Set by the router when the process exited (it is the parent of the instances it started). */
+  exit?: { code: number | null; signal: string | null; spawnError?: string };
   logFile: string;
   startedAt: string;
 }
