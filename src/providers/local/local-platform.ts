@@ -193,8 +193,16 @@ export class LocalPlatform implements Platform {
   }
 
   private async exitOf(inst: InstanceRecord): Promise<ExitInfo | undefined> {
-    if (inst.exit) return { code: inst.exit.code, signal: inst.exit.signal as NodeJS.Signals | null, spawnError: inst.exit.spawnError };
-    return isAlive(inst.pid, inst.startTime) ? undefined : { code: null, signal: null };
+    const toInfo = (e: NonNullable<InstanceRecord['exit']>): ExitInfo => ({ code: e.code, signal: e.signal as NodeJS.Signals | null, spawnError: e.spawnError });
+    if (inst.exit) return toInfo(inst.exit);
+    if (isAlive(inst.pid, inst.startTime)) return undefined;
+    // Gone, but the router (its parent) may not have recorded the exit code yet: give it a moment.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      const rec = (await this.status()).state.instances.find((r) => r.id === inst.id);
+      if (rec?.exit) return toInfo(rec.exit);
+    }
+    return { code: null, signal: null };
   }
 
   private async failStart(revisionId: string, inst: InstanceRecord, exit: ExitInfo, status: RouterStatus): Promise<never> {
