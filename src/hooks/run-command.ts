@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 
 export interface CommandResult {
   /** null when the process was killed by a signal or never started. */
@@ -35,6 +34,9 @@ export async function runCommand(run: string | string[], opts: RunCommandOptions
   const stderr = new LineTail(tailLines);
   const [file, args, shell] = typeof run === 'string' ? [run, [] as string[], true] : [run[0], run.slice(1), false];
 
+  // Loaded here, not at the top: execa is ~260 modules, and most commands (status, rollback
+  // without hooks) never start one.
+  const { execa } = await import('execa');
   const child = execa(file, args, {
     shell,
     cwd: opts.cwd,
