@@ -106,7 +106,12 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     expect(headerRule.Conditions).toEqual([{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'X-Canary', Values: ['always'] } }]);
     expect(headerRule.Actions![0].ForwardConfig!.TargetGroups![0].TargetGroupArn).toBe(stack.targetGroupArns[1]);
     expect((await p.snapshot()).testRoute).toBe('1.4.2');
-    expect(await p.platform.endpoints('1.4.2')).toEqual({ serviceUrl: `http://${stack.dnsName}`, testUrl: `http://${stack.dnsName}`, testHeaders: { 'X-Canary': 'always' } });
+    expect(await p.platform.endpoints('1.4.2')).toEqual({
+      serviceUrl: `http://${stack.dnsName}`,
+      testUrl: `http://${stack.dnsName}`,
+      testHeaders: { 'X-Canary': 'always' },
+      metricDimensions: { targetGroupArn: stack.targetGroupArns[1], loadBalancerArn: stack.loadBalancerArn },
+    });
 
     for (const w of [10, 25, 50, 75, 100]) {
       await p.router.setWeights({ '1.4.1': 100 - w, '1.4.2': w });
