@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { ZddError } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
 import { dirname } from 'node:path';
 
 /** Write a file so that readers see the old or the new content, never half: temp file, fsync, rename. */
@@ -36,5 +38,24 @@ export async function createExclusive(path: string, data: string, mode = 0o600):
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  }
+}
+
+/** Read a JSON state file: null when it does not exist; a clear error naming it when it is not JSON. */
+export async function readJsonFile<T>(path: string): Promise<T | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ZddError('state-corrupt', `State file ${path} is not valid JSON`, {
+      exitCode: ExitCode.Usage,
+      hint: 'Restore it from the records/ folder next to it, or move it away if you know production is on stable.',
+    });
   }
 }

@@ -1,10 +1,10 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { DeploymentRecord, LockInfo, LockLease, LockStore, RecordStore, StateStore } from '../core/state.js';
-import { createExclusive, writeFileAtomic } from './atomic-file.js';
+import { createExclusive, readJsonFile as readJson, writeFileAtomic } from './atomic-file.js';
 import { holderIsDead } from './lock-holder.js';
 
 /** How long a lock lives without a heartbeat before it counts as stale. */
@@ -142,25 +142,3 @@ export class FileLockStore implements LockStore {
   }
 }
 
-/** Annotate a lock holder with the deployment it runs (so a resumed deploy can take over). */
-export function withDeployment(holder: LockHolderInfo, deploymentId: string): LockHolderInfo {
-  return { ...holder, deploymentId };
-}
-
-async function readJson<T>(path: string): Promise<T | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new ZddError('state-corrupt', `State file ${path} is not valid JSON`, {
-      exitCode: ExitCode.Usage,
-      hint: 'Restore it from the records/ folder next to it, or move it away if you know production is on stable.',
-    });
-  }
-}

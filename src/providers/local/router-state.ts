@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import type { RevisionSpec, WeightMap } from '../../core/provider.js';
-import { writeFileAtomic } from '../../state/atomic-file.js';
+import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
 
 /** starting: launched, not yet healthy (no traffic). ready: takes traffic. draining: no new requests, finishing in-flight ones. */
 export type InstanceStatus = 'starting' | 'ready' | 'draining';
@@ -53,14 +52,8 @@ export interface RouterState {
 }
 
 export async function readRouterState(path: string): Promise<RouterState | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  const state = JSON.parse(text) as RouterState;
+  const state = await readJsonFile<RouterState>(path);
+  if (state === null) return null;
   if (state.version !== 1 || typeof state.port !== 'number' || !Array.isArray(state.instances)) {
     throw new Error(`${path} is not a zdd local router state file (version 1)`);
   }
