@@ -7,21 +7,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
 import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
+import { STACK_PROVIDER } from './aws-context.js';
 
 // The built binary against moto, as CI and a laptop run it: `npm run build` first (npm test does).
 const CONFIG = (extra = '') => `import { defineConfig } from 'zdd';
 
 export default defineConfig({
   service: 'web',
-  provider: {
-    type: 'aws',
-    cluster: 'prod',
-    slots: [
-      { service: 'web-a', targetGroup: 'web-a' },
-      { service: 'web-b', targetGroup: 'web-b' },
-    ],
-    listener: { loadBalancer: 'web-alb', port: 80 },
-  },
+  provider: ${JSON.stringify(STACK_PROVIDER)},
   state: { type: 's3', bucket: 'zdd-state', prefix: 'zdd/' },
   replicas: 2,
   drain: '10s',
@@ -224,7 +217,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
 
   it('a missing cluster is a provider error before any change (exit 5)', async () => {
     const dir = project();
-    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("cluster: 'prod'", "cluster: 'staging'"));
+    writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace('"cluster":"prod"', '"cluster":"staging"'));
     const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2']);
     expect(r.code, failed(r)).toBe(5);
     expect(r.stdout + r.stderr).toMatch(/ECS cluster "staging" not found/);

@@ -20,19 +20,20 @@ export function testContext(opts: { clock?: Clock; service?: string } = {}): Pro
   };
 }
 
+/** The provider section a user would write for the moto stack (the names createMotoStack uses). */
+export const STACK_PROVIDER = {
+  type: 'aws',
+  cluster: 'prod',
+  slots: [
+    { service: 'web-a', targetGroup: 'web-a' },
+    { service: 'web-b', targetGroup: 'web-b' },
+  ],
+  listener: { loadBalancer: 'web-alb', port: 80 },
+};
+
 /** The config a user would write for the moto stack, validated through the real schema. */
 export function stackConfig(over: Record<string, unknown> = {}): AwsProviderConfig {
-  return awsProviderSchema.parse({
-    type: 'aws',
-    cluster: 'prod',
-    slots: [
-      { service: 'web-a', targetGroup: 'web-a' },
-      { service: 'web-b', targetGroup: 'web-b' },
-    ],
-    listener: { loadBalancer: 'web-alb', port: 80 },
-    pollInterval: '5s',
-    ...over,
-  });
+  return awsProviderSchema.parse({ ...STACK_PROVIDER, pollInterval: '5s', ...over });
 }
 
 /** Counts AWS API calls per operation through a middleware on each client. */

@@ -8,6 +8,7 @@ import { loadBalancerDimension, targetGroupDimension } from '../../src/checks/me
 import { parseNdjson, runZdd, ZDD_BIN } from '../cli/cli-harness.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
 import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { STACK_PROVIDER } from '../aws/aws-context.js';
 
 /**
  * Issue 5 on the AWS provider: the built binary deploys a canary on moto (ECS + ALB) with a
@@ -59,15 +60,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('metric analysis on t
 
 export default defineConfig({
   service: 'web',
-  provider: {
-    type: 'aws',
-    cluster: 'prod',
-    slots: [
-      { service: 'web-a', targetGroup: 'web-a' },
-      { service: 'web-b', targetGroup: 'web-b' },
-    ],
-    listener: { loadBalancer: 'web-alb', port: 80 },
-  },
+  provider: ${JSON.stringify(STACK_PROVIDER)},
   state: { type: 's3', bucket: 'zdd-state', prefix: 'zdd/' },
   replicas: 2,
   drain: '10s',
