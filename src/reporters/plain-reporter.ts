@@ -5,11 +5,25 @@ import { verdictLabel, type Reporter } from './reporter.js';
 /** One timestamped line per event: no ANSI, no spinner frames. For CI logs and pipes. */
 export class PlainReporter implements Reporter {
   private lastBakeLine = 0;
+  /** Per check: last verdict printed and when; a passing check repeats in a log at most every 10 s. */
+  private printed = new Map<string, { verdict: string; at: number }>();
   constructor(private readonly write: (line: string) => void, private readonly verbose = false) {}
 
   onEvent(e: ZddEventWithTime): void {
+    if (e.type === 'check' && this.isRepeatedPass(e)) return;
     const line = this.format(e);
     if (line !== null) this.write(`${e.time} ${line}\n`);
+  }
+
+  /** A check that keeps passing is said once per 10 s in a log; every other verdict is said each time. */
+  private isRepeatedPass(e: Extract<ZddEventWithTime, { type: 'check' }>): boolean {
+    const key = `${e.result.gate ?? ''}/${e.result.check}`;
+    const at = Date.parse(e.time);
+    const verdict = e.result.error ? 'error' : e.result.verdict;
+    const last = this.printed.get(key);
+    if (verdict === 'pass' && last?.verdict === 'pass' && at - last.at < 10_000) return true;
+    this.printed.set(key, { verdict, at });
+    return false;
   }
 
   private format(e: ZddEventWithTime): string | null {

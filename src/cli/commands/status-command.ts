@@ -68,7 +68,14 @@ export function renderStatus(s: StatusReport): string {
     if (d.error) out.push(`    error: ${d.error.message}`);
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
     if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
-    const verdicts = d.verdicts.slice(-5);
+    // The latest result of each check, in the order they last reported.
+    const latest = new Map<string, (typeof d.verdicts)[number]>();
+    for (const v of d.verdicts) {
+      const key = `${v.gate ?? ''}/${v.check}`;
+      latest.delete(key);
+      latest.set(key, v);
+    }
+    const verdicts = [...latest.values()].slice(-8);
     if (verdicts.length) {
       out.push('    last checks:');
       for (const v of verdicts) out.push(`      ${verdictLabel(v).padEnd(12)} ${v.check}: ${v.message}`);
