@@ -5,7 +5,7 @@ import type { ZddEvent, ZddEventWithTime } from '../../src/core/events.js';
 import { PlainReporter } from '../../src/reporters/plain-reporter.js';
 import { TtyReporter } from '../../src/reporters/tty-reporter.js';
 
-const step = { kind: 'pause', durationMs: 30_000, analysis: ['analysis'] } as const;
+const step = { kind: 'pause' as const, durationMs: 30_000, analysis: ['analysis'] };
 let t = Date.UTC(2026, 10, 25, 3, 0, 0);
 const at = (e: ZddEvent, ms = 0): ZddEventWithTime => ({ ...e, time: new Date((t += ms)).toISOString() }) as ZddEventWithTime;
 const pass = { type: 'check', result: { check: 'error-rate', type: 'router', gate: 'analysis', verdict: 'pass', message: 'candidate 5xx rate 0.0%', at: '' } } as const;
