@@ -142,10 +142,6 @@ export class InterruptedError extends ZddError {
   }
 }
 
-export function isZddError(e: unknown): e is ZddError {
-  return e instanceof ZddError;
-}
-
 export function errorMessage(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);

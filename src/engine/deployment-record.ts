@@ -83,10 +83,3 @@ export function describeWeights(record: Pick<DeploymentRecord, 'stable' | 'candi
   const s = record.stable ? `stable ${record.stable.id} ${record.weights.stable}%` : 'stable (none)';
   return `${s} | candidate ${record.candidate.id} ${record.weights.candidate}%`;
 }
-
-/** The revision that serves production after this record: what the next deploy starts from. */
-export function servingRevision(record: DeploymentRecord): RevisionSpec | null {
-  if (record.status === 'succeeded') return record.candidate;
-  if (record.status === 'rolled-back') return record.stable;
-  return record.weights.candidate >= record.weights.stable ? record.candidate : record.stable;
-}

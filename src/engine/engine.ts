@@ -15,12 +15,12 @@ import {
 } from '../core/errors.js';
 import type { DoneResult, EventSink } from '../core/events.js';
 import { ExitCode, type ExitCodeValue } from '../core/exit-codes.js';
-import { describeStep, formatDuration, type HookPoint, type Role, type RoleWeights, type Step } from '../core/plan.js';
+import { describeStep, formatDuration, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { Provider, RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord, LockLease, StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { configuredHookPoints, runHooks } from '../hooks/hook-runner.js';
-import { addVerdict, describeWeights, isNotSettled, isUnfinished, newDeploymentId, newRecord } from './deployment-record.js';
+import { addVerdict, describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { RequestWatcher } from './request-watcher.js';
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 60_000;
@@ -281,20 +281,10 @@ export class Engine {
     watcher.onAbort(() => run.abort(new InterruptedError('zdd abort')));
     watcher.start();
     try {
-      while (record.stepIndex < record.plan.length) {
+      await this.runSteps(record, record, 'deploy', (step) => {
         if (run.signal.aborted) throw run.signal.reason;
-        const index = record.stepIndex;
-        const step = record.plan[index];
-        record.inFlight = { index, phase: 'deploy', startedAt: this.nowIso() };
-        await this.save(record);
-        const started = deps.clock.now();
-        deps.events.emit({ type: 'step.start', index, total: record.plan.length, step, description: describeStep(step), phase: 'deploy' });
-        await this.execute(step, record, run.signal, watcher, 'deploy');
-        record.inFlight = undefined;
-        record.stepIndex = index + 1;
-        await this.save(record);
-        deps.events.emit({ type: 'step.done', index, total: record.plan.length, step, durationMs: deps.clock.now() - started, phase: 'deploy' });
-      }
+        return this.execute(step, record, run.signal, watcher, 'deploy');
+      });
       record.status = 'succeeded';
       record.finishedAt = this.nowIso();
       await this.save(record);
@@ -362,19 +352,7 @@ export class Engine {
     deps.signal.addEventListener('abort', onSignal);
     const rollback = record.rollback;
     try {
-      while (rollback.stepIndex < rollback.plan.length) {
-        const index = rollback.stepIndex;
-        const step = rollback.plan[index];
-        record.inFlight = { index, phase: 'rollback', startedAt: this.nowIso() };
-        await this.save(record);
-        const started = deps.clock.now();
-        deps.events.emit({ type: 'step.start', index, total: rollback.plan.length, step, description: describeStep(step), phase: 'rollback' });
-        await this.executeWithRetry(step, record, rb.signal);
-        record.inFlight = undefined;
-        rollback.stepIndex = index + 1;
-        await this.save(record);
-        deps.events.emit({ type: 'step.done', index, total: rollback.plan.length, step, durationMs: deps.clock.now() - started, phase: 'rollback' });
-      }
+      await this.runSteps(record, rollback, 'rollback', (step) => this.executeWithRetry(step, record, rb.signal));
       record.status = 'rolled-back';
       record.finishedAt = this.nowIso();
       await this.save(record);
@@ -392,6 +370,33 @@ export class Engine {
       return false;
     } finally {
       deps.signal.removeEventListener('abort', onSignal);
+    }
+  }
+
+  /**
+   * Checkpoint, announce, act, checkpoint: the same for every step of a deploy (`cursor` is the
+   * record) and of its rollback (`cursor` is record.rollback). The index moves only after a step is done.
+   */
+  private async runSteps(
+    record: DeploymentRecord,
+    cursor: { plan: Step[]; stepIndex: number },
+    phase: 'deploy' | 'rollback',
+    act: (step: Step) => Promise<void>,
+  ): Promise<void> {
+    const { events, clock } = this.deps;
+    const total = cursor.plan.length;
+    while (cursor.stepIndex < total) {
+      const index = cursor.stepIndex;
+      const step = cursor.plan[index];
+      record.inFlight = { index, phase, startedAt: this.nowIso() };
+      await this.save(record);
+      const started = clock.now();
+      events.emit({ type: 'step.start', index, total, step, description: describeStep(step), phase });
+      await act(step);
+      record.inFlight = undefined;
+      cursor.stepIndex = index + 1;
+      await this.save(record);
+      events.emit({ type: 'step.done', index, total, step, durationMs: clock.now() - started, phase });
     }
   }
 
@@ -471,7 +476,7 @@ export class Engine {
       case 'pause':
         return this.pause(step, record, signal, watcher);
       case 'hook':
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await this.hookEnv(record, step.hook, phase), signal, events: deps.events });
+        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await this.hookEnv(record, phase), signal, events: deps.events });
       case 'retire': {
         const rev = record[step.role];
         if (!rev) return;
@@ -748,7 +753,7 @@ export class Engine {
     return env;
   }
 
-  private async hookEnv(record: DeploymentRecord, point: HookPoint, phase: 'deploy' | 'rollback'): Promise<Record<string, string>> {
+  private async hookEnv(record: DeploymentRecord, phase: 'deploy' | 'rollback'): Promise<Record<string, string>> {
     const env = this.baseEnv(record);
     env.ZDD_PHASE = phase;
     if (record.rollback) env.ZDD_ROLLBACK_REASON = record.rollback.reason;
@@ -761,7 +766,6 @@ export class Engine {
     } catch {
       // endpoints are a convenience for hooks; a provider that cannot say leaves them out
     }
-    void point;
     return env;
   }
 

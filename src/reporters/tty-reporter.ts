@@ -10,7 +10,6 @@ export class TtyReporter implements Reporter {
   private spinner: Ora | null = null;
   private stepLabel = '';
   private weights = '';
-  private revisions: { stable?: string; candidate?: string } = {};
   /** Last verdict printed per check: a bake prints a line when a verdict changes, not every interval. */
   private printedVerdicts = new Map<string, string>();
   private lastCheck = '';
@@ -25,7 +24,6 @@ export class TtyReporter implements Reporter {
     const c = this.chalk;
     switch (e.type) {
       case 'deploy.start':
-        this.revisions = { stable: e.stable?.id, candidate: e.candidate.id };
         this.line(`${c.bold(`Deploying ${e.service}`)}: ${e.stable?.id ?? '(nothing)'} ${c.dim('→')} ${c.cyan(e.candidate.id)} ${c.dim(`with ${e.strategy}, ${e.steps.length} steps`)}`);
         break;
       case 'step.start':
