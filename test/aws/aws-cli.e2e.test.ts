@@ -3,9 +3,9 @@ import { DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand } f
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
-import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
 import { STACK_PROVIDER } from './aws-context.js';
 
@@ -39,19 +39,13 @@ export default defineConfig({
 `;
 
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (moto)', { timeout: 240_000 }, () => {
-  let moto: Moto;
+  const moto = useMoto();
   let c: MotoClients;
   let stack: MotoStack;
   let bridge: TargetBridge;
   let dirs: string[] = [];
   let env: Record<string, string>;
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
     await moto.reset();
     c = motoClients(moto);

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
-import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { stackConfig, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients } from './moto-stack.js';
 
 // Metric checks find a revision's target group through endpoints(): the slot alternates per deploy.
 describe.skipIf(skipWithoutMoto())('AWS endpoints for checks', () => {
-  let moto: Moto;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto();
 
   it('name the target group of the slot a revision runs in, and the load balancer', async () => {
     const clients = motoClients(moto);

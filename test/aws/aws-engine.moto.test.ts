@@ -3,7 +3,7 @@ import { DescribeListenersCommand, DescribeRulesCommand } from '@aws-sdk/client-
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load-config.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
@@ -11,25 +11,19 @@ import { Engine } from '../../src/engine/engine.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { createS3StateStore } from '../../src/state/s3-state-store.js';
 import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
-import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { countCalls, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack } from './moto-stack.js';
 
 // The real engine driving the AWS provider and the S3 state store on moto, in process, so the AWS
 // API calls of one deploy can be counted at the SDK clients.
 describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', { timeout: 180_000 }, () => {
-  let moto: Moto;
+  const moto = useMoto();
   let c: MotoClients;
   let stack: MotoStack;
   let dir: string;
   const closers: (() => Promise<void> | void)[] = [];
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
     await moto.reset();
     c = motoClients(moto);

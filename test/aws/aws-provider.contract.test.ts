@@ -1,19 +1,12 @@
-import { afterAll, beforeAll } from 'vitest';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { describeProviderContract } from '../contract/provider-contract.js';
-import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { stackConfig, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients } from './moto-stack.js';
 
 // The shared contract, on ECS + ALB as moto emulates them, through the real SDK clients.
 if (!skipWithoutMoto()) {
-  let moto: Moto;
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
+  const moto = useMoto();
   describeProviderContract('aws (moto)', async () => {
     await moto.reset();
     const clients = motoClients(moto);

@@ -1,28 +1,22 @@
 import { DescribeServicesCommand, DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { CreateRuleCommand, DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand, type Action } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import { CheckFailedError, ConfigError, ProviderError } from '../../src/core/errors.js';
 import type { RevisionSpec } from '../../src/core/provider.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { createAwsClients } from '../../src/providers/aws/aws-clients.js';
-import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { stackConfig, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
 
 describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the real SDK clients)', () => {
-  let moto: Moto;
+  const moto = useMoto();
   let c: MotoClients;
   let stack: MotoStack;
   let bridge: TargetBridge;
   const opened: { provider: AwsProvider; clients: MotoClients }[] = [];
 
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
   beforeEach(async () => {
     await moto.reset();
     c = motoClients(moto);

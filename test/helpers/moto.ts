@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * A real AWS API emulator (moto server) on a free 127.0.0.1 port, for integration tests through
@@ -89,5 +90,33 @@ export function motoEnv(moto: Moto): Record<string, string> {
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_SESSION_TOKEN: 'testing',
+  };
+}
+
+/**
+ * One emulator for a whole test file: started before its tests, stopped after them. Call it
+ * inside the describe (or at the top of a guarded block); use the returned value as a Moto.
+ */
+export function useMoto(env: Record<string, string> = {}): Moto {
+  let moto: Moto | undefined;
+  beforeAll(async () => {
+    moto = await startMoto(env);
+  });
+  afterAll(async () => {
+    await moto?.stop();
+  });
+  const started = (): Moto => {
+    if (!moto) throw new Error('moto is not started yet: use it inside a test or a beforeEach');
+    return moto;
+  };
+  return {
+    get endpoint() {
+      return started().endpoint;
+    },
+    get port() {
+      return started().port;
+    },
+    reset: () => started().reset(),
+    stop: () => started().stop(),
   };
 }
