@@ -70,6 +70,11 @@ export interface LockHolderInfo {
   command?: string;
   ciRunUrl?: string;
   deploymentId?: string;
+  /**
+   * Random per acquisition: the holder's identity is (host, pid, token), never the pid alone (CI
+   * containers share pids). Every heartbeat, take-over and release is conditional on it.
+   */
+  token?: string;
 }
 
 /** Another deploy holds the service lock. Nothing changed. */
@@ -92,6 +97,27 @@ export class LockHeldError extends ZddError {
     this.name = 'LockHeldError';
     this.holder = holder;
     this.stale = stale;
+  }
+}
+
+/**
+ * This process no longer holds the service lock (its heartbeat failed, its lease expired, or another
+ * holder took over / force-released it). It must stop before its next write and must not roll back
+ * on its own: the new holder owns production now. Exit 4: a person should look.
+ */
+export class LockLostError extends ZddError {
+  /** Who holds the lock now, when known. */
+  readonly holder: LockHolderInfo | null;
+  constructor(service: string, reason: string, holder: LockHolderInfo | null) {
+    const now = holder ? ` It is now held by ${holder.who}@${holder.host} (pid ${holder.pid}${holder.command ? `, ${holder.command}` : ''}) since ${holder.since}.` : '';
+    super('lock-lost', `Lost the lock of service "${service}": ${reason}.${now} Stopped before the next change.`, {
+      exitCode: ExitCode.NeedsPerson,
+      hint: holder
+        ? 'The new holder owns production now: follow it with `zdd status`.'
+        : 'Run `zdd status` to see where production is, then `zdd rollback` or `zdd promote` to finish.',
+    });
+    this.name = 'LockLostError';
+    this.holder = holder;
   }
 }
 

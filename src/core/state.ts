@@ -80,10 +80,16 @@ export interface LockInfo {
   staleReason?: string;
 }
 
+/** A held lock. Every call is conditional on `token`: it never overwrites or deletes another holder's lock. */
 export interface LockLease {
-  /** Keep the lock alive (long deploys call this from a timer). */
+  /** The token written with the lock at acquisition (or take-over). */
+  readonly token: string;
+  /**
+   * Keep the lock alive (long deploys call this from a timer, never two at once). Throws
+   * LockLostError when the stored lock is missing or carries another token.
+   */
   heartbeat(): Promise<void>;
-  /** Release it if still ours. Idempotent. */
+  /** Release it if still ours (token matches); a lock held by someone else is left alone. Idempotent. */
   release(): Promise<void>;
 }
 

@@ -120,6 +120,7 @@ export class FileLockStore implements LockStore {
     const path = this.path(service);
     let released = false;
     return {
+      token,
       heartbeat: async () => {
         if (released) return;
         const file = await readJson<LockFile>(path);

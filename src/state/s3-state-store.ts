@@ -311,6 +311,7 @@ export class S3LockStore implements LockStore {
         hint: 'Run `zdd lock status` and `zdd status` to see who acts on the service now.',
       });
     return {
+      token,
       heartbeat: async () => {
         if (released) return;
         const got = await this.objects.get<LockObject>(key);
