@@ -69,12 +69,19 @@ export function unfinished(last: DeploymentRecord): Outcome {
 }
 
 /** The lock was lost mid-run: this process stopped before its next change and did not roll back. */
-export function lockLost(record: DeploymentRecord, e: LockLostError): Outcome {
+export function lockLost(record: DeploymentRecord, e: LockLostError, takenOver: { record: DeploymentRecord } | null): Outcome {
+  const other = takenOver?.record;
+  const by = other ? `${other.by.who}@${other.by.host} (pid ${other.by.pid}${other.by.command ? `, zdd ${other.by.command}` : ''})` : '';
+  const since = other
+    ? other.id === record.id
+      ? `\nThe deploy was taken over by ${by}: the record now says ${other.status}, ${describeWeights(other)}.`
+      : `\nA newer run (${other.id}, ${other.candidate.id}) was started by ${by}: ${other.status}.`
+    : `\nLast verified traffic of this deploy: ${describeWeights(record)}.`;
   return {
     result: 'error',
     exitCode: ExitCode.NeedsPerson,
-    message: `${e.message}\nDeploy ${record.id} (${record.candidate.id}) left production at ${describeWeights(record)} (last verified); it did not roll back: the new holder owns production now.`,
+    message: `${e.message}${since}\nDeploy ${record.id} (${record.candidate.id}) stopped without rolling back: whoever holds the lock now owns production.`,
     hint: e.hint,
-    record,
+    record: other ?? record,
   };
 }

@@ -18,7 +18,7 @@ const RECORD_SAVE_ATTEMPTS = 5;
  * --no-rollback.
  */
 export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, e: unknown, rollbackOnFailure: boolean): Promise<Outcome> {
-  if (e instanceof LockLostError) return lockLost(record, e);
+  if (e instanceof LockLostError) return lockLost(record, e, await takenOverBy(deps, record));
   const interrupted = e instanceof InterruptedError;
   const reason = interrupted ? `interrupted by ${(e as InterruptedError).signal}` : errorMessage(e);
   const step = record.inFlight?.index ?? record.stepIndex;
@@ -37,8 +37,16 @@ export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, 
     return stoppedWithoutRollback(record, reason, stepText);
   }
   const result = await runRollback(deps, runner, record, strategy, `${reason}${stepText}`);
-  if (result instanceof LockLostError) return lockLost(record, result);
+  if (result instanceof LockLostError) return lockLost(record, result, await takenOverBy(deps, record));
   return result ? rolledBack(record, reason, stepText, interrupted) : rollbackFailed(record);
+}
+
+/** Who wrote the record since this process did (the command that took the deploy over), if anyone. */
+async function takenOverBy(deps: EngineDeps, record: DeploymentRecord): Promise<{ record: DeploymentRecord } | null> {
+  const onDisk = await deps.store.records.latest(record.service).catch(() => null);
+  if (!onDisk) return null;
+  const foreign = onDisk.id !== record.id || onDisk.by.pid !== deps.holder.pid || onDisk.by.host !== deps.holder.host;
+  return foreign ? { record: onDisk } : null;
 }
 
 /**
