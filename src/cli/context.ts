@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import { FakeClock, systemClock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
 import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
@@ -23,12 +23,23 @@ export interface CommandContext extends LoadedConfig {
   close(): Promise<void>;
 }
 
+let installedClock: Clock | null = null;
+
 /**
- * The clock commands use. `ZDD_TEST_CLOCK=fast` makes every wait return at once with time jumping
- * ahead: the test suite drives the built binary through bakes without sleeping through them.
+ * The clock commands use: the system clock. No environment variable or flag changes it, so a
+ * production environment can never skip a bake by accident; only code running inside the process
+ * can, through installCommandClock.
  */
-export function commandClock(env: NodeJS.ProcessEnv = process.env): Clock {
-  return env.ZDD_TEST_CLOCK === 'fast' ? new FakeClock(Date.now(), true) : systemClock;
+export function commandClock(): Clock {
+  return installedClock ?? systemClock;
+}
+
+/**
+ * Test hook: every command in this process uses `clock`. The test suite preloads
+ * test/cli/fast-clock.mjs (`node --import`) to drive the built binary through bakes in no real time.
+ */
+export function installCommandClock(clock: Clock): void {
+  installedClock = clock;
 }
 
 export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {

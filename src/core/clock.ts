@@ -25,7 +25,7 @@ export const systemClock: Clock = {
 
 /**
  * A clock that only moves when told: `advance(ms)` resolves every sleep that falls due, in order.
- * Also usable by the built binary in tests through ZDD_FAKE_CLOCK (time advances instantly).
+ * With `autoAdvance` the built binary runs in tests with it (test/cli/fast-clock.mjs): time advances instantly.
  */
 export class FakeClock implements Clock {
   private t: number;

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { LockHolderInfo } from '../core/errors.js';
 
@@ -28,14 +30,81 @@ export function ciRunUrl(env: NodeJS.ProcessEnv): string | undefined {
   return env.CI_JOB_URL || env.BUILDKITE_BUILD_URL || env.CIRCLE_BUILD_URL || env.BUILD_URL || undefined;
 }
 
-/** Is the holder's process gone? Only answerable on the same host; elsewhere the lease decides. */
-export function holderIsDead(holder: LockHolderInfo, host: string = hostname()): boolean {
-  if (holder.host !== host) return false;
-  if (holder.pid === process.pid) return false;
+/**
+ * Where a pid names one process, stored with a lock so that only a process that shares the
+ * holder's pid table judges whether the holder is alive. Host names repeat (CI containers, cloned
+ * VMs) and pids repeat across containers, so on Linux the scope is the kernel's boot id plus the
+ * pid namespace; `start` (clock ticks since boot, from /proc) tells a reused pid from the holder.
+ */
+export interface HolderProcess {
+  scope: string;
+  start?: string;
+}
+
+let ownScope: string | undefined;
+
+/** This process's pid scope: `linux:<boot id>:<pid namespace>`, or the host name where there is no /proc. */
+export function pidScope(): string {
+  if (ownScope) return ownScope;
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = readlinkSync('/proc/self/ns/pid');
+    ownScope = `linux:${boot}:${ns}`;
+  } catch {
+    ownScope = `${process.platform}:${hostname()}`;
+  }
+  return ownScope;
+}
+
+/** When a process started (clock ticks since boot, field 22 of /proc/<pid>/stat); undefined when unknown or gone. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid scope to store with a lock taken for `holder`: only when the holder is this very process. */
+export function holderProcess(holder: LockHolderInfo): HolderProcess | undefined {
+  if (holder.pid !== process.pid || holder.host !== hostname()) return undefined;
+  return { scope: pidScope(), start: processStart(process.pid) };
+}
+
+/**
+ * Is the holder's process gone? Only answerable from inside the holder's pid scope (same kernel
+ * boot, same pid namespace); anywhere else, or for a lock stored without a scope, the lease decides.
+ * A live pid that started at another time than the holder is a reused pid: the holder is gone.
+ */
+export function holderIsDead(holder: LockHolderInfo, proc: HolderProcess | undefined): boolean {
+  if (!proc || holder.host !== hostname() || proc.scope !== pidScope()) return false;
+  if (holder.pid === process.pid) return proc.start !== undefined && proc.start !== processStart(process.pid);
   try {
     process.kill(holder.pid, 0);
-    return false;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
   }
+  const start = processStart(holder.pid);
+  return proc.start !== undefined && start !== undefined && start !== proc.start;
+}
+
+/** Tokens of the locks this process holds now: "ours" is decided by token, never by pid. */
+const ownTokens = new Set<string>();
+
+/** A fresh random lock token, remembered as held by this process until `forgetToken`. */
+export function newLockToken(): string {
+  const token = randomBytes(16).toString('hex');
+  ownTokens.add(token);
+  return token;
+}
+
+export function forgetToken(token: string): void {
+  ownTokens.delete(token);
+}
+
+/** Does this process hold the lock that carries `token`? */
+export function holdsToken(token: string | undefined): boolean {
+  return token !== undefined && ownTokens.has(token);
 }

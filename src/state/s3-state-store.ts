@@ -8,12 +8,20 @@ import {
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
-import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
+import { LockHeldError, LockLostError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { DeploymentRecord, LockInfo, LockLease, LockStore, RecordStore, StateStore } from '../core/state.js';
 import { toProviderError } from '../providers/aws/aws-errors.js';
-import { DEFAULT_LEASE_MS } from './file-state-store.js';
-import { holderIsDead } from './lock-holder.js';
+import { parseStateJson, type JsonFileKind } from './atomic-file.js';
+import { isDeploymentRecord } from './record-shape.js';
+import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
+import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+
+/**
+ * S3 stamps Last-Modified and Date from one clock, each to the whole second: a lock is stale when
+ * S3's Date is later than the lock object's Last-Modified by more than its lease plus this.
+ */
+export const S3_CLOCK_MARGIN_MS = 2_000;
 import type { s3StateSchema } from './schema.js';
 
 export type S3StateConfig = z.output<typeof s3StateSchema>;
@@ -72,30 +80,50 @@ export class S3StateStore implements StateStore {
 interface StoredObject<T> {
   value: T;
   etag: string;
+  /** When S3 stored this version (its clock). */
+  lastModified?: number;
+  /** S3's clock when it answered (the response's Date header). */
+  serverDate?: number;
 }
+
+const RECORD_KIND: JsonFileKind<DeploymentRecord> = {
+  valid: isDeploymentRecord,
+  what: 'State object',
+  hint: 'Restore it from the records/ prefix next to it (or a previous object version), or delete it if you know production is on stable.',
+};
 
 /** Thin S3 access with errors translated for people: missing bucket, missing permission. */
 class S3Objects {
   constructor(readonly client: S3Client, private readonly bucket: string) {}
 
-  async get<T>(key: string): Promise<StoredObject<T> | null> {
-    let body: string;
-    let etag: string;
+  /** Read and parse an object; null when it does not exist; a damaged one is an error naming it. */
+  async get<T>(key: string, kind: JsonFileKind<T>): Promise<StoredObject<T> | null> {
+    const raw = await this.getRaw(key);
+    if (!raw) return null;
+    return { ...raw, value: parseStateJson(raw.body, `s3://${this.bucket}/${key}`, kind) };
+  }
+
+  /** Read an object's text without parsing it (to remove a damaged one). */
+  async getRaw(key: string): Promise<(Omit<StoredObject<never>, 'value'> & { body: string }) | null> {
+    const command = new GetObjectCommand({ Bucket: this.bucket, Key: key });
+    let serverDate: number | undefined;
+    // The SDK drops the Date header from GetObject's output: read it off the raw response.
+    command.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        const date = (out.response as { headers?: Record<string, string> } | undefined)?.headers?.date;
+        if (date && !Number.isNaN(Date.parse(date))) serverDate = Date.parse(date);
+        return out;
+      },
+      { step: 'deserialize', name: 'zddServerDate' },
+    );
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      body = (await res.Body?.transformToString('utf8')) ?? '';
-      etag = res.ETag ?? '';
+      const res = await this.client.send(command);
+      const body = (await res.Body?.transformToString('utf8')) ?? '';
+      return { body, etag: res.ETag ?? '', lastModified: res.LastModified?.getTime(), serverDate };
     } catch (e) {
       if (isS3Error(e, 'NoSuchKey', 404)) return null;
       throw this.translate(e, 's3:GetObject', key);
-    }
-    try {
-      return { value: JSON.parse(body) as T, etag };
-    } catch {
-      throw new ZddError('state-corrupt', `State object s3://${this.bucket}/${key} is not valid JSON`, {
-        exitCode: ExitCode.Usage,
-        hint: 'Restore it from the records/ prefix next to it (or a previous object version), or delete it if you know production is on stable.',
-      });
     }
   }
 
@@ -191,7 +219,7 @@ export class S3RecordStore implements RecordStore {
   }
 
   async latest(service: string): Promise<DeploymentRecord | null> {
-    return (await this.objects.get<DeploymentRecord>(this.key(service, 'latest.json')))?.value ?? null;
+    return (await this.objects.get(this.key(service, 'latest.json'), RECORD_KIND))?.value ?? null;
   }
 
   async save(record: DeploymentRecord): Promise<void> {
@@ -209,19 +237,15 @@ export class S3RecordStore implements RecordStore {
       .sort()
       .reverse()
       .slice(0, limit);
-    const records = await Promise.all(keys.map(async (k) => (await this.objects.get<DeploymentRecord>(k))?.value ?? null));
+    const records = await Promise.all(keys.map(async (k) => (await this.objects.get(k, RECORD_KIND))?.value ?? null));
     return records
       .filter((r): r is DeploymentRecord => r !== null)
       .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id));
   }
 }
 
-interface LockObject {
-  holder: LockHolderInfo;
-  heartbeat: string;
-  leaseMs: number;
-  token: string;
-}
+type LockObject = StoredLock;
+const LOCK_KIND: JsonFileKind<LockObject> = { what: 'Lock object', hint: CORRUPT_LOCK_HINT, valid: isStoredLock };
 
 export class S3LockStore implements LockStore {
   constructor(
@@ -249,28 +273,35 @@ export class S3LockStore implements LockStore {
   }
 
   async inspect(service: string): Promise<LockInfo | null> {
-    const got = await this.objects.get<LockObject>(this.key(service));
-    return got ? this.info(got.value) : null;
+    const got = await this.objects.get(this.key(service), LOCK_KIND);
+    return got ? this.info(got) : null;
   }
 
+  /** Removes the lock whoever holds it, also when the object is damaged (it is not parsed). */
   async forceRelease(service: string): Promise<boolean> {
-    const existed = (await this.objects.get<LockObject>(this.key(service))) !== null;
+    const existed = (await this.objects.getRaw(this.key(service))) !== null;
     if (existed) await this.objects.delete(this.key(service));
     return existed;
   }
 
   async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
-    const got = await this.objects.get<LockObject>(this.key(service));
+    const got = await this.objects.get(this.key(service), LOCK_KIND);
     const lock = this.newLock({ ...holder, deploymentId });
     if (!got) {
       const etag = await this.objects.put(this.key(service), lock, { ifNoneMatch: true });
       if (etag !== null) return this.lease(service, lock.token);
+      forgetToken(lock.token);
       const now = await this.inspect(service);
       throw new LockHeldError(service, now?.holder ?? holder, now?.stale ?? false, now?.staleReason);
     }
-    const info = this.info(got.value);
-    if (!info.stale && got.value.holder.pid !== process.pid) throw new LockHeldError(service, info.holder, false);
+    const info = this.info(got);
+    // A live lock is never taken over, whoever holds it ("who" would be a token, never a pid).
+    if (!info.stale) {
+      forgetToken(lock.token);
+      throw new LockHeldError(service, info.holder, false);
+    }
     if (got.value.holder.deploymentId && got.value.holder.deploymentId !== deploymentId) {
+      forgetToken(lock.token);
       throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${got.value.holder.deploymentId}), not ${deploymentId}`, {
         exitCode: ExitCode.LockHeld,
         hint: 'Run `zdd lock status` to see it.',
@@ -279,50 +310,51 @@ export class S3LockStore implements LockStore {
     // If-Match: if someone else took it over since we read it, we lose instead of both holding it.
     const etag = await this.objects.put(this.key(service), lock, { ifMatch: got.etag });
     if (etag === null) {
+      forgetToken(lock.token);
       const now = await this.inspect(service);
       throw new LockHeldError(service, now?.holder ?? got.value.holder, now?.stale ?? false, now?.staleReason);
     }
+    forgetToken(got.value.token);
     return this.lease(service, lock.token);
   }
 
   private newLock(holder: LockHolderInfo): LockObject {
-    return {
-      holder,
-      heartbeat: new Date(this.clock.now()).toISOString(),
-      leaseMs: this.leaseMs,
-      token: `${holder.host}:${holder.pid}:${this.clock.now()}:${Math.random().toString(36).slice(2)}`,
-    };
+    const token = newLockToken();
+    return { holder: { ...holder, token }, heartbeat: new Date(this.clock.now()).toISOString(), leaseMs: this.leaseMs, token, process: holderProcess(holder) };
   }
 
-  private info(lock: LockObject): LockInfo {
-    const age = this.clock.now() - Date.parse(lock.heartbeat);
-    let staleReason: string | undefined;
-    if (holderIsDead(lock.holder)) staleReason = `process ${lock.holder.pid} on ${lock.holder.host} is no longer running`;
-    else if (age > lock.leaseMs) staleReason = `no heartbeat for ${Math.round(age / 1000)}s (lease ${Math.round(lock.leaseMs / 1000)}s)`;
-    return { holder: lock.holder, heartbeat: lock.heartbeat, leaseMs: lock.leaseMs, stale: staleReason !== undefined, staleReason };
+  /** Staleness on S3's own clock (Date − Last-Modified), never the holder's against ours. */
+  private info(got: StoredObject<LockObject>): LockInfo {
+    if (got.lastModified !== undefined && got.serverDate !== undefined) {
+      return lockInfo(got.value, got.serverDate - got.lastModified, S3_CLOCK_MARGIN_MS);
+    }
+    // No Date header (a proxy stripped it): the heartbeat as the holder wrote it, with the clock margin.
+    return lockInfo(got.value, this.clock.now() - Date.parse(got.value.heartbeat), CLOCK_MARGIN_MS);
   }
 
   private lease(service: string, token: string): LockLease {
     const key = this.key(service);
     let released = false;
-    const lost = () =>
-      new ZddError('lock-lost', `The lock of service "${service}" was released or taken by someone else while this command held it`, {
-        exitCode: ExitCode.NeedsPerson,
-        hint: 'Run `zdd lock status` and `zdd status` to see who acts on the service now.',
-      });
+    let beating: Promise<void> | null = null;
+    const beat = async () => {
+      const got = await this.objects.get(key, LOCK_KIND);
+      if (got?.value.token === token) {
+        // If-Match: a take-over between our read and this write wins; the heartbeat fails.
+        const next = await this.objects.put(key, { ...got.value, heartbeat: new Date(this.clock.now()).toISOString() }, { ifMatch: got.etag });
+        if (next !== null) return;
+      }
+      const now = got?.value.token === token ? await this.objects.get(key, LOCK_KIND) : got;
+      throw new LockLostError(service, now ? 'another process took it over' : 'it was released (zdd lock release --force?)', now ? { ...now.value.holder, token: now.value.token } : null);
+    };
     return {
       token,
-      heartbeat: async () => {
-        if (released) return;
-        const got = await this.objects.get<LockObject>(key);
-        if (!got || got.value.token !== token) throw lost();
-        const next = await this.objects.put(key, { ...got.value, heartbeat: new Date(this.clock.now()).toISOString() }, { ifMatch: got.etag });
-        if (next === null) throw lost();
-      },
+      // Calls while one is running share it: heartbeats never overlap.
+      heartbeat: () => (released ? Promise.resolve() : (beating ??= beat().finally(() => (beating = null)))),
       release: async () => {
         if (released) return;
         released = true;
-        const got = await this.objects.get<LockObject>(key);
+        forgetToken(token);
+        const got = await this.objects.get(key, LOCK_KIND);
         // If-Match: a lock taken over between our read and the delete stays with its new holder.
         if (got && got.value.token === token) await this.objects.delete(key, { ifMatch: got.etag });
       },

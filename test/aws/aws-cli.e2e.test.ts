@@ -53,7 +53,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     bridge = createTargetBridge(c, stack);
     await bridge.syncOnce();
     bridge.startLoop(250);
-    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
   });
   afterEach(async () => {
     await bridge.stop();
@@ -68,7 +68,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(extra));
     return dir;
   }
-  const zdd = (dir: string, args: string[], timeoutMs = 90_000) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args], dir, env, timeoutMs);
+  const zdd = (dir: string, args: string[], timeoutMs = 90_000) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args], dir, env, timeoutMs, { fastClock: true });
   function events(stdout: string): { type: string; [k: string]: any }[] {
     return stdout
       .split('\n')
@@ -169,7 +169,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     const dir = project();
     // A manual pause parks the first deploy at 10% while it holds the S3 lock.
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("{ weight: 10, pause: '1m' }", '{ weight: 10, pause: {} }'));
-    const holder = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env);
+    const holder = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env, { fastClock: true });
     await holder.waitFor(/"type":"paused"/, 60_000);
     expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
     const second = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.3', '--strategy', 'canary']);
@@ -186,7 +186,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
   it('a deploy killed mid-canary: status from a fresh directory tells the truth, rollback restores stable', async () => {
     const dir = project(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`);
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`).replace("{ weight: 25, pause: '1m' }", '{ weight: 25, pause: {} }'));
-    const ci = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env);
+    const ci = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env, { fastClock: true });
     await ci.waitFor(/"type":"paused"/, 60_000);
     ci.child.kill('SIGKILL');
     await ci.done;

@@ -118,27 +118,32 @@ describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
     await lease.release();
   });
 
-  it('heartbeats renew the lease; a lock without heartbeat turns stale and can be taken over', async () => {
-    const clock = new FakeClock(Date.UTC(2026, 0, 1));
-    const st = await store(clock);
-    const lease = await st.lock.acquire('web', holder({ pid: 1, deploymentId: 'd1' }), { waitMs: 0 });
-    await clock.advance(50_000);
+  it('staleness is S3\'s own clock: a holder whose clock is an hour behind is not stale; one that stops heartbeating is', async () => {
+    // Last-Modified and Date have whole seconds: a 1s lease is stale once S3 says 1s + 2s margin passed.
+    const short = (clock: FakeClock | typeof systemClock) => createS3StateStore({ type: 's3', bucket: BUCKET }, { client: s3, clock, leaseMs: 1000 });
+    const behind = await short(new FakeClock(Date.now() - 3600_000));
+    const lease = await behind.lock.acquire('web', holder({ pid: 1, deploymentId: 'd1' }), { waitMs: 0 });
+    const reader = await short(systemClock);
+    expect((await reader.lock.inspect('web'))?.stale).toBe(false);
     await lease.heartbeat();
-    await clock.advance(50_000);
-    expect((await st.lock.inspect('web'))?.stale).toBe(false);
-    await clock.advance(20_000);
-    const info = await st.lock.inspect('web');
+    expect((await reader.lock.inspect('web'))?.stale).toBe(false);
+    // Bounded wait for S3 to call it stale (about 3–4s of real time).
+    let info = await reader.lock.inspect('web');
+    for (const until = Date.now() + 8000; !info?.stale && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 250));
+      info = await reader.lock.inspect('web');
+    }
     expect(info?.stale).toBe(true);
-    expect(info?.staleReason).toMatch(/no heartbeat for 70s/);
-    await expect(st.lock.takeOver!('web', holder({ pid: 9 }), 'other-deploy')).rejects.toThrow(/another deploy \(d1\)/);
-    const taken = await st.lock.takeOver!('web', holder({ pid: 9 }), 'd1');
-    expect((await st.lock.inspect('web'))?.holder.pid).toBe(9);
-    // The old holder lost it: its heartbeat says so and its release leaves the new holder alone.
-    await expect(lease.heartbeat()).rejects.toMatchObject({ code: 'lock-lost' });
+    expect(info?.staleReason).toMatch(/^no heartbeat for [34]s \(lease 1s\)$/);
+    await expect(reader.lock.takeOver!('web', holder({ pid: 9 }), 'other-deploy')).rejects.toThrow(/another deploy \(d1\)/);
+    const taken = await reader.lock.takeOver!('web', holder({ pid: 9 }), 'd1');
+    expect((await reader.lock.inspect('web'))?.holder.token).toBe(taken.token);
+    // The old holder lost it: its heartbeat says so (exit 4) and its release leaves the new holder alone.
+    await expect(lease.heartbeat()).rejects.toMatchObject({ name: 'LockLostError', code: 'lock-lost', exitCode: 4 });
     await lease.release();
-    expect((await st.lock.inspect('web'))?.holder.pid).toBe(9);
+    expect((await reader.lock.inspect('web'))?.holder.pid).toBe(9);
     await taken.release();
-    expect(await st.lock.inspect('web')).toBeNull();
+    expect(await reader.lock.inspect('web')).toBeNull();
   });
 
   it('refuses to take over a live lock', async () => {
@@ -166,10 +171,17 @@ describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
     expect(err.hint).toMatch(/create-bucket/);
   });
 
-  it('a corrupt lock object is reported, not ignored', async () => {
+  it('a corrupt or empty lock object is reported with its key, and force-release removes it', async () => {
     const st = await store();
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'zdd/web/lock.json', Body: '{oops' }));
-    await expect(st.lock.inspect('web')).rejects.toMatchObject({ code: 'state-corrupt' });
+    for (const body of ['{oops', '']) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'zdd/web/lock.json', Body: body }));
+      const err = await st.lock.inspect('web').catch((e) => e);
+      expect(err).toMatchObject({ code: 'state-corrupt', exitCode: 2 });
+      expect(err.message).toBe(`Lock object s3://${BUCKET}/zdd/web/lock.json ${body ? 'is not valid JSON' : 'is empty'}`);
+      expect(err.hint).toContain('zdd lock release --force');
+      expect(await st.lock.forceRelease('web')).toBe(true);
+      expect(await st.lock.inspect('web')).toBeNull();
+    }
   });
 });
 

@@ -42,7 +42,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('metric analysis on t
     bridge = createTargetBridge(c, stack);
     await bridge.syncOnce();
     bridge.startLoop(250);
-    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     cw = new CloudWatchClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   });
   afterEach(async () => {
@@ -105,7 +105,7 @@ export default defineConfig({
     await feed(stack.targetGroupArns[1], { requests: 200, errors: 62, latencySec: 0.05 });
     await feed(stack.targetGroupArns[0], { requests: 1800, errors: 2, latencySec: 0.04 });
     const dir = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, 90_000);
+    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, 90_000, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     const ev = parseNdjson(r.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n'));
     const check = ev.find((e) => e.type === 'check') as { result: { verdict: string; observed: Record<string, number>; query: string } };
@@ -119,14 +119,14 @@ export default defineConfig({
     await feed(stack.targetGroupArns[1], { requests: 200, errors: 1, latencySec: 0.05 });
     await feed(stack.targetGroupArns[0], { requests: 1800, errors: 4, latencySec: 0.04 });
     const ok = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, env, 90_000);
+    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, env, 90_000, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
 
     await cw.send(new PutMetricAlarmCommand({ AlarmName: 'web-5xx', Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_Target_5XX_Count', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: 'GreaterThanThreshold' }));
     await cw.send(new SetAlarmStateCommand({ AlarmName: 'web-5xx', StateValue: 'ALARM', StateReason: 'Threshold Crossed: 1 datapoint [57.0] was greater than the threshold (10.0)' }));
     const alarmed = project(`{ type: 'cloudwatch-alarm', alarms: ['{{service}}-5xx'] }`);
-    const r2 = await runZdd(['--config', join(alarmed, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.3', '--json'], alarmed, env, 90_000);
+    const r2 = await runZdd(['--config', join(alarmed, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.3', '--json'], alarmed, env, 90_000, { fastClock: true });
     expect(r2.code, `${r2.stdout}\n${r2.stderr}`).toBe(1);
     const reason = String(parseNdjson(r2.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'rollback.start')?.reason);
     expect(reason).toContain('check "cloudwatch-alarm#0" failed: alarm "web-5xx" is in ALARM: Threshold Crossed');

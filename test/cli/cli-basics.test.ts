@@ -78,12 +78,11 @@ describe('zdd CLI basics', () => {
 });
 
 describe('deploy through the binary (fake provider, fast clock)', () => {
-  const fast = { ZDD_TEST_CLOCK: 'fast' };
 
   it('plain output has no ANSI codes, reports each step and verified traffic, exit 0', async () => {
     const p = makeProject();
     try {
-      const r = await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary'], { env: fast });
+      const r = await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary'], { fastClock: true });
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(r.stdout).not.toMatch(ANSI);
@@ -100,7 +99,7 @@ describe('deploy through the binary (fake provider, fast clock)', () => {
     const p = makeProject();
     try {
       p.fakeState();
-      const r = await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green', '--json'], { env: fast });
+      const r = await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green', '--json'], { fastClock: true });
       expect(r.code).toBe(0);
       const events = parseNdjson(r.stdout);
       expect(events[0].type).toBe('deploy.start');
@@ -115,7 +114,7 @@ describe('deploy through the binary (fake provider, fast clock)', () => {
   it('a failing gate rolls back: exit 1, stable 100%, the message names the check', async () => {
     const p = makeProject({ extra: `hooks: { postProvision: 'echo migrations broke >&2; exit 3' },` });
     try {
-      const r = await p.run(['deploy', '--revision', 'v2'], { env: fast });
+      const r = await p.run(['deploy', '--revision', 'v2'], { fastClock: true });
       expect(r.code).toBe(1);
       expect(r.stdout).toContain('Hook postProvision (`echo migrations broke >&2; exit 3`) exited with code 3');
       expect(r.stdout).toContain('migrations broke');
@@ -132,7 +131,7 @@ describe('deploy through the binary (fake provider, fast clock)', () => {
       expect(plan.code).toBe(0);
       const planned = parseNdjson(plan.stdout).find((e) => e.type === 'plan') as { steps: unknown[] };
       expect(p.fakeState().calls.every((c) => c.method === 'snapshot' || c.method === 'preflight')).toBe(true);
-      const dep = await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary', '--json'], { env: fast });
+      const dep = await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary', '--json'], { fastClock: true });
       const started = parseNdjson(dep.stdout).find((e) => e.type === 'deploy.start') as { steps: unknown[] };
       expect(started.steps).toEqual(planned.steps);
       const human = await p.run(['plan', '--revision', 'v3', '--strategy', 'canary']);
@@ -147,7 +146,7 @@ describe('deploy through the binary (fake provider, fast clock)', () => {
     const p = makeProject({ extra: `hooks: { preShift: 'exit 7' },` });
     const summary = join(p.dir, 'summary.md');
     try {
-      const r = await p.run(['deploy', '--revision', 'v2'], { env: { ...fast, GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
+      const r = await p.run(['deploy', '--revision', 'v2'], { env: { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary }, fastClock: true });
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/^::error title=zdd rollback::/m);
       const md = readFileSync(summary, 'utf8');

@@ -2,11 +2,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ZDD_BIN = join(ROOT, 'bin/zdd.js');
 const FAKE_PROVIDER = join(ROOT, 'test/fake/fake-provider.ts');
+/** `node` arguments that install the fast-forward clock in the binary (production has no switch for it). */
+export const FAST_CLOCK_ARGS = ['--import', pathToFileURL(join(ROOT, 'test/cli/fast-clock.mjs')).href];
+
+/** How to start the binary: `fastClock` makes bakes, polls and drains pass in no real time. */
+export interface StartOptions {
+  fastClock?: boolean;
+}
 
 export interface RunResult {
   code: number | null;
@@ -19,8 +27,8 @@ export interface Project {
   dir: string;
   failFile: string;
   fakeState(): ReturnType<typeof readFakeState>;
-  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>;
-  start(args: string[], opts?: { env?: Record<string, string> }): Running;
+  run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number } & StartOptions): Promise<RunResult>;
+  start(args: string[], opts?: { env?: Record<string, string> } & StartOptions): Running;
   cleanup(): void;
 }
 
@@ -34,10 +42,10 @@ export interface Running {
 }
 
 /** Runs the built binary in `cwd`; output is not a TTY, as in CI. */
-export function startZdd(args: string[], cwd: string, env: Record<string, string> = {}): Running {
+export function startZdd(args: string[], cwd: string, env: Record<string, string> = {}, opts: StartOptions = {}): Running {
   const base = { ...process.env };
-  for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR', 'ZDD_TEST_CLOCK']) delete base[k];
-  const child = spawn(process.execPath, [ZDD_BIN, ...args], {
+  for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR']) delete base[k];
+  const child = spawn(process.execPath, [...(opts.fastClock ? FAST_CLOCK_ARGS : []), ZDD_BIN, ...args], {
     cwd,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,8 +80,8 @@ export function startZdd(args: string[], cwd: string, env: Record<string, string
   };
 }
 
-export async function runZdd(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<RunResult> {
-  const r = startZdd(args, cwd, env);
+export async function runZdd(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 60_000, opts: StartOptions = {}): Promise<RunResult> {
+  const r = startZdd(args, cwd, env, opts);
   const t = setTimeout(() => r.child.kill('SIGKILL'), timeoutMs);
   try {
     return await r.done;
@@ -123,8 +131,8 @@ export default defineConfig({
     dir,
     failFile,
     fakeState: () => readFakeState(stateFile),
-    run: (args, o = {}) => runZdd(args, dir, o.env, o.timeoutMs),
-    start: (args, o = {}) => startZdd(args, dir, o.env),
+    run: (args, o = {}) => runZdd(args, dir, o.env, o.timeoutMs, o),
+    start: (args, o = {}) => startZdd(args, dir, o.env, o),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -71,7 +71,7 @@ describe('crash: kill -9 mid-canary', () => {
     run.child.kill('SIGKILL');
     await run.done;
     const provisions = p.fakeState().calls.filter((c) => c.method === 'provision').length;
-    const promote = await p.run(['promote'], { env: { ZDD_TEST_CLOCK: 'fast' } });
+    const promote = await p.run(['promote'], { fastClock: true });
     expect(promote.code).toBe(0);
     expect(promote.stdout).toMatch(/Continuing deploy \S+ from step \d+/);
     expect(p.fakeState().weights).toEqual({ v2: 100 });
@@ -90,7 +90,7 @@ describe('lock: one deploy per service', () => {
     expect(second.stdout).toMatch(new RegExp(`locked by \\S+@\\S+ \\(pid ${first.child.pid}\\)`));
     expect(second.stdout).toContain('--lock-wait');
 
-    const waiting = p.start(['deploy', '--revision', 'v3', '--strategy', 'blue-green', '--lock-wait', '60s'], { env: { ZDD_TEST_CLOCK: 'fast' } });
+    const waiting = p.start(['deploy', '--revision', 'v3', '--strategy', 'blue-green', '--lock-wait', '60s'], { fastClock: true });
     await waiting.waitFor(/Waiting up to 1m for the lock/);
     expect((await p.run(['promote'])).code).toBe(0);
     expect((await first.done).code).toBe(0);

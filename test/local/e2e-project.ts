@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, freePort, stopGroup } from '../../src/providers/local/processes.js';
 import type { RouterState } from '../../src/providers/local/router-state.js';
+import { FAST_CLOCK_ARGS, type StartOptions } from '../cli/cli-harness.js';
 import { EXAMPLE_APP, ROOT } from './local-fixture.js';
 
 export const ZDD_BIN = join(ROOT, 'bin/zdd.js');
@@ -31,8 +32,8 @@ export interface LocalProject {
   port: number;
   url: string;
   stateFile: string;
-  /** Start the built binary in the project dir; `--json` is added. */
-  start(args: string[], env?: Record<string, string>): ZddRun;
+  /** Start the built binary in the project dir; `--json` is added. `fastClock`: waits pass in no real time. */
+  start(args: string[], env?: Record<string, string>, opts?: StartOptions): ZddRun;
   run(args: string[], env?: Record<string, string>): Promise<ZddResult>;
   routerState(): RouterState | null;
   /** Pids of everything the project's router state records (router and instances). */
@@ -92,10 +93,10 @@ export default defineConfig({
   const stateFile = join(dir, '.zdd/local/web/router.json');
   const children = new Set<ChildProcess>();
 
-  const start = (args: string[], env: Record<string, string> = {}): ZddRun => {
+  const start = (args: string[], env: Record<string, string> = {}, opts: StartOptions = {}): ZddRun => {
     const base = { ...process.env };
-    for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR', 'ZDD_TEST_CLOCK']) delete base[k];
-    const child = spawn(process.execPath, [ZDD_BIN, ...args, '--json'], { cwd: dir, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR']) delete base[k];
+    const child = spawn(process.execPath, [...(opts.fastClock ? FAST_CLOCK_ARGS : []), ZDD_BIN, ...args, '--json'], { cwd: dir, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     let err = '';

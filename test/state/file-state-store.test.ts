@@ -1,11 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
-import { LockHeldError, ZddError } from '../../src/core/errors.js';
+import { LockHeldError, LockLostError, ZddError } from '../../src/core/errors.js';
 import { newRecord } from '../../src/engine/deployment-record.js';
 import { DEFAULT_LEASE_MS, FileStateStore } from '../../src/state/file-state-store.js';
+import { holderIsDead, pidScope } from '../../src/state/lock-holder.js';
+import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
 
 let dir: string;
 let clock: FakeClock;
@@ -68,23 +71,26 @@ describe('lock', () => {
     expect(await store.lock.inspect('web')).toBeNull();
   });
 
-  it('a lock whose holder stopped heartbeating is stale after its lease', async () => {
+  it('a lock whose holder stopped heartbeating is stale after its lease plus the clock margin', async () => {
     const lease = await store.lock.acquire('web', holder(), { waitMs: 0 });
     await clock.advance(DEFAULT_LEASE_MS - 1000);
     expect((await store.lock.inspect('web'))?.stale).toBe(false);
     await lease.heartbeat();
-    await clock.advance(DEFAULT_LEASE_MS - 1000);
+    // The holder's clock may run behind ours: the lease alone is not enough to call it stale.
+    await clock.advance(DEFAULT_LEASE_MS + CLOCK_MARGIN_MS - 1000);
     expect((await store.lock.inspect('web'))?.stale).toBe(false);
     await clock.advance(2000);
     const info = await store.lock.inspect('web');
     expect(info?.stale).toBe(true);
-    expect(info?.staleReason).toBe('no heartbeat for 121s (lease 120s)');
+    expect(info?.staleReason).toBe('no heartbeat for 151s (lease 120s)');
   });
 
-  it('a lock held by a dead process on this host is stale at once', async () => {
-    const { hostname } = await import('node:os');
-    await store.lock.acquire('web', holder({ host: hostname(), pid: 2 ** 22 + 12345 }), { waitMs: 0 });
-    expect((await store.lock.inspect('web'))?.staleReason).toMatch(/^process \d+ on .* is no longer running$/);
+  it('a holder whose clock is 20s behind ours is not stale while it heartbeats', async () => {
+    const behind = new FileStateStore(dir, new FakeClock(clock.now() - 20_000));
+    const lease = await behind.lock.acquire('web', holder(), { waitMs: 0 });
+    await clock.advance(DEFAULT_LEASE_MS - 5000);
+    await lease.heartbeat();
+    expect((await store.lock.inspect('web'))?.stale).toBe(false);
   });
 
   it('release only removes our own lock; forceRelease removes any', async () => {
@@ -92,16 +98,56 @@ describe('lock', () => {
     await store.lock.forceRelease('web');
     const other = await store.lock.acquire('web', holder({ pid: 7 }), { waitMs: 0 });
     await lease.release();
-    expect((await store.lock.inspect('web'))?.holder.pid).toBe(7);
+    expect((await store.lock.inspect('web'))?.holder.token).toBe(other.token);
     await expect(lease.heartbeat()).resolves.toBeUndefined();
     await other.release();
+    expect(await store.lock.inspect('web')).toBeNull();
   });
 
   it('a lease whose lock was taken by someone else says so on heartbeat', async () => {
     const lease = await store.lock.acquire('web', holder(), { waitMs: 0 });
     await store.lock.forceRelease('web');
     await store.lock.acquire('web', holder({ pid: 7 }), { waitMs: 0 });
-    await expect(lease.heartbeat()).rejects.toThrow(/was released or taken by someone else/);
-    expect(JSON.parse(readFileSync(join(dir, 'web', 'lock.json'), 'utf8')).holder.pid).toBe(7);
+    const err = await lease.heartbeat().catch((e) => e);
+    expect(err).toBeInstanceOf(LockLostError);
+    expect(err.exitCode).toBe(4);
+    expect(err.message).toBe('Lost the lock of service "web": another process took it over. It is now held by ana@ci-runner-7 (pid 7) since 2026-11-25T12:00:00.000Z. Stopped before the next change.');
+    expect((await store.lock.inspect('web'))?.holder.pid).toBe(7);
+  });
+});
+
+describe('lock holder identity: (host, pid, token), never the pid alone', () => {
+  const gone = 2 ** 22 + 12345; // above the default pid_max: no such process here
+  const here = { who: 'ci', host: hostname(), pid: gone, since: '2026-11-25T12:00:00.000Z' };
+
+  it('a missing pid in our own pid scope is a dead holder', () => {
+    expect(holderIsDead(here, { scope: pidScope() })).toBe(true);
+  });
+
+  it('the same pid on another host is not dead: the lease decides', () => {
+    expect(holderIsDead({ ...here, host: 'other-runner' }, { scope: pidScope() })).toBe(false);
+  });
+
+  it('the same host name in another container (other pid namespace) is not dead', () => {
+    expect(holderIsDead(here, { scope: 'linux:other-boot:pid:[4026532000]' })).toBe(false);
+  });
+
+  it('a lock stored without a pid scope is never judged by its pid', () => {
+    expect(holderIsDead(here, undefined)).toBe(false);
+  });
+
+  it('a live pid that started at another time is a reused pid: the holder is gone', () => {
+    const ppid = { ...here, pid: process.ppid };
+    expect(holderIsDead(ppid, { scope: pidScope(), start: '1' })).toBe(true);
+    expect(holderIsDead(ppid, { scope: pidScope() })).toBe(false);
+  });
+
+  it('each acquisition gets its own random token, recorded with the holder', async () => {
+    const a = await store.lock.acquire('web', holder(), { waitMs: 0 });
+    expect(a.token).toMatch(/^[0-9a-f]{32}$/);
+    expect((await store.lock.inspect('web'))?.holder.token).toBe(a.token);
+    await a.release();
+    const b = await store.lock.acquire('web', holder(), { waitMs: 0 });
+    expect(b.token).not.toBe(a.token);
   });
 });

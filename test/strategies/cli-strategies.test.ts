@@ -14,7 +14,6 @@ import { ALL_CAPABILITIES } from './fixtures.js';
  * The built binary (run `npm run build` first) with each built-in strategy, against the fake
  * provider. The project is this file's own, so the options below are exactly what the config says.
  */
-const FAST = { ZDD_TEST_CLOCK: 'fast' };
 const FAKE_PROVIDER = join(ROOT, 'test/fake/fake-provider.ts');
 
 interface StrategyProject {
@@ -54,7 +53,7 @@ export default defineConfig({
 });
 `,
   );
-  return { dir, stateFile, run: (args) => runZdd(args, dir, FAST), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, stateFile, run: (args) => runZdd(args, dir, {}, undefined, { fastClock: true }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 // What strategyProject() configures, as the strategies receive it.
@@ -139,7 +138,7 @@ describe('a strategy plugin from deploy.config.ts (the docs example)', () => {
     expect(plan.stdout).toContain('with approve-then-switch (');
     expect(plan.stdout).toContain('shift traffic: stable 90% | candidate 10%');
 
-    const deploy = startZdd(['deploy', '--revision', 'v2'], p.dir, FAST);
+    const deploy = startZdd(['deploy', '--revision', 'v2'], p.dir, {}, { fastClock: true });
     try {
       await deploy.waitFor(/zdd promote/, 30_000);
       expect(readFakeState(p.stateFile).weights).toEqual({ v1: 90, v2: 10 });

@@ -1,5 +1,5 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, ZddError } from '../../core/errors.js';
 import { commandClock, loadCommandConfig } from '../context.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -28,12 +28,17 @@ export async function lockStatus(_flags: unknown, globals: GlobalOptions, io: Co
 export async function lockRelease(flags: { force?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   if (!flags.force) throw new UsageError('Releasing a lock another deploy may hold needs --force', 'Check `zdd lock status` first, then run `zdd lock release --force`.');
   const { service, store: s } = await store(globals);
-  const info = await s.lock.inspect(service);
+  // A damaged lock is what --force is for: say what it was, then remove it all the same.
+  const info = await s.lock.inspect(service).catch((e: unknown) => {
+    if (e instanceof ZddError && e.code === 'state-corrupt') return e;
+    throw e;
+  });
   const existed = await s.lock.forceRelease(service);
+  const was = info instanceof ZddError ? `it was damaged: ${info.message}` : `held by ${info?.holder.who}@${info?.holder.host}, pid ${info?.holder.pid}`;
   return finish(io, {
     result: existed ? 'succeeded' : 'nothing-to-do',
     exitCode: ExitCode.Ok,
-    message: existed ? `Released the lock of ${service} (held by ${info?.holder.who}@${info?.holder.host}, pid ${info?.holder.pid}).` : `Lock of ${service} was already free.`,
+    message: existed ? `Released the lock of ${service} (${was}).` : `Lock of ${service} was already free.`,
     hint: existed ? 'Run `zdd status`: if the last deploy did not finish, `zdd rollback` puts production back on stable.' : undefined,
   });
 }

@@ -1,0 +1,141 @@
+import { join } from 'node:path';
+import type { Clock } from '../core/clock.js';
+import { LockHeldError, LockLostError, ZddError, type LockHolderInfo } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
+import type { LockInfo, LockLease, LockStore } from '../core/state.js';
+import { GenerationFiles, type Generation } from './generation-files.js';
+import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
+import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+
+/** A generation that says the lock is free (released by its holder, or by force). */
+interface FreeLock {
+  free: true;
+  at: string;
+  by: 'holder' | 'force';
+}
+type LockFile = StoredLock | FreeLock;
+
+const isFree = (v: LockFile): v is FreeLock => (v as FreeLock).free === true;
+const isLockFile = (v: unknown): v is LockFile => isStoredLock(v) || (typeof v === 'object' && v !== null && (v as FreeLock).free === true);
+
+/**
+ * The lock as generation files under `<dir>/<service>/lock/`: every acquire, heartbeat, take-over
+ * and release writes the next generation with a link()-based compare-and-swap on the generation it
+ * read, so it never overwrites a change it did not see (see GenerationFiles).
+ */
+export class FileLockStore implements LockStore {
+  constructor(private readonly dir: string, private readonly clock: Clock, private readonly leaseMs = DEFAULT_LEASE_MS) {}
+
+  private files(service: string): GenerationFiles<LockFile> {
+    return new GenerationFiles<LockFile>(join(this.dir, service, 'lock'), { what: 'Lock file', hint: CORRUPT_LOCK_HINT, valid: isLockFile });
+  }
+
+  /** The current lock when held (free or never taken: null). */
+  private async held(service: string): Promise<Generation<StoredLock> | { gen: number; value: null }> {
+    const cur = await this.files(service).current();
+    if (!cur || isFree(cur.value)) return { gen: cur?.gen ?? 0, value: null };
+    return cur as Generation<StoredLock>;
+  }
+
+  async acquire(service: string, holder: LockHolderInfo, opts: { waitMs: number; pollMs?: number }): Promise<LockLease> {
+    const deadline = this.clock.now() + opts.waitMs;
+    for (;;) {
+      const cur = await this.held(service);
+      if (!cur.value) {
+        const lock = this.newLock(holder);
+        if (await this.files(service).writeNext(cur.gen, lock)) return this.lease(service, lock.token);
+        forgetToken(lock.token);
+        continue; // someone else wrote first: look again
+      }
+      const info = this.info(cur.value);
+      if (this.clock.now() >= deadline) throw new LockHeldError(service, info.holder, info.stale, info.staleReason);
+      await this.clock.sleep(Math.min(opts.pollMs ?? 1000, Math.max(1, deadline - this.clock.now())));
+    }
+  }
+
+  async inspect(service: string): Promise<LockInfo | null> {
+    const cur = await this.held(service);
+    return cur.value ? this.info(cur.value) : null;
+  }
+
+  /** Frees the lock whoever holds it, also when its file is damaged (it is not parsed, only superseded). */
+  async forceRelease(service: string): Promise<boolean> {
+    const files = this.files(service);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const file = await files.currentFile();
+      if (!file) return false;
+      const cur = await files.current().catch(() => null);
+      if (cur && cur.gen === file.gen && isFree(cur.value)) return false;
+      if (await files.writeNext(file.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'force' })) return true;
+    }
+    throw new ZddError('lock-busy', `The lock of service "${service}" changed 20 times while it was being released`, {
+      exitCode: ExitCode.LockHeld,
+      hint: 'Another zdd is working on it: run `zdd lock status`.',
+    });
+  }
+
+  async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
+    const cur = await this.held(service);
+    if (cur.value) {
+      const info = this.info(cur.value);
+      // A live lock is never taken over, whoever holds it ("who" would be a token, never a pid).
+      if (!info.stale) throw new LockHeldError(service, info.holder, false);
+      if (cur.value.holder.deploymentId && cur.value.holder.deploymentId !== deploymentId) {
+        throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${cur.value.holder.deploymentId}), not ${deploymentId}`, {
+          exitCode: ExitCode.LockHeld,
+          hint: 'Run `zdd lock status` to see it.',
+        });
+      }
+    }
+    const lock = this.newLock({ ...holder, deploymentId });
+    // Conditional on the generation read: of two concurrent take-overs exactly one wins.
+    if (await this.files(service).writeNext(cur.gen, lock)) {
+      if (cur.value) forgetToken(cur.value.token);
+      return this.lease(service, lock.token);
+    }
+    forgetToken(lock.token);
+    const now = await this.held(service);
+    const info = now.value ? this.info(now.value) : null;
+    throw new LockHeldError(service, info?.holder ?? cur.value?.holder ?? holder, info?.stale ?? false, info?.staleReason);
+  }
+
+  private newLock(holder: LockHolderInfo): StoredLock {
+    const token = newLockToken();
+    return { holder: { ...holder, token }, heartbeat: new Date(this.clock.now()).toISOString(), leaseMs: this.leaseMs, token, process: holderProcess(holder) };
+  }
+
+  private info(lock: StoredLock): LockInfo {
+    return lockInfo(lock, this.clock.now() - Date.parse(lock.heartbeat), CLOCK_MARGIN_MS);
+  }
+
+  private lease(service: string, token: string): LockLease {
+    const files = this.files(service);
+    let released = false;
+    let beating: Promise<void> | null = null;
+    const beat = async () => {
+      const cur = await this.held(service);
+      if (cur.value?.token === token) {
+        if (await files.writeNext(cur.gen, { ...cur.value, heartbeat: new Date(this.clock.now()).toISOString() })) return;
+      }
+      // Missing, freed or another token, or someone wrote between our read and our write.
+      const now = cur.value?.token === token ? await this.held(service) : cur;
+      throw new LockLostError(service, now.value ? 'another process took it over' : 'it was released (zdd lock release --force?)', now.value?.holder ?? null);
+    };
+    return {
+      token,
+      // Calls while one is running share it: heartbeats never overlap.
+      heartbeat: () => (released ? Promise.resolve() : (beating ??= beat().finally(() => (beating = null)))),
+      release: async () => {
+        if (released) return;
+        released = true;
+        forgetToken(token);
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const cur = await this.held(service);
+          // Only ever our own lock: one taken over or freed meanwhile stays as it is.
+          if (cur.value?.token !== token) return;
+          if (await files.writeNext(cur.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'holder' })) return;
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,52 @@
+import type { LockHolderInfo } from '../core/errors.js';
+import type { LockInfo } from '../core/state.js';
+import { holderIsDead, type HolderProcess } from './lock-holder.js';
+
+/** How long a lock lives without a heartbeat before it counts as stale. */
+export const DEFAULT_LEASE_MS = 120_000;
+
+/**
+ * The lock as a holder writes it. `heartbeat` is the holder's own clock: whoever judges staleness
+ * on another clock adds a margin for the two clocks' disagreement (see the stores).
+ */
+export interface StoredLock {
+  holder: LockHolderInfo;
+  heartbeat: string;
+  leaseMs: number;
+  token: string;
+  /** The holder's pid scope, when it was taken by the process named in `holder`. */
+  process?: HolderProcess;
+}
+
+/** True when `v` has the shape of a StoredLock. */
+export function isStoredLock(v: unknown): v is StoredLock {
+  const l = v as Partial<StoredLock> | null;
+  return (
+    typeof l === 'object' && l !== null &&
+    typeof l.token === 'string' && typeof l.heartbeat === 'string' && typeof l.leaseMs === 'number' &&
+    typeof l.holder === 'object' && l.holder !== null && typeof l.holder.host === 'string' && typeof l.holder.pid === 'number'
+  );
+}
+
+/**
+ * What a reader makes of a stored lock: stale when its holder's process is known to be gone, or
+ * when `ageMs` (measured by the store on one clock, or across clocks with a margin) exceeds the
+ * lease plus `marginMs`.
+ */
+export function lockInfo(lock: StoredLock, ageMs: number, marginMs: number): LockInfo {
+  let staleReason: string | undefined;
+  if (holderIsDead(lock.holder, lock.process)) staleReason = `process ${lock.holder.pid} on ${lock.holder.host} is no longer running`;
+  else if (ageMs > lock.leaseMs + marginMs) staleReason = `no heartbeat for ${Math.round(ageMs / 1000)}s (lease ${Math.round(lock.leaseMs / 1000)}s)`;
+  return { holder: { ...lock.holder, token: lock.token }, heartbeat: lock.heartbeat, leaseMs: lock.leaseMs, stale: staleReason !== undefined, staleReason };
+}
+
+/**
+ * How far apart the holder's clock and the reader's may be, where staleness must compare them (a
+ * state directory on a shared file system is read from several machines): a lock is stale only
+ * `leaseMs` plus this after its last heartbeat as the holder wrote it.
+ */
+export const CLOCK_MARGIN_MS = 30_000;
+
+/** Hint for a damaged lock file or object. */
+export const CORRUPT_LOCK_HINT =
+  'zdd never writes a lock half: something else changed it. If no deploy is running, remove it with `zdd lock release --force`, then run `zdd status`.';
