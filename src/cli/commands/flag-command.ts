@@ -1,15 +1,33 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, errorMessage } from '../../core/errors.js';
+import type { LoadedConfig } from '../../config/load-config.js';
+import { isUnfinished } from '../../engine/deployment-record.js';
+import { createStateStore } from '../../state/create-state-store.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { loadCommandConfig } from '../context.js';
+import { commandClock, loadCommandConfig } from '../context.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 
-async function flagProvider(globals: GlobalOptions): Promise<FlagProvider> {
+async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
   const loaded = await loadCommandConfig(globals);
-  return createFlagProvider(loaded.config.flags, { configDir: loaded.configDir });
+  return { flags: await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }), loaded };
+}
+
+/**
+ * After the kill: a deploy or release of the service that changed this flag and has not finished is
+ * asked to abort, through its record (as `zdd abort` does). Its rollback then keeps the flag off. The
+ * flag is already off, so a state store that cannot be reached only costs a warning.
+ */
+async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  const record = await store.records.latest(loaded.config.service);
+  if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
+  if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
+  record.abortRequested = new Date().toISOString();
+  await store.records.save(record);
+  return record.id;
 }
 
 function flagName(opts: { args?: string[] }): string {
@@ -26,16 +44,24 @@ function flagName(opts: { args?: string[] }): string {
 export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const started = performance.now();
   const flag = flagName(opts);
-  const flags = await flagProvider(globals);
+  const { flags, loaded } = await flagProvider(globals);
   try {
     const state = await flags.kill(flag);
     const ms = Math.round(performance.now() - started);
     if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms });
+    let aborted: string | undefined;
+    try {
+      aborted = await abortReleaseUsing(flag, loaded, globals);
+    } catch (e) {
+      io.bus.emit({ type: 'warn', message: `The flag is off, but the deployment records could not be read to stop a running release: ${errorMessage(e)}` });
+    }
     return finish(io, {
       result: 'succeeded',
       exitCode: ExitCode.Ok,
-      message: `Flag "${flag}" is OFF in ${flags.environment} (read back after ${ms}ms): ${describeFlagState(state)}.`,
-      hint: 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
+      message:
+        `Flag "${flag}" is OFF in ${flags.environment} (read back after ${ms}ms): ${describeFlagState(state)}.` +
+        (aborted ? `\nAsked release ${aborted}, which ramps this flag, to abort: its rollback keeps the flag off.` : ''),
+      hint: aborted ? 'Follow it with `zdd status`.' : 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
     });
   } finally {
     await flags.close?.();
@@ -45,7 +71,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
 /** Prints the flag as the service reports it now. */
 export async function flagGet(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const flag = flagName(opts);
-  const flags = await flagProvider(globals);
+  const { flags } = await flagProvider(globals);
   try {
     const state = await flags.get(flag);
     if (io.output.json) io.output.data({ type: 'flag', action: 'get', state });
