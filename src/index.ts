@@ -46,3 +46,6 @@ export {
 } from './core/errors.js';
 export { ExitCode } from './core/exit-codes.js';
 export { parseDuration } from './core/duration.js';
+export type { FlagStep } from './core/plan.js';
+export type { FlagProvider, FlagState, FlagSetting, FlagConstraint } from './flags/flag-provider.js';
+export { flagRampSteps, flagRestoreSteps, flagsOf, DEFAULT_RELEASE_STEPS, DEFAULT_RELEASE_PAUSE_MS } from './flags/flag-plan.js';

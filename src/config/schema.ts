@@ -69,12 +69,30 @@ export const rollingOptionsSchema = z.strictObject({
 
 export const BUILT_IN_STRATEGIES = ['canary', 'linear', 'blue-green', 'rolling'] as const;
 
+export const hybridFlagRampSchema = z.strictObject({
+  flag: nonEmptyString('Flag to ramp after the code deploy (it must exist on the flag service)'),
+  steps: z.array(intBetween(0, 100)).min(1, { error: 'needs at least one percentage, e.g. [10, 50, 100]' }).optional().describe('Rollout percentages in order (default [10, 50, 100])'),
+  pause: duration('Bake after each flag step, with analysis (default 5m)').optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every flag bake (default ["analysis"] when that gate exists)'),
+});
+
+/** Code deploy, then flag ramps, in one plan; a failure anywhere puts the flags back first, then the code. */
+export const hybridOptionsSchema = z.strictObject({
+  deploy: z.enum(BUILT_IN_STRATEGIES).optional().describe('Strategy of the code deploy (default "rolling"); its options come from the section of the same name below'),
+  canary: canaryOptionsSchema.optional(),
+  linear: linearOptionsSchema.optional(),
+  'blue-green': blueGreenOptionsSchema.optional(),
+  rolling: rollingOptionsSchema.optional(),
+  flags: z.array(hybridFlagRampSchema).min(1, { error: 'needs at least one flag ramp, e.g. [{ flag: "new-checkout", steps: [10, 50, 100] }]' }).describe('Flag ramps run after the code holds 100%, before the previous revision is retired'),
+});
+
 export const strategiesSchema = z.strictObject({
   default: nonEmptyString('Strategy used when --strategy is not given (default "canary")').optional(),
   canary: canaryOptionsSchema.optional(),
   linear: linearOptionsSchema.optional(),
   'blue-green': blueGreenOptionsSchema.optional(),
   rolling: rollingOptionsSchema.optional(),
+  hybrid: hybridOptionsSchema.optional().describe('Code deploy then flag ramps (`--strategy hybrid`)'),
   plugins: z.record(z.string(), z.custom<Strategy>((v) => !!v && typeof v === 'object' && typeof (v as Strategy).plan === 'function' && typeof (v as Strategy).rollback === 'function', {
     error: 'must be a strategy object with plan() and rollback() functions',
   })).optional().describe('Custom strategies by name'),
