@@ -46,6 +46,9 @@ export {
 } from './core/errors.js';
 export { ExitCode } from './core/exit-codes.js';
 export { parseDuration } from './core/duration.js';
+export type { FlagStep } from './core/plan.js';
+export type { FlagProvider, FlagState, FlagSetting, FlagConstraint } from './flags/flag-provider.js';
+export { flagRampSteps, flagRestoreSteps, flagsOf, DEFAULT_RELEASE_STEPS, DEFAULT_RELEASE_PAUSE_MS } from './flags/flag-plan.js';
 /** Building blocks for a strategy's `optionsSchema` (zod), with zod's messages made readable. */
 export { duration, intBetween, nonEmptyString, show as optionShow } from './config/schema-helpers.js';
 /** The zod a strategy's `optionsSchema` is written with: zdd's own copy, so schemas compose. */

@@ -113,6 +113,16 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('--lock-wait <duration>', 'wait this long for the lock', '0')
     .action(action(() => import('./commands/retire-command.js')));
 
+  const flag = program.command('flag').description('feature flags on the configured flag service (config "flags")');
+  flag
+    .command('kill <flag>')
+    .description('kill switch: turn the flag off now (one call, read back); works during a release and from any machine')
+    .action(action(() => import('./commands/flag-command.js').then((m) => ({ default: m.flagKill }))));
+  flag
+    .command('get <flag>')
+    .description('show the flag as the flag service reports it')
+    .action(action(() => import('./commands/flag-command.js').then((m) => ({ default: m.flagGet }))));
+
   program
     .command('down')
     .description('stop everything the provider started for the service (local: router and processes)')

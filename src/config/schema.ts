@@ -3,6 +3,7 @@ import { CHECK_TYPES } from '../checks/registry.js';
 import { HOOK_POINTS } from '../core/plan.js';
 import type { Strategy } from '../core/strategy.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
+import { flagsSchema } from '../flags/schema.js';
 import { stateSchema } from '../state/schema.js';
 import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
 import { canaryOptionsSchema } from '../../strategies/canary.js';
@@ -103,6 +104,7 @@ const baseShape = {
   drain: duration('Time a revision at weight 0 keeps serving in-flight requests before it is stopped (default 5s)').optional(),
   hooks: hooksSchema.optional().describe('Commands or functions at lifecycle points: a command string, { run, timeout, env, continueOnError }, a function, or a list of them; they get ZDD_* variables'),
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),
+  flags: flagsSchema.optional().describe('Feature flag service for `zdd release`, `zdd flag kill` and flag steps (Unleash, or a flagd flag file)'),
 };
 
 export const configSchema = z.strictObject({

@@ -72,7 +72,19 @@ export interface RetireStep {
   afterMs?: number;
 }
 
-export type Step = ProvisionStep | ScaleStep | TestRouteStep | ShiftTrafficStep | GateStep | PauseStep | HookStep | RetireStep;
+/**
+ * Set a feature flag on the flag service (config `flags`), then read it back: ramp it to `percent`
+ * of the audience, turn it off, or put it back exactly as it was before the deploy touched it.
+ */
+export interface FlagStep {
+  kind: 'flag';
+  flag: string;
+  action: 'rollout' | 'off' | 'restore';
+  /** Percent of the audience, for `rollout`. */
+  percent?: number;
+}
+
+export type Step = ProvisionStep | ScaleStep | TestRouteStep | ShiftTrafficStep | GateStep | PauseStep | HookStep | RetireStep | FlagStep;
 export type StepKind = Step['kind'];
 
 export const HOOK_POINTS = ['preDeploy', 'postProvision', 'preShift', 'postShift', 'postDeploy', 'onRollback'] as const;
@@ -103,6 +115,9 @@ export function describeStep(step: Step): string {
       return `hook ${step.hook}`;
     case 'retire':
       return step.afterMs ? `retire ${step.role} after ${formatDuration(step.afterMs)}` : `retire ${step.role} (drain, then stop)`;
+    case 'flag':
+      if (step.action === 'rollout') return `flag "${step.flag}": on for ${step.percent ?? 0}%`;
+      return step.action === 'off' ? `flag "${step.flag}": off` : `flag "${step.flag}": back to its state before the release`;
   }
 }
 

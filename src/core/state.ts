@@ -2,6 +2,7 @@ import type { CheckResult } from './checks.js';
 import type { LockHolderInfo } from './errors.js';
 import type { Role, RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
+import type { FlagState } from '../flags/flag-provider.js';
 
 export type DeploymentStatus =
   /** steps are being executed */
@@ -57,6 +58,8 @@ export interface DeploymentRecord {
   abortRequested?: string;
   /** A revision kept after the deploy (blue-green), to be retired when due. */
   kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
+  /** Flags the deploy changed: each one's state before the first write (what rollback restores) and as last read back. */
+  flags?: Record<string, { before: FlagState; last?: FlagState }>;
 }
 
 /** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */

@@ -74,6 +74,7 @@ export function applyStep(world: WorldState, step: Step, index: number, opts: { 
     }
     case 'gate':
     case 'hook':
+    case 'flag':
       return w;
     case 'pause':
       if (opts.phase === 'rollback' && step.durationMs === undefined) fail('a rollback cannot wait for zdd promote');

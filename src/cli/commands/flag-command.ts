@@ -1,0 +1,82 @@
+import { ExitCode } from '../../core/exit-codes.js';
+import { UsageError, errorMessage } from '../../core/errors.js';
+import type { LoadedConfig } from '../../config/load-config.js';
+import { isUnfinished } from '../../engine/deployment-record.js';
+import { createStateStore } from '../../state/create-state-store.js';
+import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
+import { createFlagProvider } from '../../flags/registry.js';
+import { commandClock, loadCommandConfig } from '../context.js';
+import { finish } from '../finish.js';
+import type { GlobalOptions } from '../main.js';
+import type { CommandIO } from '../run-cli-command.js';
+
+async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
+  const loaded = await loadCommandConfig(globals);
+  return { flags: await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }), loaded };
+}
+
+/**
+ * After the kill: a deploy or release of the service that changed this flag and has not finished is
+ * asked to abort, through its record (as `zdd abort` does). Its rollback then keeps the flag off. The
+ * flag is already off, so a state store that cannot be reached only costs a warning.
+ */
+async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  const record = await store.records.latest(loaded.config.service);
+  if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
+  if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
+  record.abortRequested = new Date().toISOString();
+  await store.records.save(record);
+  return record.id;
+}
+
+function flagName(opts: { args?: string[] }): string {
+  const flag = opts.args?.[0];
+  if (!flag) throw new UsageError('Which flag? `zdd flag kill <flag>` needs the flag name');
+  return flag;
+}
+
+/**
+ * The incident kill switch: one write that turns the flag off in the configured environment, read
+ * back. Needs only the config and the token: no lock, no deployment record, no provider start, so it
+ * works from any machine and while a release runs.
+ */
+export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  const started = performance.now();
+  const flag = flagName(opts);
+  const { flags, loaded } = await flagProvider(globals);
+  try {
+    const state = await flags.kill(flag);
+    const ms = Math.round(performance.now() - started);
+    if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms });
+    let aborted: string | undefined;
+    try {
+      aborted = await abortReleaseUsing(flag, loaded, globals);
+    } catch (e) {
+      io.bus.emit({ type: 'warn', message: `The flag is off, but the deployment records could not be read to stop a running release: ${errorMessage(e)}` });
+    }
+    return finish(io, {
+      result: 'succeeded',
+      exitCode: ExitCode.Ok,
+      message:
+        `Flag "${flag}" is OFF in ${flags.environment} (read back after ${ms}ms): ${describeFlagState(state)}.` +
+        (aborted ? `\nAsked release ${aborted}, which ramps this flag, to abort: its rollback keeps the flag off.` : ''),
+      hint: aborted ? 'Follow it with `zdd status`.' : 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
+    });
+  } finally {
+    await flags.close?.();
+  }
+}
+
+/** Prints the flag as the service reports it now. */
+export async function flagGet(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+  const flag = flagName(opts);
+  const { flags } = await flagProvider(globals);
+  try {
+    const state = await flags.get(flag);
+    if (io.output.json) io.output.data({ type: 'flag', action: 'get', state });
+    return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `Flag "${flag}" in ${flags.environment}: ${describeFlagState(state)}.` });
+  } finally {
+    await flags.close?.();
+  }
+}

@@ -1,0 +1,74 @@
+import { ConfigError } from '../core/errors.js';
+import type { EventSink } from '../core/events.js';
+import type { FlagStep, Step } from '../core/plan.js';
+import type { DeploymentRecord } from '../core/state.js';
+import { describeFlagState, settingOf, type FlagProvider } from './flag-provider.js';
+import { flagsOf } from './flag-plan.js';
+import type { FlagReleaseConfig } from './schema.js';
+
+/** What the engine lends a flag step. */
+export interface FlagStepDeps {
+  flags: FlagProvider | undefined;
+  /** Stickiness, group id and constraints of every rollout (config `flags.release`). */
+  release?: FlagReleaseConfig;
+  /** Checkpoint the record. */
+  save(): Promise<void>;
+  events: EventSink;
+}
+
+export function requireFlags(flags: FlagProvider | undefined, steps: Step[]): FlagProvider {
+  if (flags) return flags;
+  throw new ConfigError([{ path: 'flags', message: `the plan sets flag${flagsOf(steps).length === 1 ? '' : 's'} ${flagsOf(steps).map((f) => `"${f}"`).join(', ')} but no flag service is configured; add flags: { provider: "unleash", url, environment }` }]);
+}
+
+/**
+ * Before anything changes: every flag of the plan exists and the service takes the token. A failure
+ * is a ProviderError with `changed: false` (exit 5).
+ */
+export async function preflightFlags(steps: Step[], flags: FlagProvider | undefined): Promise<void> {
+  const names = flagsOf(steps);
+  if (!names.length) return;
+  const provider = requireFlags(flags, steps);
+  for (const flag of names) await provider.get(flag);
+}
+
+/**
+ * Runs one flag step: the flag's state is recorded (and checkpointed) before zdd first writes it,
+ * then one write, read back by the provider. `restore` writes the recorded state back; if the flag
+ * was turned off behind zdd's back since zdd last left it on (`zdd flag kill` in an incident), it
+ * stays off and only the rollout goes back.
+ */
+export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps: FlagStepDeps): Promise<void> {
+  const flags = requireFlags(deps.flags, [step]);
+  const entry = record.flags?.[step.flag];
+  if (step.action === 'restore') {
+    if (!entry) return;
+    const target = settingOf(entry.before);
+    const now = await flags.get(step.flag);
+    if (target.enabled && !now.enabled && entry.last?.enabled) {
+      target.enabled = false;
+      deps.events.emit({ type: 'warn', message: `Flag "${step.flag}" was turned off during the release (kill switch): it stays off; its rollout goes back to ${entry.before.rollout ?? 'none'}` });
+    }
+    entry.last = await flags.set(step.flag, target);
+    deps.events.emit({ type: 'info', message: `Flag "${step.flag}" in ${flags.environment}: ${describeFlagState(entry.last)} (read back)` });
+    return;
+  }
+  if (!entry) {
+    const before = await flags.get(step.flag);
+    record.flags = { ...record.flags, [step.flag]: { before } };
+    await deps.save();
+  }
+  const rec = record.flags![step.flag]!;
+  const release = deps.release ?? {};
+  rec.last =
+    step.action === 'off'
+      ? await flags.kill(step.flag)
+      : await flags.set(step.flag, {
+          enabled: true,
+          rollout: step.percent ?? 0,
+          stickiness: release.stickiness,
+          groupId: release.groupId,
+          constraints: release.constraints?.map((c) => ({ contextName: c.contextName, operator: c.operator ?? 'IN', values: c.values })),
+        });
+  deps.events.emit({ type: 'info', message: `Flag "${step.flag}" in ${flags.environment}: ${describeFlagState(rec.last)} (read back)` });
+}

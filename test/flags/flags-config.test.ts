@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config/load-config.js';
+import { ConfigError } from '../../src/core/errors.js';
+
+const BASE = { service: 'web', provider: { type: 'local', command: 'node app.js' } };
+
+function issues(flags: unknown): string[] {
+  try {
+    validateConfig({ ...BASE, flags });
+    return [];
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return e.issues.map((i) => `${i.path}: ${i.message}`);
+  }
+}
+
+describe('config: flags section', () => {
+  it('accepts an Unleash service and a flagd file, with release defaults', () => {
+    const c = validateConfig({
+      ...BASE,
+      flags: { provider: 'unleash', url: 'https://unleash.example.com', project: 'shop', environment: 'production', tokenEnv: 'UNLEASH_TOKEN', timeout: '3s', release: { steps: [5, 25, 100], pause: '10m', constraints: [{ contextName: 'region', values: ['eu'] }] } },
+    });
+    expect(c.flags).toMatchObject({ provider: 'unleash', timeout: 3000, release: { steps: [5, 25, 100], pause: 600_000 } });
+    expect(issues({ provider: 'openfeature-file', path: 'flags.flagd.json' })).toEqual([]);
+  });
+
+  it('names every bad field, and has no place for a token', () => {
+    expect(issues({ provider: 'unleash', url: 'unleash.example.com', token: '*:*.secret', tokenEnv: 'not a name', release: { steps: [150] } })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^flags\.url: must be an http\(s\) URL/),
+        expect.stringMatching(/^flags\.tokenEnv: must be an environment variable name/),
+        expect.stringMatching(/^flags\.release\.steps\[0\]: must be 0–100, got 150/),
+        expect.stringMatching(/token/),
+      ]),
+    );
+    expect(issues({ provider: 'launchdarkly' })).toEqual([expect.stringMatching(/^flags\.provider: provider must be "unleash" or "openfeature-file"/)]);
+  });
+});
