@@ -9,10 +9,10 @@ import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './dep
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, rollbackFailed, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, unfinished, type Outcome } from './outcomes.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
-import { abortLiveDeploy, handleDeployFailure, runRollback } from './rollback.js';
+import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { StepRunner, type RunScope } from './step-runner.js';
 
 export type { EngineDeps } from './engine-deps.js';
@@ -135,9 +135,8 @@ export class Engine {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       record.by = { ...deps.holder, deploymentId: record.id };
       const strategy = deps.strategy(record.strategy);
-      const ok = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
-      if (ok instanceof Error) throw ok;
-      return ok ? { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record } : rollbackFailed(record);
+      const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
     });
   }
 

@@ -43,7 +43,15 @@ export class StepRunner {
     await this.lock.assertHeld();
     record.updatedAt = nowIso(this.deps);
     carryOverRequests(record, await this.deps.store.records.latest(record.service).catch(() => null));
-    await this.deps.store.records.save(record);
+    try {
+      await this.deps.store.records.save(record);
+    } catch (e) {
+      if (e instanceof ZddError) throw e;
+      throw new ZddError('state-store', `Could not write the deployment record to ${this.deps.store.location}: ${errorMessage(e)}`, {
+        hint: 'Check the state store (disk space, permissions, credentials); `zdd status` reads the live traffic from the provider.',
+        cause: e,
+      });
+    }
   }
 
   /**

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeProject, type Project } from './cli-harness.js';
@@ -51,5 +51,29 @@ describe('item 1: a deploy that lost its lock stops acting', () => {
     const status = await p.run(['status', '--json']);
     const report = status.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'status');
     expect(report.deployment.status).toBe('rolled-back');
+  });
+});
+
+describe('item 3: a failing state store never blocks the way back to stable', () => {
+  it('records cannot be written mid-bake: traffic goes back to stable first, exit 4 says where production is; the next `zdd rollback` finishes the record', async () => {
+    p = makeProject({ canarySteps: "[{ weight: 20, pause: '2s' }, { weight: 100 }]" });
+    const deploy = p.start(['deploy', '--revision', 'v2']);
+    await deploy.waitFor(/step \d+\/\d+: bake 2s/);
+    // The store breaks: where records go is no longer a directory (ENOTDIR on every write).
+    const records = join(p.dir, '.zdd/web/records');
+    rmSync(records, { recursive: true, force: true });
+    writeFileSync(records, 'not a directory');
+    const r = await deploy.done;
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stdout).toMatch(/Production is back on stable v1 \(traffic read back from the router: stable v1 100% \| candidate v2 0%\), but the deployment record could not be written to \S+\.zdd: E(EXIST|NOTDIR)/);
+    expect(p.fakeState().weights).toEqual({ v1: 100 });
+    expect(p.fakeState().revisions.v2.running).toBe(false);
+
+    rmSync(records, { force: true });
+    mkdirSync(records);
+    const again = await p.run(['rollback']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    const status = await p.run(['status']);
+    expect(status.stdout).toMatch(/with canary: ROLLED-BACK/);
   });
 });
