@@ -1,4 +1,4 @@
-import { InterruptedError, ProviderError, ZddError, errorMessage } from '../core/errors.js';
+import { InterruptedError, LockHeldError, ProviderError, ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
@@ -71,17 +71,29 @@ export class Engine {
   async promote(): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
-    if (!record || !['running', 'paused', 'failed'].includes(record.status)) {
-      return nothingToDo(record?.status === 'rolling-back' ? 'The last deploy is rolling back; nothing to promote.' : 'No deploy is in progress; nothing to promote.');
+    if (!record || !['running', 'paused', 'failed', 'rolling-back'].includes(record.status)) {
+      return nothingToDo('No deploy is in progress; nothing to promote.');
     }
     const lock = await deps.store.lock.inspect(deps.config.service);
     if (lock && !lock.stale && lock.holder.deploymentId === record.id) {
+      if (record.status === 'rolling-back') return nothingToDo(`Deploy ${record.id} is rolling back (pid ${lock.holder.pid} on ${lock.holder.host}); nothing to promote.`);
       await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promoteRequested', deps.clock);
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Asked deploy ${record.id} (pid ${lock.holder.pid} on ${lock.holder.host}) to go on past its pause.` };
     }
+    // A rollback cut short cannot be promoted back: finishing it is the only way to a known state.
+    if (record.status === 'rolling-back') {
+      deps.events.emit({ type: 'info', message: `Deploy ${record.id} was rolling back when its process died; finishing the rollback (a rollback is never undone by promote)` });
+      return this.rollbackUnfinished(record);
+    }
+    return this.resume(record);
+  }
+
+  /** Continue a run whose process is gone from its last checkpoint (promote; rollback of a restore). */
+  private resume(record: DeploymentRecord): Promise<Outcome> {
+    const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
-      deps.events.emit({ type: 'info', message: `Continuing deploy ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
+      deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
       // pause: promoting means going past it.
@@ -89,7 +101,8 @@ export class Engine {
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
-      return this.runDeploy(runner, record, strategy, true);
+      const outcome = await this.runDeploy(runner, record, strategy, true);
+      return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
 
@@ -101,10 +114,15 @@ export class Engine {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (isNotSettled(record)) {
+      const restore = this.isRestore(record);
       const lock = await deps.store.lock.inspect(deps.config.service);
       if (lock && !lock.stale && lock.holder.deploymentId === record.id && lock.holder.pid !== process.pid) {
+        // Aborting a live restore would put back the revision the operator is leaving.
+        if (restore) throw new LockHeldError(deps.config.service, lock.holder, false);
         return abortLiveDeploy(deps, record, lock.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));
       }
+      // An interrupted restore is finished in the direction the operator asked for.
+      if (restore && (record.status === 'running' || record.status === 'failed')) return this.resume(record);
       return this.rollbackUnfinished(record);
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
@@ -170,14 +188,7 @@ export class Engine {
       const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0);
       await runner.save(record);
       this.announce(record);
-      const outcome = await this.runDeploy(runner, record, strategy, true);
-      if (outcome.exitCode === ExitCode.Ok) {
-        return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${current.stable.revision.id} retired).` };
-      }
-      if (outcome.exitCode === ExitCode.RolledBack) {
-        return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${current.stable.revision.id}.\n${outcome.message}` };
-      }
-      return outcome;
+      return restoreOutcome(record, await this.runDeploy(runner, record, strategy, true));
     });
   }
 
@@ -278,6 +289,18 @@ export class Engine {
       throw new ProviderError(`Provider "${provider.name}" is not ready: ${errorMessage(e)}`, { cause: e });
     }
   }
+}
+
+/** A restore run's outcome in an operator's words: a failed restore is exit 4, production on the revision it left. */
+function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
+  const from = record.stable?.id ?? '(none)';
+  if (outcome.exitCode === ExitCode.Ok) {
+    return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${from} retired).` };
+  }
+  if (outcome.exitCode === ExitCode.RolledBack) {
+    return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
+  }
+  return outcome;
 }
 
 /** The revision that served before `currentId`, from the newest records. */

@@ -77,3 +77,80 @@ describe('item 3: a failing state store never blocks the way back to stable', ()
     expect(status.stdout).toMatch(/with canary: ROLLED-BACK/);
   });
 });
+
+describe('item 4: an interrupted rollback is recoverable', () => {
+  it('kill -9 of a restore-previous `zdd rollback` at every step: the next `zdd rollback` or `zdd promote` finishes it (previous revision 100%, the other retired)', async () => {
+    p = makeProject({ canarySteps: '[{ weight: 100 }]' });
+    const project = p;
+    let total = Infinity;
+    for (let k = 0; k < total; k++) {
+      const candidate = `n${k}`;
+      const deployed = await project.run(['deploy', '--revision', candidate]);
+      expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
+      const rollback = project.start(['rollback']);
+      const planned = await new Promise<number>((resolve) => {
+        const t = setInterval(() => {
+          const m = /deploy web: \S+ -> \S+ with \S+ \((\d+) steps/.exec(rollback.stdout());
+          if (m) {
+            clearInterval(t);
+            resolve(Number(m[1]));
+          }
+        }, 5);
+      });
+      total = planned;
+      await rollback.waitFor(new RegExp(`step ${k + 1}/${total}: `));
+      rollback.child.kill('SIGKILL');
+      await rollback.done;
+
+      const next = k % 2 === 0 ? 'rollback' : 'promote';
+      const finish = await project.run([next]);
+      const where = `killed at step ${k + 1}/${total}, then zdd ${next}`;
+      expect(finish.code, `${where}: ${finish.stdout}${finish.stderr}`).toBe(0);
+      expect(finish.stdout, where).not.toMatch(/Unknown strategy/);
+      expect(project.fakeState().weights, where).toEqual({ v1: 100 });
+      expect(project.fakeState().revisions[candidate].running, where).toBe(false);
+      const status = await project.run(['status', '--json']);
+      const report = status.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'status');
+      expect(report.deployment.status, where).toBe('succeeded');
+      expect(report.deployment.candidate.id, where).toBe('v1');
+    }
+    expect(total).toBe(4);
+  });
+
+  it('kill -9 of `zdd rollback` of a crashed deploy at every rollback step: the next `zdd promote` or `zdd rollback` finishes the rollback', async () => {
+    p = makeProject({ canarySteps: MANUAL });
+    const project = p;
+    let total = Infinity;
+    for (let k = 0; k < total; k++) {
+      const candidate = `c${k}`;
+      const deploy = project.start(['deploy', '--revision', candidate]);
+      await deploy.waitFor(/paused: /);
+      deploy.child.kill('SIGKILL');
+      await deploy.done;
+      const rollback = project.start(['rollback']);
+      await rollback.waitFor(/ROLLBACK: /);
+      const m = await new Promise<RegExpExecArray>((resolve) => {
+        const t = setInterval(() => {
+          const hit = /rollback step \d+\/(\d+): /.exec(rollback.stdout());
+          if (hit) {
+            clearInterval(t);
+            resolve(hit);
+          }
+        }, 5);
+      });
+      total = Number(m[1]);
+      await rollback.waitFor(new RegExp(`rollback step ${k + 1}/${total}: `));
+      rollback.child.kill('SIGKILL');
+      await rollback.done;
+
+      const next = k % 2 === 0 ? 'promote' : 'rollback';
+      const finish = await project.run([next]);
+      const where = `rollback killed at step ${k + 1}/${total}, then zdd ${next}`;
+      expect(finish.code, `${where}: ${finish.stdout}${finish.stderr}`).toBe(0);
+      expect(project.fakeState().weights, where).toEqual({ v1: 100 });
+      expect(project.fakeState().revisions[candidate].running, where).toBe(false);
+      const status = await project.run(['status']);
+      expect(status.stdout, where).toMatch(/ROLLED-BACK/);
+    }
+  });
+});
