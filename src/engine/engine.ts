@@ -1,4 +1,4 @@
-import { InterruptedError, LockHeldError, ProviderError, ZddError, errorMessage } from '../core/errors.js';
+import { InterruptedError, LockHeldError, ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
@@ -110,10 +110,13 @@ export class Engine {
    * `zdd rollback` / `zdd abort`. During a deploy (running, paused or crashed): abort it and put all
    * traffic on stable. After a finished deploy (`abortOnly` false): restore the revision before it.
    */
-  async rollback(opts: { abortOnly: boolean; lockWaitMs: number }): Promise<Outcome> {
+  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string }): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (isNotSettled(record)) {
+      if (opts.to !== undefined) {
+        throw new UsageError(`The last run (${record.id}, ${record.candidate.id}) did not finish: it is ${record.status}; --to cannot be used until it does.`, 'Run `zdd rollback` without --to to finish it first.');
+      }
       const restore = this.isRestore(record);
       const lock = await deps.store.lock.inspect(deps.config.service);
       if (lock && !lock.stale && lock.holder.deploymentId === record.id && lock.holder.pid !== process.pid) {
@@ -126,7 +129,7 @@ export class Engine {
       return this.rollbackUnfinished(record);
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
-    return this.restorePrevious(record, opts.lockWaitMs);
+    return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs });
   }
 
   /** Retire revisions whose keep time has passed (blue-green's previous stable). */
@@ -158,22 +161,43 @@ export class Engine {
     });
   }
 
-  /** `zdd rollback` after a finished deploy: the previous revision back on 100%, planned by the restore strategy. */
-  private restorePrevious(last: DeploymentRecord | null, lockWaitMs: number): Promise<Outcome> {
+  /**
+   * `zdd rollback` after a finished deploy: the revision before the serving one (or `to`) back on
+   * 100%, planned by the restore strategy. It never walks back further than one step on its own.
+   */
+  private restore(last: DeploymentRecord | null, opts: { to?: string; lockWaitMs: number }): Promise<Outcome> {
     const { deps } = this;
     const id = newDeploymentId(deps.clock.now());
-    return this.withLock((lock) => lock.acquire(id, lockWaitMs, deps.signal), async (_lock, runner) => {
+    return this.withLock((lock) => lock.acquire(id, opts.lockWaitMs, deps.signal), async (_lock, runner) => {
       await this.preflight();
       const current = await currentState(deps);
-      const history = await deps.store.records.history(deps.config.service, 20);
-      const previous = findPrevious(history.filter((r) => !this.isRestore(r)), current.stable?.revision.id ?? null);
-      if (!current.stable || !previous) {
-        return nothingToDo(current.stable ? `Nothing to roll back to: no revision before ${current.stable.revision.id} is recorded.` : 'Nothing to roll back: no revision serves production.');
+      if (!current.stable) return nothingToDo('Nothing to roll back: no revision serves production.');
+      const from = current.stable.revision.id;
+      const history = await deps.store.records.history(deps.config.service, HISTORY_LIMIT);
+      const recorded = recordedRevisions(history, current).filter((r) => r.id !== from);
+      const further = recorded.length ? `\`zdd rollback --to <revision>\` (recorded: ${recorded.map((r) => r.id).join(', ')})` : '`zdd rollback --to <revision>`';
+      let target: RevisionSpec | null;
+      if (opts.to !== undefined) {
+        if (opts.to === from) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
+        target = recorded.find((r) => r.id === opts.to) ?? null;
+        if (!target) {
+          throw new UsageError(`Revision "${opts.to}" is neither running nor recorded for ${deps.config.service}; nothing was changed.`, recorded.length ? `Pass one of: ${recorded.map((r) => r.id).join(', ')}.` : 'No other revision is recorded.');
+        }
+      } else {
+        const lastChange = history.find((r) => r.status === 'succeeded');
+        if (lastChange && this.isRestore(lastChange) && lastChange.candidate.id === from) {
+          return nothingToDo(
+            `${from} is already the revision the last rollback restored (from ${lastChange.stable?.id ?? '(none)'}, ${lastChange.finishedAt ?? lastChange.updatedAt}); \`zdd rollback\` does not walk further back on its own.`,
+            `To go further back, run ${further}.`,
+          );
+        }
+        target = findPrevious(history.filter((r) => !this.isRestore(r)), from);
+        if (!target) return nothingToDo(`Nothing to roll back to: no revision before ${from} is recorded.`, recorded.length ? `To restore another revision, run ${further}.` : undefined);
       }
-      const running = current.others.find((o) => o.revision.id === previous.id && o.replicas > 0);
+      const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
-      const candidate = running?.revision ?? previous;
+      const candidate = running?.revision ?? target;
       const steps = strategy.plan({
         service: deps.config.service,
         stable: current.stable,
@@ -185,7 +209,7 @@ export class Engine {
         gates: Object.keys(deps.config.gates ?? {}),
         drainMs: drainMs(deps),
       }).steps;
-      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0);
+      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0, 'restore');
       await runner.save(record);
       this.announce(record);
       return restoreOutcome(record, await this.runDeploy(runner, record, strategy, true));
@@ -244,6 +268,7 @@ export class Engine {
 
   /** Whether a record is a restore run (its strategy is the restore strategy, under any name it had). */
   private isRestore(record: DeploymentRecord): boolean {
+    if (record.kind) return record.kind === 'restore';
     try {
       return this.deps.strategy(record.strategy) === this.deps.restoreStrategy;
     } catch {
@@ -251,7 +276,7 @@ export class Engine {
     }
   }
 
-  private newRun(id: string, strategy: string, stable: CurrentState['stable'], candidate: RevisionSpec, plan: Step[], candidateReplicas?: number): DeploymentRecord {
+  private newRun(id: string, strategy: string, stable: CurrentState['stable'], candidate: RevisionSpec, plan: Step[], candidateReplicas?: number, kind?: 'restore'): DeploymentRecord {
     const { deps } = this;
     return newRecord({
       id,
@@ -264,6 +289,7 @@ export class Engine {
       by: { ...deps.holder, deploymentId: id },
       now: deps.clock.now(),
       candidateReplicas,
+      kind,
     });
   }
 
@@ -277,6 +303,7 @@ export class Engine {
       candidate: record.candidate,
       steps: record.plan,
       ...(resumedAt !== undefined ? { resumedAt } : {}),
+      ...(record.kind ? { kind: record.kind } : {}),
     });
   }
 
@@ -301,6 +328,19 @@ function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
     return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
   }
   return outcome;
+}
+
+/** Records read to find what a rollback can restore. */
+const HISTORY_LIMIT = 50;
+
+/** Every revision a rollback can restore: those running, then those the records name, newest first, each once. */
+function recordedRevisions(history: DeploymentRecord[], current: CurrentState): RevisionSpec[] {
+  const seen = new Map<string, RevisionSpec>();
+  for (const o of current.others) seen.set(o.revision.id, o.revision);
+  for (const r of history) {
+    for (const rev of [r.candidate, r.stable]) if (rev && !seen.has(rev.id)) seen.set(rev.id, rev);
+  }
+  return [...seen.values()];
 }
 
 /** The revision that served before `currentId`, from the newest records. */

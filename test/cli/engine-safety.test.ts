@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { renderStatus } from '../../src/cli/commands/status-command.js';
 import { makeProject, type Project } from './cli-harness.js';
 
 /**
@@ -90,7 +91,7 @@ describe('item 4: an interrupted rollback is recoverable', () => {
       const rollback = project.start(['rollback']);
       const planned = await new Promise<number>((resolve) => {
         const t = setInterval(() => {
-          const m = /deploy web: \S+ -> \S+ with \S+ \((\d+) steps/.exec(rollback.stdout());
+          const m = /rolling back web: \S+ → \S+ \((\d+) steps/.exec(rollback.stdout());
           if (m) {
             clearInterval(t);
             resolve(Number(m[1]));
@@ -152,5 +153,54 @@ describe('item 4: an interrupted rollback is recoverable', () => {
       const status = await project.run(['status']);
       expect(status.stdout, where).toMatch(/ROLLED-BACK/);
     }
+  });
+});
+
+describe('item 5: rollback semantics an operator can predict', () => {
+  it('v1, v2, v3: rollback → v2 and says so in its own words; a second rollback stays on v2 and says how to go further; --to restores any recorded revision', async () => {
+    p = makeProject({ canarySteps: '[{ weight: 100 }]' });
+    for (const v of ['v2', 'v3']) expect((await p.run(['deploy', '--revision', v])).code).toBe(0);
+
+    const first = await p.run(['rollback']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(p.fakeState().weights).toEqual({ v2: 100 });
+    expect(first.stdout).toMatch(/rolling back web: v3 → v2 \(4 steps/);
+    expect(first.stdout).toContain('step 2/4: shift traffic: v2 100% | v3 0%');
+    expect(first.stdout).toContain('traffic verified: v2 100% | v3 0%');
+    expect(first.stdout).toContain('Rolled back to v2: it serves 100% of production (v3 retired).');
+    expect(first.stdout).not.toMatch(/stable|candidate/);
+    const status = await p.run(['status']);
+    expect(status.stdout).toMatch(/last run: \S+ rollback v3 → v2 \(restore the previous revision\): SUCCEEDED/);
+    expect(status.stdout).toContain('traffic (recorded): restored v2 100% | rolled back v3 0%');
+
+    const second = await p.run(['rollback']);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect(p.fakeState().weights).toEqual({ v2: 100 });
+    expect(second.stdout).toMatch(/v2 is already the revision the last rollback restored \(from v3, [^)]+\); `zdd rollback` does not walk further back on its own\./);
+    expect(second.stdout).toContain('To go further back, run `zdd rollback --to <revision>` (recorded: v3, v1).');
+
+    const unknown = await p.run(['rollback', '--to', 'v9']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stdout).toMatch(/Revision "v9" is neither running nor recorded for web; nothing was changed\.[\s\S]*Pass one of: v3, v1\./);
+
+    const to = await p.run(['rollback', '--to', 'v1']);
+    expect(to.code, to.stdout + to.stderr).toBe(0);
+    expect(to.stdout).toContain('Rolled back to v1: it serves 100% of production (v2 retired).');
+    expect(p.fakeState().weights).toEqual({ v1: 100 });
+    expect(p.fakeState().revisions.v2.running).toBe(false);
+  });
+
+  it('status calls a slot with no instances retired, not "?/0 instances healthy"', () => {
+    const text = renderStatus({
+      type: 'status',
+      service: 'web',
+      provider: 'aws',
+      live: { revisions: [{ revision: { id: '1.4.2' }, desired: 2, healthy: 2 }, { revision: { id: '1.4.1' }, desired: 0 }], weights: { '1.4.2': 100 }, testRoute: null },
+      deployment: null,
+      lock: null,
+    });
+    expect(text).toContain('revision 1.4.2: 2/2 instances healthy');
+    expect(text).toContain('revision 1.4.1: retired (idle, no instances)');
+    expect(text).not.toContain('?/0');
   });
 });
