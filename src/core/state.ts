@@ -27,6 +27,8 @@ export interface DeploymentRecord {
   service: string;
   env?: string;
   strategy: string;
+  /** `restore`: a `zdd rollback` that puts a previous revision (candidate) back in place of stable. Absent: a deploy. */
+  kind?: 'deploy' | 'restore';
   status: DeploymentStatus;
   stable: RevisionSpec | null;
   candidate: RevisionSpec;
