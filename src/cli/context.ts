@@ -10,6 +10,8 @@ import { PROVIDER_TYPES } from '../providers/registry.js';
 import { createStateStore, localStateDir } from '../state/create-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
 import { BUILT_IN_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import { withMaskedRecords } from '../state/masked-records.js';
+import { configSecrets } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
 
@@ -69,7 +71,11 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
   const strategyDefault = loaded.config.strategies?.default;
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options });
+  // Promise 12: secrets the config carries (header values, env, env-built commands) are masked in
+  // every event, record and log line from here on.
+  const secrets = configSecrets(loaded.config);
+  io.bus.maskWith(secrets);
+  const store = withMaskedRecords(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options }), secrets);
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
   const engine = new Engine({
     config: loaded.config,
@@ -81,7 +87,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     events: io.bus,
     strategy: (name) => resolveStrategy(loaded!, name),
     restoreStrategy: restorePrevious,
-    holder: currentHolder(process.argv.slice(2).join(' '), Date.now()),
+    holder: currentHolder(secrets.mask(process.argv.slice(2).join(' ')), Date.now()),
     signal: io.signal,
   });
   return {

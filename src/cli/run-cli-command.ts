@@ -42,7 +42,7 @@ export async function runCommand(load: () => Promise<{ default: unknown }>, opts
     const code = e instanceof ZddError ? e.exitCode : ExitCode.NeedsPerson;
     const message = e instanceof ZddError ? e.message : `Unexpected error: ${e instanceof Error ? e.message : String(e)}`;
     const hint = e instanceof ZddError ? e.hint : 'This is a bug in zdd; run again with --verbose and report the stack trace. Run `zdd status` to see the state of production.';
-    if (globals.verbose && e instanceof Error && e.stack) output.stderr(`${e.stack}\n`);
+    if (globals.verbose && e instanceof Error && e.stack) output.stderr(`${bus.maskText(e.stack)}\n`);
     bus.emit({ type: 'done', result: 'error', exitCode: code, message, hint });
     return code;
   } finally {

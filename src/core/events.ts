@@ -1,6 +1,7 @@
 import type { CheckResult } from './checks.js';
 import type { RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
+import type { SecretMask } from './secret-mask.js';
 
 /** Everything the engine tells the world. Reporters listen; the engine never prints. */
 export type ZddEvent =
@@ -29,7 +30,16 @@ export interface EventSink {
 /** Fans events out to listeners; stamps each with an ISO time. */
 export class EventBus implements EventSink {
   private listeners: ((e: ZddEventWithTime) => void)[] = [];
+  private mask: SecretMask | null = null;
   constructor(private readonly now: () => number = Date.now) {}
+  /** From now on every event reaches listeners with these secrets masked (set once the config is loaded). */
+  maskWith(mask: SecretMask): void {
+    this.mask = mask;
+  }
+  /** Text with the secrets masked, for output that is not an event (a stack trace). */
+  maskText(text: string): string {
+    return this.mask ? this.mask.mask(text) : text;
+  }
   on(listener: (e: ZddEventWithTime) => void): () => void {
     this.listeners.push(listener);
     return () => {
@@ -37,7 +47,8 @@ export class EventBus implements EventSink {
     };
   }
   emit(event: ZddEvent): void {
-    const stamped = { ...event, time: new Date(this.now()).toISOString() } as ZddEventWithTime;
+    let stamped = { ...event, time: new Date(this.now()).toISOString() } as ZddEventWithTime;
+    if (this.mask) stamped = this.mask.maskDeep(stamped);
     for (const l of this.listeners) l(stamped);
   }
 }

@@ -1,8 +1,10 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { LockHeldError, LockLostError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { LockInfo, LockLease, LockStore } from '../core/state.js';
+import { readJsonFile } from './atomic-file.js';
 import { GenerationFiles, type Generation } from './generation-files.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
@@ -30,11 +32,16 @@ export class FileLockStore implements LockStore {
     return new GenerationFiles<LockFile>(join(this.dir, service, 'lock'), { what: 'Lock file', hint: CORRUPT_LOCK_HINT, valid: isLockFile });
   }
 
+  /** `<service>/lock.json`, the lock as zdd 0.1 wrote it: honoured until the first generation exists. */
+  private legacyPath(service: string): string {
+    return join(this.dir, service, 'lock.json');
+  }
+
   /** The current lock when held (free or never taken: null). */
-  private async held(service: string): Promise<Generation<StoredLock> | { gen: number; value: null }> {
+  private async held(service: string): Promise<Generation<StoredLock> | { gen: number; value: StoredLock | null }> {
     const cur = await this.files(service).current();
-    if (!cur || isFree(cur.value)) return { gen: cur?.gen ?? 0, value: null };
-    return cur as Generation<StoredLock>;
+    if (cur) return isFree(cur.value) ? { gen: cur.gen, value: null } : (cur as Generation<StoredLock>);
+    return { gen: 0, value: await readJsonFile(this.legacyPath(service), { what: 'Lock file', hint: CORRUPT_LOCK_HINT, valid: isStoredLock }) };
   }
 
   async acquire(service: string, holder: LockHolderInfo, opts: { waitMs: number; pollMs?: number }): Promise<LockLease> {
@@ -63,7 +70,7 @@ export class FileLockStore implements LockStore {
     const files = this.files(service);
     for (let attempt = 0; attempt < 20; attempt++) {
       const file = await files.currentFile();
-      if (!file) return false;
+      if (!file) return rm(this.legacyPath(service)).then(() => true, () => false);
       const cur = await files.current().catch(() => null);
       if (cur && cur.gen === file.gen && isFree(cur.value)) return false;
       if (await files.writeNext(file.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'force' })) return true;
@@ -91,6 +98,7 @@ export class FileLockStore implements LockStore {
     // Conditional on the generation read: of two concurrent take-overs exactly one wins.
     if (await this.files(service).writeNext(cur.gen, lock)) {
       if (cur.value) forgetToken(cur.value.token);
+      if (cur.gen === 0) await rm(this.legacyPath(service), { force: true });
       return this.lease(service, lock.token);
     }
     forgetToken(lock.token);

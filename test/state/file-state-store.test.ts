@@ -151,3 +151,18 @@ describe('lock holder identity: (host, pid, token), never the pid alone', () => 
     expect(b.token).not.toBe(a.token);
   });
 });
+
+describe('a lock.json written by zdd 0.1', () => {
+  const legacy = (heartbeat: string) =>
+    writeFileSync(join(dir, 'web', 'lock.json'), JSON.stringify({ holder: { who: 'old', host: 'ci-runner-7', pid: 4242, since: heartbeat }, heartbeat, leaseMs: 120_000, token: 'old' }));
+
+  it('is honoured as a held lock until it is released or taken over', async () => {
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'web'), { recursive: true });
+    legacy(new Date(clock.now()).toISOString());
+    await expect(store.lock.acquire('web', holder({ pid: 5 }), { waitMs: 0 })).rejects.toBeInstanceOf(LockHeldError);
+    expect(await store.lock.forceRelease('web')).toBe(true);
+    const lease = await store.lock.acquire('web', holder({ pid: 5 }), { waitMs: 0 });
+    expect((await store.lock.inspect('web'))?.holder.token).toBe(lease.token);
+  });
+});
