@@ -1,6 +1,8 @@
 import type { Strategy } from '../src/index.js';
 import { blueGreen } from './blue-green.js';
 import { canary } from './canary.js';
+import { flagRelease } from './flag-release.js';
+import { hybrid } from './hybrid.js';
 import { linear } from './linear.js';
 import { restorePrevious } from './restore-previous.js';
 import { rolling } from './rolling.js';
@@ -13,6 +15,11 @@ export const BUILT_IN_STRATEGIES: Record<string, Strategy> = {
   rolling,
 };
 
+/** Strategies that also drive a flag service (config `flags`): offered to `--strategy` when one is configured. */
+export const FLAG_STRATEGIES: Record<string, Strategy> = {
+  hybrid,
+};
+
 /**
  * Strategies that only records name: `zdd rollback`/`zdd promote` find them to resume an
  * interrupted run. `rollback` is how records written before 0.2 named a restore.
@@ -20,7 +27,8 @@ export const BUILT_IN_STRATEGIES: Record<string, Strategy> = {
 export const RECORD_STRATEGIES: Record<string, Strategy> = {
   'restore-previous': restorePrevious,
   rollback: restorePrevious,
+  'flag-release': flagRelease,
 };
 
-export { blueGreen, canary, linear, restorePrevious, rolling };
+export { blueGreen, canary, flagRelease, hybrid, linear, restorePrevious, rolling };
 export { rollbackPlan, firstDeployPlan } from './plan-builders.js';

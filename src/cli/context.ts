@@ -6,10 +6,11 @@ import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
+import { createFlagProvider } from '../flags/registry.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { createStateStore, localStateDir } from '../state/create-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
-import { BUILT_IN_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
 import { configSecrets } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
@@ -51,9 +52,9 @@ export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedC
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
   const plugins = loaded.config.strategies?.plugins ?? {};
-  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
+  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? FLAG_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
   if (!s) {
-    const known = [...Object.keys(BUILT_IN_STRATEGIES), ...Object.keys(plugins)];
+    const known = [...Object.keys(BUILT_IN_STRATEGIES), ...(loaded.config.flags ? Object.keys(FLAG_STRATEGIES) : []), ...Object.keys(plugins)];
     throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
   }
   return s;
@@ -89,6 +90,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     restoreStrategy: restorePrevious,
     holder: currentHolder(secrets.mask(process.argv.slice(2).join(' ')), Date.now()),
     signal: io.signal,
+    flags: loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined,
   });
   return {
     ...loaded,

@@ -114,6 +114,16 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('--lock-wait <duration>', 'wait this long for the lock', '0')
     .action(action(() => import('./commands/retire-command.js')));
 
+  program
+    .command('release <flag>')
+    .description('ramp a feature flag step by step with bakes and analysis, no traffic change; promote/abort/rollback/status work on it')
+    .option('--steps <percentages>', 'rollout percentages in order, e.g. 10,50,100 (default: config flags.release.steps or 10,50,100)')
+    .option('--pause <duration>', 'bake after each step, with analysis (default: config flags.release.pause or 5m)')
+    .option('--analysis <gates>', 'gates that run during every bake, comma separated (default: "analysis" when defined)')
+    .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
+    .option('--dry-run', 'print the plan, change nothing')
+    .action(action(() => import('./commands/release-command.js')));
+
   const flag = program.command('flag').description('feature flags on the configured flag service (config "flags")');
   flag
     .command('kill <flag>')

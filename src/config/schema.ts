@@ -9,6 +9,7 @@ import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
 import { canaryOptionsSchema } from '../../strategies/canary.js';
 import { linearOptionsSchema } from '../../strategies/linear.js';
 import { rollingOptionsSchema } from '../../strategies/rolling.js';
+import { hybridOptionsSchema } from '../../strategies/hybrid.js';
 import { duration, fn, intBetween, nonEmptyString, show } from './schema-helpers.js';
 
 /**
@@ -46,6 +47,7 @@ export const strategiesSchema = z.looseObject({
   linear: linearOptionsSchema.optional(),
   'blue-green': blueGreenOptionsSchema.optional(),
   rolling: rollingOptionsSchema.optional(),
+  hybrid: hybridOptionsSchema.optional().describe('Code deploy, then feature flag ramps, in one plan (`--strategy hybrid`; see docs/flags.md)'),
   plugins: z.record(z.string(), z.custom<Strategy>((v) => !!v && typeof v === 'object' && typeof (v as Strategy).plan === 'function' && typeof (v as Strategy).rollback === 'function', {
     error: 'must be a strategy object with plan() and rollback() functions',
   })).optional().describe('Custom strategies by name'),

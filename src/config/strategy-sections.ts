@@ -1,6 +1,6 @@
 import type { ConfigIssue } from '../core/errors.js';
 import type { Strategy } from '../core/strategy.js';
-import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES } from '../../strategies/index.js';
 import { closest, formatZodIssues } from './format-issues.js';
 import type { ZddConfig } from './schema.js';
 
@@ -17,7 +17,7 @@ export function normaliseStrategySections(config: ZddConfig): { config: ZddConfi
   const issues: ConfigIssue[] = [];
   const out: Record<string, unknown> = { ...sections };
   for (const [name, value] of Object.entries(sections)) {
-    if (NOT_A_STRATEGY.includes(name) || BUILT_IN_STRATEGIES[name]) continue;
+    if (NOT_A_STRATEGY.includes(name) || BUILT_IN_STRATEGIES[name] || FLAG_STRATEGIES[name]) continue;
     const plugin = plugins[name];
     if (!plugin) {
       const known = [...Object.keys(BUILT_IN_STRATEGIES), ...Object.keys(plugins)];

@@ -2,6 +2,7 @@ import type { ZddConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { LockHolderInfo } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
+import type { FlagProvider } from '../flags/flag-provider.js';
 import type { Provider } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
@@ -28,6 +29,8 @@ export interface EngineDeps {
   signal: AbortSignal;
   /** Real-time interval of the lock heartbeat (default 15s; tests shorten it). */
   heartbeatMs?: number;
+  /** The flag service of config `flags`, for flag steps; absent when none is configured. */
+  flags?: FlagProvider;
 }
 
 export function drainMs(deps: EngineDeps): number {

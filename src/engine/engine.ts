@@ -4,12 +4,15 @@ import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
+import { describeFlagState } from '../flags/flag-provider.js';
+import { flagRampSteps, type FlagRampOptions } from '../flags/flag-plan.js';
+import { preflightFlags } from '../flags/flag-step.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, rollbackFailed, unfinished, type Outcome } from './outcomes.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
@@ -19,6 +22,15 @@ export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
 export type { Outcome } from './outcomes.js';
 export type { CurrentState } from './planning.js';
+
+/** `zdd release <flag>`: ramp one flag with bakes and analysis, no code or traffic change. */
+export interface ReleaseRequest extends FlagRampOptions {
+  flag: string;
+  lockWaitMs: number;
+}
+
+/** The strategy name flag releases are recorded under (strategies/flag-release.ts plans their rollback). */
+export const FLAG_RELEASE = 'flag-release';
 
 export interface DeployRequest {
   candidate: RevisionSpec;
@@ -57,10 +69,38 @@ export class Engine {
         return nothingToDo(`Revision ${req.candidate.id} already serves 100% of production; nothing to do.`);
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
+      await preflightFlags(steps, deps.flags);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       await runner.save(record);
       this.announce(record);
       return this.runDeploy(runner, record, strategy, req.rollbackOnFailure);
+    });
+  }
+
+  /**
+   * `zdd release <flag>`: a run like a deploy (same lock, record, abort, promote, rollback and exit
+   * codes) whose plan only sets the flag, step by step, with bakes. Stable serves throughout; the
+   * record names it as both stable and candidate.
+   */
+  async release(req: ReleaseRequest): Promise<Outcome> {
+    const { deps } = this;
+    const strategy = deps.strategy(FLAG_RELEASE);
+    const id = newDeploymentId(deps.clock.now());
+    const steps = flagRampSteps(req.flag, req);
+    return this.withLock((lock) => lock.acquire(id, req.lockWaitMs, deps.signal), async (_lock, runner) => {
+      const last = await deps.store.records.latest(deps.config.service);
+      if (isNotSettled(last)) return unfinished(last);
+      await preflightFlags(steps, deps.flags);
+      const current = await currentState(deps).catch(() => ({ stable: null, others: [] }) as CurrentState);
+      const serving = current.stable?.revision ?? { id: '(no revision)' };
+      const record = this.newRun(id, FLAG_RELEASE, current.stable, serving, steps);
+      record.weights = { stable: current.stable ? 100 : 0, candidate: 0 };
+      await runner.save(record);
+      this.announce(record);
+      const outcome = await this.runDeploy(runner, record, strategy, true);
+      const state = record.flags?.[req.flag]?.last;
+      if (outcome.exitCode === ExitCode.Ok) return { ...outcome, message: `Released flag "${req.flag}": ${state ? describeFlagState(state) : 'done'} (read back).` };
+      return outcome;
     });
   }
 
@@ -129,6 +169,8 @@ export class Engine {
       return this.rollbackUnfinished(record);
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
+    const settled = record as DeploymentRecord | null;
+    if (opts.to === undefined && settled?.strategy === FLAG_RELEASE && settled.status === 'succeeded') return this.rollbackRelease(settled, opts.lockWaitMs);
     return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs });
   }
 
@@ -158,6 +200,18 @@ export class Engine {
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
       return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
+    });
+  }
+
+  /** `zdd rollback` after a finished flag release: its flags go back to their state before it. */
+  private rollbackRelease(record: DeploymentRecord, lockWaitMs: number): Promise<Outcome> {
+    const { deps } = this;
+    return this.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
+      record.by = { ...deps.holder, deploymentId: record.id };
+      const ok = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
+      if (ok instanceof Error) throw ok;
+      const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`);
+      return ok ? { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: flag ${flags.join(', ')} (as before the release, read back).`, record } : rollbackFailed(record);
     });
   }
 

@@ -4,6 +4,7 @@ import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMis
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { runFlagStep } from '../flags/flag-step.js';
 import { runHooks } from '../hooks/hook-runner.js';
 import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -174,6 +175,9 @@ export class StepRunner {
       case 'hook':
         await lock.assertHeld();
         return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+      case 'flag':
+        await lock.assertHeld();
+        return runFlagStep(step, record, { flags: deps.flags, release: deps.config.flags?.release, save: () => this.checkpoint(scope), events: deps.events });
       case 'retire': {
         const rev = record[step.role];
         if (!rev) return;

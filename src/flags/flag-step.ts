@@ -1,4 +1,4 @@
-import { ConfigError } from '../core/errors.js';
+import { CheckFailedError, ConfigError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type { FlagStep, Step } from '../core/plan.js';
 import type { DeploymentRecord } from '../core/state.js';
@@ -59,6 +59,13 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
     await deps.save();
   }
   const rec = record.flags![step.flag]!;
+  if (step.action === 'rollout' && rec.last?.enabled && !(await flags.get(step.flag)).enabled) {
+    // Someone pulled the kill switch since zdd's last write: never turn it back on.
+    throw new CheckFailedError(
+      `Flag "${step.flag}" was turned off in ${flags.environment} after zdd set it (kill switch); the release stops here and rolls back, keeping the flag off`,
+      'Turn it on again with `zdd release` once the incident is over.',
+    );
+  }
   const release = deps.release ?? {};
   rec.last =
     step.action === 'off'

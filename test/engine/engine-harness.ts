@@ -6,8 +6,9 @@ import { FakeClock } from '../../src/core/clock.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { Engine } from '../../src/engine/engine.js';
+import type { FlagProvider } from '../../src/flags/flag-provider.js';
 import { FileStateStore } from '../../src/state/file-state-store.js';
-import { BUILT_IN_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
 
 export interface Harness {
@@ -31,7 +32,7 @@ export interface Harness {
  * An engine wired to the file state store, the fake provider and a fast fake clock. Gates and
  * hooks are real commands that fail while the "fail file" exists, so a test can break any step.
  */
-export function createHarness(opts: { config?: Record<string, unknown>; fake?: Partial<FakeProviderOptions>; stable?: string | null } = {}): Harness {
+export function createHarness(opts: { config?: Record<string, unknown>; fake?: Partial<FakeProviderOptions>; stable?: string | null; flags?: FlagProvider } = {}): Harness {
   const dir = mkdtempSync(join(tmpdir(), 'zdd-engine-'));
   const failFile = join(dir, 'FAIL');
   const probe = `test ! -f ${failFile}`;
@@ -73,13 +74,14 @@ export function createHarness(opts: { config?: Record<string, unknown>; fake?: P
     clock,
     events: bus,
     strategy: (name) => {
-      const s = config.strategies?.plugins?.[name] ?? BUILT_IN_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
+      const s = config.strategies?.plugins?.[name] ?? BUILT_IN_STRATEGIES[name] ?? FLAG_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
       if (!s) throw new Error(`no strategy ${name}`);
       return s;
     },
     restoreStrategy: restorePrevious,
     holder: { who: 'test', host: 'test-host', pid: process.pid, since: new Date().toISOString() },
     signal: controller.signal,
+    flags: opts.flags,
   });
   return {
     dir,

@@ -35,4 +35,12 @@ describe('config: flags section', () => {
     );
     expect(issues({ provider: 'launchdarkly' })).toEqual([expect.stringMatching(/^flags\.provider: provider must be "unleash" or "openfeature-file"/)]);
   });
+
+  it('strategies.hybrid needs a flag service, and then validates its flag ramps and code deploy options', () => {
+    const hybrid = { deploy: 'canary', canary: { steps: [{ weight: 20, pause: '30s' }] }, flags: [{ flag: 'new-checkout', steps: [10, 100], pause: '1m' }] };
+    expect(() => validateConfig({ ...BASE, strategies: { hybrid } })).toThrow(/strategies\.hybrid: ramps feature flags, so it needs a flag service/);
+    const c = validateConfig({ ...BASE, flags: { provider: 'openfeature-file', path: 'f.json' }, strategies: { default: 'hybrid', hybrid } });
+    expect(c.strategies?.hybrid).toMatchObject({ canary: { steps: [{ weight: 20, pause: 30_000 }] }, flags: [{ flag: 'new-checkout', pause: 60_000 }] });
+    expect(() => validateConfig({ ...BASE, flags: { provider: 'openfeature-file', path: 'f.json' }, strategies: { hybrid: { flags: [] } } })).toThrow(/strategies\.hybrid\.flags: needs at least one flag ramp/);
+  });
 });
