@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { RevisionTrafficSample } from '../../core/provider.js';
 import { forwardHeaders, requestHead, responseHeaders } from './proxy-headers.js';
+import { RawExchange, RawPool } from './raw-upstream.js';
 import { DEFAULT_LIMITS, type InstanceRecord, type RouterLimits, type RouterState } from './router-state.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
@@ -16,7 +17,10 @@ const MAX_ATTEMPTS = 3;
 
 interface LiveInstance {
   record: InstanceRecord;
+  /** undici, for requests with a body. */
   pool: Pool;
+  /** Plain keep-alive sockets, for requests without a body (the hot path). */
+  raw: RawPool;
   connectTimeoutMs: number;
   /** Requests in flight plus open upgraded (WebSocket) connections. */
   inflight: number;
@@ -106,7 +110,7 @@ export class RouterCore {
         live.pool = this.newPool(rec);
         live.connectTimeoutMs = this.limits.upstreamConnectTimeoutMs;
       }
-      if (rec.status === 'draining' && live.inflight === 0) live.pool.close().catch(() => undefined);
+      if (rec.status === 'draining' && live.inflight === 0) this.closePools(live);
     }
     for (const id of [...this.instances.keys()]) if (!seen.has(id)) this.removeInstance(id);
     this.ready = new Map();
@@ -144,6 +148,7 @@ export class RouterCore {
     for (const s of this.sockets) s.destroy();
     for (const i of this.instances.values()) for (const t of i.tunnels) t.destroy();
     await closed;
+    for (const i of this.instances.values()) i.raw.close();
     await Promise.all([...this.instances.values()].map((i) => i.pool.destroy().catch(() => undefined)));
   }
 
@@ -162,6 +167,10 @@ export class RouterCore {
       const te = req.headers['transfer-encoding'];
       const cl = req.headers['content-length'];
       const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
+      if (!hasBody && IDEMPOTENT.has(req.method ?? 'GET')) {
+        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req), this.state.host, target.record.port)), tested, tried, started, target);
+        return;
+      }
       const ex = new Exchange(this, req, res, forwardHeaders(req), hasBody ? lazyBody(req) : null, tested, tried, started);
       ex.send(target, 1);
     } catch (e) {
@@ -170,6 +179,69 @@ export class RouterCore {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' }).end('zdd router: internal error\n');
       else res.destroy();
     }
+  }
+
+  /**
+   * A request without a body over a plain keep-alive socket. Retried on another instance when
+   * the backend cannot have acted on it: never connected, or the connection closed before any
+   * response byte (these methods are idempotent).
+   */
+  private fast(req: IncomingMessage, res: ServerResponse, head: string, tested: boolean, tried: Set<string>, started: number, first: LiveInstance): void {
+    let current: RawExchange | undefined;
+    let clientGone = false;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      current?.abort();
+    });
+    const attempt = (inst: LiveInstance, n: number): void => {
+      inst.inflight++;
+      tried.add(inst.record.id);
+      const revision = inst.record.revision;
+      let released = false;
+      const release = () => {
+        if (released) return false;
+        released = true;
+        this.release(inst);
+        return true;
+      };
+      const ex = new RawExchange(
+        {
+          done: (_ex, error) => {
+            if (release()) this.record(revision, tested, performance.now() - started, error);
+          },
+          failed: (ex, err, neverConnected, responseStarted) => {
+            if (!release()) return;
+            if (clientGone) {
+              if (responseStarted) this.record(revision, tested, performance.now() - started, true);
+              return;
+            }
+            if (responseStarted) {
+              this.record(revision, tested, performance.now() - started, true);
+              res.destroy();
+              return;
+            }
+            if (neverConnected) this.eject(inst);
+            if ((neverConnected || ex.nothingReceived) && !isTimeout(err) && n < MAX_ATTEMPTS) {
+              const next = this.pick(tested, tried, revision);
+              if (next) return attempt(next, n + 1);
+            }
+            this.record(revision, tested, performance.now() - started, true);
+            const timedOut = isTimeout(err);
+            res
+              .writeHead(timedOut ? 504 : 502, { 'content-type': 'text/plain', 'x-zdd-revision': revision })
+              .end(`zdd router: revision ${revision} did not answer${timedOut ? ' in time' : ''} (${describeError(err)})\n`);
+          },
+        },
+        req,
+        res,
+        head,
+        () => revision,
+      );
+      current = ex;
+      ex.start(inst.raw, this.limits.upstreamHeadersTimeoutMs);
+    };
+    attempt(first, 1);
   }
 
   /** @internal used by Exchange */
@@ -191,7 +263,12 @@ export class RouterCore {
   /** @internal */
   release(inst: LiveInstance): void {
     inst.inflight--;
-    if (inst.inflight === 0 && inst.record.status === 'draining') inst.pool.close().catch(() => undefined);
+    if (inst.inflight === 0 && inst.record.status === 'draining') this.closePools(inst);
+  }
+
+  private closePools(inst: LiveInstance): void {
+    inst.pool.close().catch(() => undefined);
+    inst.raw.close();
   }
 
   /** @internal */
@@ -329,7 +406,8 @@ export class RouterCore {
   }
 
   private addLive(rec: InstanceRecord): void {
-    this.instances.set(rec.id, { record: rec, pool: this.newPool(rec), connectTimeoutMs: this.limits.upstreamConnectTimeoutMs, inflight: 0, ejectedUntil: 0, tunnels: new Set() });
+    const raw = new RawPool(this.state.host, rec.port, () => this.limits.upstreamConnectTimeoutMs);
+    this.instances.set(rec.id, { record: rec, pool: this.newPool(rec), raw, connectTimeoutMs: this.limits.upstreamConnectTimeoutMs, inflight: 0, ejectedUntil: 0, tunnels: new Set() });
   }
 
   private removeInstance(id: string): void {
@@ -338,7 +416,7 @@ export class RouterCore {
     this.instances.delete(id);
     // close() lets in-flight requests finish, then closes the idle keep-alive connections. Upgraded
     // connections are closed now: the platform removes an instance only after its drain time.
-    live.pool.close().catch(() => undefined);
+    this.closePools(live);
     for (const t of live.tunnels) t.destroy();
   }
 
@@ -515,6 +593,13 @@ function isResetBeforeResponse(err: unknown): boolean {
 function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
+
+/** HTTP/1.0 clients may send no Host: the instance still gets one. */
+function withHost(headers: string[], host: string, port: number): string[] {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 4 && headers[i].toLowerCase() === 'host') return headers;
+  headers.push('host', `${hostForUrl(host)}:${port}`);
+  return headers;
 }
 
 function hostForUrl(host: string): string {
