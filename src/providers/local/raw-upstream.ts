@@ -12,7 +12,7 @@ type UpstreamSocket = Socket & { exchange?: RawExchange; idle?: boolean };
 /**
  * Keep-alive connections to one instance, as plain sockets. The router's hot path (requests
  * without a body, which are nearly all) writes the request head itself and parses only the
- * response framing; measured, this costs a third less CPU per request than an HTTP client
+ * response framing; measured, this costs about a quarter less CPU per request than an HTTP client
  * library (see BENCHMARKS.md). Requests with a body go through undici.
  */
 export class RawPool {
