@@ -56,7 +56,8 @@ export class RouterCore {
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(state: RouterState) {
-    this.front = createServer({ requestTimeout: 300_000 }, (req, res) => this.handle(req, res));
+    // Header and request timeouts are checked every connectionsCheckingInterval (Node's default 30 s would stretch them).
+    this.front = createServer({ requestTimeout: 300_000, connectionsCheckingInterval: 1_000 }, (req, res) => this.handle(req, res));
     this.front.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
