@@ -64,7 +64,7 @@ describe('router limits and accounting (in-process, real sockets)', () => {
       weights: {},
       revisions: {},
       instances: [],
-      limits: { upstreamHeadersTimeoutMs: 300, maxConnections: 20 },
+      limits: { upstreamHeadersTimeoutMs: 300, maxConnections: 20, clientHeadersTimeoutMs: 500, clientIdleTimeoutMs: 700 },
       updatedAt: new Date().toISOString(),
     });
     router = new RouterServer(statePath);
@@ -138,6 +138,28 @@ describe('router limits and accounting (in-process, real sockets)', () => {
     expect(lastHeaders['x-forwarded-proto']).toBe('http');
     expect(lastHeaders.forwarded).toBeUndefined();
     expect(lastHeaders.host).toBe('shop.example');
+  });
+
+  it('closes a client that does not finish its headers in time (408), and an idle keep-alive connection', async () => {
+    const slow = connect(port, '127.0.0.1');
+    let got = '';
+    slow.on('data', (d) => (got += d));
+    slow.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    const t0 = Date.now();
+    await new Promise((r) => slow.once('close', r));
+    expect(got).toMatch(/^HTTP\/1\.1 408/);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+
+    await admin.call('PUT', '/weights', { weights: { s: 100 } });
+    const idle = connect(port, '127.0.0.1');
+    let answer = '';
+    idle.on('data', (d) => (answer += d));
+    idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const t1 = Date.now();
+    await new Promise((r) => idle.once('close', r));
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(600);
+    expect(Date.now() - t1).toBeLessThan(3_000);
   });
 
   it('holds at most maxConnections client connections; more are closed at once', async () => {

@@ -63,9 +63,10 @@ export class RouterCore {
       s.once('close', () => this.sockets.delete(s));
     });
     this.front.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
-    this.front.on('clientError', (_e, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
+    this.front.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
+      if (!socket.writable || e.code === 'ECONNRESET') return socket.destroy();
+      const status = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
     this.applyState(state);
     this.pruneTimer = setInterval(() => {
