@@ -3,6 +3,7 @@
 //   1. failed requests during each strategy under load, versus a naive stop-then-start restart
 //   2. time from `zdd rollback` invocation to 100% stable (median of runs)
 //   3. router overhead: requests/s and p50/p99 through the router versus straight to the app
+//   3b. unpaced requests/s with wrk: direct, router, HAProxy (Debian's) over the same instances
 //   4. `zdd --version` start time versus `node -e 0`
 // All load is bounded in count and time and stays on 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
@@ -224,6 +225,119 @@ async function overhead() {
   return rows;
 }
 
+// ---------------------------------------------------------------- 3b. throughput versus HAProxy
+
+/** wrk's figures, or undefined when wrk is not installed. */
+function wrk(url, seconds) {
+  const r = spawnSync('wrk', ['-t1', '-c32', `-d${seconds}s`, '--latency', url], { encoding: 'utf8' });
+  if (r.error) return undefined;
+  const num = (re) => Number(r.stdout.match(re)?.[1]);
+  const ms = (label) => {
+    const m = r.stdout.match(new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`));
+    if (!m) return NaN;
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+  };
+  return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms('50'), p99: ms('99'), errors: num(/Non-2xx or 3xx responses:\s+(\d+)/) || 0, socketErrors: r.stdout.match(/Socket errors:.*/)?.[0] ?? '' };
+}
+
+function haproxyPresent() {
+  return !spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).error;
+}
+
+/** HAProxy (Debian's) in front of the same instances, round robin, keep-alive both ways; stopped by the caller. */
+async function startHaproxy(instancePorts) {
+  const port = await freePort('127.0.0.1');
+  const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-haproxy-'));
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    cfg,
+    `global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend f
+  bind 127.0.0.1:${port}
+  default_backend b
+backend b
+  balance roundrobin
+${instancePorts.map((p, i) => `  server i${i} 127.0.0.1:${p}`).join('\n')}
+`,
+  );
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await sleep(25);
+  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Unpaced requests/s with wrk (1 thread, 32 keep-alive connections) straight to one instance,
+ * through the local router and through HAProxy over the same two instances, alternating, in
+ * ROUNDS rounds of the same run: compare within a round (the machine is shared).
+ */
+async function throughput() {
+  const seconds = quick ? 3 : 5;
+  if (!wrkPresent()) return { skipped: 'wrk is not installed (apt-get install wrk): the throughput comparison needs it' };
+  const p = await project();
+  const rounds = [];
+  let haproxy;
+  try {
+    if ((await zdd(p.dir, ['deploy', '--revision', 'v1'])).code !== 0) throw new Error('deploy failed');
+    const ports = p.state().instances.filter((i) => i.status === 'ready').map((i) => i.port);
+    const haproxyNote = haproxyPresent() ? undefined : 'HAProxy is not installed (apt-get install haproxy): its row is skipped';
+    if (!haproxyNote) haproxy = await startHaproxy(ports);
+    const targets = [['direct', `http://127.0.0.1:${ports[0]}/`], ['router', p.url], ...(haproxy ? [['haproxy', haproxy.url]] : [])];
+    for (const [, url] of targets) wrk(url, 1); // warm up
+    for (let round = 1; round <= 2; round++) {
+      const row = {};
+      for (const [name, url] of targets) {
+        row[name] = wrk(url, seconds);
+        log(`throughput round ${round} ${name}`, JSON.stringify(row[name]));
+      }
+      rounds.push(row);
+    }
+    return { rounds, note: haproxyNote, seconds };
+  } finally {
+    await haproxy?.stop();
+    await zdd(p.dir, ['down']);
+    rmSync(p.dir, { recursive: true, force: true });
+  }
+}
+
+function wrkPresent() {
+  return !spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error;
+}
+
+function throughputSection(tp) {
+  if (tp.skipped) return `## Throughput versus HAProxy\n\nSkipped: ${tp.skipped}.\n`;
+  const rows = tp.rounds.flatMap((r, i) =>
+    Object.entries(r).map(([name, w]) => `| ${i + 1} | ${name} | ${fmt(w.rps, 0)} | ${fmt(w.p50, 2)} | ${fmt(w.p99, 2)} | ${r.haproxy && name === 'router' ? fmt(w.rps / r.haproxy.rps, 2) : ''} |`),
+  );
+  return `## Throughput versus HAProxy
+
+wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; direct goes to one instance, the router and HAProxy (Debian's, \`balance roundrobin\`, keep-alive both ways) to the same two instances. Two rounds of the same run, alternating targets: compare within a round.${tp.note ? ` ${tp.note}.` : ''}
+
+| round | target | requests/s | p50 (ms) | p99 (ms) | router / HAProxy |
+| --- | --- | ---: | ---: | ---: | ---: |
+${rows.join('\n')}
+
+Target: the router at 0.5 or more of HAProxy's requests/s.
+`;
+}
+
 // ---------------------------------------------------------------- 4. start time
 
 function startTimes() {
@@ -254,6 +368,10 @@ if (only === 'overhead') {
   console.log(JSON.stringify(await overhead(), null, 2));
   process.exit(0);
 }
+if (only === 'throughput') {
+  console.log(throughputSection(await throughput()));
+  process.exit(0);
+}
 log('start times');
 const st = startTimes();
 log('strategies under load');
@@ -262,6 +380,8 @@ log('rollback times');
 const rb = await rollbackTimes();
 log('router overhead');
 const oh = await overhead();
+log('throughput versus HAProxy');
+const tp = await throughput();
 
 const rbTotal = median(rb.map((r) => r.total));
 const rbEngine = median(rb.map((r) => r.engine));
@@ -312,6 +432,7 @@ ${['moderate', 'max']
 
 Overhead at moderate load: p50 +${fmt(d('moderate', 'p50'), 2)} ms, p99 +${fmt(d('moderate', 'p99'), 2)} ms (target: p99 under +2 ms). At saturation the router reaches ${fmt((100 * oh['max:router'].rps) / oh['max:direct'].rps, 0)}% of the direct requests/s.
 
+${throughputSection(tp)}
 ## Start time
 
 | command | median of 10 (ms) |

@@ -65,6 +65,8 @@ export interface RevisionTrafficSample {
   errors: number;
   /** Latency samples in ms over the window, when kept. */
   latenciesMs?: number[];
+  /** Requests through the test route in the window, counted apart (not in requests/errors). */
+  testRouteRequests?: number;
 }
 
 /** Splits production traffic between revisions. */

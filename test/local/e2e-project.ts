@@ -155,7 +155,7 @@ export default defineConfig({
   const recordedPids = (): number[] => {
     const s = routerState();
     if (!s) return [];
-    return [...(s.routerPid ? [s.routerPid] : []), ...s.instances.map((i) => i.pid)];
+    return [...(s.routerPid ? [s.routerPid] : []), ...(s.secondaryPid ? [s.secondaryPid] : []), ...s.instances.map((i) => i.pid)];
   };
 
   return {

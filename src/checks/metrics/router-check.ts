@@ -27,7 +27,7 @@ export class RouterCheck implements Check {
     const samples = await ctx.router.trafficSample(ids, windowMs);
     const stat = this.config.latencyStatistic ?? 'p95';
     const side = (id: string): TrafficSide => toSide(samples.find((s) => s.revision === id) ?? { revision: id, requests: 0, errors: 0 }, stat);
-    return judgeTraffic(
+    const m = judgeTraffic(
       side(ctx.candidate.id),
       ctx.stable ? side(ctx.stable.id) : null,
       {
@@ -41,6 +41,13 @@ export class RouterCheck implements Check {
       },
       query,
     );
+    // Production traffic only: requests through the test route (anyone may send the header) never count.
+    const ignored = samples.reduce((n, s) => n + (s.testRouteRequests ?? 0), 0);
+    if (samples.some((s) => s.testRouteRequests !== undefined)) {
+      m.observed = { ...(m.observed ?? {}), testRouteRequestsIgnored: ignored };
+      m.message = `${m.message} (production traffic only; ${ignored} test-route request${ignored === 1 ? '' : 's'} ignored)`;
+    }
+    return m;
   }
 }
 

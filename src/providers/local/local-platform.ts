@@ -32,7 +32,7 @@ export class LocalPlatform implements Platform {
     await this.router.ensureRunning();
     const status = await this.status();
     const existing = status.state.revisions[revision.id];
-    await this.router.client.call('PUT', '/revision', { spec: existing?.spec ?? revision, desired: replicas });
+    await this.router.call('PUT', '/revision', { spec: existing?.spec ?? revision, desired: replicas });
     const active = this.activeInstances(status, revision.id);
     if (active.length < replicas) await this.startInstances(revision.id, replicas - active.length, status);
   }
@@ -42,7 +42,7 @@ export class LocalPlatform implements Platform {
     const status = await this.status();
     const rev = status.state.revisions[revisionId];
     if (!rev) throw new ProviderError(`Revision "${revisionId}" is not running on the local provider`, { changed: false, hint: 'Run `zdd status` to see what runs.' });
-    await this.router.client.call('PUT', '/revision', { spec: rev.spec, desired: replicas });
+    await this.router.call('PUT', '/revision', { spec: rev.spec, desired: replicas });
     const active = this.activeInstances(status, revisionId);
     if (active.length < replicas) {
       await this.startInstances(revisionId, replicas - active.length, status);
@@ -69,7 +69,7 @@ export class LocalPlatform implements Platform {
         if (exit) return this.failStart(revisionId, inst, exit, status);
         const probe = await this.probe(inst);
         if (probe === true) {
-          await this.router.client.call('PUT', '/instance-status', { id: inst.id, status: 'ready' });
+          await this.router.call('PUT', '/instance-status', { id: inst.id, status: 'ready' });
         } else {
           lastProblem.set(inst.id, probe);
         }
@@ -101,12 +101,12 @@ export class LocalPlatform implements Platform {
         hint: 'Shift its traffic away first (zdd rollback or a deploy does that).',
       });
     }
-    if (status.state.testRoute === revisionId) await this.router.client.call('PUT', '/test-route', { revision: null });
+    if (status.state.testRoute === revisionId) await this.router.call('PUT', '/test-route', { revision: null });
     await this.drainAndStop(
       status.state.instances.filter((i) => i.revision === revisionId),
       opts.drainMs,
     );
-    await this.router.client.call('DELETE', '/revision', { id: revisionId });
+    await this.router.call('DELETE', '/revision', { id: revisionId });
     const after = await this.status();
     if (Object.keys(after.state.revisions).length === 0) {
       // Nothing left to serve (a first deploy that failed): stop the router so nothing is left running.
@@ -137,7 +137,7 @@ export class LocalPlatform implements Platform {
   }
 
   private status(): Promise<RouterStatus> {
-    return this.router.client.call<RouterStatus>('GET', '/state');
+    return this.router.call<RouterStatus>('GET', '/state');
   }
 
   private activeInstances(status: RouterStatus, revisionId: string): InstanceRecord[] {
@@ -169,7 +169,7 @@ export class LocalPlatform implements Platform {
         const rec: InstanceRecord = { id, revision: revisionId, port, pid: 0, status: 'starting', logFile, startedAt: new Date().toISOString() };
         let answer: { instance: InstanceRecord };
         try {
-          answer = await this.router.client.call('POST', '/instance', { instance: rec, launch: { command, cwd: this.cfg.cwd, env } });
+          answer = await this.router.call('POST', '/instance', { instance: rec, launch: { command, cwd: this.cfg.cwd, env } });
         } catch (e) {
           if (!(e instanceof AdminRequestError)) throw e;
           const program = Array.isArray(this.cfg.command) ? this.cfg.command[0] : this.cfg.command;
@@ -216,7 +216,7 @@ export class LocalPlatform implements Platform {
     await Promise.all(
       instances.map(async (i) => {
         await stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime);
-        await this.router.client.call('DELETE', '/instance', { id: i.id }).catch(() => undefined);
+        await this.router.call('DELETE', '/instance', { id: i.id }).catch(() => undefined);
       }),
     );
   }
@@ -224,7 +224,7 @@ export class LocalPlatform implements Platform {
   /** No new requests, wait for in-flight ones (at most drainMs), then SIGTERM (SIGKILL after stopGrace). */
   private async drainAndStop(instances: InstanceRecord[], drainMs: number): Promise<void> {
     if (instances.length === 0) return;
-    for (const i of instances) await this.router.client.call('PUT', '/instance-status', { id: i.id, status: 'draining' });
+    for (const i of instances) await this.router.call('PUT', '/instance-status', { id: i.id, status: 'draining' });
     const deadline = this.clock.now() + drainMs;
     for (;;) {
       const { inflight } = await this.status();
@@ -242,7 +242,7 @@ export class LocalPlatform implements Platform {
         // (pruned later), never a running process nobody knows about.
         const how = await stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime);
         if (how === 'killed') this.events.emit({ type: 'warn', message: `Instance ${i.id} (pid ${i.pid}) ignored SIGTERM for ${this.cfg.stopGraceMs}ms and was killed` });
-        await this.router.client.call('DELETE', '/instance', { id: i.id });
+        await this.router.call('DELETE', '/instance', { id: i.id });
       }),
     );
   }

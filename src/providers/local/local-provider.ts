@@ -7,6 +7,7 @@ import { LocalRouter } from './local-router.js';
 import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
 import { RouterProcess, type RouterEntry, formatWeights } from './router-process.js';
 import type { RouterStatus } from './router-server.js';
+import { DEFAULT_LIMITS } from './router-state.js';
 import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';
 
 /**
@@ -26,7 +27,7 @@ export class LocalProvider implements Provider {
     entry?: RouterEntry,
   ) {
     const dir = join(ctx.stateDir, 'local', ctx.service);
-    this.process = new RouterProcess(cfg, ctx.service, dir, ctx.events, entry);
+    this.process = new RouterProcess(cfg, ctx.service, dir, ctx.events, entry, ctx.stateDir);
     this.router = new LocalRouter(this.process);
     this.platform = new LocalPlatform(cfg, ctx.service, this.process, ctx.clock, ctx.events);
   }
@@ -47,7 +48,9 @@ export class LocalProvider implements Provider {
     let live: RouterStatus | undefined;
     if (kind === 'running') {
       live = await this.process.client.call<RouterStatus>('GET', '/state');
-      notes.push(`router pid ${live.pid} on http://${state.host}:${state.port}`);
+      notes.push(`router pids ${live.pids.primary} (primary)${live.pids.secondary ? ` and ${live.pids.secondary} (secondary)` : ', no secondary (it is being restarted)'} on http://${state.host}:${state.port}`);
+    } else if (kind === 'busy') {
+      notes.push(`local router (pid ${state.routerPid ?? '?'}) is alive but did not answer within 1s (busy or paused); showing the recorded state`);
     } else {
       notes.push(
         `local router is NOT running (pid ${state.routerPid ?? '?'} is gone): production traffic on port ${state.port} is refused. ` +
@@ -55,6 +58,8 @@ export class LocalProvider implements Provider {
       );
     }
     const s = live?.state ?? state;
+    const dms = s.deadMansSwitchFired;
+    if (dms) notes.push(`dead-man's switch at ${dms.at}: ${dms.reason}; the router put 100% back on ${dms.restored} (was ${formatWeights(dms.weightsBefore)}). \`zdd rollback\` finishes the job`);
     const revisions: RevisionState[] = Object.entries(s.revisions).map(([id, r]) => {
       const mine = s.instances.filter((i) => i.revision === id);
       const healthy = mine.filter((i) => i.status === 'ready' && isAlive(i.pid, i.startTime)).length;
@@ -112,7 +117,10 @@ export class LocalProvider implements Provider {
   }
 }
 
-export function resolveLocalConfig(config: LocalProviderConfig, configDir: string): ResolvedLocalConfig {
+export function resolveLocalConfig(config: LocalProviderConfig, configDir: string, env: NodeJS.ProcessEnv = process.env): ResolvedLocalConfig {
+  if (config.testRoute?.value && config.testRoute.valueFromEnv) {
+    throw new ConfigError([{ path: 'provider.testRoute', message: 'give value or valueFromEnv, not both' }]);
+  }
   return {
     command: config.command,
     port: config.port ?? LOCAL_DEFAULTS.port,
@@ -122,10 +130,34 @@ export function resolveLocalConfig(config: LocalProviderConfig, configDir: strin
     healthPath: config.health?.path ?? LOCAL_DEFAULTS.healthPath,
     healthIntervalMs: config.health?.interval ?? LOCAL_DEFAULTS.healthIntervalMs,
     testHeader: config.testRoute?.header ?? LOCAL_DEFAULTS.testHeader,
-    testValue: config.testRoute?.value ?? LOCAL_DEFAULTS.testValue,
+    testValue: testRouteValue(config, env),
     stopGraceMs: config.stopGrace ?? LOCAL_DEFAULTS.stopGraceMs,
     logLines: config.logLines ?? LOCAL_DEFAULTS.logLines,
+    limits: {
+      ...DEFAULT_LIMITS,
+      ...(config.timeouts?.clientHeaders !== undefined ? { clientHeadersTimeoutMs: config.timeouts.clientHeaders } : {}),
+      ...(config.timeouts?.clientIdle !== undefined ? { clientIdleTimeoutMs: config.timeouts.clientIdle } : {}),
+      ...(config.timeouts?.upstreamConnect !== undefined ? { upstreamConnectTimeoutMs: config.timeouts.upstreamConnect } : {}),
+      ...(config.timeouts?.upstreamHeaders !== undefined ? { upstreamHeadersTimeoutMs: config.timeouts.upstreamHeaders } : {}),
+      ...(config.maxConnections !== undefined ? { maxConnections: config.maxConnections } : {}),
+    },
+    deadMansSwitch: {
+      enabled: config.deadMansSwitch !== false,
+      strategies: [...(typeof config.deadMansSwitch === 'object' && config.deadMansSwitch.strategies ? config.deadMansSwitch.strategies : LOCAL_DEFAULTS.deadMansSwitchStrategies)],
+      intervalMs: (typeof config.deadMansSwitch === 'object' ? config.deadMansSwitch.interval : undefined) ?? LOCAL_DEFAULTS.deadMansSwitchIntervalMs,
+    },
   };
+}
+
+/** The test route's header value: the config's, else the named (or default) environment variable, else "always". */
+function testRouteValue(config: LocalProviderConfig, env: NodeJS.ProcessEnv): string {
+  const name = config.testRoute?.valueFromEnv;
+  if (name) {
+    const v = env[name];
+    if (!v) throw new ConfigError([{ path: 'provider.testRoute.valueFromEnv', message: `environment variable ${name} is not set (or empty); set it to the test-route header value, or remove valueFromEnv` }]);
+    return v;
+  }
+  return config.testRoute?.value ?? env[LOCAL_DEFAULTS.testValueEnv] ?? LOCAL_DEFAULTS.testValue;
 }
 
 export const localProvider: ProviderFactory<LocalProviderConfig> = {

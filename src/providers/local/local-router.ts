@@ -2,7 +2,7 @@ import { ProviderError } from '../../core/errors.js';
 import type { RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core/provider.js';
 import { AdminRequestError } from './admin-client.js';
 import type { RouterProcess } from './router-process.js';
-import type { RouterStatus } from './router-server.js';
+import type { RouterStatus, TrafficAnswer } from './router-server.js';
 
 /** The TrafficRouter side of the local provider: every call goes to the router process's admin channel. */
 export class LocalRouter implements TrafficRouter {
@@ -25,20 +25,21 @@ export class LocalRouter implements TrafficRouter {
 
   async trafficSample(revisionIds: string[], windowMs: number): Promise<RevisionTrafficSample[]> {
     const q = new URLSearchParams({ revisions: revisionIds.join(','), windowMs: String(Math.max(0, Math.round(windowMs))) });
-    const out = await this.call<{ samples: RevisionTrafficSample[] }>('GET', `/traffic?${q}`, undefined, 'read traffic counts');
-    return out.samples;
+    const out = await this.call<TrafficAnswer>('GET', `/traffic?${q}`, undefined, 'read traffic counts');
+    // Test-route requests are counted apart: production statistics never include them.
+    return out.samples.map((s) => ({ ...s, testRouteRequests: out.testRoute?.find((t) => t.revision === s.revision)?.requests ?? 0 }));
   }
 
   private async call<T>(method: string, path: string, body: unknown, what: string): Promise<T> {
     try {
-      return await this.router.client.call<T>(method, path, body);
+      return await this.router.call<T>(method, path, body);
     } catch (e) {
       if (e instanceof AdminRequestError && e.status === 409) {
         throw new ProviderError(`The local router refused to ${what}: ${e.message}`, { changed: false });
       }
       throw new ProviderError(`The local router did not answer (${what}): ${(e as Error).message}`, {
         changed: false,
-        hint: `Is it running? \`zdd status\` tells; the next zdd deploy or rollback restarts it from ${this.router.statePath}. Its log: ${this.router.logPath}`,
+        hint: `\`zdd status\` tells whether it runs; the next zdd deploy or rollback restarts it from ${this.router.statePath}. Its log: ${this.router.logPath}`,
         cause: e,
       });
     }

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
-import { AdminClient } from './admin-client.js';
+import { AdminClient, AdminRequestError } from './admin-client.js';
 import { isAlive, portInUse } from './processes.js';
 import { type RouterState, readRouterState, writeRouterState } from './router-state.js';
+import type { RouterStatus } from './router-server.js';
 import type { ResolvedLocalConfig } from './schema.js';
 
 /** How to run the router entry: `node [execArgv] script`. */
@@ -20,7 +21,11 @@ export interface RouterEntry {
 
 /** Unix socket paths longer than this do not fit in sockaddr_un on every platform. */
 const MAX_SOCKET_PATH = 100;
-const START_TIMEOUT_MS = 10_000;
+const START_TIMEOUT_MS = 20_000;
+/** Admin calls answer in milliseconds; this only bounds a call to a router that stopped answering. */
+const CALL_TIMEOUT_MS = 10_000;
+/** How long a command waits for a live router process that does not answer (slow is not dead). */
+const BUSY_WAIT_MS = 60_000;
 
 /**
  * The local router as a background process: where its files live, whether it runs, starting it
@@ -39,6 +44,8 @@ export class RouterProcess {
     readonly dir: string,
     private readonly events: EventSink,
     private readonly entry: RouterEntry = defaultRouterEntry(),
+    /** Directory of the file state store (where lock.json and the deployment records live). */
+    private readonly lockDir: string = join(dir, '..', '..'),
   ) {
     this.statePath = join(dir, 'router.json');
     this.logPath = join(dir, 'router.log');
@@ -58,20 +65,28 @@ export class RouterProcess {
     });
   }
 
-  /** running: answers on its socket. stopped: recorded but not answering. absent: never started (or downed). */
-  async status(): Promise<{ kind: 'running' | 'stopped' | 'absent'; state: RouterState | null }> {
+  /**
+   * running: answers on its socket. busy: a recorded router process is alive but did not answer
+   * within `pingMs` (slow is not dead: it is never killed for that). stopped: recorded, no router
+   * process alive. absent: never started (or downed).
+   */
+  async status(pingMs = 1_000): Promise<{ kind: 'running' | 'busy' | 'stopped' | 'absent'; state: RouterState | null }> {
     const state = await this.readState();
     if (!state) return { kind: 'absent', state };
-    return { kind: (await this.client.ping()) ? 'running' : 'stopped', state };
+    if (await this.client.ping(pingMs)) return { kind: 'running', state };
+    return { kind: routerAlive(state) ? 'busy' : 'stopped', state };
   }
 
   /**
-   * Make sure the router runs: reuse a running one, restart a dead one from its recorded state
-   * (saying so), or start a fresh one on the configured port. Checked once per command.
+   * Make sure the router runs: reuse a running one, wait for a busy one (or for its own restart
+   * of a process that died), restart it from its recorded state when no router process is left
+   * (saying so), or start a fresh one on the configured port. Checked once per command, and again
+   * after a call found it gone.
    */
   async ensureRunning(): Promise<void> {
     if (this.verified) return;
-    const { kind, state } = await this.status();
+    let { kind, state } = await this.status();
+    if (kind === 'busy') ({ kind, state } = await this.waitForAnswer(state!));
     if (kind === 'running') {
       if (state!.port !== this.cfg.port || state!.host !== this.cfg.host) {
         throw new ConfigError([
@@ -81,18 +96,14 @@ export class RouterProcess {
           },
         ]);
       }
-      if (state!.testHeader !== this.cfg.testHeader || state!.testValue !== this.cfg.testValue) {
-        await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue });
-      }
+      await this.pushConfig(state!);
     } else if (kind === 'stopped') {
-      const pid = state!.routerPid;
-      const alive = !!pid && isAlive(pid, state!.routerStartTime);
       this.events.emit({
         type: 'warn',
-        message: `The local router of "${this.service}" was not running (pid ${pid ?? '?'} ${alive ? 'does not answer' : 'is gone'}); restarting it from ${this.statePath} with weights ${formatWeights(state!.weights)}`,
+        message: `The local router of "${this.service}" was not running (pid ${state!.routerPid ?? '?'} is gone); restarting it from ${this.statePath} with weights ${formatWeights(state!.weights)}`,
       });
-      if (alive) process.kill(pid!, 'SIGKILL');
       await this.spawnRouter(false);
+      await this.pushConfig((await this.readState())!);
     } else {
       await this.assertPortFree();
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -108,6 +119,8 @@ export class RouterProcess {
         weights: {},
         revisions: {},
         instances: [],
+        limits: this.cfg.limits,
+        deadMansSwitch: this.deadMansSwitchConfig(),
         updatedAt: new Date().toISOString(),
       };
       await writeRouterState(this.statePath, fresh);
@@ -115,6 +128,83 @@ export class RouterProcess {
       this.events.emit({ type: 'info', message: `Started the local router of "${this.service}" on http://${this.cfg.host}:${this.cfg.port}` });
     }
     this.verified = true;
+  }
+
+  /**
+   * One admin call that survives a router restart: when the router is gone (refused, reset, no
+   * answer), find out at once whether a router process is still alive (wait for it, or for its
+   * own restart of the one that died) or none is (restart it from router.json), read the weights
+   * back, then make the call again. Calls are idempotent, except that a launch already recorded
+   * is answered from the state.
+   */
+  async call<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+    try {
+      return await this.client.call<T>(method, path, body, CALL_TIMEOUT_MS);
+    } catch (e) {
+      if (e instanceof AdminRequestError) throw e;
+      const before = await this.readState();
+      this.events.emit({ type: 'warn', message: `The local router of "${this.service}" did not answer (${(e as Error).message}); waiting for it to serve again` });
+      this.verified = false;
+      await this.ensureRunning();
+      const live = await this.client.call<RouterStatus>('GET', '/state', undefined, CALL_TIMEOUT_MS);
+      if (before && JSON.stringify(live.state.weights) !== JSON.stringify(before.weights)) {
+        this.events.emit({ type: 'warn', message: `The local router of "${this.service}" serves weights ${formatWeights(live.state.weights)} after its restart (recorded: ${formatWeights(before.weights)})` });
+      } else {
+        this.events.emit({ type: 'info', message: `The local router of "${this.service}" serves again (pid ${live.pid}) with weights ${formatWeights(live.state.weights)}` });
+      }
+      try {
+        return await this.client.call<T>(method, path, body, CALL_TIMEOUT_MS);
+      } catch (again) {
+        const id = (body as { instance?: { id?: string } } | undefined)?.instance?.id;
+        if (again instanceof AdminRequestError && again.status === 409 && path === '/instance' && id) {
+          const rec = (await this.client.call<RouterStatus>('GET', '/state')).state.instances.find((i) => i.id === id);
+          if (rec) return { instance: rec } as T;
+        }
+        throw again;
+      }
+    }
+  }
+
+  /** Wait while a recorded router process lives and does not answer; slow is not dead. */
+  private async waitForAnswer(state: RouterState): Promise<{ kind: 'running' | 'stopped'; state: RouterState | null }> {
+    const deadline = Date.now() + BUSY_WAIT_MS;
+    let current: RouterState | null = state;
+    while (Date.now() < deadline) {
+      if (await this.client.ping(2_000)) return { kind: 'running', state: await this.readState() };
+      current = await this.readState();
+      if (!current) break;
+      if (!routerAlive(current)) {
+        // Gone for good only if nobody restarts it within a moment (the other process does at once).
+        await new Promise((r) => setTimeout(r, 300));
+        current = await this.readState();
+        if (current && !routerAlive(current) && !(await this.client.ping(1_000))) return { kind: 'stopped', state: current };
+      } else {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new ProviderError(
+      `The local router of "${this.service}" (pid ${state.routerPid ?? '?'}) is alive but has not answered on ${this.socketPath} for ${BUSY_WAIT_MS / 1000}s; it is not killed, because it may only be slow`,
+      { changed: false, hint: `Look at its log ${this.logPath} and at the machine's load; \`zdd status\` tells when it answers again.` },
+    );
+  }
+
+  /** The router takes the test header, limits and dead-man's switch from the config of each command. */
+  private async pushConfig(state: RouterState): Promise<void> {
+    const dms = this.deadMansSwitchConfig();
+    if (
+      state.testHeader === this.cfg.testHeader &&
+      state.testValue === this.cfg.testValue &&
+      JSON.stringify(state.limits ?? {}) === JSON.stringify(this.cfg.limits) &&
+      JSON.stringify(state.deadMansSwitch ?? null) === JSON.stringify(dms ?? null)
+    ) {
+      return;
+    }
+    await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue, limits: this.cfg.limits, deadMansSwitch: dms ?? null }, CALL_TIMEOUT_MS);
+  }
+
+  private deadMansSwitchConfig(): RouterState['deadMansSwitch'] {
+    const d = this.cfg.deadMansSwitch;
+    return d.enabled ? { stateDir: this.lockDir, strategies: d.strategies, intervalMs: d.intervalMs } : undefined;
   }
 
   /** A port held by something else is a config problem: nothing is started. */
@@ -129,13 +219,11 @@ export class RouterProcess {
     } catch {
       // not answering: fall through to signals
     }
-    const pid = state?.routerPid;
-    if (pid) {
-      const started = state?.routerStartTime;
-      const deadline = Date.now() + 7_000;
-      while (isAlive(pid, started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-      if (isAlive(pid, started)) process.kill(pid, 'SIGKILL');
-    }
+    const procs = routerProcesses(state);
+    const deadline = Date.now() + 7_000;
+    while (procs.some((p) => isAlive(p.pid, p.startTime)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    // Stopping is asked for: whatever did not stop by itself is killed (both processes, or one would restart the other).
+    for (const p of procs) if (isAlive(p.pid, p.startTime)) process.kill(p.pid, 'SIGKILL');
     await rm(this.socketPath, { force: true });
     this.verified = false;
   }
@@ -154,12 +242,12 @@ export class RouterProcess {
     } finally {
       await log.close();
     }
-    type Msg = { ready: boolean; pid?: number; code?: string; message?: string };
+    type Msg = { ready: boolean; code?: string; message?: string };
     const msg = await new Promise<Msg>((resolve) => {
       const timer = setTimeout(() => resolve({ ready: false, message: `no answer within ${START_TIMEOUT_MS / 1000}s` }), START_TIMEOUT_MS);
-      child.once('message', (m) => {
+      child.once('message', (m: { t: string; code?: string; message?: string }) => {
         clearTimeout(timer);
-        resolve(m as Msg);
+        resolve({ ready: m?.t === 'ready', code: m?.code, message: m?.message });
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
@@ -182,6 +270,20 @@ export class RouterProcess {
       hint: fresh ? `Run it by hand to see why: node ${this.entry.script} --state <file>` : `See ${this.logPath}`,
     });
   }
+}
+
+/** The router processes recorded in the state: the primary, and the secondary when recorded. */
+function routerProcesses(state: RouterState | null): { pid: number; startTime?: string }[] {
+  if (!state) return [];
+  const out: { pid: number; startTime?: string }[] = [];
+  if (state.routerPid) out.push({ pid: state.routerPid, startTime: state.routerStartTime });
+  if (state.secondaryPid) out.push({ pid: state.secondaryPid, startTime: state.secondaryStartTime });
+  return out;
+}
+
+/** Whether any recorded router process is alive (pid and start time). */
+export function routerAlive(state: RouterState): boolean {
+  return routerProcesses(state).some((p) => isAlive(p.pid, p.startTime));
 }
 
 function portTakenError(host: string, port: number): ConfigError {

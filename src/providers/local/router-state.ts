@@ -37,9 +37,18 @@ export interface RouterState {
   host: string;
   port: number;
   socketPath: string;
-  /** Pid of the router process last started. */
+  /** Pid of the primary router process (state, admin channel, instances; also proxies). */
   routerPid?: number;
   routerStartTime?: string;
+  /** Pid of the secondary router process (proxies; restarts the primary if it dies, and is restarted by it). */
+  secondaryPid?: number;
+  secondaryStartTime?: string;
+  /** Timeouts and limits of the proxy (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<RouterLimits>;
+  /** When the dead-man's switch watches the lock, and where the lock lives. */
+  deadMansSwitch?: DeadMansSwitchConfig;
+  /** The last time the dead-man's switch put traffic back on stable, and why. */
+  deadMansSwitchFired?: DeadMansSwitchEvent;
   testHeader: string;
   testValue: string;
   /** Revision that requests with the test header go to. */
@@ -49,6 +58,44 @@ export interface RouterState {
   revisions: Record<string, RevisionRecord>;
   instances: InstanceRecord[];
   updatedAt: string;
+}
+
+/** Timeouts (ms) and limits of the proxy. */
+export interface RouterLimits {
+  /** Time a client has to send a request's headers. */
+  clientHeadersTimeoutMs: number;
+  /** Time an idle keep-alive client connection is kept open. */
+  clientIdleTimeoutMs: number;
+  /** Time to connect to an instance (then the next instance is tried; at the end 504). */
+  upstreamConnectTimeoutMs: number;
+  /** Time an instance has to answer with response headers (then 504, an error of its revision). */
+  upstreamHeadersTimeoutMs: number;
+  /** Client connections held at once by each proxying process; more are closed at once. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: RouterLimits = {
+  clientHeadersTimeoutMs: 10_000,
+  clientIdleTimeoutMs: 60_000,
+  upstreamConnectTimeoutMs: 2_000,
+  upstreamHeadersTimeoutMs: 60_000,
+  maxConnections: 4_096,
+};
+
+export interface DeadMansSwitchConfig {
+  /** Directory of the file state store (`<dir>/<service>/lock.json`, `latest.json`). */
+  stateDir: string;
+  /** Strategies whose deploys it guards. */
+  strategies: string[];
+  intervalMs: number;
+}
+
+export interface DeadMansSwitchEvent {
+  at: string;
+  deploymentId: string;
+  reason: string;
+  weightsBefore: WeightMap;
+  restored: string;
 }
 
 export async function readRouterState(path: string): Promise<RouterState | null> {

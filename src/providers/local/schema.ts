@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
+import type { RouterLimits } from './router-state.js';
 
 /**
  * The local provider: revisions run as local processes, traffic goes through zdd's own router.
@@ -31,11 +32,39 @@ export const localProviderSchema = z.strictObject({
   testRoute: z
     .strictObject({
       header: nonEmptyString('Request header that selects the test route (default "X-Canary")').optional(),
-      value: nonEmptyString('Header value that selects the test route (default "always")').optional(),
+      value: nonEmptyString('Header value that selects the test route (default "always"; see valueFromEnv)').optional(),
+      valueFromEnv: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `must be an environment variable name, got ${show(iss.input)}` })
+        .optional()
+        .describe('Name of an environment variable holding the header value, so that it is not a public constant (default ZDD_TEST_ROUTE_VALUE when set)'),
     })
     .optional()
     .describe('Requests carrying this header go to the candidate, before it has any weight'),
   stopGrace: duration('Time between SIGTERM and SIGKILL when an instance is stopped (default 5s)').optional(),
+  timeouts: z
+    .strictObject({
+      clientHeaders: duration('Time a client has to send the request headers (default 10s)').optional(),
+      clientIdle: duration('Time an idle keep-alive client connection stays open (default 60s)').optional(),
+      upstreamConnect: duration('Time to connect to an instance before the next one is tried; in the end 504 (default 2s)').optional(),
+      upstreamHeaders: duration('Time an instance has to answer with response headers; then 504, counted as an error of its revision (default 60s)').optional(),
+    })
+    .optional()
+    .describe('Timeouts of the local router'),
+  maxConnections: intBetween(1, 1_000_000, 'Client connections each router process holds at once; more are closed (default 4096)').optional(),
+  deadMansSwitch: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        strategies: z.array(nonEmptyString()).optional().describe('Strategies whose deploys it guards (default ["canary", "linear"])'),
+        interval: duration('How often the router looks at the lock (default 1s)').optional(),
+      }),
+    ])
+    .optional()
+    .describe(
+      'When the deploy holding the lock dies (its process is gone or its lease ran out) while its candidate has weight, the router itself puts 100% back on stable and records why. ' +
+        'Needs the file state store. `false` turns it off (default on)',
+    ),
   logLines: intBetween(1, 500, 'Lines of an instance\'s log shown when it fails to start (default 20)').optional(),
 });
 
@@ -54,6 +83,8 @@ export interface ResolvedLocalConfig {
   testValue: string;
   stopGraceMs: number;
   logLines: number;
+  limits: RouterLimits;
+  deadMansSwitch: { enabled: boolean; strategies: string[]; intervalMs: number };
 }
 
 export const LOCAL_DEFAULTS = {
@@ -65,4 +96,7 @@ export const LOCAL_DEFAULTS = {
   testValue: 'always',
   stopGraceMs: 5_000,
   logLines: 20,
+  testValueEnv: 'ZDD_TEST_ROUTE_VALUE',
+  deadMansSwitchStrategies: ['canary', 'linear'],
+  deadMansSwitchIntervalMs: 1_000,
 } as const;

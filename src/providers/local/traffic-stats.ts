@@ -74,3 +74,29 @@ export class TrafficStats {
     r.head = 0;
   }
 }
+
+/** One sample per revision from the samples of several router processes: counts added, latencies joined (thinned). */
+export function mergeSamples(parts: RevisionTrafficSample[][]): RevisionTrafficSample[] {
+  if (parts.length === 1) return parts[0];
+  const out = new Map<string, RevisionTrafficSample>();
+  for (const part of parts) {
+    for (const s of part) {
+      const m = out.get(s.revision);
+      if (!m) {
+        out.set(s.revision, { revision: s.revision, requests: s.requests, errors: s.errors, latenciesMs: [...(s.latenciesMs ?? [])] });
+        continue;
+      }
+      m.requests += s.requests;
+      m.errors += s.errors;
+      m.latenciesMs!.push(...(s.latenciesMs ?? []));
+    }
+  }
+  for (const m of out.values()) {
+    const lat = m.latenciesMs!;
+    if (lat.length > MAX_SAMPLES) {
+      const stride = lat.length / MAX_SAMPLES;
+      m.latenciesMs = Array.from({ length: MAX_SAMPLES }, (_, i) => lat[Math.floor(i * stride)]);
+    }
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,76 @@
+import { systemClock } from '../../core/clock.js';
+import type { WeightMap } from '../../core/provider.js';
+import { FileLockStore, FileRecordStore } from '../../state/file-state-store.js';
+import type { DeadMansSwitchEvent, RouterState } from './router-state.js';
+
+/**
+ * The router's own guard for a deploy that died half-way: when the lock of the service is stale
+ * (its holder's process is gone, or its lease ran out) while the deployment record says a deploy
+ * of a guarded strategy is running and its candidate has weight, the router puts 100% back on
+ * stable, drops the test route, and records why (router.json, shown by `zdd status`). It reads
+ * the lock and the record through the file state store, never their files directly.
+ */
+export class DeadMansSwitch {
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private lastRefusal = '';
+
+  constructor(
+    private readonly state: () => RouterState,
+    private readonly restore: (weights: WeightMap, event: DeadMansSwitchEvent) => Promise<void>,
+  ) {}
+
+  start(): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        await this.check();
+      } catch (e) {
+        console.error(`zdd router: dead-man's switch could not check the lock: ${(e as Error).message}`);
+      }
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.state().deadMansSwitch?.intervalMs ?? 1_000).unref();
+    };
+    this.timer = setTimeout(() => void tick(), this.state().deadMansSwitch?.intervalMs ?? 1_000).unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** One look at the lock and the record; restores stable when the deploy holding the lock is gone. */
+  async check(): Promise<boolean> {
+    const state = this.state();
+    const cfg = state.deadMansSwitch;
+    if (!cfg) return false;
+    const shifted = Object.values(state.weights).some((w) => w > 0 && w < 100);
+    const lock = await new FileLockStore(cfg.stateDir, systemClock).inspect(state.service);
+    if (!lock?.stale) return false;
+    const record = await new FileRecordStore(cfg.stateDir).latest(state.service);
+    if (!record || (record.status !== 'running' && record.status !== 'rolling-back')) return false;
+    if (!cfg.strategies.includes(record.strategy)) return false;
+    const stable = record.stable?.id;
+    const candidate = record.candidate.id;
+    if (!stable || !((state.weights[candidate] ?? 0) > 0) || (!shifted && state.weights[stable] === 100)) return false;
+    // The state may have changed while the files were read.
+    const now = this.state();
+    if (!((now.weights[candidate] ?? 0) > 0)) return false;
+    if (!now.instances.some((i) => i.revision === stable && i.status === 'ready')) {
+      const why = `stable ${stable} has no healthy instance left`;
+      if (why !== this.lastRefusal) console.error(`zdd router: dead-man's switch: the deploy holding the lock is gone, but ${why}; traffic stays as it is`);
+      this.lastRefusal = why;
+      return false;
+    }
+    const h = lock.holder;
+    const event: DeadMansSwitchEvent = {
+      at: new Date().toISOString(),
+      deploymentId: record.id,
+      reason: `the ${record.strategy} deploy ${record.id} holding the lock (${h.who}@${h.host}, pid ${h.pid}${h.command ? `, \`zdd ${h.command}\`` : ''}) stopped answering: ${lock.staleReason ?? 'stale lock'}`,
+      weightsBefore: { ...now.weights },
+      restored: stable,
+    };
+    console.error(`zdd router: dead-man's switch: ${event.reason}; putting 100% back on ${stable}`);
+    await this.restore({ [stable]: 100 }, event);
+    return true;
+  }
+}
