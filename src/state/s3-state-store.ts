@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { DeploymentRecord, LockInfo, LockLease, LockStore, RecordStore, StateStore } from '../core/state.js';
-import { toProviderError } from '../providers/aws/aws-errors.js';
+import { toProviderError } from '../aws/aws-errors.js';
 import { DEFAULT_LEASE_MS } from './file-state-store.js';
 import { holderIsDead } from './lock-holder.js';
 import type { s3StateSchema } from './schema.js';

@@ -18,7 +18,8 @@ import { CheckFailedError, ProviderError } from '../../src/core/errors.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { targetVerdict } from '../../src/providers/aws/ecs-platform.js';
 import { forwardWeights, toPercents, withForwardWeights } from '../../src/providers/aws/forward-action.js';
-import { revisionIdFromImage, taskDefinitionWithImage } from '../../src/providers/aws/task-definition.js';
+import { idFromImage } from '../../src/core/image-ref.js';
+import { taskDefinitionWithImage } from '../../src/providers/aws/task-definition.js';
 import { stackConfig, testContext } from './aws-context.js';
 
 // States the emulator cannot produce (targets initial/unhealthy/draining, ECS rollout FAILED,
@@ -192,7 +193,7 @@ describe('AWS provider with mocked SDK clients', () => {
         throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
       },
     });
-    const err = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noCredentials, elb } }).preflight().catch((e) => e);
+    const err = await new AwsProvider(stackConfig({ listener: LISTENER }), testContext(), { clients: { ecs: noCredentials, elb } }).preflight().catch((e) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.message).toBe('AWS credentials are missing or invalid (CredentialsProviderError) calling ecs:DescribeServices');
     expect(err.hint).toMatch(/aws sts get-caller-identity/);
@@ -200,7 +201,7 @@ describe('AWS provider with mocked SDK clients', () => {
     delete process.env.AWS_REGION;
     try {
       const noRegion = new ECSClient({ credentials: { accessKeyId: 't', secretAccessKey: 't' } });
-      const err2 = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noRegion, elb } }).preflight().catch((e) => e);
+      const err2 = await new AwsProvider(stackConfig({ listener: LISTENER }), testContext(), { clients: { ecs: noRegion, elb } }).preflight().catch((e) => e);
       expect(err2.message).toBe('No AWS region is set for ecs:DescribeServices');
       expect(err2.hint).toMatch(/--region/);
     } finally {
@@ -270,10 +271,10 @@ describe('pure helpers', () => {
     expect(() => taskDefinitionWithImage({ family: 'web', revision: 1, containerDefinitions: [{ name: 'web' }] }, [], 'x', 'app')).toThrow(/has no container "app" \(containers: "web"\)/);
   });
 
-  it('derives revision ids from images like the CLI does', () => {
-    expect(revisionIdFromImage('123.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2')).toBe('1.4.2');
-    expect(revisionIdFromImage('localhost:5000/web')).toBe('latest');
-    expect(revisionIdFromImage('repo/web@sha256:0123456789abcdef0123')).toBe('0123456789ab');
+  it('derives revision ids from images with the CLI\'s own function', () => {
+    expect(idFromImage('123.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2')).toBe('1.4.2');
+    expect(idFromImage('localhost:5000/web')).toBe('latest');
+    expect(idFromImage('repo/web@sha256:0123456789abcdef0123')).toBe('0123456789ab');
   });
 
   it('judges target health: unused and unavailable wait, unhealthy fails', () => {

@@ -1,7 +1,7 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ProviderError } from '../../core/errors.js';
-import { toProviderError } from './aws-errors.js';
+import { toProviderError } from '../../aws/aws-errors.js';
 
 /** The SDK clients the provider talks through; tests inject their own (mocked or pointed at moto). */
 export interface AwsClients {

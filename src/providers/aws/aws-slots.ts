@@ -19,10 +19,11 @@ import { ConfigError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { RevisionSpec } from '../../core/provider.js';
 import { awsCall, type AwsClients } from './aws-clients.js';
-import { isAwsError } from './aws-errors.js';
+import { isAwsError } from '../../aws/aws-errors.js';
 import { forwardWeights, toPercents } from './forward-action.js';
 import { isArn, type AwsProviderConfig } from './schema.js';
-import { containerImage, revisionIdFromImage } from './task-definition.js';
+import { idFromImage } from '../../core/image-ref.js';
+import { containerImage } from './task-definition.js';
 
 /** Tags zdd keeps on each slot's target group, so any machine can tell which revision a slot runs. */
 export const TAG = {
@@ -90,6 +91,8 @@ export class AwsSlots {
   private resolved: Resolved | null = null;
   private last: SlotsSnapshot | null = null;
   private readonly taskDefinitions = new Map<string, TaskDefinition>();
+  /** The account id, from the first ARN AWS returned (none is known before that). */
+  private account: string | undefined;
 
   constructor(
     readonly config: AwsProviderConfig,
@@ -108,9 +111,11 @@ export class AwsSlots {
   async resolve(): Promise<Resolved> {
     if (this.resolved) return this.resolved;
     const { config, clients } = this;
+    // The load balancer first: its ARN names the account for every later "not found".
+    const { listener, loadBalancer, listeners } = await this.describeListener();
+    this.noteArn(loadBalancer.LoadBalancerArn);
     const services = await this.describeServices(config.slots.map((s) => s.service));
     const groups = await this.describeTargetGroups(config.slots.map((s) => s.targetGroup));
-    const { listener, loadBalancer, listeners } = await this.describeListener();
     const slots = config.slots.map((s, i): SlotRef => {
       const svc = services[i];
       const tg = groups[i];
@@ -131,7 +136,7 @@ export class AwsSlots {
       const want = config.rule;
       const rule = (rules.Rules ?? []).find((r) => (typeof want === 'string' ? r.RuleArn === want : r.Priority === String(want.priority)));
       if (!rule) {
-        throw new ProviderError(`Listener rule ${typeof want === 'string' ? want : `with priority ${want.priority}`} not found on listener ${listener.ListenerArn}`, {
+        throw new ProviderError(`Listener rule ${typeof want === 'string' ? want : `with priority ${want.priority}`} not found on listener ${listener.ListenerArn} (${await this.where()})`, {
           hint: 'Check provider.rule (an ARN or { priority }) against `aws elbv2 describe-rules --listener-arn …`.',
         });
       }
@@ -156,7 +161,7 @@ export class AwsSlots {
       const want = config.testListener;
       const l = listeners.find((x) => (typeof want === 'string' ? x.ListenerArn === want : x.Port === want.port));
       if (!l) {
-        throw new ProviderError(`Test listener ${typeof want === 'string' ? want : `on port ${want.port}`} not found on load balancer ${loadBalancer.LoadBalancerName}`, {
+        throw new ProviderError(`Test listener ${typeof want === 'string' ? want : `on port ${want.port}`} not found on load balancer ${loadBalancer.LoadBalancerName} (${await this.where()})`, {
           hint: 'Create the listener (its default action may forward anywhere; zdd rewrites it), or remove provider.testListener.',
         });
       }
@@ -185,15 +190,17 @@ export class AwsSlots {
       res = await awsCall(this.clients.ecs, 'ecs', new DescribeServicesCommand({ cluster, services: names }), `cluster ${cluster}`);
     } catch (e) {
       if (isAwsError(e, 'ClusterNotFound')) {
-        throw new ProviderError(`ECS cluster "${cluster}" not found`, { cause: e, hint: 'Check provider.cluster and the region (--region, AWS_REGION).' });
+        throw new ProviderError(`ECS cluster "${cluster}" not found (${await this.where()})`, { cause: e, hint: 'Check provider.cluster, and the region: --region beats provider.region, which beats AWS_REGION and the profile.' });
       }
       throw e;
     }
+    for (const s of res.services ?? []) this.noteArn(s.serviceArn);
+    const where = await this.where();
     return names.map((name) => {
       const svc = (res.services ?? []).find((s) => s.serviceName === name || s.serviceArn === name);
       if (!svc || svc.status !== 'ACTIVE') {
         const why = svc ? `is ${svc.status}` : `not found (${(res.failures ?? []).find((f) => f.arn?.endsWith(`/${name}`) || f.arn === name)?.reason ?? 'MISSING'})`;
-        throw new ProviderError(`ECS service "${name}" in cluster "${cluster}" ${why}`, {
+        throw new ProviderError(`ECS service "${name}" in cluster "${cluster}" ${why} (${where})`, {
           hint: 'Create both slot services (the second one with desiredCount 0 is fine), or fix provider.slots.',
         });
       }
@@ -208,9 +215,10 @@ export class AwsSlots {
       try {
         const res = await awsCall<{ TargetGroups?: TargetGroup[] }>(this.clients.elb, 'elasticloadbalancing', new DescribeTargetGroupsCommand(input), `target group ${ref}`);
         out.push(res.TargetGroups![0]);
+        this.noteArn(res.TargetGroups![0].TargetGroupArn);
       } catch (e) {
         if (isAwsError(e, 'TargetGroupNotFound')) {
-          throw new ProviderError(`Target group "${ref}" not found`, { cause: e, hint: 'Check provider.slots[].targetGroup (name or ARN) and the region.' });
+          throw new ProviderError(`Target group "${ref}" not found (${await this.where()})`, { cause: e, hint: 'Check provider.slots[].targetGroup (name or ARN) and the region (--region, provider.region, AWS_REGION).' });
         }
         throw e;
       }
@@ -235,7 +243,7 @@ export class AwsSlots {
       const listeners = (await awsCall<{ Listeners?: Listener[] }>(elb, 'elasticloadbalancing', new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }), `load balancer ${want.loadBalancer}`)).Listeners ?? [];
       const l = listeners.find((x) => x.Port === want.port);
       if (!l) {
-        throw new ProviderError(`Load balancer "${lb.LoadBalancerName}" has no listener on port ${want.port} (ports: ${listeners.map((x) => x.Port).join(', ') || 'none'})`, {
+        throw new ProviderError(`Load balancer "${lb.LoadBalancerName}" has no listener on port ${want.port} (ports: ${listeners.map((x) => x.Port).join(', ') || 'none'}; ${await this.where(lb.LoadBalancerArn)})`, {
           hint: 'Fix provider.listener.port, or create the listener with a forward action to the stable slot\'s target group.',
         });
       }
@@ -243,13 +251,33 @@ export class AwsSlots {
     } catch (e) {
       const listenerMissing = isAwsError(e, 'ListenerNotFound');
       if (listenerMissing || isAwsError(e, 'LoadBalancerNotFound')) {
-        throw new ProviderError(`${listenerMissing ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found`, {
+        throw new ProviderError(`${listenerMissing ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found (${await this.where(typeof want === 'string' ? want : want.loadBalancer)})`, {
           cause: e,
           hint: 'Check provider.listener (a listener ARN, or { loadBalancer: name, port }) and the region.',
         });
       }
       throw e;
     }
+  }
+
+  /**
+   * Where zdd looked, for "not found" messages: `region us-east-1, account 123456789012` (the
+   * account once an ARN has named it). A wrong region is the usual cause of a missing resource.
+   */
+  async where(arnHint?: string): Promise<string> {
+    this.noteArn(arnHint);
+    let region: string;
+    try {
+      region = `region ${await this.clients.ecs.config.region()}`;
+    } catch {
+      region = 'no region set';
+    }
+    return this.account ? `${region}, account ${this.account}` : region;
+  }
+
+  private noteArn(arn: string | undefined): void {
+    const account = arn?.split(':')[4];
+    if (!this.account && account && /^\d{12}$/.test(account)) this.account = account;
   }
 
   /** The production action list (listener default actions, or the chosen rule's actions). */
@@ -330,21 +358,13 @@ export class AwsSlots {
     if ((service.desiredCount ?? 0) === 0 && weight === 0) return { revision: null, derived: false };
     const td = await this.taskDefinition(taskDefinition);
     const image = containerImage(td, this.config.container);
-    const id = image ? revisionIdFromImage(image) : `${td.family}-${td.revision}`;
+    const id = image ? idFromImage(image) : `${td.family}-${td.revision}`;
     return { revision: { id, ...(image ? { image } : {}), meta }, derived: true };
   }
 
-  /**
-   * What a revision's `meta` carries: its slot and task definition (rollback re-uses it), and its
-   * target group and load balancer (the CloudWatch check reads them as metric dimensions).
-   */
+  /** What a revision's `meta` carries: its slot and task definition (a rollback to it re-uses both). */
   meta(ref: SlotRef, taskDefinition: string): Record<string, string> {
-    return {
-      slot: ref.serviceName,
-      taskDefinition,
-      targetGroupArn: ref.targetGroupArn,
-      ...(this.resolved ? { loadBalancerArn: this.resolved.loadBalancerArn } : {}),
-    };
+    return { slot: ref.serviceName, taskDefinition };
   }
 
   async taskDefinition(arn: string): Promise<TaskDefinition> {
