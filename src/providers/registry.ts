@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { ProviderFactory } from '../core/provider.js';
+import type { ProviderFactory, RevisionSpec } from '../core/provider.js';
 import { fn, nonEmptyString } from '../config/schema-helpers.js';
+import { awsCandidate } from './aws/candidate.js';
 import { awsProviderSchema } from './aws/schema.js';
 import { localProviderSchema } from './local/schema.js';
 import { PROVIDER_MANIFEST, type ProviderManifest } from './provider-manifest.js';
@@ -20,6 +21,8 @@ export const customProviderSchema = z.strictObject({
 export interface ProviderEntry extends ProviderManifest {
   schema: z.ZodType;
   load(): Promise<ProviderFactory<any>>;
+  /** The candidate `zdd deploy` runs, completed from the provider config, or a UsageError (exit 2) before anything changes. */
+  candidate?(candidate: RevisionSpec, providerConfig: any): RevisionSpec;
 }
 
 /**
@@ -29,12 +32,18 @@ export interface ProviderEntry extends ProviderManifest {
  */
 export const PROVIDER_TYPES = {
   local: { ...PROVIDER_MANIFEST.local, schema: localProviderSchema, load: () => import('./local/local-provider.js').then((m) => m.localProvider as ProviderFactory<any>) },
-  aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, load: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
+  aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, candidate: awsCandidate, load: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
   custom: {
     ...PROVIDER_MANIFEST.custom,
     schema: customProviderSchema,
     load: async () => ({ create: (cfg: any, ctx) => cfg.create(cfg.options ?? {}, ctx) }) as ProviderFactory<any>,
   },
 } satisfies Record<string, ProviderEntry>;
+
+/** The candidate a deploy runs on the configured provider (AWS fills in or demands an image). */
+export function providerCandidate(candidate: RevisionSpec, providerConfig: { type: string }): RevisionSpec {
+  const entry = (PROVIDER_TYPES as Record<string, ProviderEntry>)[providerConfig.type];
+  return entry?.candidate?.(candidate, providerConfig) ?? candidate;
+}
 
 export type ProviderType = keyof typeof PROVIDER_TYPES;

@@ -1,3 +1,5 @@
+import { DescribeListenersCommand, DescribeTagsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,5 +89,36 @@ export default defineConfig({
     expect(help.stdout).toMatch(/AWS provider \(ECS \+ ALB\) options:\n\s+--region <region>/);
     const global = await zdd(dir, ['--help']);
     expect(global.stdout).not.toContain('--region');
+  });
+
+  async function weights(): Promise<Record<string, number>> {
+    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const res: Record<string, number> = {};
+    for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) res[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
+    return res;
+  }
+  async function tagsOf(i: 0 | 1): Promise<Record<string, string>> {
+    const t = await c.elb.send(new DescribeTagsCommand({ ResourceArns: [stack.targetGroupArns[i]] }));
+    return Object.fromEntries((t.TagDescriptions![0].Tags ?? []).map((x) => [x.Key!, x.Value!]));
+  }
+
+  it('item 2: a deploy without an image is refused (exit 2, nothing changed); provider.image names it; the same image again is called a redeploy', async () => {
+    const dir = project();
+    const r = await zdd(dir, ['deploy', '--revision', 'v5']);
+    expect(r.code, out(r)).toBe(2);
+    expect(r.stdout + r.stderr).toContain('On AWS, zdd deploy needs an image for revision v5: nothing was changed');
+    expect(r.stdout + r.stderr).toContain('provider.image');
+    expect(await weights()).toEqual({ 'web-a': 1 });
+    expect((await c.s3.send(new ListObjectsV2Command({ Bucket: stack.bucket }))).KeyCount ?? 0).toBe(0);
+
+    const templated = project({ image: 'repo/web:{{revision}}' });
+    const d = await zdd(templated, ['deploy', '--revision', '1.4.2']);
+    expect(d.code, out(d)).toBe(0);
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+    expect(await tagsOf(1)).toMatchObject({ 'zdd:revision': '1.4.2', 'zdd:image': 'repo/web:1.4.2' });
+
+    const again = await zdd(templated, ['deploy', '--revision', '1.4.2-again', '--image', 'repo/web:1.4.2']);
+    expect(again.code, out(again)).toBe(0);
+    expect(again.stdout + again.stderr).toContain('Revision 1.4.2-again runs the same image as stable 1.4.2 (repo/web:1.4.2): this deploy is a redeploy of the same image');
   });
 });

@@ -35,6 +35,10 @@ export class EcsPlatform implements Platform {
       );
     }
     const taskDefinition = await this.taskDefinitionFor(revision, existing, live ?? target);
+    const same = live && live !== target && live.revision && (taskDefinition === live.service.taskDefinition || (revision.image !== undefined && revision.image === live.revision.image));
+    if (same) {
+      this.slots.emitWarn(`Revision ${revision.id} runs the same image as stable ${live.revision!.id} (${live.revision!.image ?? taskDefinition}): this deploy is a redeploy of the same image, not a new version`);
+    }
     const r = await this.slots.resolve();
     await awsCall(
       this.slots.clients.ecs,
