@@ -1,5 +1,6 @@
 import { DescribeServicesCommand, DescribeTaskDefinitionCommand, ECSClient, ECSServiceException, type Service } from '@aws-sdk/client-ecs';
 import {
+  AddTagsCommand,
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
   DescribeRulesCommand,
@@ -207,6 +208,26 @@ describe('AWS provider with mocked SDK clients', () => {
     } finally {
       if (saved !== undefined) process.env.AWS_REGION = saved;
     }
+  });
+
+  it('issue 8 item 10: a failed tagging call after a successful write is retried, and only warns when it keeps failing', async () => {
+    const throttled = Object.assign(new Error('We encountered an internal error'), { name: 'InternalFailure', $metadata: { httpStatusCode: 500 } });
+    elbMock.on(AddTagsCommand).rejectsOnce(throttled).resolves({});
+    const ctx = testContext();
+    const p = new AwsProvider(stackConfig({ listener: LISTENER }), ctx, { clients: { ecs, elb } });
+    await p.router.setWeights({ v1: 0, v2: 100 });
+    expect(elbMock.commandCalls(ModifyListenerCommand)).toHaveLength(1);
+    // The listener claim failed once and went through on the retry; both groups' roles are recorded.
+    const tagged = elbMock.commandCalls(AddTagsCommand).map((c) => c.args[0].input.ResourceArns![0]);
+    expect(tagged).toEqual([LISTENER, LISTENER, TG[0], TG[1]]);
+    expect(ctx.emitted.filter((e) => e.type === 'warn')).toEqual([]);
+
+    elbMock.on(AddTagsCommand).rejects(throttled);
+    const ctx2 = testContext();
+    const p2 = new AwsProvider(stackConfig({ listener: LISTENER }), ctx2, { clients: { ecs, elb } });
+    await p2.router.setWeights({ v1: 0, v2: 100 });
+    const warnings = ctx2.emitted.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
+    expect(warnings[0]).toMatch(/^Could not tag listener .* \(zdd:service=web\) after 3 attempts: InternalFailure: We encountered an internal error\. The change itself was made/);
   });
 
   it('reads weights written by someone else (relative ALB weights) as percents', async () => {
