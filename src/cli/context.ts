@@ -6,6 +6,7 @@ import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
+import { prepareAwsSdk } from '../aws/sdk-notice.js';
 import { awsClientOptions } from '../providers/aws/cli-options.js';
 import { providerFlags } from '../providers/provider-manifest.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
@@ -60,6 +61,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
   const strategyDefault = loaded.config.strategies?.default;
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options: stateStoreOptions(loaded, options) });
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
   const engine = new Engine({

@@ -241,4 +241,24 @@ export default defineConfig({
     expect((await rules()).map((r) => r.Priority)).toEqual(['10', 'default']);
     expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
   });
+
+  it.skipIf(Number(process.versions.node.split('.')[0]) >= 22)('item 6: the AWS SDK\'s Node-version notice is one line, once a day, and other warnings still show', async () => {
+    const dir = project();
+    const cache = tempDir();
+    // Another warning, emitted by the process the way any library would: it must still reach stderr.
+    writeFileSync(join(cache, 'warn.mjs'), "setTimeout(() => process.emitWarning('some other warning'), 0);\n");
+    // The SDK's own switch off (the test files set it for their own clients).
+    const plain = { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' };
+    const run = () => runZdd(['status'], dir, { ...plain, XDG_CACHE_HOME: cache, NODE_OPTIONS: `--import ${join(cache, 'warn.mjs')}` }, 90_000);
+    const first = await run();
+    expect(first.code, out(first)).toBe(0);
+    const notices = first.stderr.split('\n').filter((l) => /Node\.js 22/.test(l));
+    expect(notices).toEqual([expect.stringMatching(/^zdd: note: AWS SDK releases after January 2027 need Node\.js 22 or newer and this is Node\.js v\d+\.\d+\.\d+; upgrade Node/)]);
+    expect(first.stderr).not.toContain('NodeVersionSupportWarning');
+    expect(first.stderr).toContain('some other warning');
+    const second = await run();
+    expect(second.code, out(second)).toBe(0);
+    expect(second.stderr).not.toMatch(/Node\.js 22|NodeVersionSupportWarning/);
+    expect(second.stderr).toContain('some other warning');
+  });
 });

@@ -1,5 +1,6 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError } from '../../core/errors.js';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
 import { providerFlags } from '../../providers/provider-manifest.js';
 import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
 import { finish } from '../finish.js';
@@ -9,6 +10,7 @@ import { createStateStore } from '../../state/create-state-store.js';
 
 async function store(globals: GlobalOptions) {
   const loaded = await loadCommandConfig(globals);
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   return { service: loaded.config.service, store: s };
 }
