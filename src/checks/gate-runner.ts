@@ -18,10 +18,11 @@ export interface GateRunOptions {
 }
 
 export interface GateOutcome {
-  verdict: 'pass' | 'fail';
+  /** 'inconclusive': no check failed but one never got a conclusive result; the gate's onInconclusive decides. */
+  verdict: 'pass' | 'fail' | 'inconclusive';
   /** One sentence naming the check, the observed value and the threshold (the rollback message). */
   reason: string;
-  /** The result that decided a failure. */
+  /** The result that decided a failure or an inconclusive end. */
   deciding?: CheckResult;
 }
 
@@ -99,6 +100,8 @@ export async function runChecks(checks: ResolvedCheck[], ctx: CheckContext, opts
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (decided) return decided;
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    const inconclusive = settled.flatMap((s) => (s.status === 'fulfilled' && s.value.verdict === 'inconclusive' ? [s.value] : []));
+    if (inconclusive.length) return { verdict: 'inconclusive', reason: inconclusive.map((o) => o.reason).join('; '), deciding: inconclusive[0].deciding };
     const names = checks.map((c) => `"${c.check.name}"`).join(', ');
     return { verdict: 'pass', reason: `gate "${opts.gateName}" passed: ${checks.length === 1 ? 'check' : `all ${checks.length} checks`} ${names} passed` };
   } finally {
@@ -121,6 +124,7 @@ async function runCheck(rc: ResolvedCheck, ctx: CheckContext, opts: GateRunOptio
   let lastInconclusive: CheckResult | undefined;
   let lastError: CheckResult | undefined;
   const fail = (deciding: CheckResult, detail: string): GateOutcome => ({ verdict: 'fail', reason: `check "${check.name}" failed: ${detail}`, deciding });
+  const inconclusive = (deciding: CheckResult, detail: string): GateOutcome => ({ verdict: 'inconclusive', reason: `check "${check.name}" was inconclusive: ${detail}`, deciding });
   // In a gate the first measurement is immediate; during a bake each one looks back over the interval just passed.
   let k = opts.mode === 'gate' ? 0 : 1;
   for (;;) {
@@ -150,7 +154,7 @@ async function runCheck(rc: ResolvedCheck, ctx: CheckContext, opts: GateRunOptio
       if (result.verdict === 'inconclusive') {
         lastInconclusive = result;
         if (counts.inconclusive > t.inconclusiveLimit) {
-          return fail(result, `inconclusive: ${result.message}` + (t.inconclusiveLimit > 0 ? ` (${counts.inconclusive} inconclusive measurements, limit ${t.inconclusiveLimit})` : ''));
+          return inconclusive(result, result.message + (t.inconclusiveLimit > 0 ? ` (${counts.inconclusive} inconclusive measurements, limit ${t.inconclusiveLimit})` : ''));
         }
       }
     }
@@ -158,12 +162,12 @@ async function runCheck(rc: ResolvedCheck, ctx: CheckContext, opts: GateRunOptio
     const countReached = t.count !== undefined && counts.measured >= t.count;
     const timeUp = end !== undefined ? ctx.clock.now() >= end : t.count === undefined;
     if (!countReached && !timeUp) continue;
-    // Inconclusive never passes: a check decides "pass" only on at least one passing measurement.
+    // Inconclusive never passes by itself: a check passes only on at least one passing measurement.
     if (counts.pass > 0) {
       return { verdict: 'pass', reason: `check "${check.name}" passed ${counts.pass} of ${counts.measured} measurement${counts.measured === 1 ? '' : 's'}` };
     }
     const span = opts.mode === 'analysis' && !countReached ? 'the whole bake' : `${counts.measured} measurement${counts.measured === 1 ? '' : 's'}`;
-    if (lastInconclusive) return fail(lastInconclusive, `inconclusive: ${lastInconclusive.message} (no conclusive result in ${span})`);
+    if (lastInconclusive) return inconclusive(lastInconclusive, `${lastInconclusive.message} (no conclusive result in ${span})`);
     if (lastError) return fail(lastError, `no measurement succeeded in ${span}: ${lastError.message}`);
     // Unreachable (every run measures at least once), but a check must never end undecided.
     return { verdict: 'fail', reason: `check "${check.name}" failed: no measurement was made` };

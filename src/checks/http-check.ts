@@ -1,5 +1,6 @@
 import type { Check, CheckContext, CheckFactory, Measurement } from '../core/checks.js';
 import { ZddError } from '../core/errors.js';
+import { describeFetchError } from './fetch-error.js';
 import type { HttpCheckConfig } from './http-check-schema.js';
 
 interface Probe {
@@ -55,7 +56,14 @@ export class HttpCheck implements Check {
   }
 
   private async probe(p: Probe, method: string, signal: AbortSignal): Promise<{ url: string; ok: boolean; status: number; problem: string }> {
-    const res = await fetch(p.url, { method, headers: p.headers, signal, redirect: 'manual' });
+    let res: Response;
+    try {
+      res = await fetch(p.url, { method, headers: p.headers, signal, redirect: 'manual' });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      // Could not measure (an error, not a failure): say where and why.
+      throw new Error(describeFetchError(method, p.url, e));
+    }
     const statusOk = this.statusOk(res.status);
     if (this.config.bodyIncludes !== undefined && statusOk && method !== 'HEAD') {
       const body = await res.text();

@@ -7,6 +7,9 @@ import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
 import { createFlagProvider } from '../flags/registry.js';
+import { prepareAwsSdk } from '../aws/sdk-notice.js';
+import { awsClientOptions } from '../providers/aws/cli-options.js';
+import { providerFlags } from '../providers/provider-manifest.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { createStateStore, localStateDir } from '../state/create-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
@@ -68,7 +71,7 @@ export function defaultStrategy(loaded: LoadedConfig): string {
 export async function createContext(globals: GlobalOptions, io: CommandIO, loaded?: LoadedConfig): Promise<CommandContext> {
   loaded ??= await loadCommandConfig(globals);
   const clock = commandClock();
-  const options = { region: globals.region, profile: globals.profile };
+  const options = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
   const strategyDefault = loaded.config.strategies?.default;
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
@@ -76,7 +79,8 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   // every event, record and log line from here on.
   const secrets = configSecrets(loaded.config);
   io.bus.maskWith(secrets);
-  const store = withMaskedRecords(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options }), secrets);
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
+  const store = withMaskedRecords(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options: stateStoreOptions(loaded, options) }), secrets);
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
   const engine = new Engine({
     config: loaded.config,
@@ -103,6 +107,12 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
       await provider.close?.().catch(() => undefined);
     },
   };
+}
+
+/** Region and profile for the S3 state store: state.region first (the bucket's), then the AWS provider's. */
+export function stateStoreOptions(loaded: LoadedConfig, flags: Record<string, string | undefined>): Record<string, string | undefined> {
+  const provider = loaded.config.provider as { type: string; region?: string; profile?: string };
+  return awsClientOptions(provider.type === 'aws' ? provider : undefined, flags);
 }
 
 async function createProvider(loaded: LoadedConfig, ctx: ProviderContext): Promise<Provider> {

@@ -39,8 +39,11 @@ export default defineConfig({
   gates: {
     // Runs before the candidate gets production traffic (through the test route).
     smoke: { checks: [{ type: 'http', path: '/health', expectStatus: 200 }] },
-    // Runs during every bake; a failure rolls back at once.
+    // Runs during every bake; a failure rolls back at once. Too little traffic to judge (nobody
+    // uses the app yet) is inconclusive: the deploy pauses for \`zdd promote\` / \`zdd abort\`
+    // ('pass' goes on, 'rollback' rolls back).
     analysis: {
+      onInconclusive: 'pause',
       checks: [{ type: 'router', name: 'error-rate', interval: '5s', maxErrorRate: 5, minRequests: 20 }],
     },
   },

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODE_HELP, ExitCode } from '../core/exit-codes.js';
+import { INIT_PROVIDERS, PROVIDER_MANIFEST } from '../providers/provider-manifest.js';
 import { version } from './version.js';
 
 /** Global flags every command understands. */
@@ -10,8 +11,6 @@ export interface GlobalOptions {
   verbose?: boolean;
   yes?: boolean;
   color?: boolean;
-  region?: string;
-  profile?: string;
 }
 
 type CommandModule = () => Promise<{ default: (opts: any, globals: GlobalOptions, io: any) => Promise<number> }>;
@@ -30,8 +29,6 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('--verbose', 'more detail, and stack traces on errors')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--no-color', 'no colours')
-    .option('--region <region>', 'AWS region (AWS provider)')
-    .option('--profile <profile>', 'AWS profile (AWS provider)')
     .showHelpAfterError('(run zdd --help for usage)')
     .addHelpText('after', `\n${EXIT_CODE_HELP}\n`)
     .exitOverride();
@@ -91,7 +88,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   program
     .command('init')
     .description('write a commented deploy.config.ts')
-    .addOption(new Option('-p, --provider <name>', 'provider to configure').choices(['local', 'aws']).default('local'))
+    .addOption(new Option('-p, --provider <name>', 'provider to configure').choices(INIT_PROVIDERS).default('local'))
     .option('-o, --output <path>', 'file to write', 'deploy.config.ts')
     .option('-f, --force', 'overwrite an existing file')
     .action(action(() => import('./commands/init-command.js')));
@@ -139,7 +136,15 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .description('stop everything the provider started for the service (local: router and processes)')
     .action(action(() => import('./commands/down-command.js')));
 
+  for (const cmd of [...program.commands, ...lock.commands]) if (cmd.name() !== 'lock') addProviderOptions(cmd);
   return program;
+}
+
+/** Each provider's own flags (AWS: --region, --profile), under its own heading in the command's help. */
+function addProviderOptions(cmd: Command): void {
+  for (const manifest of Object.values(PROVIDER_MANIFEST)) {
+    for (const o of manifest.cliOptions) cmd.addOption(new Option(o.flags, o.description).helpGroup(`${manifest.title} options:`));
+  }
 }
 
 /** The one place that turns a command's result or error into an exit code. */

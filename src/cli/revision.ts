@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import { idFromImage } from '../core/image-ref.js';
 import type { RevisionSpec } from '../core/provider.js';
 
 const REVISION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -12,12 +13,4 @@ export function revisionFromFlags(flags: { revision?: string; image?: string }):
     throw new UsageError(`Revision id "${id}" is not valid`, 'Use letters, digits, ".", "_" and "-" (max 128), starting with a letter or digit; pass --revision to choose one.');
   }
   return image ? { id, image } : { id };
-}
-
-export function idFromImage(image: string): string {
-  const digest = image.split('@')[1];
-  if (digest) return digest.replace(/^sha256:/, '').slice(0, 12);
-  const last = image.split('/').pop() ?? image;
-  const tag = last.includes(':') ? last.split(':').pop()! : 'latest';
-  return tag;
 }

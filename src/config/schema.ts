@@ -5,6 +5,7 @@ import type { Strategy } from '../core/strategy.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { flagsSchema } from '../flags/schema.js';
 import { stateSchema } from '../state/schema.js';
+import { ON_INCONCLUSIVE } from '../checks/on-inconclusive.js';
 import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
 import { canaryOptionsSchema } from '../../strategies/canary.js';
 import { linearOptionsSchema } from '../../strategies/linear.js';
@@ -34,6 +35,8 @@ export const checkSchema = z.discriminatedUnion(
 export const gateSchema = z.strictObject({
   checks: z.array(checkSchema).min(1, { error: 'a gate needs at least one check' }).describe('Checks of the gate; they run concurrently and all must pass'),
   description: z.string().optional().describe('Shown in output'),
+  onInconclusive: z.enum(ON_INCONCLUSIVE, { error: `must be one of ${ON_INCONCLUSIVE.join(', ')}` }).optional()
+    .describe('When a check never got a conclusive result (e.g. too little traffic): pause for `zdd promote` / `zdd abort` (default, as Argo Rollouts does), rollback, or pass'),
 });
 
 /**

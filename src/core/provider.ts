@@ -51,11 +51,14 @@ export interface RevisionEndpoints {
   testHeaders?: Record<string, string>;
   /** Direct URLs of the revision's instances, where reachable. */
   instanceUrls?: string[];
-  /**
-   * Identifiers metric checks can look the revision up by, e.g. AWS `targetGroupArn` and
-   * `loadBalancerArn` (the cloudwatch check reads these; a revision's slot changes between deploys).
-   */
-  metricDimensions?: Record<string, string>;
+  /** Where metric checks find the revision's series (a revision's slot changes between deploys). */
+  metricDimensions?: MetricDimensions;
+}
+
+/** Where each metric source finds a revision's series: one typed field per source. */
+export interface MetricDimensions {
+  /** ALB per-target-group metrics (AWS/ApplicationELB), read by the `cloudwatch` check. */
+  alb?: { targetGroupArn: string; loadBalancerArn?: string; region?: string };
 }
 
 /** Per-revision request counters a router keeps (local router), for the `router` metric check. */
@@ -129,7 +132,7 @@ export interface ProviderContext {
   env: string | undefined;
   clock: Clock;
   events: EventSink;
-  /** Global CLI options that providers may honour (--region, --profile). */
+  /** The provider's own CLI flags as given (AWS: region, profile); see its registry manifest. */
   options: Record<string, string | undefined>;
 }
 

@@ -1,4 +1,6 @@
 import { runGate } from '../checks/gate-runner.js';
+import { DEFAULT_ON_INCONCLUSIVE, inconclusiveMessage } from '../checks/on-inconclusive.js';
+import type { GateConfig } from '../config/schema.js';
 import type { CheckContext } from '../core/checks.js';
 import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMismatchError, ZddError, errorMessage } from '../core/errors.js';
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
@@ -168,6 +170,7 @@ export class StepRunner {
           onResult: (r) => this.onCheckResult(record, { ...r, gate: step.gate }),
         });
         if (outcome.verdict === 'fail') throw new CheckFailedError(`Gate "${step.gate}" failed: ${outcome.reason}`);
+        if (outcome.verdict === 'inconclusive') await this.onInconclusive('Gate', step.gate, gate, outcome.reason, scope);
         return;
       }
       case 'pause':
@@ -238,14 +241,7 @@ export class StepRunner {
     const { record, signal, watcher } = scope;
     const index = record.stepIndex;
     if (step.durationMs === undefined) {
-      if (!watcher) throw new ZddError('bad-plan', 'A manual pause cannot be part of a rollback plan');
-      record.status = 'paused';
-      await this.save(record);
-      deps.events.emit({ type: 'paused', index, message: `Paused at ${describeWeights(record)}. Run \`zdd promote\` to go on or \`zdd abort\` to roll back.` });
-      await watcher.waitForPromote(signal);
-      record.status = 'running';
-      record.promoteRequested = undefined;
-      return;
+      return this.waitForPerson(scope, `Paused at ${describeWeights(record)}. Run \`zdd promote\` to go on or \`zdd abort\` to roll back.`);
     }
     // A bake: the timer, the analysis gates and `zdd promote` race; a failed check ends it at once.
     const bake = new AbortController();
@@ -253,6 +249,7 @@ export class StepRunner {
     signal.addEventListener('abort', stop, { once: true });
     const started = deps.clock.now();
     const end = started + step.durationMs;
+    const inconclusive: { name: string; gate: GateConfig; reason: string }[] = [];
     try {
       const analyses = (step.analysis ?? []).map(async (name) => {
         const gate = deps.config.gates?.[name];
@@ -264,6 +261,7 @@ export class StepRunner {
           onResult: (r) => this.onCheckResult(record, { ...r, gate: name }),
         });
         if (outcome.verdict === 'fail') throw new CheckFailedError(`Analysis "${name}" failed: ${outcome.reason}`);
+        if (outcome.verdict === 'inconclusive') inconclusive.push({ name, gate, reason: outcome.reason });
       });
       const timer = (async () => {
         while (deps.clock.now() < end) {
@@ -278,6 +276,10 @@ export class StepRunner {
       if (first === 'promoted') {
         record.promoteRequested = undefined;
         deps.events.emit({ type: 'info', message: 'Promoted: bake skipped' });
+      } else {
+        // The bake is over: each analysis that found no conclusive evidence applies its gate's choice.
+        bake.abort(new Error('bake finished'));
+        for (const i of inconclusive) await this.onInconclusive('Analysis', i.name, i.gate, i.reason, scope);
       }
     } catch (e) {
       if (signal.aborted) throw signal.reason;
@@ -286,6 +288,30 @@ export class StepRunner {
       signal.removeEventListener('abort', stop);
       if (!bake.signal.aborted) bake.abort(new Error('bake finished'));
     }
+  }
+
+  /** A gate or analysis without conclusive evidence: its `onInconclusive` (default pause) decides, and says so. */
+  private async onInconclusive(kind: 'Gate' | 'Analysis', name: string, gate: GateConfig, reason: string, scope: RunScope): Promise<void> {
+    const choice = gate.onInconclusive ?? DEFAULT_ON_INCONCLUSIVE;
+    const message = inconclusiveMessage(kind, name, reason, choice, gate.onInconclusive !== undefined);
+    if (choice === 'rollback') throw new CheckFailedError(message);
+    if (choice === 'pass') {
+      this.deps.events.emit({ type: 'warn', message });
+      return;
+    }
+    await this.waitForPerson(scope, message);
+  }
+
+  /** A manual pause, or a pause an inconclusive gate asked for: checkpoint "paused", then wait for `zdd promote` (or `zdd abort`). */
+  private async waitForPerson(scope: RunScope, message: string): Promise<void> {
+    const { record, signal, watcher } = scope;
+    if (!watcher) throw new ZddError('bad-plan', 'A manual pause cannot be part of a rollback plan');
+    record.status = 'paused';
+    await this.save(record);
+    this.deps.events.emit({ type: 'paused', index: record.stepIndex, message });
+    await watcher.waitForPromote(signal);
+    record.status = 'running';
+    record.promoteRequested = undefined;
   }
 
   private onCheckResult(record: DeploymentRecord, result: Parameters<typeof addVerdict>[1]): void {

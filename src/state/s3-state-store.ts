@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { LockHeldError, LockLostError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { DeploymentRecord, LockInfo, LockLease, LockStore, RecordStore, StateStore } from '../core/state.js';
-import { toProviderError } from '../providers/aws/aws-errors.js';
+import { toProviderError } from '../aws/aws-errors.js';
 import { parseStateJson, type JsonFileKind } from './atomic-file.js';
 import { isDeploymentRecord } from './record-shape.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';

@@ -209,12 +209,12 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     expect(after.lock).toBeNull();
   });
 
-  it('a missing cluster is a provider error before any change (exit 5)', async () => {
+  it('a missing cluster is a provider error before any change (exit 5), naming the region and account it looked in', async () => {
     const dir = project();
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace('"cluster":"prod"', '"cluster":"staging"'));
     const r = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.2']);
     expect(r.code, failed(r)).toBe(5);
-    expect(r.stdout + r.stderr).toMatch(/ECS cluster "staging" not found/);
+    expect(r.stdout + r.stderr).toContain('ECS cluster "staging" not found (region us-east-1, account 123456789012)');
     expect(await weights()).toEqual({ 'web-a': 1 });
   });
 });

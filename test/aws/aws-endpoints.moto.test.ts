@@ -21,10 +21,11 @@ describe.skipIf(skipWithoutMoto())('AWS endpoints for checks', () => {
       await provider.platform.provision({ id: 'v2', image: 'repo/web:v2' }, 1);
       const e1 = await provider.platform.endpoints('v1');
       const e2 = await provider.platform.endpoints('v2');
-      expect(stack.targetGroupArns).toContain(e1.metricDimensions?.targetGroupArn);
-      expect(stack.targetGroupArns).toContain(e2.metricDimensions?.targetGroupArn);
-      expect(e1.metricDimensions?.targetGroupArn).not.toBe(e2.metricDimensions?.targetGroupArn);
-      expect(e2.metricDimensions?.loadBalancerArn).toMatch(/^arn:aws:elasticloadbalancing:.*:loadbalancer\/app\//);
+      expect(stack.targetGroupArns).toContain(e1.metricDimensions?.alb?.targetGroupArn);
+      expect(stack.targetGroupArns).toContain(e2.metricDimensions?.alb?.targetGroupArn);
+      expect(e1.metricDimensions?.alb?.targetGroupArn).not.toBe(e2.metricDimensions?.alb?.targetGroupArn);
+      expect(e2.metricDimensions?.alb?.loadBalancerArn).toMatch(/^arn:aws:elasticloadbalancing:.*:loadbalancer\/app\//);
+      expect(e2.metricDimensions?.alb?.region).toBe('us-east-1');
     } finally {
       await provider.close?.();
       await bridge.stop();

@@ -104,7 +104,7 @@ describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', {
     expect(await desired()).toEqual({ 'web-a': 0, 'web-b': 2 });
     const record = await h.store.records.latest('web');
     expect(record?.status).toBe('succeeded');
-    expect(record?.candidate.meta?.targetGroupArn).toBe(stack.targetGroupArns[1]);
+    expect(record?.candidate.meta?.slot).toBe('web-b');
 
     const counts = Object.fromEntries([...h.aws.counts].sort(([a], [b]) => a.localeCompare(b)));
     const s3 = Object.fromEntries([...h.s3Calls.counts].sort(([a], [b]) => a.localeCompare(b)));

@@ -18,7 +18,7 @@ describe.skipIf(!existsSync(ZDD_BIN))('AWS SDK is loaded lazily', { timeout: 120
 `,
   );
   writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(new URL('./hooks.mjs', import.meta.url));\n`);
-  writeFileSync(join(dir, 'deploy.config.ts'), awsInitTemplate);
+  writeFileSync(join(dir, 'deploy.config.ts'), awsInitTemplate());
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const run = (args: string[]) => {

@@ -1,5 +1,6 @@
 import { DescribeServicesCommand, DescribeTaskDefinitionCommand, ECSClient, ECSServiceException, type Service } from '@aws-sdk/client-ecs';
 import {
+  AddTagsCommand,
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
   DescribeRulesCommand,
@@ -18,7 +19,8 @@ import { CheckFailedError, ProviderError } from '../../src/core/errors.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { targetVerdict } from '../../src/providers/aws/ecs-platform.js';
 import { forwardWeights, toPercents, withForwardWeights } from '../../src/providers/aws/forward-action.js';
-import { revisionIdFromImage, taskDefinitionWithImage } from '../../src/providers/aws/task-definition.js';
+import { idFromImage } from '../../src/core/image-ref.js';
+import { taskDefinitionWithImage } from '../../src/providers/aws/task-definition.js';
 import { stackConfig, testContext } from './aws-context.js';
 
 // States the emulator cannot produce (targets initial/unhealthy/draining, ECS rollout FAILED,
@@ -192,7 +194,7 @@ describe('AWS provider with mocked SDK clients', () => {
         throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
       },
     });
-    const err = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noCredentials, elb } }).preflight().catch((e) => e);
+    const err = await new AwsProvider(stackConfig({ listener: LISTENER }), testContext(), { clients: { ecs: noCredentials, elb } }).preflight().catch((e) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.message).toBe('AWS credentials are missing or invalid (CredentialsProviderError) calling ecs:DescribeServices');
     expect(err.hint).toMatch(/aws sts get-caller-identity/);
@@ -200,12 +202,32 @@ describe('AWS provider with mocked SDK clients', () => {
     delete process.env.AWS_REGION;
     try {
       const noRegion = new ECSClient({ credentials: { accessKeyId: 't', secretAccessKey: 't' } });
-      const err2 = await new AwsProvider(stackConfig(), testContext(), { clients: { ecs: noRegion, elb } }).preflight().catch((e) => e);
+      const err2 = await new AwsProvider(stackConfig({ listener: LISTENER }), testContext(), { clients: { ecs: noRegion, elb } }).preflight().catch((e) => e);
       expect(err2.message).toBe('No AWS region is set for ecs:DescribeServices');
       expect(err2.hint).toMatch(/--region/);
     } finally {
       if (saved !== undefined) process.env.AWS_REGION = saved;
     }
+  });
+
+  it('issue 8 item 10: a failed tagging call after a successful write is retried, and only warns when it keeps failing', async () => {
+    const throttled = Object.assign(new Error('We encountered an internal error'), { name: 'InternalFailure', $metadata: { httpStatusCode: 500 } });
+    elbMock.on(AddTagsCommand).rejectsOnce(throttled).resolves({});
+    const ctx = testContext();
+    const p = new AwsProvider(stackConfig({ listener: LISTENER }), ctx, { clients: { ecs, elb } });
+    await p.router.setWeights({ v1: 0, v2: 100 });
+    expect(elbMock.commandCalls(ModifyListenerCommand)).toHaveLength(1);
+    // The listener claim failed once and went through on the retry; both groups' roles are recorded.
+    const tagged = elbMock.commandCalls(AddTagsCommand).map((c) => c.args[0].input.ResourceArns![0]);
+    expect(tagged).toEqual([LISTENER, LISTENER, TG[0], TG[1]]);
+    expect(ctx.emitted.filter((e) => e.type === 'warn')).toEqual([]);
+
+    elbMock.on(AddTagsCommand).rejects(throttled);
+    const ctx2 = testContext();
+    const p2 = new AwsProvider(stackConfig({ listener: LISTENER }), ctx2, { clients: { ecs, elb } });
+    await p2.router.setWeights({ v1: 0, v2: 100 });
+    const warnings = ctx2.emitted.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
+    expect(warnings[0]).toMatch(/^Could not tag listener .* \(zdd:service=web\) after 3 attempts: InternalFailure: We encountered an internal error\. The change itself was made/);
   });
 
   it('reads weights written by someone else (relative ALB weights) as percents', async () => {
@@ -270,10 +292,10 @@ describe('pure helpers', () => {
     expect(() => taskDefinitionWithImage({ family: 'web', revision: 1, containerDefinitions: [{ name: 'web' }] }, [], 'x', 'app')).toThrow(/has no container "app" \(containers: "web"\)/);
   });
 
-  it('derives revision ids from images like the CLI does', () => {
-    expect(revisionIdFromImage('123.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2')).toBe('1.4.2');
-    expect(revisionIdFromImage('localhost:5000/web')).toBe('latest');
-    expect(revisionIdFromImage('repo/web@sha256:0123456789abcdef0123')).toBe('0123456789ab');
+  it('derives revision ids from images with the CLI\'s own function', () => {
+    expect(idFromImage('123.dkr.ecr.eu-west-1.amazonaws.com/web:1.4.2')).toBe('1.4.2');
+    expect(idFromImage('localhost:5000/web')).toBe('latest');
+    expect(idFromImage('repo/web@sha256:0123456789abcdef0123')).toBe('0123456789ab');
   });
 
   it('judges target health: unused and unavailable wait, unhealthy fails', () => {

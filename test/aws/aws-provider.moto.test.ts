@@ -64,7 +64,7 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     const snap = await p.snapshot();
     expect(snap.weights).toEqual({ '1.4.1': 100 });
     expect(snap.revisions).toEqual([
-      { revision: { id: '1.4.1', image: 'repo/web:1.4.1', meta: expect.objectContaining({ slot: 'web-a', taskDefinition: stack.taskDefinitionArn, targetGroupArn: stack.targetGroupArns[0] }) }, desired: 2, healthy: 2 },
+      { revision: { id: '1.4.1', image: 'repo/web:1.4.1', meta: expect.objectContaining({ slot: 'web-a', taskDefinition: stack.taskDefinitionArn }) }, desired: 2, healthy: 2 },
     ]);
     expect(snap.testRoute).toBeNull();
     expect(snap.notes?.join('\n')).toMatch(/slot web-b .* is empty/);
@@ -90,13 +90,14 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     // The candidate's group joined the forward action at weight 0: health-checked, no traffic yet.
     expect(rawWeights(await listenerForward())).toEqual({ 'web-a': 1, 'web-b': 0 });
     expect(await tags(1)).toMatchObject({ 'zdd:revision': '1.4.2', 'zdd:image': 'repo/web:1.4.2', 'zdd:task-definition': b.taskDefinition, 'zdd:role': 'candidate', 'zdd:service': 'web' });
-    expect(candidate.meta).toMatchObject({ slot: 'web-b', targetGroupArn: stack.targetGroupArns[1], loadBalancerArn: stack.loadBalancerArn });
+    expect(candidate.meta).toMatchObject({ slot: 'web-b', taskDefinition: b.taskDefinition });
 
     await p.platform.waitHealthy('1.4.2', { timeoutMs: 60_000 });
 
     await p.router.setTestRoute!('1.4.2');
     const rules = (await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!;
-    const headerRule = rules.find((r) => r.Priority === '1')!;
+    // No priority configured: the highest free one, evaluated last before the default action.
+    const headerRule = rules.find((r) => r.Priority === '50000')!;
     expect(headerRule.Conditions).toEqual([{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'X-Canary', Values: ['always'] } }]);
     expect(headerRule.Actions![0].ForwardConfig!.TargetGroups![0].TargetGroupArn).toBe(stack.targetGroupArns[1]);
     expect((await p.snapshot()).testRoute).toBe('1.4.2');
@@ -104,7 +105,7 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
       serviceUrl: `http://${stack.dnsName}`,
       testUrl: `http://${stack.dnsName}`,
       testHeaders: { 'X-Canary': 'always' },
-      metricDimensions: { targetGroupArn: stack.targetGroupArns[1], loadBalancerArn: stack.loadBalancerArn },
+      metricDimensions: { alb: { targetGroupArn: stack.targetGroupArns[1], loadBalancerArn: stack.loadBalancerArn, region: 'us-east-1' } },
     });
 
     for (const w of [10, 25, 50, 75, 100]) {
@@ -287,8 +288,8 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
       let throttled = 0;
       clients.elb.middlewareStack.add(
         (next, context) => async (args) => {
-          // Inside the retry loop: the first two DescribeRules attempts are throttled like AWS does.
-          if (context.commandName === 'DescribeRulesCommand' && throttled < 2) {
+          // Inside the retry loop: the first two DescribeListeners attempts are throttled like AWS does.
+          if (context.commandName === 'DescribeListenersCommand' && throttled < 2) {
             throttled++;
             throw Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $fault: 'client', $metadata: { httpStatusCode: 400 } });
           }
@@ -315,7 +316,7 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
       ['service', { slots: [{ service: 'web-a', targetGroup: 'web-a' }, { service: 'web-c', targetGroup: 'web-b' }] }, /ECS service "web-c" in cluster "prod" not found \(MISSING\)/],
       ['target group', { slots: [{ service: 'web-a', targetGroup: 'web-a' }, { service: 'web-b', targetGroup: 'web-x' }] }, /Target group "web-x" not found/],
       ['load balancer', { listener: { loadBalancer: 'other-alb', port: 80 } }, /Load balancer .*other-alb.* not found/],
-      ['listener port', { listener: { loadBalancer: 'web-alb', port: 443 } }, /Load balancer "web-alb" has no listener on port 443 \(ports: 80, 8443\)/],
+      ['listener port', { listener: { loadBalancer: 'web-alb', port: 443 } }, /Load balancer "web-alb" has no listener on port 443 \(ports: 80, 8443; region us-east-1, account 123456789012\)/],
       ['rule', { rule: { priority: 77 } }, /Listener rule with priority 77 not found/],
       ['paired target group', { slots: [{ service: 'web-a', targetGroup: 'web-b' }, { service: 'web-b', targetGroup: 'web-a' }] }, /ECS service "web-a" registers its tasks in .*web-a.*, not in target group "web-b"/],
     ];
@@ -329,18 +330,24 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
       });
     }
 
-    it('a header rule priority taken by someone else', async () => {
+    it('a header rule priority taken by someone else: preflight does not care; setting the route names the rule', async () => {
       await c.elb.send(
         new CreateRuleCommand({ ListenerArn: stack.listenerArn, Priority: 1, Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/admin'] } }], Actions: [{ Type: 'forward', TargetGroupArn: stack.targetGroupArns[0] }] }),
       );
-      await expect(provider().preflight()).rejects.toThrow(/Priority 1 on listener .* is taken by another rule/);
+      const p = provider({ testRoute: { priority: 1 } });
+      await p.preflight();
+      await p.platform.provision({ id: '1.4.2', image: 'repo/web:1.4.2' }, 2);
+      await expect(p.router.setTestRoute!('1.4.2')).rejects.toThrow(/Priority 1 on listener .* is taken by another rule/);
     });
 
-    it('a header rule that would come after the production rule is a config error', async () => {
+    it('a header rule that would come after the production rule is a config error when the route is set', async () => {
       await c.elb.send(
         new CreateRuleCommand({ ListenerArn: stack.listenerArn, Priority: 10, Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }], Actions: [{ Type: 'forward', TargetGroupArn: stack.targetGroupArns[0] }] }),
       );
-      const err = await provider({ rule: { priority: 10 }, testRoute: { priority: 20 } }).preflight().catch((e) => e);
+      const p = provider({ rule: { priority: 10 }, testRoute: { priority: 20 } });
+      await p.preflight();
+      await p.platform.provision({ id: '1.4.2', image: 'repo/web:1.4.2' }, 2);
+      const err = await p.router.setTestRoute!('1.4.2').catch((e) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect(err.message).toContain('provider.testRoute.priority: must be lower than the production rule\'s priority 10');
     });

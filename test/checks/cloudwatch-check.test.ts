@@ -98,12 +98,15 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     expect(one).toMatchObject({ verdict: 'inconclusive', message: 'too little traffic (30 requests, need 50) on candidate v2' });
   });
 
-  it('takes target groups from the revisions\' provider data (ARNs) and finds the load balancer from the metrics', async () => {
+  it('takes target groups from the provider\'s typed ALB dimensions (ARNs) and finds the load balancer from the metrics', async () => {
     await feed('targetgroup/meta-c/2', minuteAgo(1), { requests: 100, errors: 1 });
     await feed('targetgroup/meta-s/2', minuteAgo(1), { requests: 100, errors: 0 });
     const arn = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${name}`;
     const m = await metricCheck({ maxErrorRateIncrease: 2 }).measure(
-      context({ id: 'v2', meta: { targetGroupArn: arn('targetgroup/meta-c/2') } }, { id: 'v1', meta: { targetGroupArn: arn('targetgroup/meta-s/2') } }),
+      context({ id: 'v2' }, { id: 'v1' }, {
+        candidate: { metricDimensions: { alb: { targetGroupArn: arn('targetgroup/meta-c/2') } } },
+        stable: { metricDimensions: { alb: { targetGroupArn: arn('targetgroup/meta-s/2') } } },
+      }),
     );
     expect(m.verdict).toBe('pass');
     expect(m.message).toBe('candidate 5xx rate 1.0% (stable 0.0%) over 100 requests');
@@ -115,8 +118,8 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
     const arn = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${name}`;
     const m = await metricCheck({ maxErrorRateIncrease: 5 }).measure(
       context({ id: 'v2' }, { id: 'v1' }, {
-        candidate: { metricDimensions: { targetGroupArn: arn('targetgroup/slot-b/3'), loadBalancerArn: LB_ARN } },
-        stable: { metricDimensions: { targetGroupArn: arn('targetgroup/slot-a/3'), loadBalancerArn: LB_ARN } },
+        candidate: { metricDimensions: { alb: { targetGroupArn: arn('targetgroup/slot-b/3'), loadBalancerArn: LB_ARN } } },
+        stable: { metricDimensions: { alb: { targetGroupArn: arn('targetgroup/slot-a/3'), loadBalancerArn: LB_ARN } } },
       }),
     );
     expect(m.verdict).toBe('fail');

@@ -137,22 +137,31 @@ describe('runChecks in a gate', () => {
     expect(c.calls).toHaveLength(3);
   });
 
-  it('fails on the first inconclusive measurement by default (inconclusive never passes)', async () => {
+  it('ends inconclusive (never pass, never fail) on the first inconclusive measurement of a gate', async () => {
     const clock = new FakeClock();
     const c = scripted('error-rate', [thin()], clock);
     const outcome = await start([{ check: c, thresholds: resolveThresholdsFor('gate') }], context(clock), 'gate').promise;
-    expect(outcome.verdict).toBe('fail');
-    expect(outcome.reason).toBe('check "error-rate" failed: inconclusive: too little traffic (3 requests, need 50)');
+    expect(outcome.verdict).toBe('inconclusive');
+    expect(outcome.reason).toBe('check "error-rate" was inconclusive: too little traffic (3 requests, need 50)');
   });
 
-  it('with a tolerated inconclusive limit, a gate of only inconclusive measurements still fails', async () => {
+  it('a failing check decides over an inconclusive one; an inconclusive one over passes', async () => {
+    const clock = new FakeClock();
+    const failing = await start([{ check: scripted('thin', [thin()], clock), thresholds: resolveThresholdsFor('gate') }, { check: scripted('bad', [failM()], clock), thresholds: resolveThresholdsFor('gate') }], context(clock), 'gate').promise;
+    expect(failing.verdict).toBe('fail');
+    const mixed = await start([{ check: scripted('thin', [thin()], clock), thresholds: resolveThresholdsFor('gate') }, { check: scripted('ok', [pass()], clock), thresholds: resolveThresholdsFor('gate') }], context(clock), 'gate').promise;
+    expect(mixed.verdict).toBe('inconclusive');
+    expect(mixed.reason).toBe('check "thin" was inconclusive: too little traffic (3 requests, need 50)');
+  });
+
+  it('with a tolerated inconclusive limit, a gate of only inconclusive measurements is still inconclusive', async () => {
     const clock = new FakeClock();
     const c = scripted('error-rate', [thin()], clock);
     const run = start([{ check: c, thresholds: thresholds({ count: 2, inconclusiveLimit: 5 }) }], context(clock), 'gate');
     await clock.advance(10_000);
     const outcome = await run.promise;
-    expect(outcome.verdict).toBe('fail');
-    expect(outcome.reason).toBe('check "error-rate" failed: inconclusive: too little traffic (3 requests, need 50) (no conclusive result in 2 measurements)');
+    expect(outcome.verdict).toBe('inconclusive');
+    expect(outcome.reason).toBe('check "error-rate" was inconclusive: too little traffic (3 requests, need 50) (no conclusive result in 2 measurements)');
   });
 
   it('turns a measurement past its timeout into an error and aborts the probe', async () => {
@@ -245,14 +254,14 @@ describe('runChecks during a bake (analysis)', () => {
     expect(clock.pending).toBe(0);
   });
 
-  it('fails a bake in which the check never got a conclusive result', async () => {
+  it('ends a bake in which the check never got a conclusive result as inconclusive', async () => {
     const clock = new FakeClock();
     const c = scripted('error-rate', [thin()], clock);
     const run = start([{ check: c, thresholds: resolveThresholdsFor('analysis', { interval: 10_000 }) }], context(clock), 'analysis', 30_000);
     await clock.advance(30_000);
     const outcome = await run.promise;
-    expect(outcome.verdict).toBe('fail');
-    expect(outcome.reason).toBe('check "error-rate" failed: inconclusive: too little traffic (3 requests, need 50) (no conclusive result in the whole bake)');
+    expect(outcome.verdict).toBe('inconclusive');
+    expect(outcome.reason).toBe('check "error-rate" was inconclusive: too little traffic (3 requests, need 50) (no conclusive result in the whole bake)');
     expect(c.calls).toHaveLength(3);
   });
 

@@ -54,6 +54,25 @@ describe('HttpCheck', () => {
     b.server.close();
   });
 
+  it('issue 12 item 3: a probe that cannot connect names the URL and the cause (refused, TLS, DNS), not "fetch failed"', async () => {
+    const closed = await backend('gone');
+    const port = (closed.server.address() as AddressInfo).port;
+    await new Promise((r) => closed.server.close(r));
+    const refused = await new HttpCheck('smoke', http({ url: `http://127.0.0.1:${port}/health` })).measure(context({})).catch((e: Error) => e.message);
+    expect(refused).toBe(`GET http://127.0.0.1:${port}/health: connection refused (nothing listens on that port) (ECONNREFUSED)`);
+    // TLS spoken to a plain-HTTP server.
+    const tls = await new HttpCheck('smoke', http({ url: `${a.url.replace('http:', 'https:')}/health` })).measure(context({})).catch((e: Error) => e.message);
+    expect(tls).toMatch(new RegExp(`^GET ${a.url.replace('http:', 'https:')}/health: TLS error: `));
+    const dns = await new HttpCheck('smoke', http({ url: 'http://no-such-host.invalid/health' })).measure(context({})).catch((e: Error) => e.message);
+    expect(dns).toMatch(/^GET http:\/\/no-such-host\.invalid\/health: DNS lookup failed/);
+    // Through the gate runner the cause reaches the check result a person reads.
+    const results: CheckResult[] = [];
+    const outcome = await runGate({ checks: [http({ url: `http://127.0.0.1:${port}/health`, consecutiveErrorLimit: 0 })] }, context({}), { gateName: 'smoke', mode: 'gate', onResult: (r) => results.push(r) });
+    expect(outcome.verdict).toBe('fail');
+    expect(results[0].message).toContain('connection refused');
+    expect(outcome.reason).not.toContain('fetch failed');
+  });
+
   it('goes through the test route with its headers when the provider has one', async () => {
     const m = await new HttpCheck('smoke', http({ path: '/health' })).measure(context({ testUrl: a.url, testHeaders: { 'x-canary': 'always' }, instanceUrls: [b.url] }));
     expect(m.verdict).toBe('pass');

@@ -12,7 +12,8 @@ import { ROOT, parseNdjson, runZdd, type RunResult } from '../cli/cli-harness.js
  *   - a `bad` revision (30% 5xx) is rolled back within one check interval of its first failing window,
  *     and no request fails other than the bad app's own 5xx;
  *   - a revision with noisy but acceptable errors (2%) is not rolled back;
- *   - a bake with too little traffic is inconclusive, which fails the bake (never a pass).
+ *   - a bake with too little traffic is inconclusive, never a pass: with onInconclusive 'rollback' it rolls back
+ *     (the default, 'pause', is tested in quiet-service.e2e.test.ts).
  * The detection-to-rollback time is measured from the events and printed.
  */
 
@@ -30,7 +31,7 @@ describe('metric analysis on the local provider (built binary)', () => {
   let port: number;
   let load: LoadRun | undefined;
 
-  function writeConfig(file: string, opts: { badShare: string; bake: string; minRequests: number; intervalMs?: number; windowMs?: number }) {
+  function writeConfig(file: string, opts: { badShare: string; bake: string; minRequests: number; intervalMs?: number; windowMs?: number; onInconclusive?: string }) {
     writeFileSync(
       join(dir, file),
       `import { defineConfig } from 'zdd';
@@ -50,7 +51,7 @@ export default defineConfig({
   drain: '500ms',
   strategies: { canary: { steps: [{ weight: 20, pause: ${JSON.stringify(opts.bake)} }, { weight: 100 }] } },
   gates: {
-    analysis: {
+    analysis: {${opts.onInconclusive ? ` onInconclusive: '${opts.onInconclusive}',` : ''}
       checks: [
         { type: 'router', name: 'candidate-errors', interval: '${opts.intervalMs ?? INTERVAL_MS}ms', window: '${opts.windowMs ?? opts.intervalMs ?? INTERVAL_MS}ms', minRequests: ${opts.minRequests}, maxErrorRate: 5, maxErrorRateIncrease: 4 },
       ],
@@ -73,7 +74,7 @@ export default defineConfig({
     // One error in every 50 requests: judged over 3s windows of at least 40 requests so that a
     // single error in a thin window cannot look like 5%; thinner windows are inconclusive, which a bake tolerates.
     writeConfig('noisy.config.ts', { badShare: '0.02', bake: '6s', minRequests: 40, intervalMs: 1000, windowMs: 3000 });
-    writeConfig('quiet.config.ts', { badShare: '0', bake: '3s', minRequests: 10, intervalMs: 1000 });
+    writeConfig('quiet.config.ts', { badShare: '0', bake: '3s', minRequests: 10, intervalMs: 1000, onInconclusive: 'rollback' });
     const first = await zdd(['deploy', '--config', 'bad.config.ts', '--revision', 'v1', '--json']);
     expect(first.code, first.stderr).toBe(0);
   }, 120_000);
@@ -142,7 +143,7 @@ export default defineConfig({
     expect(failedRequests(seen, { allow5xxFrom: (rev) => rev === 'bad-noisy-v3' })).toBe(0);
   }, 120_000);
 
-  it('fails a bake with too little traffic as inconclusive, never a pass', async () => {
+  it('with onInconclusive "rollback", rolls back a bake with too little traffic, saying it was inconclusive and which choice applied', async () => {
     await load!.stop();
     const r = await zdd(['deploy', '--config', 'quiet.config.ts', '--revision', 'v4', '--json']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
@@ -151,7 +152,7 @@ export default defineConfig({
     expect(checks.length).toBeGreaterThanOrEqual(2);
     expect(checks.every((c) => c.verdict === 'inconclusive')).toBe(true);
     const reason = String(ev.find((e) => e.type === 'rollback.start')?.reason);
-    expect(reason).toMatch(/check "candidate-errors" failed: inconclusive: too little traffic \(\d requests, need 10\) on candidate v4/);
+    expect(reason).toMatch(/^Analysis "analysis" was inconclusive: check "candidate-errors" was inconclusive: too little traffic \(\d requests, need 10\) on candidate v4 \(no conclusive result in the whole bake\)\. onInconclusive: rollback, so the deploy rolls back/);
     const status = await zdd(['status', '--config', 'quiet.config.ts', '--json']);
     expect(status.stdout).toContain('bad-noisy-v3');
   }, 120_000);

@@ -2,6 +2,7 @@ import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { Check, CheckContext, CheckFactory, Measurement } from '../../core/checks.js';
 import { ZddError, errorMessage } from '../../core/errors.js';
 import type { Role } from '../../core/plan.js';
+import type { MetricDimensions } from '../../core/provider.js';
 import { createCloudWatchClient, loadCloudWatchSdk, type CloudWatchSender } from './cloudwatch-client.js';
 import { DEFAULT_MIN_REQUESTS, judgeTraffic, type TrafficSide } from './judge-traffic.js';
 import type { CloudwatchCheckConfig } from './schemas.js';
@@ -63,7 +64,7 @@ export class CloudwatchCheck implements Check {
     const end = Math.floor(this.now() / MINUTE) * MINUTE;
     const start = end - windowMs;
     const sdk = await loadCloudWatchSdk();
-    this.client ??= createCloudWatchClient(c.region);
+    this.client ??= createCloudWatchClient(c.region ?? candidateIds.region);
     const client = await this.client;
 
     const lbFor = async (tg: string) =>
@@ -188,20 +189,15 @@ export function loadBalancerDimension(v: string | undefined): string | undefined
   return m ? m[1] : v;
 }
 
-/**
- * How the provider identifies a revision in metrics: `endpoints().metricDimensions` (the AWS
- * provider knows which slot a revision is in), else the revision's provider data (`meta`).
- */
-async function providerIds(ctx: CheckContext, role: Role): Promise<{ targetGroup?: string; loadBalancer?: string }> {
-  let dims: Record<string, string> = {};
+/** Where the provider says a revision's ALB metrics are (`endpoints().metricDimensions.alb`). */
+async function providerIds(ctx: CheckContext, role: Role): Promise<{ targetGroup?: string; loadBalancer?: string; region?: string }> {
+  let alb: MetricDimensions['alb'];
   try {
-    dims = (await ctx.endpoints(role)).metricDimensions ?? {};
+    alb = (await ctx.endpoints(role)).metricDimensions?.alb;
   } catch {
-    // a provider that cannot say leaves it to the config or the revision's meta
+    // a provider that cannot say leaves it to the check's config
   }
-  const meta = (role === 'candidate' ? ctx.candidate : ctx.stable)?.meta ?? {};
-  const pick = (...keys: string[]) => keys.map((k) => dims[k] ?? meta[k]).find((v) => v !== undefined);
-  return { targetGroup: pick('targetGroup', 'targetGroupArn'), loadBalancer: pick('loadBalancer', 'loadBalancerArn') };
+  return { targetGroup: alb?.targetGroupArn, loadBalancer: alb?.loadBalancerArn, region: alb?.region };
 }
 
 function formatMinute(ms: number): string {

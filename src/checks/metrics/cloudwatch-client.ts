@@ -1,4 +1,5 @@
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
 
 /** The one call a CloudWatch check makes: `client.send(command)`. Tests inject a client pointed at moto. */
 export type CloudWatchSender = Pick<CloudWatchClient, 'send'>;
@@ -7,6 +8,7 @@ export type CloudWatchSender = Pick<CloudWatchClient, 'send'>;
 export type CloudWatchSdk = typeof import('@aws-sdk/client-cloudwatch');
 
 export async function loadCloudWatchSdk(): Promise<CloudWatchSdk> {
+  prepareAwsSdk();
   return import('@aws-sdk/client-cloudwatch');
 }
 

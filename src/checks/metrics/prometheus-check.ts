@@ -1,3 +1,4 @@
+import { describeFetchError } from '../fetch-error.js';
 import type { Check, CheckContext, CheckFactory, Measurement } from '../../core/checks.js';
 import { ZddError } from '../../core/errors.js';
 import { formatDuration } from '../../core/plan.js';
@@ -127,12 +128,18 @@ export class PrometheusCheck implements Check {
       path = '/api/v1/query_range';
     }
     const url = `${c.address.replace(/\/+$/, '')}${path}`;
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...(c.headers ?? {}) },
-      body: params.toString(),
-      signal,
-    });
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...(c.headers ?? {}) },
+        body: params.toString(),
+        signal,
+      });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw new Error(`Prometheus ${describeFetchError('POST', url, e)}`);
+    }
     const text = await res.text();
     let body: { status?: string; errorType?: string; error?: string; data?: { resultType: string; result: unknown } };
     try {

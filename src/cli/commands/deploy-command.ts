@@ -1,3 +1,4 @@
+import { providerCandidate } from '../../providers/registry.js';
 import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
 import { durationFlag } from '../durations.js';
 import { finish, withContext } from '../finish.js';
@@ -14,9 +15,9 @@ interface DeployFlags {
 }
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  const candidate = revisionFromFlags(flags);
   const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
   const loaded = await loadCommandConfig(globals);
+  const candidate = providerCandidate(revisionFromFlags(flags), loaded.config.provider as { type: string });
   const strategy = flags.strategy ?? defaultStrategy(loaded);
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs });

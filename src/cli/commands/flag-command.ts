@@ -5,7 +5,8 @@ import { isUnfinished } from '../../engine/deployment-record.js';
 import { createStateStore } from '../../state/create-state-store.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { commandClock, loadCommandConfig } from '../context.js';
+import { providerFlags } from '../../providers/provider-manifest.js';
+import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -21,7 +22,7 @@ async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvid
  * flag is already off, so a state store that cannot be reached only costs a warning.
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   const record = await store.records.latest(loaded.config.service);
   if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
   if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;

@@ -1,6 +1,8 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError, ZddError } from '../../core/errors.js';
-import { commandClock, loadCommandConfig } from '../context.js';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
+import { providerFlags } from '../../providers/provider-manifest.js';
+import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -8,7 +10,8 @@ import { createStateStore } from '../../state/create-state-store.js';
 
 async function store(globals: GlobalOptions) {
   const loaded = await loadCommandConfig(globals);
-  const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
+  const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   return { service: loaded.config.service, store: s };
 }
 

@@ -22,14 +22,20 @@ export interface StatusReport {
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   return withContext(await createContext(globals, io), async (ctx) => {
+    let last: StatusReport | undefined;
     for (;;) {
       const report = await readStatus(ctx);
+      last = report;
       if (io.output.json) io.output.data(report);
       else io.output.human(renderStatus(report));
       if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
       await new Promise((r) => setTimeout(r, 1000));
       if (io.signal.aborted) break;
       if (!io.output.json) io.output.human('\n');
+    }
+    if (last && 'error' in last.live) {
+      // The recorded state is printed above; the exit code says the live truth could not be read.
+      return finish(io, { result: 'error', exitCode: ExitCode.ProviderBeforeChange, message: `Could not read production from the provider: ${last.live.error}`, hint: 'The lines above are the recorded state only. Check the credentials, region and resource names, then run `zdd status` again.' });
     }
     return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
   });

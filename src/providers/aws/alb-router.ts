@@ -9,10 +9,11 @@ import {
   type Rule,
   type RuleCondition,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ProviderError, TrafficMismatchError } from '../../core/errors.js';
+import { ConfigError, ProviderError, TrafficMismatchError } from '../../core/errors.js';
 import type { TrafficRouter, WeightMap } from '../../core/provider.js';
 import { awsCall } from './aws-clients.js';
-import { isHeaderRule, TAG, type AwsSlots, type SlotRole, type SlotView } from './aws-slots.js';
+import { TAG, type AwsSlots, type SlotRole, type SlotView } from './aws-slots.js';
+import { addTagsWithRetry, checkOwner, describeElbTags, findOwnRule, freePriority, OWNER_TAG } from './ownership.js';
 import { forwardTo, forwardWeights, withForwardWeights } from './forward-action.js';
 
 /**
@@ -61,10 +62,12 @@ export class AlbRouter implements TrafficRouter {
   async setTestRoute(revisionId: string | null): Promise<void> {
     const r = await this.slots.resolve();
     const header = this.slots.headerRoute;
-    if (!header && !r.testListener) throw new ProviderError('No test route is configured (provider.testRoute is false and there is no provider.testListener)', { changed: false });
+    const testListener = await this.slots.testListener();
+    if (!header && !testListener) throw new ProviderError('No test route is configured (provider.testRoute is false and there is no provider.testListener)', { changed: false });
     const view = revisionId === null ? null : await this.slots.slotOf(revisionId);
     if (header) {
-      const existing = await this.headerRule();
+      const rules = await this.listenerRules();
+      const existing = await findOwnRule(this.slots.clients, rules, header.header, this.slots.serviceName);
       if (view) {
         const actions = [forwardTo(view.ref.targetGroupArn)];
         if (existing) {
@@ -75,10 +78,11 @@ export class AlbRouter implements TrafficRouter {
             'elasticloadbalancing',
             new CreateRuleCommand({
               ListenerArn: r.listenerArn,
-              Priority: header.priority,
+              Priority: this.priorityFor(rules, header.priority, r.productionPriority, r.listenerArn),
               Conditions: [...r.ruleConditions.map(copyCondition), { Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: header.header, Values: [header.value] } }],
               Actions: actions,
-              Tags: [{ Key: TAG.service, Value: this.slots.serviceName }],
+              // Created with its owner tag in the same call: zdd finds (and deletes) only its own rule.
+              Tags: [{ Key: OWNER_TAG, Value: this.slots.serviceName }],
             }),
             r.listenerArn,
           );
@@ -87,17 +91,43 @@ export class AlbRouter implements TrafficRouter {
         await awsCall(this.slots.clients.elb, 'elasticloadbalancing', new DeleteRuleCommand({ RuleArn: existing.RuleArn }), existing.RuleArn!);
       }
     }
-    if (r.testListener) {
+    if (testListener) {
+      const owner = checkOwner((await describeElbTags(this.slots.clients, [testListener.arn])).get(testListener.arn), this.slots.serviceName, `Test listener ${testListener.arn}`);
       // A listener needs a default action: without a candidate it serves what production serves.
       const target = view ?? (await this.slots.current()).views.reduce((a, b) => (b.weight > a.weight ? b : a));
       await awsCall(
         this.slots.clients.elb,
         'elasticloadbalancing',
-        new ModifyListenerCommand({ ListenerArn: r.testListener.arn, DefaultActions: [forwardTo(target.ref.targetGroupArn)] }),
-        r.testListener.arn,
+        new ModifyListenerCommand({ ListenerArn: testListener.arn, DefaultActions: [forwardTo(target.ref.targetGroupArn)] }),
+        testListener.arn,
       );
+      if (!owner.claimed) await addTagsWithRetry(this.slots.clients, testListener.arn, { [OWNER_TAG]: this.slots.serviceName }, `listener ${testListener.arn}`, (m) => this.slots.emitWarn(m));
     }
     await this.verifyTestRoute(view);
+  }
+
+  /** The configured priority if it is free, else the highest free one before production. */
+  private priorityFor(rules: Rule[], wanted: number | undefined, productionPriority: number | undefined, listenerArn: string): number {
+    if (wanted !== undefined) {
+      if (productionPriority !== undefined && wanted >= productionPriority) {
+        throw new ConfigError([{ path: 'provider.testRoute.priority', message: `must be lower than the production rule's priority ${productionPriority}, so the header rule is evaluated first (got ${wanted})` }]);
+      }
+      const taken = rules.find((x) => x.Priority === String(wanted));
+      if (taken) {
+        throw new ProviderError(`Priority ${wanted} on listener ${listenerArn} is taken by another rule (${taken.RuleArn})`, {
+          hint: "Remove provider.testRoute.priority to let zdd pick the highest free priority before production, or set a free one.",
+        });
+      }
+      return wanted;
+    }
+    const free = freePriority(rules, productionPriority);
+    if (free === undefined) throw new ProviderError(`No free rule priority before the production ${productionPriority ? `rule (${productionPriority})` : 'default action'} on listener ${listenerArn} for zdd's header rule`, { hint: 'Free one, or set provider.testRoute: false.' });
+    return free;
+  }
+
+  private async listenerRules(): Promise<Rule[]> {
+    const r = await this.slots.resolve();
+    return (await awsCall<{ Rules?: Rule[] }>(this.slots.clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: r.listenerArn }), r.listenerArn)).Rules ?? [];
   }
 
   /** Which revision the header rule (or else the test listener) reaches now; null when none. */
@@ -107,7 +137,7 @@ export class AlbRouter implements TrafficRouter {
     if (this.slots.headerRoute) {
       const rule = await this.headerRule();
       arn = rule ? [...(forwardWeights(rule.Actions)?.keys() ?? [])][0] : undefined;
-    } else if (r.testListener) {
+    } else if (r.testListener && !r.testListenerProblem) {
       const l = await this.describeListener(r.testListener.arn);
       arn = [...(forwardWeights(l?.DefaultActions)?.keys() ?? [])][0];
     }
@@ -134,10 +164,7 @@ export class AlbRouter implements TrafficRouter {
   }
 
   private async headerRule(): Promise<Rule | undefined> {
-    const r = await this.slots.resolve();
-    const header = this.slots.headerRoute!;
-    const res = await awsCall<{ Rules?: Rule[] }>(this.slots.clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: r.listenerArn }), r.listenerArn);
-    return (res.Rules ?? []).find((x) => x.Priority === String(header.priority) && isHeaderRule(x, header.header));
+    return findOwnRule(this.slots.clients, await this.listenerRules(), this.slots.headerRoute!.header, this.slots.serviceName);
   }
 
   private async describeListener(arn: string): Promise<Listener | undefined> {

@@ -1,7 +1,8 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ProviderError } from '../../core/errors.js';
-import { toProviderError } from './aws-errors.js';
+import { toProviderError } from '../../aws/aws-errors.js';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
 
 /** The SDK clients the provider talks through; tests inject their own (mocked or pointed at moto). */
 export interface AwsClients {
@@ -15,6 +16,7 @@ export interface AwsClients {
  * AWS_ENDPOINT_URL_ECS / _ELASTIC_LOAD_BALANCING_V2), which SDK v3 reads by itself.
  */
 export function createAwsClients(opts: { region?: string; profile?: string }): AwsClients {
+  prepareAwsSdk();
   const common = { region: opts.region, profile: opts.profile, retryMode: 'adaptive' as const };
   return { ecs: new ECSClient(common), elb: new ElasticLoadBalancingV2Client(common) };
 }

@@ -5,6 +5,7 @@ import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, 
 import { AlbRouter } from './alb-router.js';
 import { awsCall, createAwsClients, type AwsClients } from './aws-clients.js';
 import { AwsSlots, TAG } from './aws-slots.js';
+import { awsClientOptions } from './cli-options.js';
 import { DEFAULT_POLL_INTERVAL_MS, EcsPlatform, stableView } from './ecs-platform.js';
 import type { AwsProviderConfig } from './schema.js';
 
@@ -26,7 +27,7 @@ export class AwsProvider implements Provider {
 
   /** `clients` lets tests pass mocked clients or ones pointed at the emulator. */
   constructor(config: AwsProviderConfig, ctx: ProviderContext, deps: { clients?: AwsClients } = {}) {
-    this.clients = deps.clients ?? createAwsClients({ region: config.region ?? ctx.options.region, profile: config.profile ?? ctx.options.profile });
+    this.clients = deps.clients ?? createAwsClients(awsClientOptions(config, ctx.options));
     this.slots = new AwsSlots(config, this.clients, ctx.events, ctx.service);
     this.platform = new EcsPlatform(this.slots, ctx.clock, config.pollInterval ?? DEFAULT_POLL_INTERVAL_MS);
     this.router = new AlbRouter(this.slots);

@@ -19,10 +19,12 @@ import { ConfigError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { RevisionSpec } from '../../core/provider.js';
 import { awsCall, type AwsClients } from './aws-clients.js';
-import { isAwsError } from './aws-errors.js';
+import { addTagsWithRetry, checkOwner, describeElbTags, OWNER_TAG } from './ownership.js';
+import { isAwsError } from '../../aws/aws-errors.js';
 import { forwardWeights, toPercents } from './forward-action.js';
 import { isArn, type AwsProviderConfig } from './schema.js';
-import { containerImage, revisionIdFromImage } from './task-definition.js';
+import { idFromImage } from '../../core/image-ref.js';
+import { containerImage } from './task-definition.js';
 
 /** Tags zdd keeps on each slot's target group, so any machine can tell which revision a slot runs. */
 export const TAG = {
@@ -58,7 +60,11 @@ export interface Resolved {
   dnsName: string;
   protocol: string;
   port: number;
+  /** Priority of the production rule; undefined when production is the listener's default action. */
+  productionPriority?: number;
   testListener?: { arn: string; port: number; protocol: string };
+  /** Why provider.testListener cannot be used; thrown only by the commands that need the test route. */
+  testListenerProblem?: Error;
 }
 
 /** A slot as AWS shows it now. */
@@ -90,6 +96,10 @@ export class AwsSlots {
   private resolved: Resolved | null = null;
   private last: SlotsSnapshot | null = null;
   private readonly taskDefinitions = new Map<string, TaskDefinition>();
+  /** Whether the production action already carries this service's zdd:service tag. */
+  private productionClaimed = false;
+  /** The account id, from the first ARN AWS returned (none is known before that). */
+  private account: string | undefined;
 
   constructor(
     readonly config: AwsProviderConfig,
@@ -98,19 +108,29 @@ export class AwsSlots {
     readonly serviceName: string,
   ) {}
 
-  get headerRoute(): { header: string; value: string; priority: number } | null {
+  /** The header rule's settings; `priority` undefined means "the highest free one before production" (ownership.ts). */
+  get headerRoute(): { header: string; value: string; priority?: number } | null {
     const t = this.config.testRoute;
     if (t === false) return null;
-    return { header: t?.header ?? 'X-Canary', value: t?.value ?? 'always', priority: t?.priority ?? 1 };
+    return { header: t?.header ?? 'X-Canary', value: t?.value ?? 'always', priority: t?.priority };
+  }
+
+  /** The test listener, or the reason it cannot be used (only commands that route test traffic ask). */
+  async testListener(): Promise<Resolved['testListener']> {
+    const r = await this.resolve();
+    if (r.testListenerProblem) throw r.testListenerProblem;
+    return r.testListener;
   }
 
   /** Resolve every configured resource; throws ProviderError naming the first thing that is missing. */
   async resolve(): Promise<Resolved> {
     if (this.resolved) return this.resolved;
     const { config, clients } = this;
+    // The load balancer first: its ARN names the account for every later "not found".
+    const { listener, loadBalancer, listeners } = await this.describeListener();
+    this.noteArn(loadBalancer.LoadBalancerArn);
     const services = await this.describeServices(config.slots.map((s) => s.service));
     const groups = await this.describeTargetGroups(config.slots.map((s) => s.targetGroup));
-    const { listener, loadBalancer, listeners } = await this.describeListener();
     const slots = config.slots.map((s, i): SlotRef => {
       const svc = services[i];
       const tg = groups[i];
@@ -125,13 +145,13 @@ export class AwsSlots {
 
     let ruleArn: string | undefined;
     let ruleConditions: RuleCondition[] = [];
-    const rules = await awsCall<{ Rules?: Rule[] }>(clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: listener.ListenerArn }), listener.ListenerArn!);
-    let productionPriority = Infinity;
+    let productionPriority: number | undefined;
     if (config.rule) {
       const want = config.rule;
+      const rules = await awsCall<{ Rules?: Rule[] }>(clients.elb, 'elasticloadbalancing', new DescribeRulesCommand({ ListenerArn: listener.ListenerArn }), listener.ListenerArn!);
       const rule = (rules.Rules ?? []).find((r) => (typeof want === 'string' ? r.RuleArn === want : r.Priority === String(want.priority)));
       if (!rule) {
-        throw new ProviderError(`Listener rule ${typeof want === 'string' ? want : `with priority ${want.priority}`} not found on listener ${listener.ListenerArn}`, {
+        throw new ProviderError(`Listener rule ${typeof want === 'string' ? want : `with priority ${want.priority}`} not found on listener ${listener.ListenerArn} (${await this.where()})`, {
           hint: 'Check provider.rule (an ARN or { priority }) against `aws elbv2 describe-rules --listener-arn …`.',
         });
       }
@@ -139,29 +159,23 @@ export class AwsSlots {
       productionPriority = Number(rule.Priority);
       ruleConditions = rule.Conditions ?? [];
     }
-    const header = this.headerRoute;
-    if (header) {
-      if (header.priority >= productionPriority) {
-        throw new ConfigError([{ path: 'provider.testRoute.priority', message: `must be lower than the production rule's priority ${productionPriority}, so the header rule is evaluated first (got ${header.priority})` }]);
-      }
-      const taken = (rules.Rules ?? []).find((r) => r.Priority === String(header.priority));
-      if (taken && !isHeaderRule(taken, header.header)) {
-        throw new ProviderError(`Priority ${header.priority} on listener ${listener.ListenerArn} is taken by another rule (${taken.RuleArn})`, {
-          hint: 'Set provider.testRoute.priority to a free priority for zdd\'s header rule.',
-        });
-      }
-    }
+    // zdd writes the production action only if it is this service's (or nobody's yet).
+    const productionArn = ruleArn ?? listener.ListenerArn!;
+    const owner = checkOwner((await describeElbTags(clients, [productionArn])).get(productionArn), this.serviceName, ruleArn ? `Listener rule ${ruleArn}` : `The default action of listener ${productionArn}`);
+    this.productionClaimed = owner.claimed;
+    // The test listener is resolved here but checked only by the commands that use it: a rollback never needs it.
     let testListener: Resolved['testListener'];
+    let testListenerProblem: Error | undefined;
     if (config.testListener) {
       const want = config.testListener;
       const l = listeners.find((x) => (typeof want === 'string' ? x.ListenerArn === want : x.Port === want.port));
       if (!l) {
-        throw new ProviderError(`Test listener ${typeof want === 'string' ? want : `on port ${want.port}`} not found on load balancer ${loadBalancer.LoadBalancerName}`, {
+        testListenerProblem = new ProviderError(`Test listener ${typeof want === 'string' ? want : `on port ${want.port}`} not found on load balancer ${loadBalancer.LoadBalancerName} (${await this.where()})`, {
           hint: 'Create the listener (its default action may forward anywhere; zdd rewrites it), or remove provider.testListener.',
         });
-      }
-      if (l.ListenerArn === listener.ListenerArn) throw new ConfigError([{ path: 'provider.testListener', message: 'must be a different listener than the production one' }]);
-      testListener = { arn: l.ListenerArn!, port: l.Port!, protocol: l.Protocol ?? 'HTTP' };
+      } else if (l.ListenerArn === listener.ListenerArn) {
+        testListenerProblem = new ConfigError([{ path: 'provider.testListener', message: 'must be a different listener than the production one' }]);
+      } else testListener = { arn: l.ListenerArn!, port: l.Port!, protocol: l.Protocol ?? 'HTTP' };
     }
     this.resolved = {
       cluster: config.cluster,
@@ -173,7 +187,9 @@ export class AwsSlots {
       dnsName: loadBalancer.DNSName ?? '',
       protocol: listener.Protocol ?? 'HTTP',
       port: listener.Port ?? 80,
+      productionPriority,
       testListener,
+      testListenerProblem,
     };
     return this.resolved;
   }
@@ -185,15 +201,17 @@ export class AwsSlots {
       res = await awsCall(this.clients.ecs, 'ecs', new DescribeServicesCommand({ cluster, services: names }), `cluster ${cluster}`);
     } catch (e) {
       if (isAwsError(e, 'ClusterNotFound')) {
-        throw new ProviderError(`ECS cluster "${cluster}" not found`, { cause: e, hint: 'Check provider.cluster and the region (--region, AWS_REGION).' });
+        throw new ProviderError(`ECS cluster "${cluster}" not found (${await this.where()})`, { cause: e, hint: 'Check provider.cluster, and the region: --region beats provider.region, which beats AWS_REGION and the profile.' });
       }
       throw e;
     }
+    for (const s of res.services ?? []) this.noteArn(s.serviceArn);
+    const where = await this.where();
     return names.map((name) => {
       const svc = (res.services ?? []).find((s) => s.serviceName === name || s.serviceArn === name);
       if (!svc || svc.status !== 'ACTIVE') {
         const why = svc ? `is ${svc.status}` : `not found (${(res.failures ?? []).find((f) => f.arn?.endsWith(`/${name}`) || f.arn === name)?.reason ?? 'MISSING'})`;
-        throw new ProviderError(`ECS service "${name}" in cluster "${cluster}" ${why}`, {
+        throw new ProviderError(`ECS service "${name}" in cluster "${cluster}" ${why} (${where})`, {
           hint: 'Create both slot services (the second one with desiredCount 0 is fine), or fix provider.slots.',
         });
       }
@@ -208,9 +226,10 @@ export class AwsSlots {
       try {
         const res = await awsCall<{ TargetGroups?: TargetGroup[] }>(this.clients.elb, 'elasticloadbalancing', new DescribeTargetGroupsCommand(input), `target group ${ref}`);
         out.push(res.TargetGroups![0]);
+        this.noteArn(res.TargetGroups![0].TargetGroupArn);
       } catch (e) {
         if (isAwsError(e, 'TargetGroupNotFound')) {
-          throw new ProviderError(`Target group "${ref}" not found`, { cause: e, hint: 'Check provider.slots[].targetGroup (name or ARN) and the region.' });
+          throw new ProviderError(`Target group "${ref}" not found (${await this.where()})`, { cause: e, hint: 'Check provider.slots[].targetGroup (name or ARN) and the region (--region, provider.region, AWS_REGION).' });
         }
         throw e;
       }
@@ -235,7 +254,7 @@ export class AwsSlots {
       const listeners = (await awsCall<{ Listeners?: Listener[] }>(elb, 'elasticloadbalancing', new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }), `load balancer ${want.loadBalancer}`)).Listeners ?? [];
       const l = listeners.find((x) => x.Port === want.port);
       if (!l) {
-        throw new ProviderError(`Load balancer "${lb.LoadBalancerName}" has no listener on port ${want.port} (ports: ${listeners.map((x) => x.Port).join(', ') || 'none'})`, {
+        throw new ProviderError(`Load balancer "${lb.LoadBalancerName}" has no listener on port ${want.port} (ports: ${listeners.map((x) => x.Port).join(', ') || 'none'}; ${await this.where(lb.LoadBalancerArn)})`, {
           hint: 'Fix provider.listener.port, or create the listener with a forward action to the stable slot\'s target group.',
         });
       }
@@ -243,13 +262,33 @@ export class AwsSlots {
     } catch (e) {
       const listenerMissing = isAwsError(e, 'ListenerNotFound');
       if (listenerMissing || isAwsError(e, 'LoadBalancerNotFound')) {
-        throw new ProviderError(`${listenerMissing ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found`, {
+        throw new ProviderError(`${listenerMissing ? 'Listener' : 'Load balancer'} ${JSON.stringify(want)} not found (${await this.where(typeof want === 'string' ? want : want.loadBalancer)})`, {
           cause: e,
           hint: 'Check provider.listener (a listener ARN, or { loadBalancer: name, port }) and the region.',
         });
       }
       throw e;
     }
+  }
+
+  /**
+   * Where zdd looked, for "not found" messages: `region us-east-1, account 123456789012` (the
+   * account once an ARN has named it). A wrong region is the usual cause of a missing resource.
+   */
+  async where(arnHint?: string): Promise<string> {
+    this.noteArn(arnHint);
+    let region: string;
+    try {
+      region = `region ${await this.clients.ecs.config.region()}`;
+    } catch {
+      region = 'no region set';
+    }
+    return this.account ? `${region}, account ${this.account}` : region;
+  }
+
+  private noteArn(arn: string | undefined): void {
+    const account = arn?.split(':')[4];
+    if (!this.account && account && /^\d{12}$/.test(account)) this.account = account;
   }
 
   /** The production action list (listener default actions, or the chosen rule's actions). */
@@ -263,13 +302,17 @@ export class AwsSlots {
     return res.Listeners?.[0]?.DefaultActions ?? [];
   }
 
-  /** Replace the production action list in one call. */
+  /** Replace the production action list in one call; the first write claims it for this service (tag). */
   async writeActions(actions: Action[]): Promise<void> {
     const r = await this.resolve();
     if (r.ruleArn) {
       await awsCall(this.clients.elb, 'elasticloadbalancing', new ModifyRuleCommand({ RuleArn: r.ruleArn, Actions: actions }), r.ruleArn);
     } else {
       await awsCall(this.clients.elb, 'elasticloadbalancing', new ModifyListenerCommand({ ListenerArn: r.listenerArn, DefaultActions: actions }), r.listenerArn);
+    }
+    if (!this.productionClaimed) {
+      const arn = r.ruleArn ?? r.listenerArn;
+      this.productionClaimed = await addTagsWithRetry(this.clients, arn, { [OWNER_TAG]: this.serviceName }, r.ruleArn ? `rule ${arn}` : `listener ${arn}`, (m) => this.emitWarn(m));
     }
   }
 
@@ -330,21 +373,13 @@ export class AwsSlots {
     if ((service.desiredCount ?? 0) === 0 && weight === 0) return { revision: null, derived: false };
     const td = await this.taskDefinition(taskDefinition);
     const image = containerImage(td, this.config.container);
-    const id = image ? revisionIdFromImage(image) : `${td.family}-${td.revision}`;
+    const id = image ? idFromImage(image) : `${td.family}-${td.revision}`;
     return { revision: { id, ...(image ? { image } : {}), meta }, derived: true };
   }
 
-  /**
-   * What a revision's `meta` carries: its slot and task definition (rollback re-uses it), and its
-   * target group and load balancer (the CloudWatch check reads them as metric dimensions).
-   */
+  /** What a revision's `meta` carries: its slot and task definition (a rollback to it re-uses both). */
   meta(ref: SlotRef, taskDefinition: string): Record<string, string> {
-    return {
-      slot: ref.serviceName,
-      taskDefinition,
-      targetGroupArn: ref.targetGroupArn,
-      ...(this.resolved ? { loadBalancerArn: this.resolved.loadBalancerArn } : {}),
-    };
+    return { slot: ref.serviceName, taskDefinition };
   }
 
   async taskDefinition(arn: string): Promise<TaskDefinition> {
@@ -384,17 +419,12 @@ export class AwsSlots {
     if (patch.taskDefinition !== undefined) v.service = { ...v.service, taskDefinition: patch.taskDefinition };
   }
 
-  /** Write zdd's tags on a slot's target group (only the ones that differ). */
+  /** Write zdd's tags on a slot's target group (only the ones that differ), retried; a failure only warns. */
   async tag(view: SlotView, tags: Record<string, string>): Promise<void> {
     const changed = Object.entries(tags).filter(([k, v]) => view.tags[k] !== v);
     if (changed.length === 0) return;
-    await awsCall(
-      this.clients.elb,
-      'elasticloadbalancing',
-      new AddTagsCommand({ ResourceArns: [view.ref.targetGroupArn], Tags: changed.map(([Key, Value]) => ({ Key, Value })) }),
-      `target group ${view.ref.targetGroupName}`,
-    );
-    this.update(view.ref.index, { tags: Object.fromEntries(changed) });
+    const ok = await addTagsWithRetry(this.clients, view.ref.targetGroupArn, Object.fromEntries(changed), `target group ${view.ref.targetGroupName}`, (m) => this.emitWarn(m));
+    if (ok) this.update(view.ref.index, { tags: Object.fromEntries(changed) });
   }
 
   /** Tags that record what a slot runs. */
@@ -415,11 +445,6 @@ export class AwsSlots {
   emitInfo(message: string): void {
     this.events.emit({ type: 'info', message });
   }
-}
-
-/** Is this the header rule zdd manages (an http-header condition on our header name)? */
-export function isHeaderRule(rule: Rule, header: string): boolean {
-  return (rule.Conditions ?? []).some((c) => c.Field === 'http-header' && c.HttpHeaderConfig?.HttpHeaderName?.toLowerCase() === header.toLowerCase());
 }
 
 /** The primary ECS deployment (the one rolling out the service's current task definition). */

@@ -3,7 +3,7 @@ import { DescribeTargetHealthCommand, type TargetHealthDescription } from '@aws-
 import type { Clock } from '../../core/clock.js';
 import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import { formatDuration } from '../../core/plan.js';
-import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
+import type { HealthWaitOptions, MetricDimensions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
 import { awsCall } from './aws-clients.js';
 import { primaryDeployment, TAG, type AwsSlots, type SlotView } from './aws-slots.js';
 import { forwardWeights, withForwardWeights } from './forward-action.js';
@@ -35,6 +35,10 @@ export class EcsPlatform implements Platform {
       );
     }
     const taskDefinition = await this.taskDefinitionFor(revision, existing, live ?? target);
+    const same = live && live !== target && live.revision && (taskDefinition === live.service.taskDefinition || (revision.image !== undefined && revision.image === live.revision.image));
+    if (same) {
+      this.slots.emitWarn(`Revision ${revision.id} runs the same image as stable ${live.revision!.id} (${live.revision!.image ?? taskDefinition}): this deploy is a redeploy of the same image, not a new version`);
+    }
     const r = await this.slots.resolve();
     await awsCall(
       this.slots.clients.ecs,
@@ -174,7 +178,7 @@ export class EcsPlatform implements Platform {
     const scheme = r.protocol === 'HTTPS' ? 'https' : 'http';
     const serviceUrl = this.slots.config.url ?? `${scheme}://${r.dnsName}${isDefaultPort(scheme, r.port) ? '' : `:${r.port}`}`;
     // The candidate's target group alternates between slots: metric checks learn it from here.
-    const metricDimensions = { targetGroupArn: view.ref.targetGroupArn, loadBalancerArn: r.loadBalancerArn };
+    const metricDimensions: MetricDimensions = { alb: { targetGroupArn: view.ref.targetGroupArn, loadBalancerArn: r.loadBalancerArn, region: r.loadBalancerArn.split(':')[3] } };
     const header = this.slots.headerRoute;
     if (header) {
       // ALB matches * and ? in header values; send a literal value that the pattern accepts.

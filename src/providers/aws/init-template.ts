@@ -1,5 +1,10 @@
-/** The commented config `zdd init --provider aws` writes. */
-export const awsInitTemplate = `import { defineConfig } from 'zdd';
+/**
+ * The commented config `zdd init --provider aws` writes. The region and profile are left to the
+ * SDK's chain (AWS_REGION, AWS_PROFILE, --region) unless given to `zdd init`.
+ */
+export function awsInitTemplate(opts: { region?: string; profile?: string } = {}): string {
+  const pin = [opts.region ? `    region: ${JSON.stringify(opts.region)},\n` : '', opts.profile ? `    profile: ${JSON.stringify(opts.profile)},\n` : ''].join('');
+  return `import { defineConfig } from 'zdd';
 
 // zdd config for ECS services behind an Application Load Balancer.
 // \`zdd validate\` checks it, \`zdd plan\` shows what a deploy would do, docs/aws.md explains the model.
@@ -9,10 +14,10 @@ export default defineConfig({
 
   provider: {
     type: 'aws',
-    // Default: --region, then AWS_REGION / the profile's region. Credentials: the default chain
-    // (environment, --profile / AWS_PROFILE, SSO, instance or task role, GitHub OIDC role).
-    region: 'eu-west-1',
-
+    // Region: --region, else provider.region, else AWS_REGION / the profile's region.
+    // Credentials: the default chain (environment, --profile / AWS_PROFILE, SSO, instance or
+    // task role, GitHub OIDC role). Pin them here only if every machine should use the same.
+${pin}
     // ECS cluster name or ARN.
     cluster: 'prod',
 
@@ -96,3 +101,4 @@ export default defineConfig({
   },
 });
 `;
+}

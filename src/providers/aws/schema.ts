@@ -71,6 +71,7 @@ export const awsProviderSchema = z.strictObject({
   listener: awsListenerSchema.describe('The production listener'),
   rule: awsRuleSchema.optional().describe("Weight this rule's forward action instead of the listener's default action"),
   container: nonEmptyString('Container whose image --image replaces (default: the only or first container)').optional(),
+  image: nonEmptyString('Image a deploy with --revision and no --image runs: "{{revision}}" is replaced, e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:{{revision}}" (default: none, --image is required)').optional(),
   testRoute: z
     .union([awsTestRouteSchema, z.literal(false)], { error: (iss) => `must be { header, value, priority } or false, got ${show(iss.input)}` })
     .optional()

@@ -31,14 +31,6 @@ export function containerImage(td: TaskDefinition, container?: string): string |
   return (container ? containers.find((c) => c.name === container) : containers[0])?.image;
 }
 
-/** A revision id from an image reference, the way the CLI derives one from --image: the tag, or the digest's first 12 hex. */
-export function revisionIdFromImage(image: string): string {
-  const digest = image.split('@')[1];
-  if (digest) return digest.replace(/^sha256:/, '').slice(0, 12);
-  const last = image.split('/').pop() ?? image;
-  return last.includes(':') ? last.split(':').pop()! : 'latest';
-}
-
 const TASK_DEFINITION_ARN = /^arn:aws[a-z-]*:ecs:[^:]*:\d+:task-definition\/[^:]+:\d+$/;
 
 /** `--image arn:aws:ecs:…:task-definition/web:7` deploys that task definition as it is. */

@@ -1,4 +1,4 @@
-import { ProviderError } from '../../core/errors.js';
+import { ProviderError } from '../core/errors.js';
 
 /** What an AWS error looks like across the SDK v3 clients (ServiceException and friends). */
 interface AwsErrorShape {
