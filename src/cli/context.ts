@@ -9,6 +9,8 @@ import { Engine } from '../engine/engine.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { createStateStore, localStateDir } from '../state/create-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
+import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
+import { Notifier } from '../notify/notifier.js';
 import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
@@ -57,7 +59,8 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
   const strategyDefault = loaded.config.strategies?.default;
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options });
+  const notifier = createNotifier(loaded, globals, io);
+  const store = recordTimeline(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options }), timelineRecorder(io));
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
   const engine = new Engine({
     config: loaded.config,
@@ -80,8 +83,39 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     stateDir,
     close: async () => {
       await provider.close?.().catch(() => undefined);
+      await notifier?.flush();
     },
   };
+}
+
+/** Webhooks from config `notify`, told about the deploy by the events (the engine knows nothing of them). */
+function createNotifier(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO): Notifier | null {
+  const targets = loaded.config.notify;
+  if (!targets?.length) return null;
+  const flags = `${globals.config ? ` --config ${globals.config}` : ''}${globals.env ? ` --env ${globals.env}` : ''}`;
+  const holder = currentHolder('', Date.now());
+  let done = false;
+  const warnings = {
+    // A warning after the `done` event would break "--json ends with done": it goes to stderr then.
+    warn: (message: string) => (done ? io.output.stderr(`zdd: warning: ${message}\n`) : queueMicrotask(() => io.bus.emit({ type: 'warn', message }))),
+  };
+  const notifier = new Notifier(
+    targets,
+    { service: loaded.config.service, env: loaded.env, who: holder.who, host: holder.host, ciRunUrl: holder.ciRunUrl, promoteCommand: `zdd promote${flags}`, abortCommand: `zdd abort${flags}` },
+    warnings,
+  );
+  io.bus.on((e) => {
+    notifier.onEvent(e);
+    if (e.type === 'done') done = true;
+  });
+  return notifier;
+}
+
+/** Keeps the deploy's timeline for `zdd report` from the events: the engine knows nothing of it. */
+function timelineRecorder(io: CommandIO): TimelineRecorder {
+  const recorder = new TimelineRecorder();
+  io.bus.on((e) => recorder.onEvent(e));
+  return recorder;
 }
 
 async function createProvider(loaded: LoadedConfig, ctx: ProviderContext): Promise<Provider> {

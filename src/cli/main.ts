@@ -73,6 +73,19 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .action(action(() => import('./commands/status-command.js')));
 
   program
+    .command('history')
+    .description('past deploys, newest first: revision, image, strategy, result, who, when, how long')
+    .option('-n, --limit <count>', 'how many', '20')
+    .action(action(() => import('./commands/history-command.js')));
+
+  program
+    .command('report')
+    .argument('[id]', 'deploy id or a unique prefix (default: the latest deploy)')
+    .description("one deploy's timeline as Markdown (or JSON with --json): steps, weights, every check verdict, hooks, rollback reason")
+    .option('-o, --output <file>', 'write the report to a file instead of stdout')
+    .action(action(() => import('./commands/report-command.js')));
+
+  program
     .command('promote')
     .description('continue a paused deploy (or one whose process is gone) past its pause')
     .action(action(() => import('./commands/promote-command.js')));

@@ -4,6 +4,7 @@ import { HOOK_POINTS } from '../core/plan.js';
 import type { Strategy } from '../core/strategy.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { stateSchema } from '../state/schema.js';
+import { notifySchema } from '../notify/schema.js';
 import { duration, fn, intBetween, nonEmptyString, show } from './schema-helpers.js';
 
 /**
@@ -132,6 +133,7 @@ const baseShape = {
   drain: duration('Time a revision at weight 0 keeps serving in-flight requests before it is stopped (default 5s)').optional(),
   hooks: hooksSchema.optional().describe('Commands or functions at lifecycle points: a command string, { run, timeout, env, continueOnError }, a function, or a list of them; they get ZDD_* variables'),
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),
+  notify: notifySchema.optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -2,6 +2,7 @@ import type { CheckResult } from './checks.js';
 import type { LockHolderInfo } from './errors.js';
 import type { Role, RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
+import type { TimelineEntry } from './timeline.js';
 
 export type DeploymentStatus =
   /** steps are being executed */
@@ -57,6 +58,10 @@ export interface DeploymentRecord {
   abortRequested?: string;
   /** A revision kept after the deploy (blue-green), to be retired when due. */
   kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
+  /** What happened, step by step (filled from the events by the CLI's timeline recorder; `zdd report`). */
+  timeline?: TimelineEntry[];
+  /** Timeline entries dropped to keep the record small (repeated passes of a long bake). */
+  timelineOmitted?: number;
 }
 
 /** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */
