@@ -24,7 +24,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   const program = new Command('zdd')
     .description('Zero-downtime deploys: canary, blue-green and rolling releases with verified traffic shifts and automatic rollback.')
     .version(version, '-V, --version')
-    .option('-c, --config <path>', 'config file (default: deploy.config.ts, .js, .mjs, .json or "zdd" in package.json)')
+    .option('-c, --config <path>', 'config file (default: deploy.config.ts, .js, .mjs, .json, .yaml or "zdd" in package.json)')
     .option('-e, --env <name>', 'environment whose overrides apply (config "environments")')
     .option('--json', 'NDJSON events on stdout (ends with a "done" event); human text on stderr')
     .option('--verbose', 'more detail, and stack traces on errors')
@@ -99,6 +99,12 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .command('validate')
     .description('check the config and name every problem')
     .action(action(() => import('./commands/validate-command.js')));
+
+  program
+    .command('schema')
+    .description("print the config's JSON Schema (editor completion for deploy.config.json / .yaml)")
+    .option('-o, --output <file>', 'write it to a file instead of stdout')
+    .action(action(() => import('./commands/schema-command.js')));
 
   program
     .command('init')
