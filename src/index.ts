@@ -46,3 +46,7 @@ export {
 } from './core/errors.js';
 export { ExitCode } from './core/exit-codes.js';
 export { parseDuration } from './core/duration.js';
+/** Building blocks for a strategy's `optionsSchema` (zod), with zod's messages made readable. */
+export { duration, intBetween, nonEmptyString, show as optionShow } from './config/schema-helpers.js';
+/** The zod a strategy's `optionsSchema` is written with: zdd's own copy, so schemas compose. */
+export { z } from 'zod';

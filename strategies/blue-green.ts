@@ -1,8 +1,17 @@
-import type { PlanInput, Strategy, ZddConfig } from '../src/index.js';
-import { analysisGates, assertValid, bake, finish, firstDeployPlan, hook, provisionCandidate, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+import { duration, nonEmptyString, z } from '../src/index.js';
+import type { PlanInput, Strategy } from '../src/index.js';
+import { analysisGates, bake, finish, firstDeployPlan, hook, provisionCandidate, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+
+/** `strategies.blue-green` in the config. */
+export const blueGreenOptionsSchema = z.strictObject({
+  testRoute: z.boolean().optional().describe('Smoke-test the candidate through the header route before the switch (default true when the provider has one)'),
+  bake: duration('Bake after the switch, with analysis (default 0)').optional(),
+  keepPrevious: duration('How long the previous stable keeps running after the switch, so rollback is instant (default 10m)').optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during the bake (default ["analysis"] when that gate exists)'),
+});
 
 /** `strategies.blue-green` as the config schema parses it (durations in ms). */
-export type BlueGreenOptions = NonNullable<NonNullable<ZddConfig['strategies']>['blue-green']>;
+export type BlueGreenOptions = z.output<typeof blueGreenOptionsSchema>;
 
 /** How long the previous stable keeps running after the switch when `keepPrevious` is not set. */
 export const DEFAULT_KEEP_PREVIOUS_MS = 10 * 60_000;
@@ -20,6 +29,7 @@ export const blueGreen: Strategy<Partial<BlueGreenOptions> | undefined> = {
   name: 'blue-green',
   description: 'Start the candidate at full size beside stable, smoke-test it, then switch all traffic at once',
   requires: ['instantSwitch'],
+  optionsSchema: blueGreenOptionsSchema,
   validate(options, ctx) {
     if (options?.testRoute === true && !ctx.capabilities.testRoute) {
       return [{ path: 'testRoute', message: 'the provider has no test route to smoke-test the candidate through; set testRoute: false (smoke then runs against its instances) or use a provider with a header route' }];
@@ -27,7 +37,6 @@ export const blueGreen: Strategy<Partial<BlueGreenOptions> | undefined> = {
     return [];
   },
   plan(input) {
-    assertValid(blueGreen, input);
     if (!input.stable) return firstDeployPlan('blue-green', input);
     const options = input.options ?? {};
     return {

@@ -1,7 +1,7 @@
-import type { Plan, PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
+import { duration, intBetween, nonEmptyString, optionShow, z } from '../src/index.js';
+import type { Plan, PlanInput, Step, Strategy } from '../src/index.js';
 import {
   analysisGates,
-  assertValid,
   bake,
   finish,
   firstDeployPlan,
@@ -14,8 +14,24 @@ import {
   smokeTest,
 } from './plan-builders.js';
 
+/** `pause: "30s"` bakes; `pause: {}` (or `pause: "manual"`) waits for `zdd promote`. */
+const pauseSchema = z.union([duration(), z.literal('manual'), z.strictObject({})], {
+  error: (iss) => `must be a duration like "30s", "manual" or {} (wait for zdd promote), got ${optionShow(iss.input)}`,
+});
+
+export const canaryStepSchema = z.strictObject({
+  weight: intBetween(0, 100, 'Percent of production traffic on the candidate after this step'),
+  pause: pauseSchema.optional().describe('Bake after the shift: a duration, or "manual" to wait for zdd promote'),
+});
+
+/** `strategies.canary` in the config. */
+export const canaryOptionsSchema = z.strictObject({
+  steps: z.array(canaryStepSchema).min(1, { error: 'needs at least one step, e.g. [{ weight: 10, pause: "30s" }]' }).describe('Weights in order; a final shift to 100 is added when the last step is below 100'),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
+});
+
 /** `strategies.canary` as the config schema parses it (durations in ms). */
-export type CanaryOptions = NonNullable<NonNullable<ZddConfig['strategies']>['canary']>;
+export type CanaryOptions = z.output<typeof canaryOptionsSchema>;
 export type CanaryStep = CanaryOptions['steps'][number];
 
 const SECOND = 1000;
@@ -35,6 +51,7 @@ export const canary: Strategy<Partial<CanaryOptions> | undefined> = {
   name: 'canary',
   description: 'Shift production traffic to the candidate in weighted steps, baking with analysis after each',
   requires: ['weightedTraffic'],
+  optionsSchema: canaryOptionsSchema,
   validate(options) {
     const steps = options?.steps;
     if (steps === undefined) return [];
@@ -44,7 +61,6 @@ export const canary: Strategy<Partial<CanaryOptions> | undefined> = {
     );
   },
   plan(input) {
-    assertValid(canary, input);
     return planCanary('canary', input, { steps: input.options?.steps ?? DEFAULT_CANARY_STEPS, analysis: input.options?.analysis });
   },
   rollback(input) {

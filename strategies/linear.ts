@@ -1,9 +1,17 @@
-import type { Strategy, ZddConfig } from '../src/index.js';
+import { duration, intBetween, nonEmptyString, z } from '../src/index.js';
+import type { Strategy } from '../src/index.js';
 import { planCanary, type CanaryStep } from './canary.js';
-import { assertValid, rollbackPlan } from './plan-builders.js';
+import { rollbackPlan } from './plan-builders.js';
+
+/** `strategies.linear` in the config. */
+export const linearOptionsSchema = z.strictObject({
+  stepPercent: intBetween(1, 100, 'Percent added at each step (Linear10PercentEvery1Minute → 10)'),
+  interval: duration('Bake between steps'),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
+});
 
 /** `strategies.linear` as the config schema parses it (durations in ms). */
-export type LinearOptions = NonNullable<NonNullable<ZddConfig['strategies']>['linear']>;
+export type LinearOptions = z.output<typeof linearOptionsSchema>;
 
 /** Used when the config has no `strategies.linear` section: 10% a minute, like AWS's Linear10PercentEvery1Minute. */
 export const DEFAULT_LINEAR_OPTIONS: LinearOptions = { stepPercent: 10, interval: 60_000 };
@@ -16,13 +24,13 @@ export const linear: Strategy<Partial<LinearOptions> | undefined> = {
   name: 'linear',
   description: 'Add a fixed percentage of production traffic to the candidate at a fixed interval, with analysis',
   requires: ['weightedTraffic'],
+  optionsSchema: linearOptionsSchema,
   validate(options) {
     const p = options?.stepPercent;
     if (p === undefined || (Number.isInteger(p) && p >= 1 && p <= 100)) return [];
     return [{ path: 'stepPercent', message: `must be a whole number 1–100, got ${String(p)}` }];
   },
   plan(input) {
-    assertValid(linear, input);
     const stepPercent = input.options?.stepPercent ?? DEFAULT_LINEAR_OPTIONS.stepPercent;
     const interval = input.options?.interval ?? DEFAULT_LINEAR_OPTIONS.interval;
     return planCanary('linear', input, { steps: linearSteps(stepPercent, interval), analysis: input.options?.analysis });

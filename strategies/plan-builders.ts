@@ -2,18 +2,7 @@
  * Pieces every built-in strategy plans with. Like the strategies, they use only zdd's public API,
  * so a strategy plugin written from the same API (see docs/strategies.md) has the same power.
  */
-import { ConfigError } from '../src/index.js';
-import type { HookPoint, PlanInput, Plan, Role, RollbackInput, Step, Strategy } from '../src/index.js';
-
-/**
- * plan() never plans what validate() rejects: the engine validates first, but a caller that does
- * not (a test, another tool) gets the same error instead of a plan that cannot work.
- */
-export function assertValid<T>(strategy: Strategy<T>, input: PlanInput<T>): void {
-  const problems = strategy.validate?.(input.options, { replicas: input.replicas, capabilities: input.capabilities }) ?? [];
-  if (problems.length === 0) return;
-  throw new ConfigError(problems.map((p) => ({ path: `strategies.${strategy.name}${p.path ? `.${p.path}` : ''}`, message: p.message })));
-}
+import type { HookPoint, PlanInput, Plan, Role, RollbackInput, Step } from '../src/index.js';
 
 /** A hook step for `point`, or nothing when no hook is configured there. */
 export function hook(input: { hooks: HookPoint[] }, point: HookPoint): Step[] {

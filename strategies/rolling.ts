@@ -1,9 +1,18 @@
-import { ConfigError } from '../src/index.js';
-import type { PlanInput, Step, Strategy, ZddConfig } from '../src/index.js';
-import { analysisGates, assertValid, bake, finish, firstDeployPlan, hook, keepsTestRoute, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+import { ConfigError, duration, intBetween, nonEmptyString, z } from '../src/index.js';
+import type { PlanInput, Step, Strategy } from '../src/index.js';
+import { analysisGates, bake, finish, firstDeployPlan, hook, keepsTestRoute, rollbackPlan, shift, smokeTest } from './plan-builders.js';
+
+/** `strategies.rolling` in the config. */
+export const rollingOptionsSchema = z.strictObject({
+  batchSize: intBetween(1, 1000, 'Instances replaced per batch (default 1)').optional(),
+  maxSurge: intBetween(0, 1000, 'Extra instances allowed above the replica count during the roll (default batchSize)').optional(),
+  maxUnavailable: intBetween(0, 1000, 'Instances that may be missing below the replica count (default 0)').optional(),
+  pause: duration('Bake between batches, with analysis (default 0)').optional(),
+  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during each pause (default ["analysis"] when that gate exists)'),
+});
 
 /** `strategies.rolling` as the config schema parses it (durations in ms). */
-export type RollingOptions = NonNullable<NonNullable<ZddConfig['strategies']>['rolling']>;
+export type RollingOptions = z.output<typeof rollingOptionsSchema>;
 type RollingInput = PlanInput<Partial<RollingOptions> | undefined>;
 
 /** The limits a roll works within, defaults applied and batchSize clamped to the replica count. */
@@ -32,6 +41,7 @@ export const rolling: Strategy<Partial<RollingOptions> | undefined> = {
   description: 'Replace stable with the candidate in batches, production weight following capacity',
   // The weights in between (33%, 67% …) need a router that splits traffic by revision.
   requires: ['batches', 'weightedTraffic'],
+  optionsSchema: rollingOptionsSchema,
   validate(options, ctx) {
     const { maxSurge, maxUnavailable } = rollingLimits(options, ctx.replicas);
     if (maxSurge === 0 && maxUnavailable === 0) {
@@ -43,7 +53,6 @@ export const rolling: Strategy<Partial<RollingOptions> | undefined> = {
     return [];
   },
   plan(input) {
-    assertValid(rolling, input);
     if (!input.stable) return firstDeployPlan('rolling', input);
     const testRoute = keepsTestRoute(input, input.capabilities.testRoute);
     return {

@@ -11,7 +11,7 @@ import { createStateStore, localStateDir } from '../state/create-state-store.js'
 import { currentHolder } from '../state/lock-holder.js';
 import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
 import { Notifier } from '../notify/notifier.js';
-import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
 
@@ -37,9 +37,10 @@ export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedC
   return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
 }
 
+/** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
   const plugins = loaded.config.strategies?.plugins ?? {};
-  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name];
+  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
   if (!s) {
     const known = [...Object.keys(BUILT_IN_STRATEGIES), ...Object.keys(plugins)];
     throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
@@ -71,6 +72,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     clock,
     events: io.bus,
     strategy: (name) => resolveStrategy(loaded!, name),
+    restoreStrategy: restorePrevious,
     holder: currentHolder(process.argv.slice(2).join(' '), Date.now()),
     signal: io.signal,
   });

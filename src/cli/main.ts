@@ -55,7 +55,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   program
     .command('plan')
     .description('print exactly the steps deploy would run, changing nothing')
-    .option('-r, --revision <id>', 'revision to plan for', '<candidate>')
+    .option('-r, --revision <id>', 'revision to plan for (default: the --image tag, as deploy would)')
     .option('-i, --image <ref>', 'container image (AWS)')
     .option('-s, --strategy <name>', 'strategy to plan with')
     .action(action(() => import('./commands/plan-command.js')));

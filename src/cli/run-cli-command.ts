@@ -1,5 +1,5 @@
 import { ExitCode } from '../core/exit-codes.js';
-import { ConfigError, InterruptedError, ZddError } from '../core/errors.js';
+import { InterruptedError, ZddError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
 import type { GlobalOptions } from './main.js';
 import { createOutput, type Output } from './output.js';
@@ -43,7 +43,7 @@ export async function runCommand(load: () => Promise<{ default: unknown }>, opts
     const message = e instanceof ZddError ? e.message : `Unexpected error: ${e instanceof Error ? e.message : String(e)}`;
     const hint = e instanceof ZddError ? e.hint : 'This is a bug in zdd; run again with --verbose and report the stack trace. Run `zdd status` to see the state of production.';
     if (globals.verbose && e instanceof Error && e.stack) output.stderr(`${e.stack}\n`);
-    bus.emit({ type: 'done', result: e instanceof ConfigError ? 'error' : 'error', exitCode: code, message, hint });
+    bus.emit({ type: 'done', result: 'error', exitCode: code, message, hint });
     return code;
   } finally {
     process.off('SIGINT', onSignal);

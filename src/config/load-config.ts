@@ -6,6 +6,7 @@ import { ConfigError, UsageError, errorMessage, type ConfigIssue } from '../core
 import { configSchema, type ZddConfig } from './schema.js';
 import { formatZodIssues } from './format-issues.js';
 import { crossFieldIssues } from './cross-field-rules.js';
+import { normaliseStrategySections } from './strategy-sections.js';
 
 export const SEARCH_PLACES = [
   'deploy.config.ts',
@@ -37,8 +38,8 @@ const loadModule: Loader = async (filepath) => {
 };
 
 /**
- * Finds, loads and validates the config: parse → merge the environment → schema → cross-field
- * rules, collecting every problem. Throws ConfigError (exit 2) listing all of them.
+ * Finds, loads and validates the config, once: parse → merge the environment → schema →
+ * normalise (plugin strategies' own schemas) → cross-field rules, collecting every problem. Throws ConfigError (exit 2) listing all of them.
  */
 export async function loadConfig(opts: { configPath?: string; cwd: string; env?: string }): Promise<LoadedConfig> {
   const raw = await readConfigFile(opts);
@@ -124,10 +125,11 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
   if (issues.length) throw new ConfigError(issues, opts.source);
 
   const effective = opts.env !== undefined ? deepMerge(base, (envs as Record<string, Record<string, unknown>>)[opts.env]) : base;
-  const result = configSchema.parse(effective);
-  const rules = crossFieldIssues(result);
+  const normalised = normaliseStrategySections(configSchema.parse(effective));
+  if (normalised.issues.length) throw new ConfigError(normalised.issues, opts.source);
+  const rules = crossFieldIssues(normalised.config);
   if (rules.length) throw new ConfigError(rules, opts.source);
-  return result;
+  return normalised.config;
 }
 
 /** Objects merge key by key; arrays and everything else are replaced. Functions are kept as they are. */

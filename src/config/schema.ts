@@ -5,6 +5,10 @@ import type { Strategy } from '../core/strategy.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { stateSchema } from '../state/schema.js';
 import { notifySchema } from '../notify/schema.js';
+import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
+import { canaryOptionsSchema } from '../../strategies/canary.js';
+import { linearOptionsSchema } from '../../strategies/linear.js';
+import { rollingOptionsSchema } from '../../strategies/rolling.js';
 import { duration, fn, intBetween, nonEmptyString, show } from './schema-helpers.js';
 
 /**
@@ -31,45 +35,12 @@ export const gateSchema = z.strictObject({
   description: z.string().optional().describe('Shown in output'),
 });
 
-/** `pause: "30s"` bakes; `pause: {}` (or `pause: "manual"`) waits for `zdd promote`. */
-const pauseSchema = z.union([duration(), z.literal('manual'), z.strictObject({})], {
-  error: (iss) => `must be a duration like "30s", "manual" or {} (wait for zdd promote), got ${show(iss.input)}`,
-});
-
-export const canaryStepSchema = z.strictObject({
-  weight: intBetween(0, 100, 'Percent of production traffic on the candidate after this step'),
-  pause: pauseSchema.optional().describe('Bake after the shift: a duration, or "manual" to wait for zdd promote'),
-});
-
-export const canaryOptionsSchema = z.strictObject({
-  steps: z.array(canaryStepSchema).min(1, { error: 'needs at least one step, e.g. [{ weight: 10, pause: "30s" }]' }).describe('Weights in order; a final shift to 100 is added when the last step is below 100'),
-  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
-});
-
-export const linearOptionsSchema = z.strictObject({
-  stepPercent: intBetween(1, 100, 'Percent added at each step (Linear10PercentEvery1Minute → 10)'),
-  interval: duration('Bake between steps'),
-  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during every bake (default ["analysis"] when that gate exists)'),
-});
-
-export const blueGreenOptionsSchema = z.strictObject({
-  testRoute: z.boolean().optional().describe('Smoke-test the candidate through the header route before the switch (default true when the provider has one)'),
-  bake: duration('Bake after the switch, with analysis (default 0)').optional(),
-  keepPrevious: duration('How long the previous stable keeps running after the switch, so rollback is instant (default 10m)').optional(),
-  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during the bake (default ["analysis"] when that gate exists)'),
-});
-
-export const rollingOptionsSchema = z.strictObject({
-  batchSize: intBetween(1, 1000, 'Instances replaced per batch (default 1)').optional(),
-  maxSurge: intBetween(0, 1000, 'Extra instances allowed above the replica count during the roll (default batchSize)').optional(),
-  maxUnavailable: intBetween(0, 1000, 'Instances that may be missing below the replica count (default 0)').optional(),
-  pause: duration('Bake between batches, with analysis (default 0)').optional(),
-  analysis: z.array(nonEmptyString()).optional().describe('Gates that run during each pause (default ["analysis"] when that gate exists)'),
-});
-
-export const BUILT_IN_STRATEGIES = ['canary', 'linear', 'blue-green', 'rolling'] as const;
-
-export const strategiesSchema = z.strictObject({
+/**
+ * Each built-in's options schema lives with the strategy. A plugin's section (`strategies.<plugin>`)
+ * is let through here and checked by the plugin's own `optionsSchema` in the rules that follow
+ * (src/config/strategy-sections.ts), which also name any section that belongs to no strategy.
+ */
+export const strategiesSchema = z.looseObject({
   default: nonEmptyString('Strategy used when --strategy is not given (default "canary")').optional(),
   canary: canaryOptionsSchema.optional(),
   linear: linearOptionsSchema.optional(),

@@ -1,3 +1,4 @@
+import type { ZodType } from 'zod';
 import type { HookPoint, Plan, Role, RoleWeights } from './plan.js';
 import type { ProviderCapabilities, RevisionSpec } from './provider.js';
 import type { DeploymentRecord } from './state.js';
@@ -39,6 +40,11 @@ export interface Strategy<TOptions = any> {
   readonly description: string;
   /** Provider capabilities the plan needs; a mismatch is a config error before anything changes. */
   readonly requires: (keyof ProviderCapabilities)[];
+  /**
+   * The schema of `strategies.<name>` in the config (zod): validated, normalised (durations to ms)
+   * and documented like the built-ins'. Without one, the section is passed to the strategy as written.
+   */
+  readonly optionsSchema?: ZodType;
   /**
    * Cross-field rules for this strategy's options, checked before anything changes. Each problem
    * has a path relative to the strategy's config section and a message that says the fix.

@@ -10,7 +10,7 @@ import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
 import { Engine } from '../../src/engine/engine.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
 import { createS3StateStore } from '../../src/state/s3-state-store.js';
-import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { countCalls, testContext } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack } from './moto-stack.js';
@@ -70,6 +70,7 @@ describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', {
       clock,
       events: bus,
       strategy: (name) => BUILT_IN_STRATEGIES[name],
+      restoreStrategy: restorePrevious,
       holder: { who: 'ci', host: 'runner', pid: process.pid, since: new Date().toISOString() },
       signal: new AbortController().signal,
     });

@@ -7,7 +7,7 @@ import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { Engine } from '../../src/engine/engine.js';
 import { FileStateStore } from '../../src/state/file-state-store.js';
-import { BUILT_IN_STRATEGIES } from '../../strategies/index.js';
+import { BUILT_IN_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
 
 export interface Harness {
@@ -73,10 +73,11 @@ export function createHarness(opts: { config?: Record<string, unknown>; fake?: P
     clock,
     events: bus,
     strategy: (name) => {
-      const s = BUILT_IN_STRATEGIES[name];
+      const s = config.strategies?.plugins?.[name] ?? BUILT_IN_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
       if (!s) throw new Error(`no strategy ${name}`);
       return s;
     },
+    restoreStrategy: restorePrevious,
     holder: { who: 'test', host: 'test-host', pid: process.pid, since: new Date().toISOString() },
     signal: controller.signal,
   });

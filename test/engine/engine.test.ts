@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/exit-codes.js';
 import { InterruptedError } from '../../src/core/errors.js';
+import { duration, intBetween, z, type Strategy } from '../../src/index.js';
+import { rollbackPlan } from '../../strategies/index.js';
 import { createHarness, type Harness } from './engine-harness.js';
 
 const STRATEGIES = ['canary', 'linear', 'blue-green', 'rolling'] as const;
@@ -184,9 +186,39 @@ describe('engine: signals, verification and safety', () => {
     expect(outcome.exitCode).toBe(0);
   });
 
-  it('a custom strategy from the config is planned and executed like a built-in', async () => {
-    h = createHarness();
-    const { steps } = await h.engine.plan({ candidate: { id: 'v2' }, strategy: 'canary' });
-    expect(steps[0]).toMatchObject({ kind: 'hook', hook: 'preDeploy' });
+  it('a plugin strategy brings its options schema: its section is validated, normalised, planned and run like a built-in', async () => {
+    const seen: unknown[] = [];
+    const halfway: Strategy<{ weight: number; bake: number }> = {
+      name: 'halfway',
+      description: 'half, bake, all',
+      requires: ['weightedTraffic'],
+      optionsSchema: z.strictObject({ weight: intBetween(1, 99, 'first step'), bake: duration('bake after it') }),
+      plan(input) {
+        seen.push(input.options);
+        return {
+          strategy: 'halfway',
+          steps: [
+            { kind: 'provision', role: 'candidate', replicas: input.replicas },
+            { kind: 'shiftTraffic', weights: { stable: 100 - input.options.weight, candidate: input.options.weight } },
+            { kind: 'pause', durationMs: input.options.bake },
+            { kind: 'shiftTraffic', weights: { stable: 0, candidate: 100 } },
+            { kind: 'retire', role: 'stable' },
+          ],
+        };
+      },
+      rollback: (input) => rollbackPlan('halfway', input),
+    };
+    const bad = () => createHarness({ config: { strategies: { plugins: { halfway }, halfway: { weight: 120, bake: 'soon' } } } });
+    expect(bad).toThrow(/strategies\.halfway\.weight: must be 1–99, got 120/);
+    expect(bad).toThrow(/strategies\.halfway\.bake: must be a duration/);
+    expect(() => createHarness({ config: { strategies: { plugins: { halfway }, halfwya: {} } } })).toThrow(/strategies\.halfwya: unknown key; did you mean "halfway"\?/);
+
+    h = createHarness({ config: { strategies: { plugins: { halfway }, halfway: { weight: 30, bake: '2s' } } } });
+    const outcome = await h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'halfway', rollbackOnFailure: true, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    expect(seen).toEqual([{ weight: 30, bake: 2000 }]);
+    const sets = h.fakeState().calls.filter((c) => c.method === 'setWeights').map((c) => c.args[0]);
+    expect(sets).toEqual([{ v1: 70, v2: 30 }, { v1: 0, v2: 100 }]);
+    expect((await h.latest())?.strategy).toBe('halfway');
   });
 });

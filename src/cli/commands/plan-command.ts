@@ -3,12 +3,14 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
+import { revisionFromFlags } from '../revision.js';
 import type { CommandIO } from '../run-cli-command.js';
 
-export default async function planCommand(flags: { revision: string; image?: string; strategy?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
+/** A plan for the candidate `deploy` would use with the same flags (`--image x:1.4.2` → revision 1.4.2). */
+export default async function planCommand(flags: { revision?: string; image?: string; strategy?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const loaded = await loadCommandConfig(globals);
   const strategyName = flags.strategy ?? defaultStrategy(loaded);
-  const candidate = flags.image ? { id: flags.revision, image: flags.image } : { id: flags.revision };
+  const candidate = flags.revision || flags.image ? revisionFromFlags(flags) : { id: '<candidate>' };
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const { strategy, steps, current } = await ctx.engine.plan({ candidate, strategy: strategyName });
     if (io.output.json) {

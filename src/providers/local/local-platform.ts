@@ -7,7 +7,7 @@ import type { EventSink } from '../../core/events.js';
 import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
 import type { RouterStatus } from './router-server.js';
 import { AdminRequestError } from './admin-client.js';
-import { type ExitInfo, freePort, isAlive, stopGroup, tailFile } from './processes.js';
+import { type ExitInfo, freePort, isAlive, stopGroup, tailFile, urlHost } from './processes.js';
 import type { RouterProcess } from './router-process.js';
 import type { InstanceRecord } from './router-state.js';
 import type { ResolvedLocalConfig } from './schema.js';
@@ -134,11 +134,6 @@ export class LocalPlatform implements Platform {
     // silently reach whatever production weights pick, so checks get the instances directly.
     if (!routed) return { serviceUrl, instanceUrls };
     return { serviceUrl, testUrl: serviceUrl, testHeaders: { [this.cfg.testHeader]: this.cfg.testValue }, instanceUrls };
-  }
-
-  /** Stop every instance recorded in the router state, router running or not. */
-  async stopAll(instances: InstanceRecord[]): Promise<void> {
-    await Promise.all(instances.map((i) => stopGroup(i.pid, this.cfg.stopGraceMs, i.startTime)));
   }
 
   private status(): Promise<RouterStatus> {
@@ -295,8 +290,4 @@ function fillShell(template: string, vars: Record<string, string>): string {
     const v = vars[k];
     return /^[A-Za-z0-9_.:,+@%/-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
   });
-}
-
-export function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -197,3 +197,8 @@ export async function findProgram(program: string, cwd: string, pathVar: string 
   }
   return undefined;
 }
+
+/** A host as it goes into a URL: IPv6 addresses in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

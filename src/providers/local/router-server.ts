@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import type { WeightMap } from '../../core/provider.js';
 import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
-import { processStartTime, startDetached } from './processes.js';
+import { processStartTime, startDetached, urlHost } from './processes.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
@@ -394,7 +394,7 @@ export class RouterServer {
   }
 
   private addLive(rec: InstanceRecord): void {
-    const pool = new Pool(`http://${hostForUrl(this.state.host)}:${rec.port}`, {
+    const pool = new Pool(`http://${urlHost(this.state.host)}:${rec.port}`, {
       pipelining: 1,
       keepAliveTimeout: 4_000,
       connectTimeout: 2_000,
@@ -496,10 +496,6 @@ function isResetBeforeResponse(err: unknown): boolean {
 function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 function listen(server: Server, start: () => void): Promise<void> {

@@ -1,0 +1,87 @@
+import type { DoneResult } from '../core/events.js';
+import { ExitCode, type ExitCodeValue } from '../core/exit-codes.js';
+import type { LockLostError } from '../core/errors.js';
+import type { DeploymentRecord } from '../core/state.js';
+import { describeWeights } from './deployment-record.js';
+
+/** How a command ended: what the CLI prints last and exits with. */
+export interface Outcome {
+  result: DoneResult;
+  exitCode: ExitCodeValue;
+  message: string;
+  hint?: string;
+  record?: DeploymentRecord;
+}
+
+export function nothingToDo(message: string, hint?: string): Outcome {
+  return { result: 'nothing-to-do', exitCode: ExitCode.Ok, message, hint };
+}
+
+export function deploySucceeded(record: DeploymentRecord): Outcome {
+  const kept = record.kept ? ` Previous revision ${record.kept.revision.id} is kept until ${record.kept.retireAt} so \`zdd rollback\` stays instant.` : '';
+  return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Deployed ${record.candidate.id}: it serves 100% of production.${kept}`, record };
+}
+
+export function stoppedWithoutRollback(record: DeploymentRecord, reason: string, stepText: string): Outcome {
+  return {
+    result: 'failed',
+    exitCode: ExitCode.NeedsPerson,
+    message: `Deploy failed${stepText}: ${reason}\nRollback was disabled (--no-rollback): production is left at ${describeWeights(record)}.`,
+    hint: 'Run `zdd rollback` to put all traffic on stable, or fix the problem and `zdd promote` to continue.',
+    record,
+  };
+}
+
+export function rolledBack(record: DeploymentRecord, reason: string, stepText: string, interrupted: boolean): Outcome {
+  const where = `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.`;
+  if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `Deploy of ${record.candidate.id} ${reason}${stepText}; rolled back. ${where}`, record };
+  return {
+    result: 'rolled-back',
+    exitCode: ExitCode.RolledBack,
+    message: `Deploy of ${record.candidate.id} failed${stepText}: ${reason}\nRolled back. ${where}`,
+    hint: record.error?.hint,
+    record,
+  };
+}
+
+export function rollbackFailed(record: DeploymentRecord): Outcome {
+  return {
+    result: 'rollback-failed',
+    exitCode: ExitCode.NeedsPerson,
+    message:
+      `ROLLBACK FAILED for ${record.service} — production needs a person.\n` +
+      `  last verified traffic: ${describeWeights(record)}\n` +
+      `  instances: stable ${record.replicas.stable}, candidate ${record.replicas.candidate}${record.testRoute ? `; test route → ${record.testRoute}` : ''}\n` +
+      `  error: ${record.error?.message ?? 'unknown'}`,
+    hint: 'Fix the cause (see the error), then run `zdd rollback` again: it resumes the rollback where it stopped. `zdd status` shows the record.',
+    record,
+  };
+}
+
+export function unfinished(last: DeploymentRecord): Outcome {
+  return {
+    result: 'error',
+    exitCode: ExitCode.NeedsPerson,
+    message: `The last deploy (${last.id}, ${last.candidate.id}) did not finish: ${last.status} at step ${Math.min(last.stepIndex + 1, last.plan.length)} of ${last.plan.length}, ${describeWeights(last)}. Nothing was changed.`,
+    hint: 'Run `zdd rollback` to put all traffic back on stable, or `zdd promote` to continue that deploy.',
+    record: last,
+  };
+}
+
+/** The lock was lost mid-run: this process stopped before its next change and did not roll back. */
+export function lockLost(record: DeploymentRecord, e: LockLostError, takenOver: { record: DeploymentRecord } | null): Outcome {
+  const other = takenOver?.record;
+  const by = other ? `${other.by.who}@${other.by.host} (pid ${other.by.pid}${other.by.command ? `, zdd ${other.by.command}` : ''})` : '';
+  const since = other
+    ? other.id === record.id
+      ? `\nThe deploy was taken over by ${by}: the record now says ${other.status}, ${describeWeights(other)}.`
+      : `\nA newer run (${other.id}, ${other.candidate.id}) was started by ${by}: ${other.status}.`
+    : `\nLast verified traffic of this deploy: ${describeWeights(record)}.`;
+  return {
+    result: 'error',
+    exitCode: ExitCode.NeedsPerson,
+    message: `${e.message}${since}\nDeploy ${record.id} (${record.candidate.id}) stopped without rolling back: whoever holds the lock now owns production.`,
+    hint: e.hint,
+    record: other ?? record,
+  };
+}

@@ -1,0 +1,147 @@
+import { InterruptedError, LockLostError, ZddError, errorMessage, type LockHolderInfo } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
+import { describeStep } from '../core/plan.js';
+import type { DeploymentRecord } from '../core/state.js';
+import type { Strategy } from '../core/strategy.js';
+import { configuredHookPoints } from '../hooks/hook-runner.js';
+import { describeWeights } from './deployment-record.js';
+import { nowIso, type EngineDeps } from './engine-deps.js';
+import { lockLost, rollbackFailed, rolledBack, stoppedWithoutRollback, type Outcome } from './outcomes.js';
+import { requestOnRecord } from './remote-requests.js';
+import type { RunScope, StepRunner } from './step-runner.js';
+
+const RECORD_SAVE_ATTEMPTS = 5;
+
+/**
+ * A deploy step failed (or a signal or `zdd abort` arrived): record why, then roll back with the
+ * strategy's plan — unless the lock is lost (the new holder owns production) or the user said
+ * --no-rollback.
+ */
+export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, e: unknown, rollbackOnFailure: boolean): Promise<Outcome> {
+  if (e instanceof LockLostError) return lockLost(record, e, await takenOverBy(deps, record));
+  const interrupted = e instanceof InterruptedError;
+  const reason = interrupted ? `interrupted by ${(e as InterruptedError).signal}` : errorMessage(e);
+  const step = record.inFlight?.index ?? record.stepIndex;
+  record.error = {
+    message: reason,
+    code: e instanceof ZddError ? e.code : 'internal',
+    step,
+    hint: e instanceof ZddError ? e.hint : undefined,
+  };
+  if (!(e instanceof ZddError)) deps.events.emit({ type: 'warn', message: `Unexpected error: ${e instanceof Error && e.stack ? e.stack : String(e)}` });
+  const stepText = record.plan[step] ? ` at step ${step + 1}/${record.plan.length} (${describeStep(record.plan[step])})` : '';
+  if (!rollbackOnFailure) {
+    record.status = 'failed';
+    record.finishedAt = nowIso(deps);
+    await runner.save(record);
+    return stoppedWithoutRollback(record, reason, stepText);
+  }
+  const result = await runRollback(deps, runner, record, strategy, `${reason}${stepText}`);
+  if (result instanceof LockLostError) return lockLost(record, result, await takenOverBy(deps, record));
+  return result ? rolledBack(record, reason, stepText, interrupted) : rollbackFailed(record);
+}
+
+/** Who wrote the record since this process did (the command that took the deploy over), if anyone. */
+async function takenOverBy(deps: EngineDeps, record: DeploymentRecord): Promise<{ record: DeploymentRecord } | null> {
+  const onDisk = await deps.store.records.latest(record.service).catch(() => null);
+  if (!onDisk) return null;
+  const foreign = onDisk.id !== record.id || onDisk.by.pid !== deps.holder.pid || onDisk.by.host !== deps.holder.host;
+  return foreign ? { record: onDisk } : null;
+}
+
+/**
+ * Runs the strategy's rollback plan (resuming it when the record already has one). Returns false
+ * when it could not finish (exit 4), or the LockLostError when another process took over.
+ */
+export async function runRollback(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, reason: string): Promise<boolean | LockLostError> {
+  if (!record.rollback) {
+    const plan = strategy.rollback({ record, hooks: configuredHookPoints(deps.config), stableReplicas: record.stableReplicasBefore || (record.stable ? 1 : 0) });
+    record.rollback = { reason, startedAt: nowIso(deps), plan: plan.steps, stepIndex: 0 };
+  }
+  record.status = 'rolling-back';
+  // Rollback must not be cut short by the signal that caused it; later signals only warn.
+  const scope: RunScope = { record, phase: 'rollback', signal: new AbortController().signal };
+  const onSignal = () => deps.events.emit({ type: 'warn', message: 'Rollback in progress: it will finish before zdd exits.' });
+  deps.signal.addEventListener('abort', onSignal);
+  try {
+    await runner.checkpoint(scope);
+    deps.events.emit({ type: 'rollback.start', reason });
+    await runner.runSteps(scope, record.rollback);
+    record.status = 'rolled-back';
+    record.finishedAt = nowIso(deps);
+    await saveWithRetries(deps, runner, record, scope);
+    deps.events.emit({ type: 'rollback.done', ok: true, message: `Production on stable ${record.stable?.id ?? '(none)'}` });
+    return true;
+  } catch (e) {
+    if (e instanceof LockLostError) return e;
+    record.status = 'rollback-failed';
+    record.error = { ...(record.error ?? { code: 'rollback' }), message: `${record.error?.message ?? reason}; rollback failed: ${errorMessage(e)}`, code: record.error?.code ?? 'rollback' };
+    try {
+      await runner.save(record);
+    } catch {
+      // The state store may be what failed; the message still says what to do.
+    }
+    deps.events.emit({ type: 'rollback.done', ok: false, message: errorMessage(e) });
+    return false;
+  } finally {
+    deps.signal.removeEventListener('abort', onSignal);
+  }
+}
+
+/**
+ * The final record of a rollback, written with retries. When the store still refuses, the
+ * rollback itself is done but no record says so: a person must know where production is (exit 4).
+ */
+async function saveWithRetries(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, scope: RunScope): Promise<void> {
+  let last: unknown = scope.unsaved;
+  if (last === undefined) {
+    try {
+      return await runner.save(record);
+    } catch (e) {
+      if (e instanceof LockLostError) throw e;
+      last = e;
+    }
+  }
+  for (let attempt = 1; attempt <= RECORD_SAVE_ATTEMPTS; attempt++) {
+    try {
+      await runner.save(record);
+      return;
+    } catch (e) {
+      if (e instanceof LockLostError) throw e;
+      last = e;
+      await deps.clock.sleep(500 * attempt);
+    }
+  }
+  throw new ZddError(
+    'state-unwritable',
+    `production is back on stable ${record.stable?.id ?? '(none)'} (${describeWeights(record)}, read back from the router), but the deployment record could not be written to ${deps.store.location}: ${errorMessage(last)}`,
+    { hint: 'Fix the state store, then run `zdd rollback` again: it finds production on stable and finishes the record.' },
+  );
+}
+
+/** A live process runs the deploy: ask it to abort and follow its record until it has rolled back. */
+export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord, holder: LockHolderInfo, takeOverIfGone: () => Promise<Outcome>): Promise<Outcome> {
+  const { records } = deps.store;
+  const service = deps.config.service;
+  const ask = () => requestOnRecord(records, service, record.id, 'abortRequested', deps.clock);
+  await ask();
+  deps.events.emit({ type: 'info', message: `Asked deploy ${record.id} (pid ${holder.pid} on ${holder.host}) to abort; waiting for its rollback` });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const r = await records.latest(service);
+    if (!r || r.id !== record.id) break;
+    if (r.status === 'rolled-back') return { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Deploy ${record.id} aborted and rolled back: production on stable ${r.stable?.id ?? '(none)'}.`, record: r };
+    if (r.status === 'rollback-failed') return rollbackFailed(r);
+    if (r.status === 'succeeded') return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Deploy ${record.id} finished before the abort arrived; run \`zdd rollback\` again to restore ${r.stable?.id}.` };
+    if (r.status === 'failed') return { result: 'failed', exitCode: ExitCode.NeedsPerson, message: `Deploy ${record.id} stopped without rollback: ${describeWeights(r)}` };
+    const lock = await deps.store.lock.inspect(service);
+    // The holder died or let go without finishing: finish the rollback here.
+    if (!lock || lock.stale) return takeOverIfGone();
+    if (Date.now() > deadline) {
+      return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `Deploy ${record.id} did not acknowledge the abort within 10 minutes (${describeWeights(r)})`, hint: `Check process ${holder.pid} on ${holder.host}.` };
+    }
+    if (!r.abortRequested) await ask();
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  return { result: 'error', exitCode: ExitCode.NeedsPerson, message: 'The deployment record changed while waiting for the abort; run `zdd status`.' };
+}

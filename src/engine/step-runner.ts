@@ -1,0 +1,302 @@
+import { runGate } from '../checks/gate-runner.js';
+import type { CheckContext } from '../core/checks.js';
+import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMismatchError, ZddError, errorMessage } from '../core/errors.js';
+import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
+import type { RevisionSpec, WeightMap } from '../core/provider.js';
+import type { DeploymentRecord } from '../core/state.js';
+import { runHooks } from '../hooks/hook-runner.js';
+import { addVerdict, describeWeights } from './deployment-record.js';
+import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
+import { baseEnv, hookEnv } from './hook-env.js';
+import type { LockSession } from './lock-session.js';
+import { carryOverRequests, type RequestWatcher } from './remote-requests.js';
+
+const ROLLBACK_STEP_ATTEMPTS = 3;
+
+/** One run of a plan (a deploy, or its rollback): what every step acts on besides the step itself. */
+export interface RunScope {
+  record: DeploymentRecord;
+  phase: 'deploy' | 'rollback';
+  /** Aborts the run (signal, `zdd abort`, lost lock); a rollback's never aborts. */
+  signal: AbortSignal;
+  /** Requests from other processes (promote at a pause); a rollback has none. */
+  watcher?: RequestWatcher;
+  /** A rollback goes on when a checkpoint cannot be written; the first such error is kept here. */
+  unsaved?: unknown;
+}
+
+/** The step cursor of a run: the record itself for a deploy, `record.rollback` for its rollback. */
+export interface StepCursor {
+  plan: Step[];
+  stepIndex: number;
+}
+
+/**
+ * Runs plans: checkpoint → act → verify → gate → checkpoint, for a deploy and its rollback alike.
+ * Every provider write and every checkpoint first asks the lock session whether the lock is ours.
+ */
+export class StepRunner {
+  constructor(private readonly deps: EngineDeps, readonly lock: LockSession) {}
+
+  /** Checkpoint: carry over requests another process wrote (promote/abort) and save atomically. */
+  async save(record: DeploymentRecord): Promise<void> {
+    await this.lock.assertHeld();
+    record.updatedAt = nowIso(this.deps);
+    carryOverRequests(record, await this.deps.store.records.latest(record.service).catch(() => null));
+    await this.deps.store.records.save(record);
+  }
+
+  /**
+   * A checkpoint during a rollback: the way back to stable must not wait for the state store. A
+   * failure is remembered on the scope (the run saves again with retries at the end) and warned.
+   */
+  async checkpoint(scope: RunScope): Promise<void> {
+    if (scope.phase === 'deploy') return this.save(scope.record);
+    try {
+      await this.save(scope.record);
+    } catch (e) {
+      if (e instanceof LockLostError) throw e;
+      if (scope.unsaved === undefined) this.deps.events.emit({ type: 'warn', message: `Could not write the deployment record to ${this.deps.store.location}: ${errorMessage(e)}; the rollback goes on` });
+      scope.unsaved ??= e;
+    }
+  }
+
+  /** The index moves only after a step is done; the step in flight is recorded before it starts. */
+  async runSteps(scope: RunScope, cursor: StepCursor): Promise<void> {
+    const { events, clock } = this.deps;
+    const { record, phase } = scope;
+    const total = cursor.plan.length;
+    while (cursor.stepIndex < total) {
+      const index = cursor.stepIndex;
+      const step = cursor.plan[index];
+      if (scope.signal.aborted) throw scope.signal.reason;
+      record.inFlight = { index, phase, startedAt: nowIso(this.deps) };
+      await this.checkpoint(scope);
+      const started = clock.now();
+      events.emit({ type: 'step.start', index, total, step, description: describeStep(step), phase });
+      if (phase === 'rollback') await this.executeWithRetry(step, scope);
+      else await this.execute(step, scope);
+      record.inFlight = undefined;
+      cursor.stepIndex = index + 1;
+      await this.checkpoint(scope);
+      events.emit({ type: 'step.done', index, total, step, durationMs: clock.now() - started, phase });
+    }
+  }
+
+  /** Rollback steps are retried: a passing network blip must not leave production half-switched. */
+  private async executeWithRetry(step: Step, scope: RunScope): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.execute(step, scope);
+        return;
+      } catch (e) {
+        if (e instanceof LockLostError) throw e;
+        if (step.kind === 'hook') {
+          this.deps.events.emit({ type: 'warn', message: `${errorMessage(e)} (rollback goes on)` });
+          return;
+        }
+        if (attempt >= ROLLBACK_STEP_ATTEMPTS || e instanceof CheckFailedError) throw e;
+        this.deps.events.emit({ type: 'warn', message: `Rollback step "${describeStep(step)}" failed (attempt ${attempt}/${ROLLBACK_STEP_ATTEMPTS}): ${errorMessage(e)}; retrying` });
+        await this.deps.clock.sleep(1000 * attempt);
+      }
+    }
+  }
+
+  private async execute(step: Step, scope: RunScope): Promise<void> {
+    const { deps, lock } = this;
+    const { platform, router } = deps.provider;
+    const { record, signal } = scope;
+    switch (step.kind) {
+      case 'provision': {
+        const rev = revisionOf(record, step.role);
+        await lock.assertHeld();
+        await platform.provision(rev, step.replicas);
+        record.replicas[step.role] = step.replicas;
+        record.healthy = record.healthy.filter((r) => r !== step.role);
+        await this.checkpoint(scope);
+        await platform.waitHealthy(rev.id, { timeoutMs: healthTimeoutMs(deps), signal });
+        record.healthy.push(step.role);
+        return;
+      }
+      case 'scale': {
+        const rev = revisionOf(record, step.role);
+        const before = record.replicas[step.role];
+        if (step.replicas === 0 && record.weights[step.role] > 0) {
+          throw new ZddError('unsafe-scale', `Refusing to scale ${step.role} ${rev.id} to 0 while it has ${record.weights[step.role]}% of traffic`);
+        }
+        await lock.assertHeld();
+        await platform.scale(rev.id, step.replicas, { drainMs: drainMs(deps) });
+        record.replicas[step.role] = step.replicas;
+        if (step.replicas > before) {
+          record.healthy = record.healthy.filter((r) => r !== step.role);
+          await this.checkpoint(scope);
+          await platform.waitHealthy(rev.id, { timeoutMs: healthTimeoutMs(deps), signal });
+          record.healthy.push(step.role);
+        }
+        return;
+      }
+      case 'testRoute': {
+        if (!router.setTestRoute) {
+          if (step.role === null) return;
+          throw new ProviderError(`Provider "${deps.provider.name}" has no test route`, { changed: true });
+        }
+        if (step.role && !record.healthy.includes(step.role)) {
+          throw new ZddError('unhealthy-target', `Refusing to route test traffic to ${step.role} ${revisionOf(record, step.role).id}: it has not passed its health checks`);
+        }
+        await lock.assertHeld();
+        await router.setTestRoute(step.role ? revisionOf(record, step.role).id : null);
+        record.testRoute = step.role;
+        return;
+      }
+      case 'shiftTraffic':
+        return this.shiftTraffic(step.weights, record);
+      case 'gate': {
+        const gate = deps.config.gates?.[step.gate];
+        if (!gate) throw new ConfigError([{ path: `gates.${step.gate}`, message: 'is used by the plan but not defined' }]);
+        const outcome = await runGate(gate, this.checkContext(record, signal), {
+          gateName: step.gate,
+          mode: 'gate',
+          onResult: (r) => this.onCheckResult(record, { ...r, gate: step.gate }),
+        });
+        if (outcome.verdict === 'fail') throw new CheckFailedError(`Gate "${step.gate}" failed: ${outcome.reason}`);
+        return;
+      }
+      case 'pause':
+        return this.pause(step, scope);
+      case 'hook':
+        await lock.assertHeld();
+        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+      case 'retire': {
+        const rev = record[step.role];
+        if (!rev) return;
+        if (record.weights[step.role] > 0) {
+          throw new ZddError('unsafe-retire', `Refusing to retire ${step.role} ${rev.id} while it has ${record.weights[step.role]}% of traffic`);
+        }
+        if (record.testRoute === step.role && router.setTestRoute) {
+          await lock.assertHeld();
+          await router.setTestRoute(null);
+          record.testRoute = null;
+        }
+        if (step.afterMs && step.afterMs > 0) {
+          record.kept = { role: step.role, revision: rev, retireAt: new Date(deps.clock.now() + step.afterMs).toISOString() };
+          deps.events.emit({ type: 'info', message: `Keeping ${rev.id} until ${record.kept.retireAt} (${formatDuration(step.afterMs)}) so rollback stays instant; \`zdd retire\` or the next deploy stops it after that` });
+          return;
+        }
+        await lock.assertHeld();
+        await platform.retire(rev.id, { drainMs: drainMs(deps) });
+        record.replicas[step.role] = 0;
+        record.healthy = record.healthy.filter((r) => r !== step.role);
+        return;
+      }
+    }
+  }
+
+  /** One router call, then read back: promise 2. No weight for a revision that is not healthy: promise 1. */
+  private async shiftTraffic(weights: RoleWeights, record: DeploymentRecord): Promise<void> {
+    const { deps } = this;
+    const total = weights.stable + weights.candidate;
+    if (total !== 100 && total !== 0) throw new ZddError('bad-plan', `Plan error: weights must sum to 100, got stable ${weights.stable} + candidate ${weights.candidate}`);
+    for (const role of ['stable', 'candidate'] as const) {
+      if (weights[role] > 0 && !record.healthy.includes(role)) {
+        throw new ZddError('unhealthy-target', `Refusing to send ${weights[role]}% of traffic to ${role} ${revisionOf(record, role).id}: it has not passed its health checks`);
+      }
+      if (weights[role] > 0 && !record[role]) throw new ZddError('bad-plan', `Plan error: ${role} has no revision but was given ${weights[role]}%`);
+    }
+    const byRevision: WeightMap = {};
+    if (record.stable) byRevision[record.stable.id] = weights.stable;
+    byRevision[record.candidate.id] = weights.candidate;
+    await this.lock.assertHeld();
+    await deps.provider.router.setWeights(byRevision);
+    const readBack = await deps.provider.router.getWeights();
+    const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);
+    const extra = Object.entries(readBack).filter(([id, w]) => !(id in byRevision) && w > 0);
+    if (mismatched.length || extra.length) {
+      const seen = Object.entries(readBack).map(([id, w]) => `${id} ${w}%`).join(', ') || 'nothing';
+      const want = Object.entries(byRevision).map(([id, w]) => `${id} ${w}%`).join(', ');
+      throw new TrafficMismatchError(`Router reports ${seen} after zdd set ${want}`);
+    }
+    record.weights = { ...weights };
+    deps.events.emit({ type: 'traffic', weights: { ...weights }, byRevision, verified: true });
+  }
+
+  private async pause(step: PauseStep, scope: RunScope): Promise<void> {
+    const { deps } = this;
+    const { record, signal, watcher } = scope;
+    const index = record.stepIndex;
+    if (step.durationMs === undefined) {
+      if (!watcher) throw new ZddError('bad-plan', 'A manual pause cannot be part of a rollback plan');
+      record.status = 'paused';
+      await this.save(record);
+      deps.events.emit({ type: 'paused', index, message: `Paused at ${describeWeights(record)}. Run \`zdd promote\` to go on or \`zdd abort\` to roll back.` });
+      await watcher.waitForPromote(signal);
+      record.status = 'running';
+      record.promoteRequested = undefined;
+      return;
+    }
+    // A bake: the timer, the analysis gates and `zdd promote` race; a failed check ends it at once.
+    const bake = new AbortController();
+    const stop = () => bake.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    const started = deps.clock.now();
+    const end = started + step.durationMs;
+    try {
+      const analyses = (step.analysis ?? []).map(async (name) => {
+        const gate = deps.config.gates?.[name];
+        if (!gate) throw new ConfigError([{ path: `gates.${name}`, message: 'is used by the plan but not defined' }]);
+        const outcome = await runGate(gate, this.checkContext(record, bake.signal), {
+          gateName: name,
+          mode: 'analysis',
+          durationMs: step.durationMs,
+          onResult: (r) => this.onCheckResult(record, { ...r, gate: name }),
+        });
+        if (outcome.verdict === 'fail') throw new CheckFailedError(`Analysis "${name}" failed: ${outcome.reason}`);
+      });
+      const timer = (async () => {
+        while (deps.clock.now() < end) {
+          const remaining = end - deps.clock.now();
+          deps.events.emit({ type: 'bake.progress', index, elapsedMs: deps.clock.now() - started, remainingMs: remaining });
+          await deps.clock.sleep(Math.min(remaining, 1000), bake.signal);
+        }
+      })();
+      const promoted = watcher ? watcher.waitForPromote(bake.signal).then(() => 'promoted' as const) : new Promise<never>(() => {});
+      const all = Promise.all([timer, ...analyses]).then(() => 'done' as const);
+      const first = await Promise.race([all, promoted]);
+      if (first === 'promoted') {
+        record.promoteRequested = undefined;
+        deps.events.emit({ type: 'info', message: 'Promoted: bake skipped' });
+      }
+    } catch (e) {
+      if (signal.aborted) throw signal.reason;
+      throw e;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      if (!bake.signal.aborted) bake.abort(new Error('bake finished'));
+    }
+  }
+
+  private onCheckResult(record: DeploymentRecord, result: Parameters<typeof addVerdict>[1]): void {
+    addVerdict(record, result);
+    this.deps.events.emit({ type: 'check', result });
+  }
+
+  private checkContext(record: DeploymentRecord, signal: AbortSignal): CheckContext {
+    const { deps } = this;
+    return {
+      service: deps.config.service,
+      candidate: record.candidate,
+      stable: record.stable,
+      endpoints: (role: Role) => deps.provider.platform.endpoints(revisionOf(record, role).id),
+      router: deps.provider.router,
+      clock: deps.clock,
+      signal,
+      env: baseEnv(deps, record),
+      cwd: deps.configDir,
+    };
+  }
+}
+
+function revisionOf(record: DeploymentRecord, role: Role): RevisionSpec {
+  const rev = record[role];
+  if (!rev) throw new ZddError('bad-plan', `Plan error: the step acts on ${role}, but this deploy has no ${role} revision`);
+  return rev;
+}
