@@ -50,6 +50,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('-s, --strategy <name>', 'canary, linear, blue-green, rolling or a plugin (default: config strategies.default or canary)')
     .option('--no-rollback', 'on failure, stop where it failed instead of rolling back (exit 4)')
     .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
+    .option('--until-pause', 'for CI: at a manual pause, checkpoint and exit 6 instead of waiting; `zdd promote` in a later job continues')
     .action(action(() => import('./commands/deploy-command.js')));
 
   program
@@ -88,6 +89,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   program
     .command('promote')
     .description('continue a paused deploy (or one whose process is gone) past its pause')
+    .option('--until-pause', 'stop again (exit 6) at the next manual pause instead of waiting there')
     .action(action(() => import('./commands/promote-command.js')));
 
   program

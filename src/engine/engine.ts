@@ -9,11 +9,11 @@ import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './dep
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, rollbackFailed, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, rollbackFailed, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, runRollback } from './rollback.js';
-import { StepRunner, type RunScope } from './step-runner.js';
+import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -26,6 +26,8 @@ export interface DeployRequest {
   /** false = --no-rollback: stop where the failure happened and say so (exit 4). */
   rollbackOnFailure: boolean;
   lockWaitMs: number;
+  /** --until-pause: end the command at the first manual pause (exit 6) instead of waiting there. */
+  stopAtPause?: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export class Engine {
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       await runner.save(record);
       this.announce(record);
-      return this.runDeploy(runner, record, strategy, req.rollbackOnFailure);
+      return this.runDeploy(runner, record, strategy, req.rollbackOnFailure, req.stopAtPause);
     });
   }
 
@@ -68,7 +70,7 @@ export class Engine {
    * `zdd promote`: a deploy paused by a live process is told to go on; a deploy whose process is
    * gone is continued here from its last checkpoint.
    */
-  async promote(): Promise<Outcome> {
+  async promote(opts: { stopAtPause?: boolean } = {}): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (!record || !['running', 'paused', 'failed'].includes(record.status)) {
@@ -89,7 +91,7 @@ export class Engine {
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
-      return this.runDeploy(runner, record, strategy, true);
+      return this.runDeploy(runner, record, strategy, true, opts.stopAtPause);
     });
   }
 
@@ -183,7 +185,7 @@ export class Engine {
   }
 
   /** Run a deploy's plan from its checkpoint; on failure, signal, abort or lost lock, hand over to rollback.ts. */
-  private async runDeploy(runner: StepRunner, record: DeploymentRecord, strategy: Strategy, rollbackOnFailure: boolean): Promise<Outcome> {
+  private async runDeploy(runner: StepRunner, record: DeploymentRecord, strategy: Strategy, rollbackOnFailure: boolean, stopAtPause = false): Promise<Outcome> {
     const { deps } = this;
     const watcher = new RequestWatcher(deps.store.records, record.id, deps.config.service, deps.holder);
     watcher.onForeignWrite(() => void runner.lock.check());
@@ -200,7 +202,7 @@ export class Engine {
     lockSignal.addEventListener('abort', onLockLost, { once: true });
     watcher.onAbort(() => stop(new InterruptedError('zdd abort')));
     watcher.start();
-    const scope: RunScope = { record, phase: 'deploy', signal: run.signal, watcher };
+    const scope: RunScope = { record, phase: 'deploy', signal: run.signal, watcher, stopAtPause };
     try {
       await runner.runSteps(scope, record);
       record.status = 'succeeded';
@@ -208,6 +210,7 @@ export class Engine {
       await runner.save(record);
       return deploySucceeded(record);
     } catch (e) {
+      if (e instanceof StoppedAtPause && !lockSignal.aborted) return stoppedAtPause(record);
       // A lost lock may surface as whatever the aborted step threw: the lock's reason decides.
       return await handleDeployFailure(deps, runner, record, strategy, lockSignal.aborted ? lockSignal.reason : e, rollbackOnFailure);
     } finally {

@@ -11,6 +11,7 @@ interface DeployFlags {
   strategy?: string;
   rollback: boolean;
   lockWait?: string;
+  untilPause?: boolean;
 }
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -19,7 +20,7 @@ export default async function deployCommand(flags: DeployFlags, globals: GlobalO
   const loaded = await loadCommandConfig(globals);
   const strategy = flags.strategy ?? defaultStrategy(loaded);
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
-    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs });
+    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause });
     return finish(io, outcome);
   });
 }
