@@ -51,6 +51,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('--no-rollback', 'on failure, stop where it failed instead of rolling back (exit 4)')
     .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
     .option('--until-pause', 'for CI: at a manual pause, checkpoint and exit 6 instead of waiting; `zdd promote` in a later job continues')
+    .option('--force', 'start even when preflight finds weights changed outside zdd, a sick stable or an unrecorded revision (the record notes it)')
     .action(action(() => import('./commands/deploy-command.js')));
 
   program

@@ -60,6 +60,8 @@ export interface DeploymentRecord {
   kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
   /** What happened, step by step (filled from the events by the CLI's timeline recorder; `zdd report`). */
   timeline?: TimelineEntry[];
+  /** `--force` started this deploy despite what preflight found (weights changed outside zdd, a sick stable, an unrecorded revision). */
+  forced?: { at: string; findings: string[] };
   /** Timeline entries dropped to keep the record small (repeated passes of a long bake). */
   timelineOmitted?: number;
 }

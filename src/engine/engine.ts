@@ -10,6 +10,7 @@ import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
 import { deploySucceeded, nothingToDo, rollbackFailed, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
+import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, runRollback } from './rollback.js';
@@ -28,6 +29,8 @@ export interface DeployRequest {
   lockWaitMs: number;
   /** --until-pause: end the command at the first manual pause (exit 6) instead of waiting there. */
   stopAtPause?: boolean;
+  /** --force: start even when preflight finds drift (recorded in the record). */
+  force?: boolean;
 }
 
 /**
@@ -53,6 +56,7 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      const forced = await checkDrift(deps, !!req.force);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
       if (current.stable && current.stable.revision.id === req.candidate.id) {
@@ -60,6 +64,7 @@ export class Engine {
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
+      if (forced) record.forced = forced;
       await runner.save(record);
       this.announce(record);
       return this.runDeploy(runner, record, strategy, req.rollbackOnFailure, req.stopAtPause);

@@ -12,6 +12,7 @@ interface DeployFlags {
   rollback: boolean;
   lockWait?: string;
   untilPause?: boolean;
+  force?: boolean;
 }
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -20,7 +21,7 @@ export default async function deployCommand(flags: DeployFlags, globals: GlobalO
   const loaded = await loadCommandConfig(globals);
   const strategy = flags.strategy ?? defaultStrategy(loaded);
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
-    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause });
+    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause, force: !!flags.force });
     return finish(io, outcome);
   });
 }
