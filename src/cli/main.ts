@@ -51,6 +51,8 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('--no-rollback', 'on failure, stop where it failed instead of rolling back (exit 4)')
     .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
     .option('--until-pause', 'for CI: at a manual pause, checkpoint and exit 6 instead of waiting; `zdd promote` in a later job continues')
+    .option('--detach', 'go on in a background process (logging to a file) and return once the deploy is underway; follow with `zdd status --watch`')
+    .option('--log <file>', 'with --detach: the log file (default .zdd/logs/deploy-<time>.log next to the config)')
     .option('--force', 'start even when preflight finds weights changed outside zdd, a sick stable or an unrecorded revision (the record notes it)')
     .action(action(() => import('./commands/deploy-command.js')));
 

@@ -13,6 +13,8 @@ interface DeployFlags {
   lockWait?: string;
   untilPause?: boolean;
   force?: boolean;
+  detach?: boolean;
+  log?: string;
 }
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -20,6 +22,10 @@ export default async function deployCommand(flags: DeployFlags, globals: GlobalO
   const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
   const loaded = await loadCommandConfig(globals);
   const strategy = flags.strategy ?? defaultStrategy(loaded);
+  if (flags.detach) {
+    const { detachDeploy } = await import('../detach.js');
+    return finish(io, await detachDeploy(process.argv.slice(2), { cwd: process.cwd(), log: flags.log, configDir: loaded.configDir, now: Date.now(), signal: io.signal }));
+  }
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause, force: !!flags.force });
     return finish(io, outcome);
