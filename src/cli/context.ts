@@ -13,6 +13,8 @@ import { providerFlags } from '../providers/provider-manifest.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
 import { createStateStore, localStateDir } from '../state/create-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
+import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
+import { Notifier } from '../notify/notifier.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
 import { configSecrets } from '../core/secret-mask.js';
@@ -80,7 +82,11 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   const secrets = configSecrets(loaded.config);
   io.bus.maskWith(secrets);
   if (loaded.config.state?.type === 's3') prepareAwsSdk();
-  const store = withMaskedRecords(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options: stateStoreOptions(loaded, options) }), secrets);
+  const notifier = createNotifier(loaded, globals, io);
+  const store = withMaskedRecords(
+    recordTimeline(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options: stateStoreOptions(loaded, options) }), timelineRecorder(io)),
+    secrets,
+  );
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
   const engine = new Engine({
     config: loaded.config,
@@ -105,6 +111,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     stateDir,
     close: async () => {
       await provider.close?.().catch(() => undefined);
+      await notifier?.flush();
     },
   };
 }
@@ -113,6 +120,36 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
 export function stateStoreOptions(loaded: LoadedConfig, flags: Record<string, string | undefined>): Record<string, string | undefined> {
   const provider = loaded.config.provider as { type: string; region?: string; profile?: string };
   return awsClientOptions(provider.type === 'aws' ? provider : undefined, flags);
+}
+
+/** Webhooks from config `notify`, told about the deploy by the events (the engine knows nothing of them). */
+function createNotifier(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO): Notifier | null {
+  const targets = loaded.config.notify;
+  if (!targets?.length) return null;
+  const flags = `${globals.config ? ` --config ${globals.config}` : ''}${globals.env ? ` --env ${globals.env}` : ''}`;
+  const holder = currentHolder('', Date.now());
+  let done = false;
+  const warnings = {
+    // A warning after the `done` event would break "--json ends with done": it goes to stderr then.
+    warn: (message: string) => (done ? io.output.stderr(`zdd: warning: ${message}\n`) : queueMicrotask(() => io.bus.emit({ type: 'warn', message }))),
+  };
+  const notifier = new Notifier(
+    targets,
+    { service: loaded.config.service, env: loaded.env, who: holder.who, host: holder.host, ciRunUrl: holder.ciRunUrl, promoteCommand: `zdd promote${flags}`, abortCommand: `zdd abort${flags}` },
+    warnings,
+  );
+  io.bus.on((e) => {
+    notifier.onEvent(e);
+    if (e.type === 'done') done = true;
+  });
+  return notifier;
+}
+
+/** Keeps the deploy's timeline for `zdd report` from the events: the engine knows nothing of it. */
+function timelineRecorder(io: CommandIO): TimelineRecorder {
+  const recorder = new TimelineRecorder();
+  io.bus.on((e) => recorder.onEvent(e));
+  return recorder;
 }
 
 async function createProvider(loaded: LoadedConfig, ctx: ProviderContext): Promise<Provider> {

@@ -23,7 +23,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   const program = new Command('zdd')
     .description('Zero-downtime deploys: canary, blue-green and rolling releases with verified traffic shifts and automatic rollback.')
     .version(version, '-V, --version')
-    .option('-c, --config <path>', 'config file (default: deploy.config.ts, .js, .mjs, .json or "zdd" in package.json)')
+    .option('-c, --config <path>', 'config file (default: deploy.config.ts, .js, .mjs, .json, .yaml or "zdd" in package.json)')
     .option('-e, --env <name>', 'environment whose overrides apply (config "environments")')
     .option('--json', 'NDJSON events on stdout (ends with a "done" event); human text on stderr')
     .option('--verbose', 'more detail, and stack traces on errors')
@@ -47,6 +47,10 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .option('-s, --strategy <name>', 'canary, linear, blue-green, rolling or a plugin (default: config strategies.default or canary)')
     .option('--no-rollback', 'on failure, stop where it failed instead of rolling back (exit 4)')
     .option('--lock-wait <duration>', 'wait this long for another deploy to finish (e.g. 30s, 5m)', '0')
+    .option('--until-pause', 'for CI: at a manual pause, checkpoint and exit 6 instead of waiting; `zdd promote` in a later job continues')
+    .option('--detach', 'go on in a background process (logging to a file) and return once the deploy is underway; follow with `zdd status --watch`')
+    .option('--log <file>', 'with --detach: the log file (default .zdd/logs/deploy-<time>.log next to the config)')
+    .option('--force', 'start even when preflight finds weights changed outside zdd, a sick stable or an unrecorded revision (the record notes it)')
     .action(action(() => import('./commands/deploy-command.js')));
 
   program
@@ -71,8 +75,22 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .action(action(() => import('./commands/status-command.js')));
 
   program
+    .command('history')
+    .description('past deploys, newest first: revision, image, strategy, result, who, when, how long')
+    .option('-n, --limit <count>', 'how many', '20')
+    .action(action(() => import('./commands/history-command.js')));
+
+  program
+    .command('report')
+    .argument('[id]', 'deploy id or a unique prefix (default: the latest deploy)')
+    .description("one deploy's timeline as Markdown (or JSON with --json): steps, weights, every check verdict, hooks, rollback reason")
+    .option('-o, --output <file>', 'write the report to a file instead of stdout')
+    .action(action(() => import('./commands/report-command.js')));
+
+  program
     .command('promote')
     .description('continue a paused deploy (or one whose process is gone) past its pause')
+    .option('--until-pause', 'stop again (exit 6) at the next manual pause instead of waiting there')
     .action(action(() => import('./commands/promote-command.js')));
 
   program
@@ -84,6 +102,12 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .command('validate')
     .description('check the config and name every problem')
     .action(action(() => import('./commands/validate-command.js')));
+
+  program
+    .command('schema')
+    .description("print the config's JSON Schema (editor completion for deploy.config.json / .yaml)")
+    .option('-o, --output <file>', 'write it to a file instead of stdout')
+    .action(action(() => import('./commands/schema-command.js')));
 
   program
     .command('init')

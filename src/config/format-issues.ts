@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from '../core/errors.js';
 import { keysAt } from './schema-keys.js';
+import { synonymFor } from './key-synonyms.js';
 
 /** `['strategies','canary','steps',2,'weight']` → `strategies.canary.steps[2].weight`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -27,7 +28,7 @@ export function formatZodIssues(issues: readonly z.core.$ZodIssue[], schema: z.Z
     if (issue.code === 'unrecognized_keys') {
       const known = keysAt(schema, path, input);
       for (const key of issue.keys) {
-        const guess = closest(key, known);
+        const guess = closest(key, known) ?? synonymFor(key, known);
         out.push({
           path: formatPath([...path, key]),
           message: `unknown key${guess ? `; did you mean "${guess}"?` : ' (remove it: unknown keys are errors so that a typo cannot silently disable a check)'}`,

@@ -15,6 +15,8 @@ export const SEARCH_PLACES = [
   'deploy.config.mjs',
   'deploy.config.cjs',
   'deploy.config.json',
+  'deploy.config.yaml',
+  'deploy.config.yml',
   'package.json',
 ];
 
@@ -86,7 +88,8 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
     throw new ConfigError([{ path: '', message: 'must export an object (use `export default defineConfig({ … })`)' }], opts.source);
   }
   const issues: ConfigIssue[] = [];
-  const base = value as Record<string, unknown>;
+  // A JSON or YAML config may name its JSON Schema (`zdd schema`) for editors; zdd itself ignores it.
+  const { $schema: _schema, ...base } = value as Record<string, unknown>;
   const envs = base.environments;
 
   if (opts.env !== undefined) {

@@ -6,6 +6,7 @@ import { PROVIDER_TYPES } from '../providers/registry.js';
 import { flagsSchema } from '../flags/schema.js';
 import { stateSchema } from '../state/schema.js';
 import { ON_INCONCLUSIVE } from '../checks/on-inconclusive.js';
+import { notifySchema } from '../notify/schema.js';
 import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
 import { canaryOptionsSchema } from '../../strategies/canary.js';
 import { linearOptionsSchema } from '../../strategies/linear.js';
@@ -110,6 +111,7 @@ const baseShape = {
   hooks: hooksSchema.optional().describe('Commands or functions at lifecycle points: a command string, { run, timeout, env, continueOnError }, a function, or a list of them; they get ZDD_* variables'),
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),
   flags: flagsSchema.optional().describe('Feature flag service for `zdd release`, `zdd flag kill` and flag steps (Unleash, or a flagd flag file)'),
+  notify: notifySchema.optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -19,7 +19,9 @@ export type ZddEvent =
   | { type: 'warn'; message: string }
   | { type: 'done'; result: DoneResult; exitCode: number; message: string; hint?: string };
 
-export type DoneResult = 'succeeded' | 'rolled-back' | 'rollback-failed' | 'interrupted' | 'failed' | 'paused' | 'nothing-to-do' | 'error';
+export type DoneResult = 'succeeded' | 'rolled-back' | 'rollback-failed' | 'interrupted' | 'failed' | 'paused' | 'nothing-to-do' | 'error'
+  /** `deploy --detach`: the deploy goes on in a background process */
+  | 'detached';
 
 export type ZddEventWithTime = ZddEvent & { time: string };
 

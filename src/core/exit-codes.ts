@@ -12,6 +12,8 @@ export const ExitCode = {
   NeedsPerson: 4,
   /** provider error before any change (credentials, permissions, missing resource) */
   ProviderBeforeChange: 5,
+  /** --until-pause: the deploy stopped at a manual pause on purpose; `zdd promote` or `zdd abort` continues it */
+  Paused: 6,
   /** interrupted; rolled back safely */
   Interrupted: 130,
 } as const;
@@ -25,4 +27,5 @@ export const EXIT_CODE_HELP = `Exit codes:
   3    lock held by another deploy, nothing changed
   4    rollback failed or not possible: production needs a person (the message says what)
   5    provider error before any change (credentials, permissions, missing resource)
+  6    --until-pause: stopped at a manual pause on purpose; \`zdd promote\` or \`zdd abort\` continues it
   130  interrupted; rolled back safely (4 if the rollback failed)`;

@@ -3,6 +3,7 @@ import type { LockHolderInfo } from './errors.js';
 import type { Role, RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
 import type { FlagState } from '../flags/flag-provider.js';
+import type { TimelineEntry } from './timeline.js';
 
 export type DeploymentStatus =
   /** steps are being executed */
@@ -62,6 +63,12 @@ export interface DeploymentRecord {
   kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
   /** Flags the deploy changed: each one's state before the first write (what rollback restores) and as last read back. */
   flags?: Record<string, { before: FlagState; last?: FlagState }>;
+  /** What happened, step by step (filled from the events by the CLI's timeline recorder; `zdd report`). */
+  timeline?: TimelineEntry[];
+  /** `--force` started this deploy despite what preflight found (weights changed outside zdd, a sick stable, an unrecorded revision). */
+  forced?: { at: string; findings: string[] };
+  /** Timeline entries dropped to keep the record small (repeated passes of a long bake). */
+  timelineOmitted?: number;
 }
 
 /** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */

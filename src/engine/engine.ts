@@ -12,11 +12,12 @@ import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './dep
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, rollbackFailed, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, rollbackFailed, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
+import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
-import { StepRunner, type RunScope } from './step-runner.js';
+import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -38,6 +39,10 @@ export interface DeployRequest {
   /** false = --no-rollback: stop where the failure happened and say so (exit 4). */
   rollbackOnFailure: boolean;
   lockWaitMs: number;
+  /** --until-pause: end the command at the first manual pause (exit 6) instead of waiting there. */
+  stopAtPause?: boolean;
+  /** --force: start even when preflight finds drift (recorded in the record). */
+  force?: boolean;
 }
 
 /**
@@ -63,6 +68,7 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      const forced = await checkDrift(deps, !!req.force);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
       if (current.stable && current.stable.revision.id === req.candidate.id) {
@@ -71,9 +77,10 @@ export class Engine {
       const steps = buildPlan(deps, strategy, current, req.candidate);
       await preflightFlags(steps, deps.flags);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
+      if (forced) record.forced = forced;
       await runner.save(record);
       this.announce(record);
-      return this.runDeploy(runner, record, strategy, req.rollbackOnFailure);
+      return this.runDeploy(runner, record, strategy, req.rollbackOnFailure, req.stopAtPause);
     });
   }
 
@@ -108,7 +115,7 @@ export class Engine {
    * `zdd promote`: a deploy paused by a live process is told to go on; a deploy whose process is
    * gone is continued here from its last checkpoint.
    */
-  async promote(): Promise<Outcome> {
+  async promote(opts: { stopAtPause?: boolean } = {}): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (!record || !['running', 'paused', 'failed', 'rolling-back'].includes(record.status)) {
@@ -125,11 +132,11 @@ export class Engine {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} was rolling back when its process died; finishing the rollback (a rollback is never undone by promote)` });
       return this.rollbackUnfinished(record);
     }
-    return this.resume(record);
+    return this.resume(record, opts);
   }
 
   /** Continue a run whose process is gone from its last checkpoint (promote; rollback of a restore). */
-  private resume(record: DeploymentRecord): Promise<Outcome> {
+  private resume(record: DeploymentRecord, opts: { stopAtPause?: boolean } = {}): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
@@ -141,7 +148,7 @@ export class Engine {
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
-      const outcome = await this.runDeploy(runner, record, strategy, true);
+      const outcome = await this.runDeploy(runner, record, strategy, true, opts.stopAtPause);
       return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
@@ -271,7 +278,7 @@ export class Engine {
   }
 
   /** Run a deploy's plan from its checkpoint; on failure, signal, abort or lost lock, hand over to rollback.ts. */
-  private async runDeploy(runner: StepRunner, record: DeploymentRecord, strategy: Strategy, rollbackOnFailure: boolean): Promise<Outcome> {
+  private async runDeploy(runner: StepRunner, record: DeploymentRecord, strategy: Strategy, rollbackOnFailure: boolean, stopAtPause = false): Promise<Outcome> {
     const { deps } = this;
     const watcher = new RequestWatcher(deps.store.records, record.id, deps.config.service, deps.holder);
     watcher.onForeignWrite(() => void runner.lock.check());
@@ -288,7 +295,7 @@ export class Engine {
     lockSignal.addEventListener('abort', onLockLost, { once: true });
     watcher.onAbort(() => stop(new InterruptedError('zdd abort')));
     watcher.start();
-    const scope: RunScope = { record, phase: 'deploy', signal: run.signal, watcher };
+    const scope: RunScope = { record, phase: 'deploy', signal: run.signal, watcher, stopAtPause };
     try {
       await runner.runSteps(scope, record);
       record.status = 'succeeded';
@@ -296,6 +303,7 @@ export class Engine {
       await runner.save(record);
       return deploySucceeded(record);
     } catch (e) {
+      if (e instanceof StoppedAtPause && !lockSignal.aborted) return stoppedAtPause(record);
       // A lost lock may surface as whatever the aborted step threw: the lock's reason decides.
       return await handleDeployFailure(deps, runner, record, strategy, lockSignal.aborted ? lockSignal.reason : e, rollbackOnFailure);
     } finally {

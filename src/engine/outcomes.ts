@@ -22,6 +22,20 @@ export function deploySucceeded(record: DeploymentRecord): Outcome {
   return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Deployed ${record.candidate.id}: it serves 100% of production.${kept}`, record };
 }
 
+/**
+ * --until-pause reached a manual pause: the record says "paused" at that step and the lock is
+ * released (the paused record keeps other deploys out; \`promote\`/\`abort\` take the lock from any machine).
+ */
+export function stoppedAtPause(record: DeploymentRecord): Outcome {
+  return {
+    result: 'paused',
+    exitCode: ExitCode.Paused,
+    message: `Deploy ${record.id} of ${record.candidate.id} stopped at its manual pause (step ${record.stepIndex + 1} of ${record.plan.length}), ${describeWeights(record)}. Nothing runs until a person decides.`,
+    hint: 'Run `zdd promote` (from any machine that shares the state) to continue from this checkpoint, or `zdd abort` to roll back. `zdd status` shows where it stands.',
+    record,
+  };
+}
+
 export function stoppedWithoutRollback(record: DeploymentRecord, reason: string, stepText: string): Outcome {
   return {
     result: 'failed',

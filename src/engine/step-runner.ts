@@ -26,6 +26,16 @@ export interface RunScope {
   watcher?: RequestWatcher;
   /** A rollback goes on when a checkpoint cannot be written; the first such error is kept here. */
   unsaved?: unknown;
+  /** --until-pause: at a manual pause, checkpoint and end the run (StoppedAtPause) instead of waiting. */
+  stopAtPause?: boolean;
+}
+
+/** Thrown by a manual pause under --until-pause: not a failure; the record says "paused" and a later `zdd promote` continues. */
+export class StoppedAtPause extends Error {
+  constructor(readonly index: number) {
+    super(`stopped at the manual pause of step ${index + 1}`);
+    this.name = 'StoppedAtPause';
+  }
 }
 
 /** The step cursor of a run: the record itself for a deploy, `record.rollback` for its rollback. */
@@ -309,6 +319,7 @@ export class StepRunner {
     record.status = 'paused';
     await this.save(record);
     this.deps.events.emit({ type: 'paused', index: record.stepIndex, message });
+    if (scope.stopAtPause) throw new StoppedAtPause(record.stepIndex);
     await watcher.waitForPromote(signal);
     record.status = 'running';
     record.promoteRequested = undefined;

@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import type { CheckResult } from '../core/checks.js';
 import type { ZddEventWithTime } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
-import type { Reporter } from './reporter.js';
+import { verdictLabel, type Reporter } from './reporter.js';
 
 /**
  * Joins by itself when GITHUB_ACTIONS=true: `::error::` annotations for failures and a Markdown
@@ -10,7 +10,8 @@ import type { Reporter } from './reporter.js';
  */
 export class GithubReporter implements Reporter {
   private steps: { phase: string; n: string; description: string; duration?: string }[] = [];
-  private checks: CheckResult[] = [];
+  /** Per check (gate/name): its latest result and how many results it gave, by verdict. */
+  private checks = new Map<string, { latest: CheckResult; count: number; byVerdict: Map<string, number> }>();
   private header = '';
 
   constructor(private readonly write: (line: string) => void, private readonly summaryPath: string | undefined) {}
@@ -28,9 +29,16 @@ export class GithubReporter implements Reporter {
         if (s) s.duration = formatDuration(e.durationMs);
         break;
       }
-      case 'check':
-        this.checks.push(e.result);
+      case 'check': {
+        const key = `${e.result.gate ?? ''}/${e.result.check}`;
+        const c = this.checks.get(key) ?? { latest: e.result, count: 0, byVerdict: new Map<string, number>() };
+        const v = verdictLabel(e.result).toLowerCase();
+        c.latest = e.result;
+        c.count++;
+        c.byVerdict.set(v, (c.byVerdict.get(v) ?? 0) + 1);
+        this.checks.set(key, c);
         break;
+      }
       case 'rollback.start':
         this.write(`::error title=zdd rollback::${escape(e.reason)}\n`);
         break;
@@ -52,11 +60,13 @@ export class GithubReporter implements Reporter {
       for (const s of this.steps) lines.push(`| ${s.phase} | ${s.n} | ${cell(s.description)} | ${s.duration ?? '—'} |`);
       lines.push('');
     }
-    if (this.checks.length) {
-      lines.push('| check | gate | verdict | observed | threshold |', '| --- | --- | --- | --- | --- |');
-      for (const c of this.checks.slice(-30)) {
-        const observed = c.observed ? Object.entries(c.observed).map(([k, v]) => `${k}=${v}`).join(', ') : '';
-        lines.push(`| ${cell(c.check)} | ${cell(c.gate ?? '')} | ${c.verdict} | ${cell(observed)} | ${cell(c.threshold ?? '')} |`);
+    if (this.checks.size) {
+      // One row per check: a long bake gives hundreds of results, the summary wants where each ended.
+      lines.push('| check | gate | latest verdict | observed | threshold | results |', '| --- | --- | --- | --- | --- | --- |');
+      for (const { latest: c, count, byVerdict } of this.checks.values()) {
+        const observed = c.observed ? Object.entries(c.observed).map(([k, v]) => `${k}=${v}`).join(', ') : c.message;
+        const tally = byVerdict.size > 1 ? ` (${[...byVerdict].map(([v, n]) => `${n} ${v}`).join(', ')})` : '';
+        lines.push(`| ${cell(c.check)} | ${cell(c.gate ?? '')} | ${verdictLabel(c)} | ${cell(observed)} | ${cell(c.threshold ?? '')} | ${count}${tally} |`);
       }
       lines.push('');
     }

@@ -198,6 +198,8 @@ describe('item 5: rollback semantics an operator can predict', () => {
       live: { revisions: [{ revision: { id: '1.4.2' }, desired: 2, healthy: 2 }, { revision: { id: '1.4.1' }, desired: 0 }], weights: { '1.4.2': 100 }, testRoute: null },
       deployment: null,
       lock: null,
+      liveRevision: null,
+      drift: [],
     });
     expect(text).toContain('revision 1.4.2: 2/2 instances healthy');
     expect(text).toContain('revision 1.4.1: retired (idle, no instances)');

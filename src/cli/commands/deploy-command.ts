@@ -12,6 +12,10 @@ interface DeployFlags {
   strategy?: string;
   rollback: boolean;
   lockWait?: string;
+  untilPause?: boolean;
+  force?: boolean;
+  detach?: boolean;
+  log?: string;
 }
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -19,8 +23,12 @@ export default async function deployCommand(flags: DeployFlags, globals: GlobalO
   const loaded = await loadCommandConfig(globals);
   const candidate = providerCandidate(revisionFromFlags(flags), loaded.config.provider as { type: string });
   const strategy = flags.strategy ?? defaultStrategy(loaded);
+  if (flags.detach) {
+    const { detachDeploy } = await import('../detach.js');
+    return finish(io, await detachDeploy(process.argv.slice(2), { cwd: process.cwd(), log: flags.log, configDir: loaded.configDir, now: Date.now(), signal: io.signal }));
+  }
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
-    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs });
+    const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause, force: !!flags.force });
     return finish(io, outcome);
   });
 }

@@ -5,6 +5,8 @@ import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { verdictLabel } from '../../reporters/reporter.js';
+import { describeLive, liveRevision, type LiveRevision } from '../../report/live-since.js';
+import { findDrift } from '../../engine/drift.js';
 import { createContext, type CommandContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -18,6 +20,10 @@ export interface StatusReport {
   live: ProviderSnapshot | { error: string };
   deployment: DeploymentRecord | null;
   lock: LockInfo | null;
+  /** What serves now, since when, who deployed it and from which CI run. */
+  liveRevision: LiveRevision | null;
+  /** What differs from what zdd left (a deploy would refuse to start without --force). */
+  drift: string[];
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -42,16 +48,19 @@ export default async function statusCommand(flags: { watch?: boolean }, globals:
 }
 
 export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
-  const [live, deployment, lock] = await Promise.all([
+  const [live, deployment, lock, history] = await Promise.all([
     ctx.provider.snapshot().catch((e) => ({ error: errorMessage(e) })),
     ctx.store.records.latest(ctx.config.service),
     ctx.store.lock.inspect(ctx.config.service),
+    ctx.store.records.history(ctx.config.service, 50).catch(() => []),
   ]);
-  return { type: 'status', service: ctx.config.service, provider: ctx.provider.name, live, deployment, lock };
+  const drift = 'error' in live || isUnfinished(deployment) ? [] : findDrift(live, history).map((f) => f.message);
+  return { type: 'status', service: ctx.config.service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift };
 }
 
 export function renderStatus(s: StatusReport): string {
-  const out: string[] = [`Service ${s.service} (provider ${s.provider})`];
+  const out: string[] = [`Service ${s.service} (provider ${s.provider})`, describeLive(s.liveRevision)];
+  for (const d of s.drift) out.push(`  DRIFT: ${d}`);
   if ('error' in s.live) out.push(`  live: could not read from the provider: ${s.live.error}`);
   else {
     const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);

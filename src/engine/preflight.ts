@@ -1,0 +1,31 @@
+import { ZddError, errorMessage } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
+import { findDrift } from './drift.js';
+import { nowIso, type EngineDeps } from './engine-deps.js';
+
+/**
+ * Before a deploy's first change: refuse (exit 2) to start from a state zdd did not leave —
+ * weights changed outside zdd, a stable that is not healthy, a revision no record names. With
+ * `force`, warn and return what was found, for the record.
+ */
+export async function checkDrift(deps: EngineDeps, force: boolean): Promise<{ at: string; findings: string[] } | undefined> {
+  let findings;
+  try {
+    const [live, history] = await Promise.all([deps.provider.snapshot(), deps.store.records.history(deps.config.service, 50)]);
+    findings = findDrift(live, history);
+  } catch (e) {
+    // What cannot be read cannot be compared; the provider's own preflight has already passed.
+    deps.events.emit({ type: 'warn', message: `Preflight could not compare production with the records: ${errorMessage(e)}` });
+    return undefined;
+  }
+  if (!findings.length) return undefined;
+  const lines = findings.map((f) => f.message);
+  if (force) {
+    for (const l of lines) deps.events.emit({ type: 'warn', message: `--force: deploying anyway: ${l}` });
+    return { at: nowIso(deps), findings: lines };
+  }
+  throw new ZddError('preflight-drift', `Production is not in a state zdd would start a deploy from:\n${lines.map((l) => `  - ${l}`).join('\n')}\nNothing was changed.`, {
+    exitCode: ExitCode.Usage,
+    hint: 'Put production back the way zdd left it (`zdd status` shows what differs; `zdd rollback` restores the last recorded state), or run the deploy with --force to start anyway (the record notes it).',
+  });
+}

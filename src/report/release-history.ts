@@ -1,0 +1,61 @@
+import { formatDuration } from '../core/plan.js';
+import type { DeploymentRecord } from '../core/state.js';
+
+/** One line of `zdd history`. */
+export interface Release {
+  id: string;
+  revision: string;
+  image?: string;
+  /** What ran before it (the revision a rollback of it restores). */
+  previous: string | null;
+  strategy: string;
+  result: DeploymentRecord['status'];
+  who: string;
+  host: string;
+  ciRunUrl?: string;
+  startedAt: string;
+  finishedAt?: string;
+  durationMs?: number;
+  reason?: string;
+}
+
+export function toRelease(r: DeploymentRecord): Release {
+  return {
+    id: r.id,
+    revision: r.candidate.id,
+    ...(r.candidate.image ? { image: r.candidate.image } : {}),
+    previous: r.stable?.id ?? null,
+    strategy: r.strategy,
+    result: r.status,
+    who: r.by.who,
+    host: r.by.host,
+    ...(r.by.ciRunUrl ? { ciRunUrl: r.by.ciRunUrl } : {}),
+    startedAt: r.startedAt,
+    ...(r.finishedAt ? { finishedAt: r.finishedAt, durationMs: Date.parse(r.finishedAt) - Date.parse(r.startedAt) } : {}),
+    ...(r.rollback ? { reason: r.rollback.reason } : r.error ? { reason: r.error.message } : {}),
+  };
+}
+
+/** A plain-text table, newest first; long cells are cut, the JSON has them whole. */
+export function renderHistory(service: string, releases: Release[]): string {
+  if (!releases.length) return `No deploys of ${service} recorded yet.\n`;
+  const rows = releases.map((r) => [
+    r.id,
+    r.revision,
+    cut(r.image ?? '—', 32),
+    r.strategy,
+    r.result,
+    cut(r.who, 24),
+    r.startedAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    r.durationMs !== undefined ? formatDuration(r.durationMs) : '—',
+    r.ciRunUrl ?? '',
+  ]);
+  const head = ['ID', 'REVISION', 'IMAGE', 'STRATEGY', 'RESULT', 'WHO', 'WHEN (UTC)', 'TOOK', 'CI RUN'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return `${[line(head), ...rows.map(line)].join('\n')}\n`;
+}
+
+function cut(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
