@@ -51,10 +51,14 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
+      const same = sameAsServing(await currentState(deps), req.candidate);
+      if (same) return same;
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
-      if (current.stable && current.stable.revision.id === req.candidate.id) {
-        return nothingToDo(`Revision ${req.candidate.id} already serves 100% of production; nothing to do.`);
+      const stableImage = current.stable?.revision.image;
+      if (stableImage && stableImage === req.candidate.image) {
+        deps.events.emit({ type: 'warn', message: `Revision ${req.candidate.id} names the image stable ${current.stable!.revision.id} runs (${stableImage}): unless that tag moved, this deploys the same code again` });
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
@@ -328,6 +332,23 @@ function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
     return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
   }
   return outcome;
+}
+
+/**
+ * Deploying what already serves changes nothing. An image given by a tag may have moved since: zdd
+ * cannot see digests through every provider, so it says what to do instead of guessing.
+ */
+function sameAsServing(current: CurrentState, candidate: RevisionSpec): Outcome | null {
+  const stable = current.stable?.revision;
+  if (!stable || stable.id !== candidate.id) return null;
+  const image = candidate.image ?? stable.image;
+  const movable = image !== undefined && !image.includes('@');
+  return nothingToDo(
+    `Revision ${candidate.id}${image ? ` (image ${image})` : ''} already serves 100% of production; nothing was changed.`,
+    movable
+      ? `The same tag was deployed again. A tag can point at a new image: to roll that out, give it a new revision id (\`--revision <id> --image ${image}\`) or deploy it by digest (\`--image ${image.replace(/:[^:/]*$/, '')}@sha256:…\`).`
+      : undefined,
+  );
 }
 
 /** Records read to find what a rollback can restore. */

@@ -204,3 +204,25 @@ describe('item 5: rollback semantics an operator can predict', () => {
     expect(text).not.toContain('?/0');
   });
 });
+
+describe('item 6: deploying the revision that already serves changes nothing', () => {
+  it('a CI re-run of a blue-green deploy keeps the previous revision for instant rollback; the same tag deployed again is said', async () => {
+    p = makeProject();
+    const first = await p.run(['deploy', '--revision', 'v2', '--image', 'app:2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(p.fakeState().revisions.v1.running).toBe(true); // kept for instant rollback
+    const calls = p.fakeState().calls.filter((c) => c.method !== 'snapshot' && c.method !== 'getWeights' && c.method !== 'preflight').length;
+
+    const rerun = await p.run(['deploy', '--revision', 'v2', '--image', 'app:2', '--strategy', 'blue-green']);
+    expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+    expect(rerun.stdout).toContain('Revision v2 (image app:2) already serves 100% of production; nothing was changed.');
+    expect(rerun.stdout).toMatch(/The same tag was deployed again\. A tag can point at a new image: to roll that out, give it a new revision id \(`--revision <id> --image app:2`\) or deploy it by digest \(`--image app@sha256:…`\)/);
+    expect(p.fakeState().revisions.v1.running).toBe(true);
+    expect(p.fakeState().calls.filter((c) => c.method !== 'snapshot' && c.method !== 'getWeights' && c.method !== 'preflight').length).toBe(calls);
+
+    // And the instant rollback it kept still is one: v1 back without starting anything.
+    const rollback = await p.run(['rollback']);
+    expect(rollback.code).toBe(0);
+    expect(p.fakeState().weights).toEqual({ v1: 100 });
+  });
+});
