@@ -4,6 +4,7 @@ import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
+import { endHookProcess } from '../hooks/hook-process.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -97,6 +98,7 @@ export class Engine {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
+      await this.endLeftoverHook(runner, record, 'resume');
       deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
@@ -159,6 +161,7 @@ export class Engine {
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       record.by = { ...deps.holder, deploymentId: record.id };
+      await this.endLeftoverHook(runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
       return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
@@ -268,6 +271,32 @@ export class Engine {
       const released = await lock.release();
       if (!released.ok) deps.events.emit({ type: 'warn', message: `Could not release the lock of ${deps.config.service} in ${deps.store.location}: ${released.error}; it expires by itself, or run \`zdd lock release --force\`` });
     }
+  }
+
+  /**
+   * A hook the killed process left running is ended before anything else happens, so that no
+   * hook runs twice at once. One on another host cannot be ended from here: a resume (which would
+   * run it again) stops; a rollback goes on (the way back to stable is never blocked) and warns.
+   */
+  private async endLeftoverHook(runner: StepRunner, record: DeploymentRecord, why: 'resume' | 'rollback'): Promise<void> {
+    const { deps } = this;
+    const hp = record.hookProcess;
+    if (!hp) return;
+    const ended = await endHookProcess(hp, deps.holder.host);
+    const what = `hook ${hp.hook} (process group ${hp.pgid} on ${hp.host}, started ${hp.startedAt})`;
+    if (ended === 'elsewhere') {
+      if (why === 'resume') {
+        throw new ZddError('hook-elsewhere', `The ${what} may still be running; zdd cannot end it from ${deps.holder.host}, and will not run it twice at once. Nothing was changed.`, {
+          exitCode: ExitCode.NeedsPerson,
+          hint: `End process group ${hp.pgid} on ${hp.host} (kill -TERM -${hp.pgid}), then run \`zdd promote\` again; or \`zdd rollback\`.`,
+        });
+      }
+      deps.events.emit({ type: 'warn', message: `The ${what} may still be running there; end it (kill -TERM -${hp.pgid} on ${hp.host}). The rollback goes on.` });
+    } else {
+      deps.events.emit({ type: ended === 'gone' ? 'info' : 'warn', message: ended === 'gone' ? `The ${what} left by the killed zdd has already ended` : `Ended the ${what}, left running by the killed zdd` });
+    }
+    record.hookProcess = undefined;
+    await runner.save(record);
   }
 
   /** Whether a record is a restore run (its strategy is the restore strategy, under any name it had). */

@@ -4,6 +4,7 @@ import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMis
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
 import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -171,9 +172,19 @@ export class StepRunner {
       }
       case 'pause':
         return this.pause(step, scope);
-      case 'hook':
+      case 'hook': {
         await lock.assertHeld();
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+        const onSpawn = async (hook: string, pgid: number) => {
+          record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
+          await this.checkpoint(scope);
+        };
+        try {
+          await runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events, onSpawn });
+        } finally {
+          record.hookProcess = undefined;
+        }
+        return;
+      }
       case 'retire': {
         const rev = record[step.role];
         if (!rev) return;

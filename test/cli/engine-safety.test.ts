@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderStatus } from '../../src/cli/commands/status-command.js';
@@ -224,5 +224,75 @@ describe('item 6: deploying the revision that already serves changes nothing', (
     const rollback = await p.run(['rollback']);
     expect(rollback.code).toBe(0);
     expect(p.fakeState().weights).toEqual({ v1: 100 });
+  });
+});
+
+describe('item 8: hooks never outlive zdd unsupervised and never run twice at once', () => {
+  /** A hook that, the first time, records its pid and sleeps; later runs note whether the first still runs. */
+  function sleeper(dir: string, name: string): string {
+    const f = (x: string) => join(dir, `${name}.${x}`);
+    // "Still running" reads the process state: a killed first run may linger as a zombie until reaped.
+    const state = `$(awk '{print $3}' /proc/$(cat ${f('pid')})/stat 2>/dev/null)`;
+    return `if [ -e ${f('once')} ]; then s=${state}; if [ -n "$s" ] && [ "$s" != Z ]; then touch ${f('overlap')}; fi; exit 0; fi; touch ${f('once')}; echo $$ > ${f('pid')}.tmp; mv ${f('pid')}.tmp ${f('pid')}; exec sleep 60`;
+  }
+  /** Running, not a zombie waiting for a reaper (orphans are reparented to an init that may not reap quickly). */
+  const alive = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  async function pidOf(file: string): Promise<number> {
+    for (let i = 0; i < 500; i++) {
+      if (existsSync(file)) return Number(readFileSync(file, 'utf8'));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`${file} never appeared`);
+  }
+  function projectWithHooks(hooks: (dir: string) => Record<string, string>): Project {
+    const project = makeProject({ canarySteps: '[{ weight: 100 }]' });
+    const config = join(project.dir, 'deploy.config.ts');
+    const text = readFileSync(config, 'utf8').replace(/ {2}hooks: \{[^}]*\},/, () => `  hooks: ${JSON.stringify(hooks(project.dir))},`);
+    writeFileSync(config, text);
+    return project;
+  }
+
+  for (const next of ['rollback', 'promote'] as const) {
+    it(`kill -9 of zdd while a hook runs: the hook's process group is in the record, and \`zdd ${next}\` ends it before going on (never two at once)`, async () => {
+      p = projectWithHooks((dir) => ({ preShift: sleeper(dir, 'pre'), onRollback: 'true' }));
+      const deploy = p.start(['deploy', '--revision', 'v2']);
+      const hookPid = await pidOf(join(p.dir, 'pre.pid'));
+      await new Promise((r) => setTimeout(r, 200)); // the record is written right after the spawn
+      const record = JSON.parse(readFileSync(join(p.dir, '.zdd/web/latest.json'), 'utf8'));
+      expect(record.hookProcess).toMatchObject({ hook: 'preShift', pgid: expect.any(Number) });
+      deploy.child.kill('SIGKILL');
+      await deploy.done;
+      expect(alive(hookPid), 'the hook outlives the killed zdd').toBe(true);
+
+      const r = await p.run([next]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Ended the hook preShift \\(process group ${record.hookProcess.pgid} on \\S+, started [^)]+\\), left running by the killed zdd`));
+      expect(alive(hookPid)).toBe(false);
+      expect(existsSync(join(p.dir, 'pre.overlap')), 'the hook ran again while the first still ran').toBe(false);
+      expect(p.fakeState().weights).toEqual(next === 'rollback' ? { v1: 100 } : { v2: 100 });
+    });
+  }
+
+  it('a third Ctrl-C that exits 4 ends the hook that is running (here onRollback during the rollback)', async () => {
+    p = projectWithHooks((dir) => ({ preShift: sleeper(dir, 'pre'), onRollback: sleeper(dir, 'rb') }));
+    const deploy = p.start(['deploy', '--revision', 'v2']);
+    await pidOf(join(p.dir, 'pre.pid'));
+    deploy.child.kill('SIGINT');
+    const rbPid = await pidOf(join(p.dir, 'rb.pid'));
+    deploy.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 100));
+    deploy.child.kill('SIGINT');
+    const r = await deploy.done;
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/received three times; exiting now\. Ended 1 running hook\/check process group \(\d+\)/);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(alive(rbPid)).toBe(false);
   });
 });
