@@ -10,11 +10,13 @@ import { preflightFlags } from '../flags/flag-step.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
+import { endLeftoverHook } from './left-over-hook.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, rollbackFailed, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
 import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
+import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
@@ -68,11 +70,15 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
+      const same = sameAsServing(await currentState(deps), req.candidate);
+      if (same) return same;
       const forced = await checkDrift(deps, !!req.force);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
-      if (current.stable && current.stable.revision.id === req.candidate.id) {
-        return nothingToDo(`Revision ${req.candidate.id} already serves 100% of production; nothing to do.`);
+      const stableImage = current.stable?.revision.image;
+      if (stableImage && stableImage === req.candidate.image) {
+        deps.events.emit({ type: 'warn', message: `Revision ${req.candidate.id} names the image stable ${current.stable!.revision.id} runs (${stableImage}): unless that tag moved, this deploys the same code again` });
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
       await preflightFlags(steps, deps.flags);
@@ -140,6 +146,7 @@ export class Engine {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
+      await endLeftoverHook(deps, runner, record, 'resume');
       deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
@@ -191,7 +198,15 @@ export class Engine {
       return nothingToDo(`Revision ${kept.revision.id} is kept until ${kept.retireAt} for instant rollback (pass --now to retire it now).`);
     }
     return this.withLock((lock) => lock.acquire(record.id, opts.lockWaitMs, deps.signal), async (lock) => {
-      await retireKept(deps, lock, record);
+      const weight = await retireKept(deps, lock, record);
+      if (weight !== true) {
+        return {
+          result: 'error',
+          exitCode: ExitCode.NeedsPerson,
+          message: `Did not retire ${kept.revision.id}: the router gives it ${weight}% of production, so stopping it would cut traffic. Nothing was changed.`,
+          hint: 'Run `zdd status` to see what serves production; `zdd rollback` puts it back in a known state.',
+        };
+      }
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.` };
     });
   }
@@ -204,6 +219,7 @@ export class Engine {
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       record.by = { ...deps.holder, deploymentId: record.id };
+      await endLeftoverHook(deps, runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
       return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
@@ -232,29 +248,10 @@ export class Engine {
     return this.withLock((lock) => lock.acquire(id, opts.lockWaitMs, deps.signal), async (_lock, runner) => {
       await this.preflight();
       const current = await currentState(deps);
-      if (!current.stable) return nothingToDo('Nothing to roll back: no revision serves production.');
-      const from = current.stable.revision.id;
       const history = await deps.store.records.history(deps.config.service, HISTORY_LIMIT);
-      const recorded = recordedRevisions(history, current).filter((r) => r.id !== from);
-      const further = recorded.length ? `\`zdd rollback --to <revision>\` (recorded: ${recorded.map((r) => r.id).join(', ')})` : '`zdd rollback --to <revision>`';
-      let target: RevisionSpec | null;
-      if (opts.to !== undefined) {
-        if (opts.to === from) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
-        target = recorded.find((r) => r.id === opts.to) ?? null;
-        if (!target) {
-          throw new UsageError(`Revision "${opts.to}" is neither running nor recorded for ${deps.config.service}; nothing was changed.`, recorded.length ? `Pass one of: ${recorded.map((r) => r.id).join(', ')}.` : 'No other revision is recorded.');
-        }
-      } else {
-        const lastChange = history.find((r) => r.status === 'succeeded');
-        if (lastChange && this.isRestore(lastChange) && lastChange.candidate.id === from) {
-          return nothingToDo(
-            `${from} is already the revision the last rollback restored (from ${lastChange.stable?.id ?? '(none)'}, ${lastChange.finishedAt ?? lastChange.updatedAt}); \`zdd rollback\` does not walk further back on its own.`,
-            `To go further back, run ${further}.`,
-          );
-        }
-        target = findPrevious(history.filter((r) => !this.isRestore(r)), from);
-        if (!target) return nothingToDo(`Nothing to roll back to: no revision before ${from} is recorded.`, recorded.length ? `To restore another revision, run ${further}.` : undefined);
-      }
+      const chosen = restoreTarget({ service: deps.config.service, current, history, to: opts.to, isRestore: (r) => this.isRestore(r) });
+      if (!('target' in chosen) || !current.stable) return chosen as Outcome;
+      const { target } = chosen;
       const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
@@ -322,6 +319,16 @@ export class Engine {
     await take(lock);
     try {
       return await fn(lock, new StepRunner(deps, lock));
+    } catch (e) {
+      // Exit 5 promises that nothing changed; after a provider write that is no longer true.
+      if (e instanceof ProviderError && lock.providerWrites > 0) {
+        throw new ZddError('provider-after-change', `${e.message}\n(zdd had already changed production in this command: ${lock.providerWrites} provider write${lock.providerWrites === 1 ? '' : 's'}.)`, {
+          exitCode: ExitCode.NeedsPerson,
+          hint: `${e.hint ? `${e.hint} ` : ''}Run \`zdd status\` to see where production is, then \`zdd rollback\` or run the command again.`,
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       const released = await lock.release();
       if (!released.ok) deps.events.emit({ type: 'warn', message: `Could not release the lock of ${deps.config.service} in ${deps.store.location}: ${released.error}; it expires by itself, or run \`zdd lock release --force\`` });
@@ -378,37 +385,4 @@ export class Engine {
       throw new ProviderError(`Provider "${provider.name}" is not ready: ${errorMessage(e)}`, { cause: e });
     }
   }
-}
-
-/** A restore run's outcome in an operator's words: a failed restore is exit 4, production on the revision it left. */
-function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
-  const from = record.stable?.id ?? '(none)';
-  if (outcome.exitCode === ExitCode.Ok) {
-    return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${from} retired).` };
-  }
-  if (outcome.exitCode === ExitCode.RolledBack) {
-    return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
-  }
-  return outcome;
-}
-
-/** Records read to find what a rollback can restore. */
-const HISTORY_LIMIT = 50;
-
-/** Every revision a rollback can restore: those running, then those the records name, newest first, each once. */
-function recordedRevisions(history: DeploymentRecord[], current: CurrentState): RevisionSpec[] {
-  const seen = new Map<string, RevisionSpec>();
-  for (const o of current.others) seen.set(o.revision.id, o.revision);
-  for (const r of history) {
-    for (const rev of [r.candidate, r.stable]) if (rev && !seen.has(rev.id)) seen.set(rev.id, rev);
-  }
-  return [...seen.values()];
-}
-
-/** The revision that served before `currentId`, from the newest records. */
-function findPrevious(history: DeploymentRecord[], currentId: string | null): RevisionSpec | null {
-  for (const r of history) {
-    if (r.status === 'succeeded' && r.candidate.id === currentId && r.stable && r.stable.id !== currentId) return r.stable;
-  }
-  return null;
 }

@@ -7,6 +7,7 @@ import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeigh
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import { runFlagStep } from '../flags/flag-step.js';
+import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
 import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -130,7 +131,7 @@ export class StepRunner {
     switch (step.kind) {
       case 'provision': {
         const rev = revisionOf(record, step.role);
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.provision(rev, step.replicas);
         record.replicas[step.role] = step.replicas;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -145,7 +146,7 @@ export class StepRunner {
         if (step.replicas === 0 && record.weights[step.role] > 0) {
           throw new ZddError('unsafe-scale', `Refusing to scale ${step.role} ${rev.id} to 0 while it has ${record.weights[step.role]}% of traffic`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.scale(rev.id, step.replicas, { drainMs: drainMs(deps) });
         record.replicas[step.role] = step.replicas;
         if (step.replicas > before) {
@@ -164,7 +165,7 @@ export class StepRunner {
         if (step.role && !record.healthy.includes(step.role)) {
           throw new ZddError('unhealthy-target', `Refusing to route test traffic to ${step.role} ${revisionOf(record, step.role).id}: it has not passed its health checks`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await router.setTestRoute(step.role ? revisionOf(record, step.role).id : null);
         record.testRoute = step.role;
         return;
@@ -185,11 +186,21 @@ export class StepRunner {
       }
       case 'pause':
         return this.pause(step, scope);
-      case 'hook':
-        await lock.assertHeld();
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+      case 'hook': {
+        await lock.beforeProviderWrite();
+        const onSpawn = async (hook: string, pgid: number) => {
+          record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
+          await this.checkpoint(scope);
+        };
+        try {
+          await runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events, onSpawn });
+        } finally {
+          record.hookProcess = undefined;
+        }
+        return;
+      }
       case 'flag':
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         return runFlagStep(step, record, { flags: deps.flags, release: deps.config.flags?.release, save: () => this.checkpoint(scope), events: deps.events });
       case 'retire': {
         const rev = record[step.role];
@@ -198,7 +209,7 @@ export class StepRunner {
           throw new ZddError('unsafe-retire', `Refusing to retire ${step.role} ${rev.id} while it has ${record.weights[step.role]}% of traffic`);
         }
         if (record.testRoute === step.role && router.setTestRoute) {
-          await lock.assertHeld();
+          await lock.beforeProviderWrite();
           await router.setTestRoute(null);
           record.testRoute = null;
         }
@@ -207,7 +218,7 @@ export class StepRunner {
           deps.events.emit({ type: 'info', message: `Keeping ${rev.id} until ${record.kept.retireAt} (${formatDuration(step.afterMs)}) so rollback stays instant; \`zdd retire\` or the next deploy stops it after that` });
           return;
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.retire(rev.id, { drainMs: drainMs(deps) });
         record.replicas[step.role] = 0;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -232,7 +243,7 @@ export class StepRunner {
     if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
-    await this.lock.assertHeld();
+    await this.lock.beforeProviderWrite();
     await deps.provider.router.setWeights(byRevision);
     const readBack = await deps.provider.router.getWeights();
     const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);
