@@ -61,6 +61,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
   const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options });
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
+  const flags = loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined;
   const engine = new Engine({
     config: loaded.config,
     configDir: loaded.configDir,
@@ -73,7 +74,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     restoreStrategy: restorePrevious,
     holder: currentHolder(process.argv.slice(2).join(' '), Date.now()),
     signal: io.signal,
-    flags: loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined,
+    flags,
   });
   return {
     ...loaded,
@@ -84,6 +85,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     stateDir,
     close: async () => {
       await provider.close?.().catch(() => undefined);
+      await flags?.close?.().catch(() => undefined);
     },
   };
 }
