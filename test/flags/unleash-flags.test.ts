@@ -223,6 +223,7 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
       const status = await project.run(['status'], { env: env() });
       expect(status.code).toBe(0);
       expect(status.stdout).toContain('flag-release');
+      expect(status.stdout).toContain(`flag "${flag}" (production): before off; last read back on, 100% sticky on userId`);
       const back = await project.run(['rollback'], { env: env() });
       expect(back.code, back.stdout + back.stderr).toBe(0);
       expect(await flags.get(flag)).toMatchObject({ enabled: false, rollout: null });
