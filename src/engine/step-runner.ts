@@ -5,8 +5,9 @@ import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeigh
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import { runFlagStep } from '../flags/flag-step.js';
+import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
-import { addVerdict, describeWeights } from './deployment-record.js';
+import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
@@ -46,7 +47,15 @@ export class StepRunner {
     await this.lock.assertHeld();
     record.updatedAt = nowIso(this.deps);
     carryOverRequests(record, await this.deps.store.records.latest(record.service).catch(() => null));
-    await this.deps.store.records.save(record);
+    try {
+      await this.deps.store.records.save(record);
+    } catch (e) {
+      if (e instanceof ZddError) throw e;
+      throw new ZddError('state-store', `Could not write the deployment record to ${this.deps.store.location}: ${errorMessage(e)}`, {
+        hint: 'Check the state store (disk space, permissions, credentials); `zdd status` reads the live traffic from the provider.',
+        cause: e,
+      });
+    }
   }
 
   /**
@@ -76,7 +85,7 @@ export class StepRunner {
       record.inFlight = { index, phase, startedAt: nowIso(this.deps) };
       await this.checkpoint(scope);
       const started = clock.now();
-      events.emit({ type: 'step.start', index, total, step, description: describeStep(step), phase });
+      events.emit({ type: 'step.start', index, total, step, description: describeRunStep(record, step), phase });
       if (phase === 'rollback') await this.executeWithRetry(step, scope, index);
       else await this.execute(step, scope);
       record.inFlight = undefined;
@@ -117,7 +126,7 @@ export class StepRunner {
     switch (step.kind) {
       case 'provision': {
         const rev = revisionOf(record, step.role);
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.provision(rev, step.replicas);
         record.replicas[step.role] = step.replicas;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -132,7 +141,7 @@ export class StepRunner {
         if (step.replicas === 0 && record.weights[step.role] > 0) {
           throw new ZddError('unsafe-scale', `Refusing to scale ${step.role} ${rev.id} to 0 while it has ${record.weights[step.role]}% of traffic`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.scale(rev.id, step.replicas, { drainMs: drainMs(deps) });
         record.replicas[step.role] = step.replicas;
         if (step.replicas > before) {
@@ -151,7 +160,7 @@ export class StepRunner {
         if (step.role && !record.healthy.includes(step.role)) {
           throw new ZddError('unhealthy-target', `Refusing to route test traffic to ${step.role} ${revisionOf(record, step.role).id}: it has not passed its health checks`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await router.setTestRoute(step.role ? revisionOf(record, step.role).id : null);
         record.testRoute = step.role;
         return;
@@ -171,11 +180,21 @@ export class StepRunner {
       }
       case 'pause':
         return this.pause(step, scope);
-      case 'hook':
-        await lock.assertHeld();
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+      case 'hook': {
+        await lock.beforeProviderWrite();
+        const onSpawn = async (hook: string, pgid: number) => {
+          record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
+          await this.checkpoint(scope);
+        };
+        try {
+          await runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events, onSpawn });
+        } finally {
+          record.hookProcess = undefined;
+        }
+        return;
+      }
       case 'flag':
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         return runFlagStep(step, record, { flags: deps.flags, release: deps.config.flags?.release, save: () => this.checkpoint(scope), events: deps.events });
       case 'retire': {
         const rev = record[step.role];
@@ -184,7 +203,7 @@ export class StepRunner {
           throw new ZddError('unsafe-retire', `Refusing to retire ${step.role} ${rev.id} while it has ${record.weights[step.role]}% of traffic`);
         }
         if (record.testRoute === step.role && router.setTestRoute) {
-          await lock.assertHeld();
+          await lock.beforeProviderWrite();
           await router.setTestRoute(null);
           record.testRoute = null;
         }
@@ -193,7 +212,7 @@ export class StepRunner {
           deps.events.emit({ type: 'info', message: `Keeping ${rev.id} until ${record.kept.retireAt} (${formatDuration(step.afterMs)}) so rollback stays instant; \`zdd retire\` or the next deploy stops it after that` });
           return;
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.retire(rev.id, { drainMs: drainMs(deps) });
         record.replicas[step.role] = 0;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -214,9 +233,11 @@ export class StepRunner {
       if (weights[role] > 0 && !record[role]) throw new ZddError('bad-plan', `Plan error: ${role} has no revision but was given ${weights[role]}%`);
     }
     const byRevision: WeightMap = {};
+    // A restore reads "v2 100% | v3 0%": the revision being put back first.
+    if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
-    await this.lock.assertHeld();
+    await this.lock.beforeProviderWrite();
     await deps.provider.router.setWeights(byRevision);
     const readBack = await deps.provider.router.getWeights();
     const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);

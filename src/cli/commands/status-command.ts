@@ -1,12 +1,14 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { errorMessage } from '../../core/errors.js';
+import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { describeFlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
-import { createContext, type CommandContext } from '../context.js';
+import type { LoadedConfig } from '../../config/load-config.js';
+import { createStateStore } from '../../state/create-state-store.js';
+import { commandClock, createContext, loadCommandConfig, type CommandContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -22,18 +24,54 @@ export interface StatusReport {
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  return withContext(await createContext(globals, io), async (ctx) => {
+  const loaded = await loadCommandConfig(globals);
+  let ctx: CommandContext;
+  try {
+    ctx = await createContext(globals, io, loaded);
+  } catch (e) {
+    // No provider (credentials, a missing resource): the recorded state is still worth printing.
+    if (!(e instanceof ProviderError)) throw e;
+    return recordOnly(loaded, globals, io, errorMessage(e));
+  }
+  return withContext(ctx, async (ctx) => {
+    let report: StatusReport;
     for (;;) {
-      const report = await readStatus(ctx);
-      if (io.output.json) io.output.data(report);
-      else io.output.human(renderStatus(report));
+      report = await readStatus(ctx);
+      print(io, report);
       if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
       await new Promise((r) => setTimeout(r, 1000));
       if (io.signal.aborted) break;
       if (!io.output.json) io.output.human('\n');
     }
-    return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
+    return finishStatus(io, report);
   });
+}
+
+function print(io: CommandIO, report: StatusReport): void {
+  if (io.output.json) io.output.data(report);
+  else io.output.human(renderStatus(report));
+}
+
+/** Exit 5 when the provider could not be read: what is printed is the record, not production. */
+function finishStatus(io: CommandIO, report: StatusReport): number {
+  if ('error' in report.live) {
+    return finish(io, {
+      result: 'error',
+      exitCode: ExitCode.ProviderBeforeChange,
+      message: `Could not read production from the provider: ${report.live.error}. What is shown is the deployment record, not live traffic.`,
+      hint: 'Check the provider (credentials, region, that the router or load balancer exists), then run `zdd status` again.',
+    });
+  }
+  return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
+}
+
+async function recordOnly(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO, error: string): Promise<number> {
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: { region: globals.region, profile: globals.profile } });
+  const service = loaded.config.service;
+  const [deployment, lock] = await Promise.all([store.records.latest(service), store.lock.inspect(service)]);
+  const report: StatusReport = { type: 'status', service, provider: loaded.config.provider.type as string, live: { error }, deployment, lock };
+  print(io, report);
+  return finishStatus(io, report);
 }
 
 export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
@@ -51,14 +89,20 @@ export function renderStatus(s: StatusReport): string {
   else {
     const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);
     out.push(`  traffic (live): ${weights.length ? weights.map(([id, w]) => `${id} ${w}%`).join(' | ') : 'no revision has traffic'}`);
-    for (const r of s.live.revisions) out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${r.revision.image ? `, image ${r.revision.image}` : ''}`);
+    for (const r of s.live.revisions) {
+      const image = r.revision.image ? `, image ${r.revision.image}` : '';
+      // A slot scaled to nothing (a retired blue-green slot on AWS) is idle, not unhealthy.
+      if (r.desired === 0) out.push(`  revision ${r.revision.id}: retired (idle, no instances)${image}`);
+      else out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${image}`);
+    }
     if (s.live.testRoute) out.push(`  test route → ${s.live.testRoute}`);
     for (const n of s.live.notes ?? []) out.push(`  note: ${n}`);
   }
   const d = s.deployment;
   if (!d) out.push('  last deploy: none recorded');
   else {
-    out.push(`  last deploy: ${d.id} ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} with ${d.strategy}: ${d.status.toUpperCase()}`);
+    if (d.kind === 'restore') out.push(`  last run: ${d.id} rollback ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} (restore the previous revision): ${d.status.toUpperCase()}`);
+    else out.push(`  last deploy: ${d.id} ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} with ${d.strategy}: ${d.status.toUpperCase()}`);
     const at = d.inFlight ?? (d.stepIndex < d.plan.length ? { index: d.stepIndex, phase: 'deploy' as const } : null);
     if (d.status === 'rolling-back' && d.rollback) {
       out.push(`    rollback step ${Math.min(d.rollback.stepIndex + 1, d.rollback.plan.length)}/${d.rollback.plan.length}: ${d.rollback.plan[d.rollback.stepIndex] ? describeStep(d.rollback.plan[d.rollback.stepIndex]) : 'done'}`);
