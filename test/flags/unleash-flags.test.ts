@@ -247,6 +247,23 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
       expect(status.stdout).toContain('rolled-back');
     }, 60_000);
 
+    it('zdd promote skips a bake of a running release and zdd abort rolls it back to the exact previous state', async () => {
+      const flag = await newFlag();
+      const before = await flags.set(flag, { enabled: true, rollout: 15, stickiness: 'userId', constraints: [{ contextName: 'region', operator: 'IN', values: ['eu'] }] });
+      const running = project.start(['release', flag, '--steps', '30,60,100', '--pause', '5m'], { env: env() });
+      await running.waitFor(/bake/);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 30 });
+      const promote = await project.run(['promote'], { env: env() });
+      expect(promote.code, promote.stdout + promote.stderr).toBe(0);
+      await running.waitFor(/on for 60%[\s\S]*bake/);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 60 });
+      const abort = await project.run(['abort'], { env: env() });
+      expect(abort.code, abort.stdout + abort.stderr).toBe(0);
+      const done = await running.done;
+      expect(done.code, done.stdout + done.stderr).toBe(130);
+      expect(await flags.get(flag)).toEqual(before);
+    }, 90_000);
+
     it('an unknown flag or a refused token stops zdd release with exit 5 before any change or record', async () => {
       const unknown = await project.run(['release', 'missing-flag'], { env: env() });
       expect(unknown.code).toBe(5);
