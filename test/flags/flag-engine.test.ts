@@ -130,7 +130,8 @@ describe('zdd release: a flag ramp through the engine', () => {
     });
     const outcome = await h.engine.release({ flag: FLAG, steps: [30, 60, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
-    expect(outcome.message).toMatch(/Analysis "analysis" failed/);
+    expect(outcome.message).toMatch(/^Release of flag "new-checkout" failed at step 4\/5 \(bake 1m with analysis \(analysis\)\): Analysis "analysis" failed/);
+    expect(outcome.message).toContain('Flag "new-checkout": on, 20% (read back).');
     expect(rollbackOrder(h)).toEqual(['flag']);
     expect(await file.get(FLAG)).toEqual(before);
     expect((await h.latest())!.status).toBe('rolled-back');
@@ -245,6 +246,7 @@ describe('hybrid: code deploy then flag ramps, one plan, one rollback', () => {
     expect(outcome.message).toContain('ROLLBACK FAILED');
     expect(outcome.message).toContain('flag service down');
     expect(outcome.message).toMatch(/last verified traffic: stable v1 100% \| candidate v2 0%/);
+    expect(outcome.message).toContain('flag "new-checkout": last read back on, 50%; before the run on, 5%');
     expect(h.fakeState().weights).toEqual({ v1: 100 });
     expect(await file.get(FLAG)).toMatchObject({ enabled: true, rollout: 50 });
     expect((await h.latest())!.status).toBe('rollback-failed');
