@@ -88,6 +88,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     secrets,
   );
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
+  const flags = loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined;
   const engine = new Engine({
     config: loaded.config,
     configDir: loaded.configDir,
@@ -100,7 +101,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     restoreStrategy: restorePrevious,
     holder: currentHolder(secrets.mask(process.argv.slice(2).join(' ')), Date.now()),
     signal: io.signal,
-    flags: loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined,
+    flags,
   });
   return {
     ...loaded,
@@ -112,6 +113,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     close: async () => {
       await provider.close?.().catch(() => undefined);
       await notifier?.flush();
+      await flags?.close?.().catch(() => undefined);
     },
   };
 }

@@ -7,6 +7,7 @@ import type { Strategy } from '../core/strategy.js';
 import { describeFlagState } from '../flags/flag-provider.js';
 import { flagRampSteps, type FlagRampOptions } from '../flags/flag-plan.js';
 import { preflightFlags } from '../flags/flag-step.js';
+import { endHookProcess } from '../hooks/hook-process.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -231,10 +232,11 @@ export class Engine {
     const { deps } = this;
     return this.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
       record.by = { ...deps.holder, deploymentId: record.id };
-      const ok = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
-      if (ok instanceof Error) throw ok;
-      const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`);
-      return ok ? { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: flag ${flags.join(', ')} (as before the release, read back).`, record } : rollbackFailed(record);
+      const result = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
+      return rollbackOutcome(deps, record, result, () => {
+        const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`);
+        return { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: flag ${flags.join(', ')} (as before the release, read back).`, record };
+      });
     });
   }
 

@@ -4,6 +4,7 @@ import { ZddError, errorMessage, type LockLostError } from '../core/errors.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { CurrentState } from './planning.js';
+import { describeFlagState } from '../flags/flag-provider.js';
 import { describeWeights } from './deployment-record.js';
 
 /** How a command ended: what the CLI prints last and exits with. */
@@ -48,13 +49,26 @@ export function stoppedWithoutRollback(record: DeploymentRecord, reason: string,
   };
 }
 
+/** `Deploy of v2`, or `Release of flag "new-checkout"` for `zdd release`. */
+function subject(record: DeploymentRecord): string {
+  if (record.strategy !== 'flag-release') return `Deploy of ${record.candidate.id}`;
+  return `Release of flag ${Object.keys(record.flags ?? {}).map((f) => `"${f}"`).join(', ') || '(none written)'}`;
+}
+
+/** ` Flag "x": off (rollout 20% kept) (read back).` for each flag the run changed. */
+function flagsNow(record: DeploymentRecord): string {
+  return Object.entries(record.flags ?? {})
+    .map(([f, e]) => ` Flag "${f}": ${e.last ? describeFlagState(e.last) : 'unchanged'} (read back).`)
+    .join('');
+}
+
 export function rolledBack(record: DeploymentRecord, reason: string, stepText: string, interrupted: boolean): Outcome {
-  const where = `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.`;
-  if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `Deploy of ${record.candidate.id} ${reason}${stepText}; rolled back. ${where}`, record };
+  const where = `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.${flagsNow(record)}`;
+  if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `${subject(record)} ${reason}${stepText}; rolled back. ${where}`, record };
   return {
     result: 'rolled-back',
     exitCode: ExitCode.RolledBack,
-    message: `Deploy of ${record.candidate.id} failed${stepText}: ${reason}\nRolled back. ${where}`,
+    message: `${subject(record)} failed${stepText}: ${reason}\nRolled back. ${where}`,
     hint: record.error?.hint,
     record,
   };
@@ -68,6 +82,9 @@ export function rollbackFailed(record: DeploymentRecord): Outcome {
       `ROLLBACK FAILED for ${record.service} — production needs a person.\n` +
       `  last verified traffic: ${describeWeights(record)}\n` +
       `  instances: stable ${record.replicas.stable}, candidate ${record.replicas.candidate}${record.testRoute ? `; test route → ${record.testRoute}` : ''}\n` +
+      Object.entries(record.flags ?? {})
+        .map(([f, e]) => `  flag "${f}": last read back ${e.last ? describeFlagState(e.last) : '(never written)'}; before the run ${describeFlagState(e.before)}\n`)
+        .join('') +
       `  error: ${record.error?.message ?? 'unknown'}`,
     hint: 'Fix the cause (see the error), then run `zdd rollback` again: it resumes the rollback where it stopped. `zdd status` shows the record.',
     record,

@@ -88,6 +88,11 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
     await runner.checkpoint(scope);
     deps.events.emit({ type: 'rollback.start', reason });
     await runner.runSteps(scope, record.rollback);
+    if (scope.flagFailure) {
+      // The next `zdd rollback` starts again at that flag; the steps after it are idempotent.
+      record.rollback.stepIndex = scope.flagFailure.index;
+      throw scope.flagFailure.error;
+    }
     record.status = 'rolled-back';
     record.finishedAt = nowIso(deps);
     deps.events.emit({ type: 'rollback.done', ok: true, message: `Production on stable ${record.stable?.id ?? '(none)'}` });

@@ -27,6 +27,8 @@ export interface RunScope {
   watcher?: RequestWatcher;
   /** A rollback goes on when a checkpoint cannot be written; the first such error is kept here. */
   unsaved?: unknown;
+  /** A rollback goes on when a flag cannot be put back (traffic to stable still helps); the first such step is kept here. */
+  flagFailure?: { error: unknown; index: number };
   /** --until-pause: at a manual pause, checkpoint and end the run (StoppedAtPause) instead of waiting. */
   stopAtPause?: boolean;
 }
@@ -96,7 +98,7 @@ export class StepRunner {
       await this.checkpoint(scope);
       const started = clock.now();
       events.emit({ type: 'step.start', index, total, step, description: describeRunStep(record, step), phase });
-      if (phase === 'rollback') await this.executeWithRetry(step, scope);
+      if (phase === 'rollback') await this.executeWithRetry(step, scope, index);
       else await this.execute(step, scope);
       record.inFlight = undefined;
       cursor.stepIndex = index + 1;
@@ -106,7 +108,7 @@ export class StepRunner {
   }
 
   /** Rollback steps are retried: a passing network blip must not leave production half-switched. */
-  private async executeWithRetry(step: Step, scope: RunScope): Promise<void> {
+  private async executeWithRetry(step: Step, scope: RunScope, index: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.execute(step, scope);
@@ -115,6 +117,11 @@ export class StepRunner {
         if (e instanceof LockLostError) throw e;
         if (step.kind === 'hook') {
           this.deps.events.emit({ type: 'warn', message: `${errorMessage(e)} (rollback goes on)` });
+          return;
+        }
+        if (step.kind === 'flag' && attempt >= ROLLBACK_STEP_ATTEMPTS) {
+          this.deps.events.emit({ type: 'warn', message: `${errorMessage(e)}: the flag could not be put back; the rest of the rollback goes on, then it ends as failed` });
+          scope.flagFailure ??= { error: e, index };
           return;
         }
         if (attempt >= ROLLBACK_STEP_ATTEMPTS || e instanceof CheckFailedError) throw e;

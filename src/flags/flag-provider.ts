@@ -92,11 +92,12 @@ function constraintKey(cs: FlagConstraint[]): string {
   return JSON.stringify(cs.map((c) => [c.contextName, c.operator, [...c.values].sort()]).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
 }
 
-/** One line: `on, 25% sticky on default (group new-checkout)` / `off (rollout 25% kept)`. */
+/** One line: `on, 25% sticky on userId where region in [eu]` / `off (rollout 25% kept)` / `off`. */
 export function describeFlagState(s: Pick<FlagState, 'enabled' | 'rollout' | 'stickiness' | 'constraints'>): string {
-  const rollout = s.rollout === null ? 'no zdd rollout' : `${s.rollout}%${s.stickiness !== 'default' ? ` sticky on ${s.stickiness}` : ''}`;
   const only = s.constraints.length ? ` where ${s.constraints.map((c) => `${c.contextName} ${c.operator === 'IN' ? 'in' : 'not in'} [${c.values.join(', ')}]`).join(' and ')}` : '';
-  return s.enabled ? `on, ${rollout}${only}` : `off (${rollout}${only} kept)`;
+  const rollout = s.rollout === null ? null : `${s.rollout}%${s.stickiness !== 'default' ? ` sticky on ${s.stickiness}` : ''}${only}`;
+  if (s.enabled) return rollout ? `on, ${rollout}` : 'on (no zdd rollout)';
+  return rollout ? `off (rollout ${rollout} kept)` : 'off';
 }
 
 /** The read-back after a write did not match: production may have changed. */

@@ -1,5 +1,6 @@
 import { ProviderError, errorMessage } from '../core/errors.js';
 import { flagDifferences, fullSetting, readBackError, type FlagConstraint, type FlagProvider, type FlagSetting, type FlagState } from './flag-provider.js';
+import { HttpJsonClient } from './http-json.js';
 import type { UnleashFlagsConfig } from './schema.js';
 
 /**
@@ -34,6 +35,7 @@ export class UnleashFlagProvider implements FlagProvider {
   private readonly project: string;
   private readonly tokenEnv: string;
   private readonly timeoutMs: number;
+  private readonly http = new HttpJsonClient();
 
   constructor(config: UnleashFlagsConfig, private readonly env: NodeJS.ProcessEnv = process.env) {
     this.base = config.url.replace(/\/+$/, '');
@@ -113,6 +115,10 @@ export class UnleashFlagProvider implements FlagProvider {
     return after;
   }
 
+  async close(): Promise<void> {
+    this.http.close();
+  }
+
   async kill(flag: string): Promise<FlagState> {
     await this.call(flag, 'turning off', 'POST', `${this.envPath(flag)}/off`);
     const after = await this.get(flag).catch((e: unknown) => {
@@ -148,23 +154,22 @@ export class UnleashFlagProvider implements FlagProvider {
   /** One Admin API call; every failure becomes a ProviderError naming the flag and environment, never the token. */
   private async call<T = unknown>(flag: string, doing: Doing, method: string, path: string, body?: unknown): Promise<T> {
     const token = this.token(flag);
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${this.base}${path}`, {
+      res = await this.http.request(`${this.base}${path}`, {
         method,
         headers: { authorization: token, accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (e) {
-      const cause = e instanceof Error && e.cause instanceof Error ? `${errorMessage(e)}: ${e.cause.message}` : errorMessage(e);
-      throw new ProviderError(`Unleash is unreachable while ${doing} ${this.where(flag)}: ${cause}`, {
+      throw new ProviderError(`Unleash is unreachable while ${doing} ${this.where(flag)}: ${errorMessage(e)}`, {
         code: 'flag-unreachable',
         cause: e,
         hint: 'Check flags.url and that the Unleash server is up and reachable from here; the flag was not changed by this call.',
       });
     }
-    const text = await res.text().catch(() => '');
+    const text = res.text;
     if (res.status === 401 || res.status === 403) {
       throw new ProviderError(`Unleash refused the token in ${this.tokenEnv} (HTTP ${res.status}) while ${doing} ${this.where(flag)}`, {
         code: 'flag-credentials',
@@ -172,7 +177,7 @@ export class UnleashFlagProvider implements FlagProvider {
       });
     }
     if (res.status === 404) throw this.notFound(flag, unleashMessage(text));
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       throw new ProviderError(`Unleash answered HTTP ${res.status} while ${doing} ${this.where(flag)}: ${unleashMessage(text)}`, {
         code: 'flag-provider',
         hint: 'See the Unleash server log; nothing was changed by this call.',

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/core/errors.js';
@@ -130,7 +130,8 @@ describe('zdd release: a flag ramp through the engine', () => {
     });
     const outcome = await h.engine.release({ flag: FLAG, steps: [30, 60, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
-    expect(outcome.message).toMatch(/Analysis "analysis" failed/);
+    expect(outcome.message).toMatch(/^Release of flag "new-checkout" failed at step 4\/5 \(bake 1m with analysis \(analysis\)\): Analysis "analysis" failed/);
+    expect(outcome.message).toContain('Flag "new-checkout": on, 20% (read back).');
     expect(rollbackOrder(h)).toEqual(['flag']);
     expect(await file.get(FLAG)).toEqual(before);
     expect((await h.latest())!.status).toBe('rolled-back');
@@ -221,5 +222,40 @@ describe('hybrid: code deploy then flag ramps, one plan, one rollback', () => {
       h.cleanup();
       current = undefined;
     }
+  });
+
+  it('a flag service down during the rollback: traffic still goes back to stable, exit 4 names the flag, and the next zdd rollback puts the flag back', async () => {
+    const { h, flags, file } = setup(HYBRID);
+    current = h;
+    const before = await file.set(FLAG, { enabled: true, rollout: 5 });
+    let flagSteps = 0;
+    h.bus.on((e) => {
+      if (e.type === 'step.done' && e.phase === 'deploy' && e.step.kind === 'flag') flagSteps++;
+      // Analysis fails in the bake after 50%; the flag service is down from then on.
+      if (e.type === 'bake.progress' && flagSteps === 2) {
+        writeFileSync(h.failFile, 'x');
+      }
+      if (e.type === 'rollback.start' && !flags.failFile.endsWith('FLAGS-DOWN')) {
+        h.heal();
+        flags.failFile = join(h.dir, 'FLAGS-DOWN');
+        writeFileSync(flags.failFile, 'x');
+      }
+    });
+    const outcome = await h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'hybrid', rollbackOnFailure: true, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
+    expect(outcome.message).toContain('ROLLBACK FAILED');
+    expect(outcome.message).toContain('flag service down');
+    expect(outcome.message).toMatch(/last verified traffic: stable v1 100% \| candidate v2 0%/);
+    expect(outcome.message).toContain('flag "new-checkout": last read back on, 50%; before the run on, 5%');
+    expect(h.fakeState().weights).toEqual({ v1: 100 });
+    expect(await file.get(FLAG)).toMatchObject({ enabled: true, rollout: 50 });
+    expect((await h.latest())!.status).toBe('rollback-failed');
+    // Once the flag service is back, `zdd rollback` finishes the job, starting at the flag.
+    rmSync(flags.failFile);
+    const again = await h.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+    expect(again.exitCode, again.message).toBe(ExitCode.Ok);
+    expect(await file.get(FLAG)).toEqual(before);
+    expect(h.fakeState().weights).toEqual({ v1: 100 });
+    expect((await h.latest())!.status).toBe('rolled-back');
   });
 });

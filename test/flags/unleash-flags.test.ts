@@ -5,7 +5,7 @@ import { UnleashFlagProvider, ZDD_STRATEGY_TITLE } from '../../src/flags/unleash
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runZdd } from '../cli/cli-harness.js';
+import { makeProject, runZdd, type Project } from '../cli/cli-harness.js';
 import { freePort } from '../helpers/moto.js';
 import { skipWithoutPostgres } from '../helpers/postgres.js';
 import { startUnleash, type Unleash } from '../helpers/unleash.js';
@@ -34,6 +34,7 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
     flags = new UnleashFlagProvider({ provider: 'unleash', url: unleash.url, environment: ENV, tokenEnv: 'ZDD_TEST_UNLEASH_TOKEN' }, { ZDD_TEST_UNLEASH_TOKEN: unleash.token });
   }, 180_000);
   afterAll(async () => {
+    await flags?.close();
     await unleash?.stop();
   }, 60_000);
 
@@ -174,13 +175,13 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       expect(existsSync(join(dir, '.zdd'))).toBe(false);
-      const m = /read back after (\d+)ms/.exec(r.stdout);
+      const m = /read back (\d+)ms after the command started, (\d+)ms of it with unleash/.exec(r.stdout);
       expect(m, r.stdout).not.toBeNull();
       expect(Number(m![1])).toBeLessThan(1000);
       expect(r.stdout).toContain(`Flag "${flag}" is OFF in ${ENV}`);
       expect((await raw(flag)).enabled).toBe(false);
       expect(await flags.get(flag)).toMatchObject({ enabled: false, rollout: 60 });
-      console.log(`zdd flag kill: ${m![1]}ms from command start to flag off (read back); ${wallMs}ms wall time including node start and config load`);
+      console.log(`zdd flag kill: ${m![1]}ms from command start to flag off (read back), ${m![2]}ms of it the Unleash call and read-back; ${wallMs}ms wall time including node start`);
     });
 
     it('exits 5 naming the flag and environment for an unknown flag, a refused token and a missing token; never prints the token', async () => {
@@ -198,6 +199,80 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
       expect(missing.stdout + missing.stderr).toMatch(/ZDD_TEST_UNLEASH_TOKEN is not set/);
       for (const r of [unknown, refused, missing]) expect(r.stdout + r.stderr).not.toContain(unleash.token);
       expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 35 });
+    });
+  });
+
+  describe('zdd release (built binary, fake traffic provider, real Unleash)', () => {
+    let project: Project;
+    const env = () => ({ ZDD_TEST_UNLEASH_TOKEN: unleash.token });
+    beforeAll(() => {
+      project = makeProject({
+        extra: `flags: { provider: 'unleash', url: ${JSON.stringify(unleash.url)}, environment: '${ENV}', tokenEnv: 'ZDD_TEST_UNLEASH_TOKEN', release: { stickiness: 'userId' } },`,
+      });
+    });
+    afterAll(() => project?.cleanup());
+
+    it('ramps the flag step by step with read-back, status shows it, and rollback restores the flag as before', async () => {
+      const flag = await newFlag();
+      const r = await project.run(['release', flag, '--steps', '25,100', '--pause', '10s'], { env: { ...env(), ZDD_TEST_CLOCK: 'fast' } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`Released flag "${flag}": on, 100% sticky on userId (read back).`);
+      expect(r.stdout).toMatch(/flag ".*": on for 25%/);
+      expect(r.stdout + r.stderr).not.toContain(unleash.token);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 100, stickiness: 'userId' });
+      const status = await project.run(['status'], { env: env() });
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain('flag-release');
+      expect(status.stdout).toContain(`flag "${flag}" (production): before off; last read back on, 100% sticky on userId`);
+      const back = await project.run(['rollback'], { env: env() });
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+      expect(await flags.get(flag)).toMatchObject({ enabled: false, rollout: null });
+      expect(project.fakeState().weights).toEqual({ v1: 100 });
+    });
+
+    it('zdd flag kill during a running release turns the flag off at once and aborts the release, which keeps it off', async () => {
+      const flag = await newFlag();
+      const before = await flags.set(flag, { enabled: true, rollout: 5, stickiness: 'userId' });
+      const running = project.start(['release', flag, '--steps', '20,50,100', '--pause', '5m'], { env: env() });
+      await running.waitFor(/bake/);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 20 });
+      const kill = await project.run(['flag', 'kill', flag], { env: env() });
+      expect(kill.code, kill.stdout + kill.stderr).toBe(0);
+      expect(kill.stdout).toMatch(/Asked release .* to abort/);
+      const done = await running.done;
+      expect(done.code, done.stdout + done.stderr).toBe(130);
+      expect(done.stdout + done.stderr).toMatch(/turned off during the release \(kill switch\): it stays off/);
+      expect(await flags.get(flag)).toEqual({ ...before, enabled: false });
+      const status = await project.run(['status', '--json'], { env: env() });
+      expect(status.stdout).toContain('rolled-back');
+    }, 60_000);
+
+    it('zdd promote skips a bake of a running release and zdd abort rolls it back to the exact previous state', async () => {
+      const flag = await newFlag();
+      const before = await flags.set(flag, { enabled: true, rollout: 15, stickiness: 'userId', constraints: [{ contextName: 'region', operator: 'IN', values: ['eu'] }] });
+      const running = project.start(['release', flag, '--steps', '30,60,100', '--pause', '5m'], { env: env() });
+      await running.waitFor(/bake/);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 30 });
+      const promote = await project.run(['promote'], { env: env() });
+      expect(promote.code, promote.stdout + promote.stderr).toBe(0);
+      await running.waitFor(/on for 60%[\s\S]*bake/);
+      expect(await flags.get(flag)).toMatchObject({ enabled: true, rollout: 60 });
+      const abort = await project.run(['abort'], { env: env() });
+      expect(abort.code, abort.stdout + abort.stderr).toBe(0);
+      const done = await running.done;
+      expect(done.code, done.stdout + done.stderr).toBe(130);
+      expect(await flags.get(flag)).toEqual(before);
+    }, 90_000);
+
+    it('an unknown flag or a refused token stops zdd release with exit 5 before any change or record', async () => {
+      const unknown = await project.run(['release', 'missing-flag'], { env: env() });
+      expect(unknown.code).toBe(5);
+      expect(unknown.stdout + unknown.stderr).toMatch(/Flag "missing-flag" does not exist in Unleash project "default" \(environment "production"/);
+      const flag = await newFlag();
+      const refused = await project.run(['release', flag], { env: { ZDD_TEST_UNLEASH_TOKEN: '*:*.nope' } });
+      expect(refused.code).toBe(5);
+      expect(refused.stdout + refused.stderr).not.toContain(unleash.token);
+      expect(await flags.get(flag)).toMatchObject({ enabled: false, rollout: null });
     });
   });
 });

@@ -47,9 +47,11 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
   const flag = flagName(opts);
   const { flags, loaded } = await flagProvider(globals);
   try {
+    const calling = performance.now();
     const state = await flags.kill(flag);
     const ms = Math.round(performance.now() - started);
-    if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms });
+    const serviceMs = Math.round(performance.now() - calling);
+    if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms, serviceMs });
     let aborted: string | undefined;
     try {
       aborted = await abortReleaseUsing(flag, loaded, globals);
@@ -60,7 +62,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
       result: 'succeeded',
       exitCode: ExitCode.Ok,
       message:
-        `Flag "${flag}" is OFF in ${flags.environment} (read back after ${ms}ms): ${describeFlagState(state)}.` +
+        `Flag "${flag}" is OFF in ${flags.environment} (read back ${ms}ms after the command started, ${serviceMs}ms of it with ${flags.name}): ${describeFlagState(state)}.` +
         (aborted ? `\nAsked release ${aborted}, which ramps this flag, to abort: its rollback keeps the flag off.` : ''),
       hint: aborted ? 'Follow it with `zdd status`.' : 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
     });

@@ -4,6 +4,7 @@ import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
+import { describeFlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
 import { describeLive, liveRevision, type LiveRevision } from '../../report/live-since.js';
 import { findDrift } from '../../engine/drift.js';
@@ -123,6 +124,9 @@ export function renderStatus(s: StatusReport): string {
     if (d.error) out.push(`    error: ${d.error.message}`);
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
     if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
+    for (const [flag, f] of Object.entries(d.flags ?? {})) {
+      out.push(`    flag "${flag}" (${f.before.environment}): before ${describeFlagState(f.before)}; last read back ${f.last ? describeFlagState(f.last) : '(not written yet)'}`);
+    }
     // The latest result of each check, in the order they last reported.
     const latest = new Map<string, (typeof d.verdicts)[number]>();
     for (const v of d.verdicts) {
