@@ -421,7 +421,7 @@ Target: under 1 s including process start.
 
 ## Router overhead
 
-Same client, same run, alternating direct and routed rounds of ${OVERHEAD_MS / 1000} s. "direct" goes to one instance's own port; "router" goes through the local router (node:http front, undici pool per instance) to the two instances.
+Same client, same run, alternating direct and routed rounds of ${OVERHEAD_MS / 1000} s. "direct" goes to one instance's own port; "router" goes through the local router (two processes on one listening socket; node:http front, plain keep-alive sockets upstream for requests without a body) to the two instances.
 
 | load | target | requests/s | p50 (ms) | p99 (ms) | failed |
 | --- | --- | ---: | ---: | ---: | ---: |

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadReport, type LoadRun } from '../helpers/load-generator.js';
+import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { isAlive } from '../../src/providers/local/processes.js';
 import { explain, localProject, type LocalProject } from './e2e-project.js';
 
@@ -83,7 +84,10 @@ describe('local router: two processes that restart each other', { timeout: 240_0
     expect(r.requests).toBeGreaterThan(500);
   });
 
-  it('kill -9 of either router process with no zdd command running: zero refused, the same weights', async () => {
+  it('kill -9 of either router process with no zdd command running: zero refused, the same weights and test route', async () => {
+    const admin = new AdminClient(p.routerState()!.socketPath);
+    const serving = Object.keys(p.routerState()!.weights)[0];
+    await admin.call('PUT', '/test-route', { revision: serving });
     for (const which of ['routerPid', 'secondaryPid'] as const) {
       load = startLoad({ url: p.url, concurrency: CONCURRENCY, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 50_000 });
       await new Promise((r) => setTimeout(r, 300));
@@ -96,10 +100,14 @@ describe('local router: two processes that restart each other', { timeout: 240_0
       expect(refused(r), `${which}: ${JSON.stringify(r.connectionErrorKinds)}`).toBe(0);
       expect(failedRequests(r)).toBeLessThanOrEqual(CONCURRENCY);
       expect(p.routerState()!.weights).toEqual(before.weights);
+      expect(p.routerState()!.testRoute).toBe(serving);
+      const tested = await startLoad({ url: p.url, concurrency: 1, maxRequests: 20, headers: { 'X-Canary': 'always' } }).done;
+      expect(tested.byRevision).toEqual({ [serving]: 20 });
       const status = await p.run(['status']);
       const report = status.events.find((e) => e.type === 'status');
       expect(report.live.notes.join('\n')).toMatch(/router pids \d+ \(primary\) and \d+ \(secondary\)/);
     }
+    await new AdminClient(p.routerState()!.socketPath).call('PUT', '/test-route', { revision: null });
   });
 
   it('SIGSTOP of the router for 1.5 s during zdd deploy: the same pid afterwards, zero failed', async () => {

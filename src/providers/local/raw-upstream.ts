@@ -124,7 +124,7 @@ export class RawExchange {
     if (this.finished) return;
     this.finish();
     this.socket?.destroy();
-    this.host.done(this, this.status !== 0);
+    this.host.failed(this, Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' }), false, this.status !== 0);
   }
 
   onData(d: Buffer): void {

@@ -225,7 +225,8 @@ export class RouterCore {
               return;
             }
             if (neverConnected) this.eject(inst);
-            if ((neverConnected || ex.nothingReceived) && !isTimeout(err) && n < MAX_ATTEMPTS) {
+            // A connect timeout is retried (never connected); a headers timeout is not (the instance may have acted).
+            if ((neverConnected || ex.nothingReceived) && err.code !== 'UND_ERR_HEADERS_TIMEOUT' && n < MAX_ATTEMPTS) {
               const next = this.pick(tested, tried, revision);
               if (next) return attempt(next, n + 1);
             }

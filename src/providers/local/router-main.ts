@@ -92,6 +92,8 @@ async function primary(statePath: string, adopted: boolean): Promise<void> {
       await attach(link, child);
     } catch (e) {
       log(`${(e as Error).message}; serving alone until it can be started`);
+      // The supervision loop starts it (with backoff) as if it had died.
+      supervise({ lost: Promise.resolve(), peerPid: 0 } as PeerLink, 'secondary', statePath, server.listening, onRequest, attach);
     }
   }
   log(`serving ${statePath}${link ? ` with the secondary (pid ${link.peerPid})` : ''}`);
