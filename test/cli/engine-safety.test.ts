@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderStatus } from '../../src/cli/commands/status-command.js';
@@ -17,7 +17,11 @@ afterEach(() => {
 const MANUAL = '[{ weight: 20, pause: {} }, { weight: 100 }]';
 
 function lockFile(project: Project): string {
-  return join(project.dir, '.zdd/web/lock.json');
+  // The file lock is numbered generation files (src/state/generation-files.ts): the highest is current.
+  const dir = join(project.dir, '.zdd/web/lock');
+  const current = readdirSync(dir).filter((n) => /^\d{12}\.json$/.test(n)).sort().at(-1);
+  if (!current) throw new Error(`no lock generation in ${dir}`);
+  return join(dir, current);
 }
 
 describe('item 1: a deploy that lost its lock stops acting', () => {
