@@ -1,6 +1,6 @@
 import type { DoneResult } from '../core/events.js';
 import { ExitCode, type ExitCodeValue } from '../core/exit-codes.js';
-import type { LockLostError } from '../core/errors.js';
+import { ZddError, errorMessage, type LockLostError } from '../core/errors.js';
 import type { DeploymentRecord } from '../core/state.js';
 import { describeWeights } from './deployment-record.js';
 
@@ -72,6 +72,20 @@ export function rollbackFailed(record: DeploymentRecord): Outcome {
   };
 }
 
+/** Traffic is back on stable (read back from the router), but no record says so: exit 4 with where production is. */
+export function rollbackUnrecorded(record: DeploymentRecord, location: string, error: unknown): Outcome {
+  const why = record.error ? `Deploy of ${record.candidate.id} failed: ${record.error.message}\n` : '';
+  return {
+    result: 'rollback-failed',
+    exitCode: ExitCode.NeedsPerson,
+    message:
+      `${why}Production is back on stable ${record.stable?.id ?? '(none)'} (traffic read back from the router: ${describeWeights(record)}), ` +
+      `but the deployment record could not be written to ${location}: ${errorMessage(storeCause(error))}. The record there is out of date.`,
+    hint: 'Fix the state store, then run `zdd rollback`: it finds production on stable and finishes the record. `zdd status` shows the live traffic meanwhile.',
+    record,
+  };
+}
+
 export function unfinished(last: DeploymentRecord): Outcome {
   return {
     result: 'error',
@@ -98,4 +112,9 @@ export function lockLost(record: DeploymentRecord, e: LockLostError, takenOver: 
     hint: e.hint,
     record: other ?? record,
   };
+}
+
+/** The store's own error inside the engine's "could not write the record" wrapper. */
+function storeCause(e: unknown): unknown {
+  return e instanceof ZddError && e.code === 'state-store' && e.cause !== undefined ? e.cause : e;
 }

@@ -6,11 +6,20 @@ import type { Strategy } from '../core/strategy.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights } from './deployment-record.js';
 import { nowIso, type EngineDeps } from './engine-deps.js';
-import { lockLost, rollbackFailed, rolledBack, stoppedWithoutRollback, type Outcome } from './outcomes.js';
+import { lockLost, rollbackFailed, rollbackUnrecorded, rolledBack, stoppedWithoutRollback, type Outcome } from './outcomes.js';
 import { requestOnRecord } from './remote-requests.js';
 import type { RunScope, StepRunner } from './step-runner.js';
 
-const RECORD_SAVE_ATTEMPTS = 5;
+const RECORD_SAVE_ATTEMPTS = 4;
+
+/** How a rollback run ended. */
+export type RollbackResult =
+  | { kind: 'done' }
+  | { kind: 'failed' }
+  /** Another process holds the lock now. */
+  | { kind: 'lost'; error: LockLostError }
+  /** Production is back on stable, but the record could not be written: a person must know. */
+  | { kind: 'unrecorded'; error: unknown };
 
 /**
  * A deploy step failed (or a signal or `zdd abort` arrived): record why, then roll back with the
@@ -36,9 +45,21 @@ export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, 
     await runner.save(record);
     return stoppedWithoutRollback(record, reason, stepText);
   }
-  const result = await runRollback(deps, runner, record, strategy, `${reason}${stepText}`);
-  if (result instanceof LockLostError) return lockLost(record, result, await takenOverBy(deps, record));
-  return result ? rolledBack(record, reason, stepText, interrupted) : rollbackFailed(record);
+  return rollbackOutcome(deps, record, await runRollback(deps, runner, record, strategy, `${reason}${stepText}`), () => rolledBack(record, reason, stepText, interrupted));
+}
+
+/** The outcome of a rollback run; `done` says what success means for the command that ran it. */
+export async function rollbackOutcome(deps: EngineDeps, record: DeploymentRecord, result: RollbackResult, done: () => Outcome): Promise<Outcome> {
+  switch (result.kind) {
+    case 'done':
+      return done();
+    case 'failed':
+      return rollbackFailed(record);
+    case 'lost':
+      return lockLost(record, result.error, await takenOverBy(deps, record));
+    case 'unrecorded':
+      return rollbackUnrecorded(record, deps.store.location, result.error);
+  }
 }
 
 /** Who wrote the record since this process did (the command that took the deploy over), if anyone. */
@@ -50,10 +71,10 @@ async function takenOverBy(deps: EngineDeps, record: DeploymentRecord): Promise<
 }
 
 /**
- * Runs the strategy's rollback plan (resuming it when the record already has one). Returns false
- * when it could not finish (exit 4), or the LockLostError when another process took over.
+ * Runs the strategy's rollback plan (resuming it when the record already has one), traffic first.
+ * A state store that fails does not stop it: checkpoints are skipped and the final record retried.
  */
-export async function runRollback(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, reason: string): Promise<boolean | LockLostError> {
+export async function runRollback(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, reason: string): Promise<RollbackResult> {
   if (!record.rollback) {
     const plan = strategy.rollback({ record, hooks: configuredHookPoints(deps.config), stableReplicas: record.stableReplicasBefore || (record.stable ? 1 : 0) });
     record.rollback = { reason, startedAt: nowIso(deps), plan: plan.steps, stepIndex: 0 };
@@ -69,11 +90,11 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
     await runner.runSteps(scope, record.rollback);
     record.status = 'rolled-back';
     record.finishedAt = nowIso(deps);
-    await saveWithRetries(deps, runner, record, scope);
     deps.events.emit({ type: 'rollback.done', ok: true, message: `Production on stable ${record.stable?.id ?? '(none)'}` });
-    return true;
+    const unsaved = await saveWithRetries(deps, runner, record, scope);
+    return unsaved === undefined ? { kind: 'done' } : { kind: 'unrecorded', error: unsaved };
   } catch (e) {
-    if (e instanceof LockLostError) return e;
+    if (e instanceof LockLostError) return { kind: 'lost', error: e };
     record.status = 'rollback-failed';
     record.error = { ...(record.error ?? { code: 'rollback' }), message: `${record.error?.message ?? reason}; rollback failed: ${errorMessage(e)}`, code: record.error?.code ?? 'rollback' };
     try {
@@ -82,41 +103,30 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
       // The state store may be what failed; the message still says what to do.
     }
     deps.events.emit({ type: 'rollback.done', ok: false, message: errorMessage(e) });
-    return false;
+    return { kind: 'failed' };
   } finally {
     deps.signal.removeEventListener('abort', onSignal);
   }
 }
 
 /**
- * The final record of a rollback, written with retries. When the store still refuses, the
- * rollback itself is done but no record says so: a person must know where production is (exit 4).
+ * The final record of a rollback, written with retries (the store may be what failed). Returns the
+ * last error when it still cannot be written, undefined once it is.
  */
-async function saveWithRetries(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, scope: RunScope): Promise<void> {
+async function saveWithRetries(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, scope: RunScope): Promise<unknown> {
   let last: unknown = scope.unsaved;
-  if (last === undefined) {
-    try {
-      return await runner.save(record);
-    } catch (e) {
-      if (e instanceof LockLostError) throw e;
-      last = e;
-    }
-  }
-  for (let attempt = 1; attempt <= RECORD_SAVE_ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt <= RECORD_SAVE_ATTEMPTS; attempt++) {
+    if (attempt > 0) await deps.clock.sleep(250 * 2 ** (attempt - 1));
     try {
       await runner.save(record);
-      return;
+      if (last !== undefined) deps.events.emit({ type: 'info', message: `Deployment record written to ${deps.store.location} after ${attempt} retr${attempt === 1 ? 'y' : 'ies'}` });
+      return undefined;
     } catch (e) {
       if (e instanceof LockLostError) throw e;
       last = e;
-      await deps.clock.sleep(500 * attempt);
     }
   }
-  throw new ZddError(
-    'state-unwritable',
-    `production is back on stable ${record.stable?.id ?? '(none)'} (${describeWeights(record)}, read back from the router), but the deployment record could not be written to ${deps.store.location}: ${errorMessage(last)}`,
-    { hint: 'Fix the state store, then run `zdd rollback` again: it finds production on stable and finishes the record.' },
-  );
+  return last;
 }
 
 /** A live process runs the deploy: ask it to abort and follow its record until it has rolled back. */

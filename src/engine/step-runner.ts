@@ -4,8 +4,9 @@ import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMis
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
-import { addVerdict, describeWeights } from './deployment-record.js';
+import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
@@ -56,7 +57,15 @@ export class StepRunner {
     await this.lock.assertHeld();
     record.updatedAt = nowIso(this.deps);
     carryOverRequests(record, await this.deps.store.records.latest(record.service).catch(() => null));
-    await this.deps.store.records.save(record);
+    try {
+      await this.deps.store.records.save(record);
+    } catch (e) {
+      if (e instanceof ZddError) throw e;
+      throw new ZddError('state-store', `Could not write the deployment record to ${this.deps.store.location}: ${errorMessage(e)}`, {
+        hint: 'Check the state store (disk space, permissions, credentials); `zdd status` reads the live traffic from the provider.',
+        cause: e,
+      });
+    }
   }
 
   /**
@@ -86,7 +95,7 @@ export class StepRunner {
       record.inFlight = { index, phase, startedAt: nowIso(this.deps) };
       await this.checkpoint(scope);
       const started = clock.now();
-      events.emit({ type: 'step.start', index, total, step, description: describeStep(step), phase });
+      events.emit({ type: 'step.start', index, total, step, description: describeRunStep(record, step), phase });
       if (phase === 'rollback') await this.executeWithRetry(step, scope);
       else await this.execute(step, scope);
       record.inFlight = undefined;
@@ -176,9 +185,19 @@ export class StepRunner {
       }
       case 'pause':
         return this.pause(step, scope);
-      case 'hook':
+      case 'hook': {
         await lock.assertHeld();
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+        const onSpawn = async (hook: string, pgid: number) => {
+          record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
+          await this.checkpoint(scope);
+        };
+        try {
+          await runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events, onSpawn });
+        } finally {
+          record.hookProcess = undefined;
+        }
+        return;
+      }
       case 'retire': {
         const rev = record[step.role];
         if (!rev) return;
@@ -216,6 +235,8 @@ export class StepRunner {
       if (weights[role] > 0 && !record[role]) throw new ZddError('bad-plan', `Plan error: ${role} has no revision but was given ${weights[role]}%`);
     }
     const byRevision: WeightMap = {};
+    // A restore reads "v2 100% | v3 0%": the revision being put back first.
+    if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
     await this.warnIfChangedBehindUs(record);

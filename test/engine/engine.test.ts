@@ -222,3 +222,17 @@ describe('engine: signals, verification and safety', () => {
     expect((await h.latest())?.strategy).toBe('halfway');
   });
 });
+
+describe('engine: the state store fails', () => {
+  it('a lock release that fails after a successful deploy keeps exit 0 and warns', async () => {
+    h = createHarness();
+    const acquire = h.store.lock.acquire.bind(h.store.lock);
+    h.store.lock.acquire = async (...args) => {
+      const lease = await acquire(...args);
+      return { token: lease.token, heartbeat: () => lease.heartbeat(), release: async () => Promise.reject(new Error('503 SlowDown')) };
+    };
+    const outcome = await deploy(h, 'canary');
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    expect(h.events.some((e) => e.type === 'warn' && /Could not release the lock of web in .*: 503 SlowDown/.test(e.message))).toBe(true);
+  });
+});
