@@ -256,7 +256,11 @@ export class Engine {
       await runner.save(record);
       return deploySucceeded(record);
     } catch (e) {
-      if (e instanceof StoppedAtPause && !lockSignal.aborted) return stoppedAtPause(record);
+      if (e instanceof StoppedAtPause && !lockSignal.aborted) {
+        // Already saved as paused; this write only lets the record carry what was said since (the pause itself).
+        await runner.save(record).catch(() => undefined);
+        return stoppedAtPause(record);
+      }
       // A lost lock may surface as whatever the aborted step threw: the lock's reason decides.
       return await handleDeployFailure(deps, runner, record, strategy, lockSignal.aborted ? lockSignal.reason : e, rollbackOnFailure);
     } finally {
