@@ -58,9 +58,11 @@ export class Engine {
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
       // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
-      const same = sameAsServing(await currentState(deps), req.candidate);
+      // One snapshot for both questions (AWS: a handful of API calls).
+      const live = await deps.provider.snapshot();
+      const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
-      const forced = await checkDrift(deps, !!req.force);
+      const forced = await checkDrift(deps, !!req.force, live);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
@@ -155,7 +157,15 @@ export class Engine {
       return nothingToDo(`Revision ${kept.revision.id} is kept until ${kept.retireAt} for instant rollback (pass --now to retire it now).`);
     }
     return this.withLock((lock) => lock.acquire(record.id, opts.lockWaitMs, deps.signal), async (lock) => {
-      await retireKept(deps, lock, record);
+      const weight = await retireKept(deps, lock, record);
+      if (weight !== true) {
+        return {
+          result: 'error',
+          exitCode: ExitCode.NeedsPerson,
+          message: `Did not retire ${kept.revision.id}: the router gives it ${weight}% of production, so stopping it would cut traffic. Nothing was changed.`,
+          hint: 'Run `zdd status` to see what serves production; `zdd rollback` puts it back in a known state.',
+        };
+      }
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.` };
     });
   }
@@ -279,6 +289,16 @@ export class Engine {
     await take(lock);
     try {
       return await fn(lock, new StepRunner(deps, lock));
+    } catch (e) {
+      // Exit 5 promises that nothing changed; after a provider write that is no longer true.
+      if (e instanceof ProviderError && lock.providerWrites > 0) {
+        throw new ZddError('provider-after-change', `${e.message}\n(zdd had already changed production in this command: ${lock.providerWrites} provider write${lock.providerWrites === 1 ? '' : 's'}.)`, {
+          exitCode: ExitCode.NeedsPerson,
+          hint: `${e.hint ? `${e.hint} ` : ''}Run \`zdd status\` to see where production is, then \`zdd rollback\` or run the command again.`,
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       const released = await lock.release();
       if (!released.ok) deps.events.emit({ type: 'warn', message: `Could not release the lock of ${deps.config.service} in ${deps.store.location}: ${released.error}; it expires by itself, or run \`zdd lock release --force\`` });
