@@ -362,3 +362,13 @@ describe('item 9: honest exit codes', () => {
     expect(readFileSync(summary, 'utf8')).toContain('rolled-back');
   });
 });
+
+describe('part 1: zdd plan shows the candidate deploy would use', () => {
+  it('`zdd plan --image reg/app:1.4.2` plans revision 1.4.2 with that image, as `zdd deploy --image` would', async () => {
+    p = makeProject();
+    const r = await p.run(['plan', '--image', 'reg/app:1.4.2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'plan');
+    expect(plan.candidate).toEqual({ id: '1.4.2', image: 'reg/app:1.4.2' });
+  });
+});
