@@ -136,7 +136,8 @@ export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord
   const ask = () => requestOnRecord(records, service, record.id, 'abortRequested', deps.clock);
   await ask();
   deps.events.emit({ type: 'info', message: `Asked deploy ${record.id} (pid ${holder.pid} on ${holder.host}) to abort; waiting for its rollback` });
-  const deadline = Date.now() + 10 * 60_000;
+  // Deadline on the injected clock; the poll itself waits in real time (a person's command, not a bake).
+  const deadline = deps.clock.now() + 10 * 60_000;
   for (;;) {
     const r = await records.latest(service);
     if (!r || r.id !== record.id) break;
@@ -147,7 +148,7 @@ export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord
     const lock = await deps.store.lock.inspect(service);
     // The holder died or let go without finishing: finish the rollback here.
     if (!lock || lock.stale) return takeOverIfGone();
-    if (Date.now() > deadline) {
+    if (deps.clock.now() > deadline) {
       return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `Deploy ${record.id} did not acknowledge the abort within 10 minutes (${describeWeights(r)})`, hint: `Check process ${holder.pid} on ${holder.host}.` };
     }
     if (!r.abortRequested) await ask();
