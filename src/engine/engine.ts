@@ -72,9 +72,11 @@ export class Engine {
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
       // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
-      const same = sameAsServing(await currentState(deps), req.candidate);
+      // One snapshot for both questions (AWS: a handful of API calls).
+      const live = await deps.provider.snapshot();
+      const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
-      const forced = await checkDrift(deps, !!req.force);
+      const forced = await checkDrift(deps, !!req.force, live);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
@@ -139,11 +141,11 @@ export class Engine {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} was rolling back when its process died; finishing the rollback (a rollback is never undone by promote)` });
       return this.rollbackUnfinished(record);
     }
-    return this.resume(record, opts);
+    return this.resume(record, opts.stopAtPause);
   }
 
   /** Continue a run whose process is gone from its last checkpoint (promote; rollback of a restore). */
-  private resume(record: DeploymentRecord, opts: { stopAtPause?: boolean } = {}): Promise<Outcome> {
+  private resume(record: DeploymentRecord, stopAtPause = false): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
@@ -156,7 +158,7 @@ export class Engine {
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
-      const outcome = await this.runDeploy(runner, record, strategy, true, opts.stopAtPause);
+      const outcome = await this.runDeploy(runner, record, strategy, true, stopAtPause);
       return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
@@ -302,7 +304,11 @@ export class Engine {
       await runner.save(record);
       return deploySucceeded(record);
     } catch (e) {
-      if (e instanceof StoppedAtPause && !lockSignal.aborted) return stoppedAtPause(record);
+      if (e instanceof StoppedAtPause && !lockSignal.aborted) {
+        // Already saved as paused; this write only lets the record carry what was said since (the pause itself).
+        await runner.save(record).catch(() => undefined);
+        return stoppedAtPause(record);
+      }
       // A lost lock may surface as whatever the aborted step threw: the lock's reason decides.
       return await handleDeployFailure(deps, runner, record, strategy, lockSignal.aborted ? lockSignal.reason : e, rollbackOnFailure);
     } finally {

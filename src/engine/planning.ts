@@ -1,7 +1,7 @@
 import { strategyIssues } from '../config/strategy-rules.js';
 import { ConfigError } from '../core/errors.js';
 import { describeStep, type Step } from '../core/plan.js';
-import type { RevisionSpec } from '../core/provider.js';
+import type { ProviderSnapshot, RevisionSpec } from '../core/provider.js';
 import type { Strategy } from '../core/strategy.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { drainMs, type EngineDeps } from './engine-deps.js';
@@ -14,8 +14,8 @@ export interface CurrentState {
 }
 
 /** Production as the provider sees it: the revision with the most weight is stable. */
-export async function currentState(deps: Pick<EngineDeps, 'provider' | 'config'>): Promise<CurrentState> {
-  const snap = await deps.provider.snapshot();
+export async function currentState(deps: Pick<EngineDeps, 'provider' | 'config'>, snapshot?: ProviderSnapshot): Promise<CurrentState> {
+  const snap = snapshot ?? (await deps.provider.snapshot());
   let stableId: string | null = null;
   let best = 0;
   for (const [id, w] of Object.entries(snap.weights)) {

@@ -1,5 +1,6 @@
 import { ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
+import type { ProviderSnapshot } from '../core/provider.js';
 import { findDrift } from './drift.js';
 import { nowIso, type EngineDeps } from './engine-deps.js';
 
@@ -8,14 +9,13 @@ import { nowIso, type EngineDeps } from './engine-deps.js';
  * weights changed outside zdd, a stable that is not healthy, a revision no record names. With
  * `force`, warn and return what was found, for the record.
  */
-export async function checkDrift(deps: EngineDeps, force: boolean): Promise<{ at: string; findings: string[] } | undefined> {
+export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot): Promise<{ at: string; findings: string[] } | undefined> {
   let findings;
   try {
-    const [live, history] = await Promise.all([deps.provider.snapshot(), deps.store.records.history(deps.config.service, 50)]);
-    findings = findDrift(live, history);
+    findings = findDrift(live, await deps.store.records.history(deps.config.service, 50));
   } catch (e) {
     // What cannot be read cannot be compared; the provider's own preflight has already passed.
-    deps.events.emit({ type: 'warn', message: `Preflight could not compare production with the records: ${errorMessage(e)}` });
+    deps.events.emit({ type: 'warn', message: `Preflight could not read the records to compare production with: ${errorMessage(e)}` });
     return undefined;
   }
   if (!findings.length) return undefined;

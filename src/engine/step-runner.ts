@@ -52,6 +52,9 @@ export interface StepCursor {
  * Every provider write and every checkpoint first asks the lock session whether the lock is ours.
  */
 export class StepRunner {
+  /** The weights this runner last read back, per deploy: what the router should still say at the next shift. */
+  private verified: { id: string; byRevision: WeightMap } | null = null;
+
   constructor(private readonly deps: EngineDeps, readonly lock: LockSession) {}
 
   /** Checkpoint: carry over requests another process wrote (promote/abort) and save atomically. */
@@ -250,6 +253,7 @@ export class StepRunner {
     if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
+    await this.warnIfChangedBehindUs(record);
     await this.lock.beforeProviderWrite();
     await deps.provider.router.setWeights(byRevision);
     const readBack = await deps.provider.router.getWeights();
@@ -261,7 +265,27 @@ export class StepRunner {
       throw new TrafficMismatchError(`Router reports ${seen} after zdd set ${want}`);
     }
     record.weights = { ...weights };
+    this.verified = { id: record.id, byRevision: nonZero(readBack) };
     deps.events.emit({ type: 'traffic', weights: { ...weights }, byRevision, verified: true });
+  }
+
+  /**
+   * Between two of this run's shifts, the router should still hold what zdd verified last. If it
+   * does not, someone (or Terraform/CDK re-applying a listener) changed it: say so, then go on
+   * (the next write puts the planned weights back). One read, and only from the second shift on.
+   */
+  private async warnIfChangedBehindUs(record: DeploymentRecord): Promise<void> {
+    const last = this.verified;
+    if (!last || last.id !== record.id) return;
+    const now = nonZero(await this.deps.provider.router.getWeights());
+    const ids = [...new Set([...Object.keys(now), ...Object.keys(last.byRevision)])].sort();
+    const changed = ids.filter((id) => (now[id] ?? 0) !== (last.byRevision[id] ?? 0));
+    if (!changed.length) return;
+    const detail = changed.map((id) => `${id} ${now[id] ?? 0}% (zdd set ${last.byRevision[id] ?? 0}%)`).join(', ');
+    this.deps.events.emit({
+      type: 'warn',
+      message: `The router changed between two of zdd's steps: ${detail}. Someone, or infrastructure-as-code re-applying the listener, changed it (see docs/aws.md, "Keeping Terraform/CDK off the weights"); zdd sets the planned weights again.`,
+    });
   }
 
   private async pause(step: PauseStep, scope: RunScope): Promise<void> {
@@ -368,4 +392,8 @@ function revisionOf(record: DeploymentRecord, role: Role): RevisionSpec {
   const rev = record[role];
   if (!rev) throw new ZddError('bad-plan', `Plan error: the step acts on ${role}, but this deploy has no ${role} revision`);
   return rev;
+}
+
+function nonZero(w: WeightMap): WeightMap {
+  return Object.fromEntries(Object.entries(w).filter(([, v]) => v > 0));
 }

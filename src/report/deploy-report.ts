@@ -65,6 +65,8 @@ export interface DeployReport {
   rollback?: { reason: string; startedAt: string; ok?: boolean; message?: string };
   error?: DeploymentRecord['error'];
   warnings: string[];
+  /** Started with --force despite these preflight findings. */
+  forced?: string[];
   /** True when the record has no timeline (written before reports existed): steps come from the plan only. */
   planOnly: boolean;
   timelineOmitted?: number;
@@ -88,6 +90,7 @@ export function buildReport(record: DeploymentRecord): DeployReport {
     ...(record.finishedAt ? { finishedAt: record.finishedAt, durationMs: Date.parse(record.finishedAt) - Date.parse(record.startedAt) } : {}),
     steps: [],
     ...(record.error ? { error: record.error } : {}),
+    ...(record.forced ? { forced: record.forced.findings } : {}),
     warnings: [],
     planOnly: !record.timeline?.length,
     ...(record.timelineOmitted ? { timelineOmitted: record.timelineOmitted } : {}),

@@ -17,6 +17,8 @@ export interface Release {
   finishedAt?: string;
   durationMs?: number;
   reason?: string;
+  /** Started with --force despite preflight findings. */
+  forced?: boolean;
 }
 
 export function toRelease(r: DeploymentRecord): Release {
@@ -33,6 +35,7 @@ export function toRelease(r: DeploymentRecord): Release {
     startedAt: r.startedAt,
     ...(r.finishedAt ? { finishedAt: r.finishedAt, durationMs: Date.parse(r.finishedAt) - Date.parse(r.startedAt) } : {}),
     ...(r.rollback ? { reason: r.rollback.reason } : r.error ? { reason: r.error.message } : {}),
+    ...(r.forced ? { forced: true } : {}),
   };
 }
 
@@ -44,7 +47,7 @@ export function renderHistory(service: string, releases: Release[]): string {
     r.revision,
     cut(r.image ?? '—', 32),
     r.strategy,
-    r.result,
+    r.forced ? `${r.result} (forced)` : r.result,
     cut(r.who, 24),
     r.startedAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
     r.durationMs !== undefined ? formatDuration(r.durationMs) : '—',

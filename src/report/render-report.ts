@@ -12,6 +12,7 @@ export function renderReportMarkdown(r: DeployReport): string {
     const how = r.rollback.ok === undefined ? '' : r.rollback.ok ? ` — rollback done: ${r.rollback.message}` : ` — ROLLBACK FAILED: ${r.rollback.message}`;
     out.push(`- **rollback** at ${r.rollback.startedAt}: ${oneLine(r.rollback.reason)}${oneLine(how)}`);
   }
+  for (const f of r.forced ?? []) out.push(`- **started with --force** despite: ${oneLine(f)}`);
   if (r.error) out.push(`- error: ${oneLine(r.error.message)}${r.error.hint ? ` (hint: ${oneLine(r.error.hint)})` : ''}`);
   out.push('');
   if (r.planOnly) out.push('_This record has no timeline (written by a zdd without reports): the plan and how far it got._', '');

@@ -51,6 +51,13 @@ describe('long releases: --until-pause then promote/abort from a later job', { t
     expect(promote.code, explain(promote)).toBe(0);
     expect(promote.events.find((e) => e.type === 'deploy.start')).toMatchObject({ deploymentId: s.deployment.id, resumedAt: expect.any(Number) });
     expect(p.routerState()!.weights).toEqual({ v2: 100 });
+
+    // One report across both jobs: the pause from the first, the rest from the promoting one.
+    const rep = (await p.run(['report', s.deployment.id])).events.find((e) => e.type === 'report');
+    expect(rep).toMatchObject({ result: 'succeeded', planOnly: false });
+    expect(rep.steps.some((st: any) => st.paused)).toBe(true);
+    expect(rep.steps.filter((st: any) => st.byRevision).map((st: any) => st.byRevision.v2)).toEqual([30, 100]);
+    expect(rep.warnings.some((w: string) => w.startsWith('continued at step'))).toBe(true);
   });
 
   it('abort from a later job rolls a stopped deploy back', async () => {

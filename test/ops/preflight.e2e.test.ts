@@ -54,6 +54,10 @@ describe('preflight: refuse to start from a state zdd did not leave', { timeout:
     const status2 = await p.run(['status']);
     const record = status2.events.find((e) => e.type === 'status').deployment;
     expect(record.forced.findings).toEqual([expect.stringContaining('Traffic differs from what zdd last wrote')]);
+    const history = (await p.run(['history'])).events.find((e) => e.type === 'history');
+    expect(history.releases[0]).toMatchObject({ revision: 'v3', forced: true });
+    const report = (await p.run(['report'])).events.find((e) => e.type === 'report');
+    expect(report.forced).toEqual([expect.stringContaining('Traffic differs')]);
     expect(p.routerState()!.weights).toMatchObject({ v3: 100 });
     expect(p.routerState()!.weights.v1 ?? 0).toBe(0);
     const total = await load.stop();

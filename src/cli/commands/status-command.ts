@@ -25,9 +25,9 @@ export interface StatusReport {
   deployment: DeploymentRecord | null;
   lock: LockInfo | null;
   /** What serves now, since when, who deployed it and from which CI run. */
-  liveRevision: LiveRevision | null;
+  liveRevision?: LiveRevision | null;
   /** What differs from what zdd left (a deploy would refuse to start without --force). */
-  drift: string[];
+  drift?: string[];
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -94,8 +94,9 @@ export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
 }
 
 export function renderStatus(s: StatusReport): string {
-  const out: string[] = [`Service ${s.service} (provider ${s.provider})`, describeLive(s.liveRevision)];
-  for (const d of s.drift) out.push(`  DRIFT: ${d}`);
+  const out: string[] = [`Service ${s.service} (provider ${s.provider})`];
+  if (s.liveRevision !== undefined) out.push(describeLive(s.liveRevision));
+  for (const d of s.drift ?? []) out.push(`  DRIFT: ${d}`);
   if ('error' in s.live) out.push(`  live: could not read from the provider: ${s.live.error}`);
   else {
     const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);

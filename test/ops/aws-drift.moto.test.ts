@@ -1,0 +1,90 @@
+import { DescribeListenersCommand, ModifyListenerCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
+import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
+import { STACK_PROVIDER } from '../aws/aws-context.js';
+import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
+
+/**
+ * Listener drift on AWS (moto, built binary): someone — Terraform re-applying, a person in the
+ * console — changes the listener's weights. Between deploys, the next deploy refuses (exit 2)
+ * naming who differs and by how much; between two steps of a deploy, zdd warns and writes its
+ * planned weights again.
+ */
+describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('listener drift on AWS (moto)', { timeout: 240_000 }, () => {
+  const moto = useMoto();
+  let c: MotoClients;
+  let stack: MotoStack;
+  let bridge: TargetBridge;
+  let dir: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    await moto.reset();
+    c = motoClients(moto);
+    stack = await createMotoStack(moto, c);
+    bridge = createTargetBridge(c, stack);
+    await bridge.syncOnce();
+    bridge.startLoop(250);
+    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    dir = mkdtempSync(join(tmpdir(), 'zdd-aws-drift-'));
+    writeFileSync(
+      join(dir, 'deploy.config.ts'),
+      `import { defineConfig } from 'zdd';
+export default defineConfig({
+  service: 'web',
+  provider: ${JSON.stringify(STACK_PROVIDER)},
+  state: { type: 's3', bucket: 'zdd-state', prefix: 'zdd/' },
+  replicas: 2,
+  drain: '10s',
+  health: { timeout: '2h' },
+  strategies: { canary: { steps: [{ weight: 10, pause: 'manual' }, { weight: 50, pause: '1m' }, { weight: 100 }] } },
+});
+`,
+    );
+  });
+  afterAll(async () => {
+    await bridge?.stop();
+    c?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const zdd = (args: string[]) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args, '--json'], dir, env, 90_000);
+  const events = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  /** What Terraform or a console click does: the listener's forward weights set by hand. */
+  const setListener = (a: number, b: number) =>
+    c.elb.send(
+      new ModifyListenerCommand({
+        ListenerArn: stack.listenerArn,
+        DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: stack.targetGroupArns[0], Weight: a }, { TargetGroupArn: stack.targetGroupArns[1], Weight: b }] } }],
+      }),
+    );
+
+  it('between two steps: zdd warns that the listener changed behind it and sets its planned weights again', async () => {
+    const run = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env);
+    await run.waitFor(/"type":"paused"/, 90_000);
+    await setListener(40, 60); // planned: 1.4.1 90%, 1.4.2 10%
+    const promote = await zdd(['promote']);
+    expect(promote.code, promote.stdout + promote.stderr).toBe(0);
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const warn = events(r.stdout).find((e) => e.type === 'warn' && e.message.startsWith("The router changed between two of zdd's steps"));
+    expect(warn?.message).toContain('1.4.1 40% (zdd set 90%), 1.4.2 60% (zdd set 10%)');
+    expect(events(r.stdout).filter((e) => e.type === 'traffic').map((e) => e.byRevision['1.4.2'])).toEqual([10, 50, 100]);
+  });
+
+  it('between deploys: the next deploy refuses (exit 2) naming who differs and by how much, and changes nothing', async () => {
+    await setListener(30, 70);
+    const r = await zdd(['deploy', '--image', 'repo/web:1.4.3']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    const done = events(r.stdout).at(-1);
+    expect(done.message).toContain('1.4.1 has 30% (zdd wrote 0%, +30 points), 1.4.2 has 70% (zdd wrote 100%, -30 points)');
+    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    expect(l.DefaultActions![0].ForwardConfig!.TargetGroups!.map((g) => g.Weight)).toEqual([30, 70]);
+    const status = await zdd(['status']);
+    expect(events(status.stdout).find((e) => e.type === 'status').drift).toEqual([expect.stringContaining('Traffic differs from what zdd last wrote')]);
+  });
+});
