@@ -214,7 +214,7 @@ describe('item 5: rollback semantics an operator can predict', () => {
 describe('item 6: deploying the revision that already serves changes nothing', () => {
   it('a CI re-run of a blue-green deploy keeps the previous revision for instant rollback; the same tag deployed again is said', async () => {
     p = makeProject();
-    const first = await p.run(['deploy', '--revision', 'v2', '--image', 'app:2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } });
+    const first = await p.run(['deploy', '--revision', 'v2', '--image', 'app:2', '--strategy', 'blue-green'], { fastClock: true });
     expect(first.code, first.stdout + first.stderr).toBe(0);
     expect(p.fakeState().revisions.v1.running).toBe(true); // kept for instant rollback
     const calls = p.fakeState().calls.filter((c) => c.method !== 'snapshot' && c.method !== 'getWeights' && c.method !== 'preflight').length;
@@ -306,7 +306,7 @@ describe('item 8: hooks never outlive zdd unsupervised and never run twice at on
 describe('item 9: honest exit codes', () => {
   it('`zdd retire` that refuses (the kept revision still has traffic) exits 4 and changes nothing', async () => {
     p = makeProject();
-    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { fastClock: true })).code).toBe(0);
     const state = JSON.parse(readFileSync(join(p.dir, 'fake-state.json'), 'utf8'));
     state.weights = { v1: 10, v2: 90 }; // someone moved traffic by hand
     writeFileSync(join(p.dir, 'fake-state.json'), JSON.stringify(state));
@@ -318,7 +318,7 @@ describe('item 9: honest exit codes', () => {
 
   it('a provider error after zdd changed something is not exit 5 ("nothing changed"): `zdd retire` whose stop call fails exits 4', async () => {
     p = makeProject({ fake: { failures: [{ method: 'retire', revision: 'v1', message: 'ECS UpdateService: ServiceNotActiveException' }] } });
-    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { fastClock: true })).code).toBe(0);
     const r = await p.run(['retire', '--now']);
     expect(r.code, r.stdout).toBe(4);
     expect(r.stdout).toMatch(/ServiceNotActiveException\n\(zdd had already changed production in this command: 1 provider write\.\)/);
@@ -326,7 +326,7 @@ describe('item 9: honest exit codes', () => {
 
   it('`zdd status` that cannot read the provider exits 5 and still prints the recorded state', async () => {
     p = makeProject();
-    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary'], { fastClock: true })).code).toBe(0);
     writeFileSync(p.failFile, 'x'); // every provider call fails from now on
     const r = await p.run(['status']);
     expect(r.code).toBe(5);

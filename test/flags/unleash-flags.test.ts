@@ -213,7 +213,7 @@ describe.skipIf(skip)('unleash flag provider (real Unleash server)', () => {
 
     it('ramps the flag step by step with read-back, status shows it, and rollback restores the flag as before', async () => {
       const flag = await newFlag();
-      const r = await project.run(['release', flag, '--steps', '25,100', '--pause', '10s'], { env: { ...env(), ZDD_TEST_CLOCK: 'fast' } });
+      const r = await project.run(['release', flag, '--steps', '25,100', '--pause', '10s'], { env: env(), fastClock: true });
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).toContain(`Released flag "${flag}": on, 100% sticky on userId (read back).`);
       expect(r.stdout).toMatch(/flag ".*": on for 25%/);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeProject, ROOT, ZDD_BIN } from '../cli/cli-harness.js';
+import { makeProject, ROOT, ZDD_BIN, FAST_CLOCK_ARGS } from '../cli/cli-harness.js';
 
 /**
  * The composite action's zdd step (action.yml), run by bash as a runner would, against the built
@@ -29,7 +29,7 @@ describe('action.yml: the zdd step', () => {
     const temp = mkdtempSync(join(p.dir, 'runner-'));
     const output = join(temp, 'output');
     writeFileSync(output, '');
-    const env: Record<string, string> = { ...(process.env as Record<string, string>), ZDD_TEST_CLOCK: 'fast', ZDD_BIN, RUNNER_TEMP: temp, GITHUB_OUTPUT: output, GITHUB_RUN_ID: '1', GITHUB_RUN_ATTEMPT: '1' };
+    const env: Record<string, string> = { ...(process.env as Record<string, string>), NODE_OPTIONS: FAST_CLOCK_ARGS.join(' '), ZDD_BIN, RUNNER_TEMP: temp, GITHUB_OUTPUT: output, GITHUB_RUN_ID: '1', GITHUB_RUN_ATTEMPT: '1' };
     for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY']) delete env[k];
     for (const name of ['COMMAND', 'CONFIG', 'REVISION', 'IMAGE', 'STRATEGY', 'ENV', 'UNTIL_PAUSE', 'ARGS']) env[`INPUT_${name}`] = inputs[name.toLowerCase()] ?? '';
     const r = spawnSync('bash', ['-c', zddStepScript()], { cwd: p.dir, env, encoding: 'utf8', timeout: 60_000 });

@@ -16,7 +16,7 @@ describe('GitHub step summary', () => {
   it('lists each check once with its latest verdict and a count', async () => {
     const summary = join(p.dir, 'summary.md');
     writeFileSync(summary, '');
-    const r = await p.run(['deploy', '--revision', 'v2'], { env: { ZDD_TEST_CLOCK: 'fast', GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
+    const r = await p.run(['deploy', '--revision', 'v2'], { fastClock: true, env: { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
     expect(r.code, r.stdout).toBe(0);
     const md = readFileSync(summary, 'utf8');
     expect(md).toContain('| check | gate | latest verdict | observed | threshold | results |');
@@ -32,7 +32,7 @@ describe('GitHub step summary', () => {
     const summary = join(p.dir, 'summary2.md');
     writeFileSync(summary, '');
     writeFileSync(p.failFile, '');
-    const r = await p.run(['deploy', '--revision', 'v3'], { env: { ZDD_TEST_CLOCK: 'fast', GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
+    const r = await p.run(['deploy', '--revision', 'v3'], { fastClock: true, env: { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
     expect(r.code, r.stdout).toBe(1);
     const md = readFileSync(summary, 'utf8');
     expect(md).toMatch(/^\| command#0 \| smoke \| FAIL \| exitCode=1, signal=null \| exit code 0 \| 1 \|$/m);

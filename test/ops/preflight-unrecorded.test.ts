@@ -11,25 +11,24 @@ import { makeProject } from '../cli/cli-harness.js';
 describe('preflight: a revision no record names', () => {
   const p = makeProject({ fake: { failFile: undefined } });
   afterAll(() => p.cleanup());
-  const env = { ZDD_TEST_CLOCK: 'fast' };
 
   it('refuses with exit 2 naming the revision; --force proceeds and records it', async () => {
-    const v2 = await p.run(['deploy', '--revision', 'v2'], { env });
+    const v2 = await p.run(['deploy', '--revision', 'v2'], { fastClock: true });
     expect(v2.code, v2.stdout).toBe(0);
     const file = join(p.dir, 'fake-state.json');
     const state = JSON.parse(readFileSync(file, 'utf8'));
     state.revisions.hotfix = { revision: { id: 'hotfix' }, desired: 1, running: true };
     writeFileSync(file, JSON.stringify(state));
 
-    const r = await p.run(['deploy', '--revision', 'v3'], { env });
+    const r = await p.run(['deploy', '--revision', 'v3'], { fastClock: true });
     expect(r.code, r.stdout).toBe(2);
     expect(r.stdout).toContain('Revision hotfix runs (1 instance(s), 0% of traffic) but no deploy record names it');
     expect(p.fakeState().revisions.v3).toBeUndefined();
 
-    const status = await p.run(['status', '--json'], { env });
+    const status = await p.run(['status', '--json'], { fastClock: true });
     expect(status.stdout).toContain('Revision hotfix runs');
 
-    const forced = await p.run(['deploy', '--revision', 'v3', '--force', '--json'], { env });
+    const forced = await p.run(['deploy', '--revision', 'v3', '--force', '--json'], { fastClock: true });
     expect(forced.code, forced.stdout).toBe(0);
     const record = JSON.parse(readFileSync(join(p.dir, '.zdd/web/latest.json'), 'utf8'));
     expect(record.forced.findings).toEqual([expect.stringContaining('Revision hotfix runs')]);
