@@ -60,6 +60,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   program
     .command('rollback')
     .description('abort a deploy in progress, or restore the revision that ran before the last deploy')
+    .option('--to <revision>', 'restore this revision (any running or recorded one) instead of the previous')
     .option('--lock-wait <duration>', 'wait this long for the lock', '0')
     .action(action(() => import('./commands/rollback-command.js')));
 

@@ -1,6 +1,7 @@
 import { ExitCode } from '../core/exit-codes.js';
 import { InterruptedError, ZddError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';
+import { killRunningCommands } from '../hooks/run-command.js';
 import type { GlobalOptions } from './main.js';
 import { createOutput, type Output } from './output.js';
 
@@ -27,8 +28,11 @@ export async function runCommand(load: () => Promise<{ default: unknown }>, opts
     signals++;
     if (signals === 1) controller.abort(new InterruptedError(sig));
     else if (signals >= 3) {
+      // Hooks lead their own process groups: they would outlive zdd unsupervised.
+      const ended = killRunningCommands();
       output.close();
-      process.stderr.write(`zdd: ${sig} received three times; exiting now. Run \`zdd status\` to see what state production is in.\n`);
+      const hooks = ended.length ? ` Ended ${ended.length} running hook/check process group${ended.length === 1 ? '' : 's'} (${ended.join(', ')}).` : '';
+      process.stderr.write(`zdd: ${sig} received three times; exiting now.${hooks} Run \`zdd status\` to see what state production is in.\n`);
       process.exit(ExitCode.NeedsPerson);
     }
   };

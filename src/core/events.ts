@@ -4,7 +4,7 @@ import type { RevisionSpec } from './provider.js';
 
 /** Everything the engine tells the world. Reporters listen; the engine never prints. */
 export type ZddEvent =
-  | { type: 'deploy.start'; service: string; strategy: string; deploymentId: string; stable: RevisionSpec | null; candidate: RevisionSpec; steps: Step[]; resumedAt?: number }
+  | { type: 'deploy.start'; service: string; strategy: string; deploymentId: string; stable: RevisionSpec | null; candidate: RevisionSpec; steps: Step[]; resumedAt?: number; kind?: 'deploy' | 'restore' }
   | { type: 'step.start'; index: number; total: number; step: Step; description: string; phase: 'deploy' | 'rollback' }
   | { type: 'step.done'; index: number; total: number; step: Step; durationMs: number; phase: 'deploy' | 'rollback' }
   | { type: 'traffic'; weights: RoleWeights; byRevision: Record<string, number>; verified: boolean }

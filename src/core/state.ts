@@ -26,6 +26,8 @@ export interface DeploymentRecord {
   service: string;
   env?: string;
   strategy: string;
+  /** `restore`: a `zdd rollback` that puts a previous revision (candidate) back in place of stable. Absent: a deploy. */
+  kind?: 'deploy' | 'restore';
   status: DeploymentStatus;
   stable: RevisionSpec | null;
   candidate: RevisionSpec;
@@ -55,6 +57,11 @@ export interface DeploymentRecord {
   promoteRequested?: string;
   /** Set when a human asked to abort (rollback) a running deploy. */
   abortRequested?: string;
+  /**
+   * The hook running now, as a process group (a command hook leads its own group). A command that
+   * takes over after zdd was killed ends this group before it acts, so a hook never runs twice at once.
+   */
+  hookProcess?: { hook: string; pgid: number; host: string; startTime?: string; startedAt: string };
   /** A revision kept after the deploy (blue-green), to be retired when due. */
   kept?: { role: Role; revision: RevisionSpec; retireAt: string; retired?: boolean };
 }

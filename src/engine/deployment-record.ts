@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CheckResult } from '../core/checks.js';
 import type { LockHolderInfo } from '../core/errors.js';
-import type { Role, RoleWeights, Step } from '../core/plan.js';
+import { describeStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord, DeploymentStatus } from '../core/state.js';
 
@@ -41,6 +41,7 @@ export function newRecord(args: {
   healthy?: Role[];
   weights?: RoleWeights;
   candidateReplicas?: number;
+  kind?: 'deploy' | 'restore';
 }): DeploymentRecord {
   const at = new Date(args.now).toISOString();
   return {
@@ -49,6 +50,7 @@ export function newRecord(args: {
     service: args.service,
     env: args.env,
     strategy: args.strategy,
+    ...(args.kind === 'restore' ? { kind: 'restore' as const } : {}),
     status: 'running',
     stable: args.stable?.revision ?? null,
     candidate: args.candidate,
@@ -66,6 +68,14 @@ export function newRecord(args: {
   };
 }
 
+/** A step in the words of this run: a restore names its revisions, as roles would mislead there. */
+export function describeRunStep(record: Pick<DeploymentRecord, 'stable' | 'candidate' | 'kind'>, step: Step): string {
+  const text = describeStep(step);
+  if (record.kind !== 'restore') return text;
+  if (step.kind === 'shiftTraffic') return `shift traffic: ${record.candidate.id} ${step.weights.candidate}% | ${record.stable?.id ?? '(none)'} ${step.weights.stable}%`;
+  return text.replace(/\bstable\b/g, record.stable?.id ?? 'stable').replace(/\bcandidate\b/g, record.candidate.id);
+}
+
 /**
  * Keep the last few results of each check (not the last N overall), so a chatty probe cannot push
  * the verdict that decided a rollback out of the record.
@@ -78,8 +88,9 @@ export function addVerdict(record: DeploymentRecord, result: CheckResult): void 
   if (record.verdicts.length > MAX_VERDICTS) record.verdicts.splice(0, record.verdicts.length - MAX_VERDICTS);
 }
 
-/** `stable v1 80% | candidate v2 20%` */
-export function describeWeights(record: Pick<DeploymentRecord, 'stable' | 'candidate' | 'weights'>): string {
+/** `stable v1 80% | candidate v2 20%`; for a restore, by what each revision is: `restored v2 100% | rolled back v3 0%`. */
+export function describeWeights(record: Pick<DeploymentRecord, 'stable' | 'candidate' | 'weights' | 'kind'>): string {
+  if (record.kind === 'restore') return `restored ${record.candidate.id} ${record.weights.candidate}% | rolled back ${record.stable?.id ?? '(none)'} ${record.weights.stable}%`;
   const s = record.stable ? `stable ${record.stable.id} ${record.weights.stable}%` : 'stable (none)';
   return `${s} | candidate ${record.candidate.id} ${record.weights.candidate}%`;
 }

@@ -1,9 +1,10 @@
-import { InterruptedError, ProviderError, ZddError, errorMessage } from '../core/errors.js';
+import { InterruptedError, LockHeldError, ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
+import { endHookProcess } from '../hooks/hook-process.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
@@ -51,10 +52,14 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
+      const same = sameAsServing(await currentState(deps), req.candidate);
+      if (same) return same;
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
-      if (current.stable && current.stable.revision.id === req.candidate.id) {
-        return nothingToDo(`Revision ${req.candidate.id} already serves 100% of production; nothing to do.`);
+      const stableImage = current.stable?.revision.image;
+      if (stableImage && stableImage === req.candidate.image) {
+        deps.events.emit({ type: 'warn', message: `Revision ${req.candidate.id} names the image stable ${current.stable!.revision.id} runs (${stableImage}): unless that tag moved, this deploys the same code again` });
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
@@ -71,17 +76,30 @@ export class Engine {
   async promote(): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
-    if (!record || !['running', 'paused', 'failed'].includes(record.status)) {
-      return nothingToDo(record?.status === 'rolling-back' ? 'The last deploy is rolling back; nothing to promote.' : 'No deploy is in progress; nothing to promote.');
+    if (!record || !['running', 'paused', 'failed', 'rolling-back'].includes(record.status)) {
+      return nothingToDo('No deploy is in progress; nothing to promote.');
     }
     const lock = await deps.store.lock.inspect(deps.config.service);
     if (lock && !lock.stale && lock.holder.deploymentId === record.id) {
+      if (record.status === 'rolling-back') return nothingToDo(`Deploy ${record.id} is rolling back (pid ${lock.holder.pid} on ${lock.holder.host}); nothing to promote.`);
       await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promoteRequested', deps.clock);
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Asked deploy ${record.id} (pid ${lock.holder.pid} on ${lock.holder.host}) to go on past its pause.` };
     }
+    // A rollback cut short cannot be promoted back: finishing it is the only way to a known state.
+    if (record.status === 'rolling-back') {
+      deps.events.emit({ type: 'info', message: `Deploy ${record.id} was rolling back when its process died; finishing the rollback (a rollback is never undone by promote)` });
+      return this.rollbackUnfinished(record);
+    }
+    return this.resume(record);
+  }
+
+  /** Continue a run whose process is gone from its last checkpoint (promote; rollback of a restore). */
+  private resume(record: DeploymentRecord): Promise<Outcome> {
+    const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
-      deps.events.emit({ type: 'info', message: `Continuing deploy ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
+      await this.endLeftoverHook(runner, record, 'resume');
+      deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
       // pause: promoting means going past it.
@@ -89,7 +107,8 @@ export class Engine {
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
-      return this.runDeploy(runner, record, strategy, true);
+      const outcome = await this.runDeploy(runner, record, strategy, true);
+      return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
 
@@ -97,18 +116,26 @@ export class Engine {
    * `zdd rollback` / `zdd abort`. During a deploy (running, paused or crashed): abort it and put all
    * traffic on stable. After a finished deploy (`abortOnly` false): restore the revision before it.
    */
-  async rollback(opts: { abortOnly: boolean; lockWaitMs: number }): Promise<Outcome> {
+  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string }): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (isNotSettled(record)) {
+      if (opts.to !== undefined) {
+        throw new UsageError(`The last run (${record.id}, ${record.candidate.id}) did not finish: it is ${record.status}; --to cannot be used until it does.`, 'Run `zdd rollback` without --to to finish it first.');
+      }
+      const restore = this.isRestore(record);
       const lock = await deps.store.lock.inspect(deps.config.service);
       if (lock && !lock.stale && lock.holder.deploymentId === record.id && lock.holder.pid !== process.pid) {
+        // Aborting a live restore would put back the revision the operator is leaving.
+        if (restore) throw new LockHeldError(deps.config.service, lock.holder, false);
         return abortLiveDeploy(deps, record, lock.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));
       }
+      // An interrupted restore is finished in the direction the operator asked for.
+      if (restore && (record.status === 'running' || record.status === 'failed')) return this.resume(record);
       return this.rollbackUnfinished(record);
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
-    return this.restorePrevious(record, opts.lockWaitMs);
+    return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs });
   }
 
   /** Retire revisions whose keep time has passed (blue-green's previous stable). */
@@ -134,28 +161,50 @@ export class Engine {
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       record.by = { ...deps.holder, deploymentId: record.id };
+      await this.endLeftoverHook(runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
       return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
     });
   }
 
-  /** `zdd rollback` after a finished deploy: the previous revision back on 100%, planned by the restore strategy. */
-  private restorePrevious(last: DeploymentRecord | null, lockWaitMs: number): Promise<Outcome> {
+  /**
+   * `zdd rollback` after a finished deploy: the revision before the serving one (or `to`) back on
+   * 100%, planned by the restore strategy. It never walks back further than one step on its own.
+   */
+  private restore(last: DeploymentRecord | null, opts: { to?: string; lockWaitMs: number }): Promise<Outcome> {
     const { deps } = this;
     const id = newDeploymentId(deps.clock.now());
-    return this.withLock((lock) => lock.acquire(id, lockWaitMs, deps.signal), async (_lock, runner) => {
+    return this.withLock((lock) => lock.acquire(id, opts.lockWaitMs, deps.signal), async (_lock, runner) => {
       await this.preflight();
       const current = await currentState(deps);
-      const history = await deps.store.records.history(deps.config.service, 20);
-      const previous = findPrevious(history.filter((r) => !this.isRestore(r)), current.stable?.revision.id ?? null);
-      if (!current.stable || !previous) {
-        return nothingToDo(current.stable ? `Nothing to roll back to: no revision before ${current.stable.revision.id} is recorded.` : 'Nothing to roll back: no revision serves production.');
+      if (!current.stable) return nothingToDo('Nothing to roll back: no revision serves production.');
+      const from = current.stable.revision.id;
+      const history = await deps.store.records.history(deps.config.service, HISTORY_LIMIT);
+      const recorded = recordedRevisions(history, current).filter((r) => r.id !== from);
+      const further = recorded.length ? `\`zdd rollback --to <revision>\` (recorded: ${recorded.map((r) => r.id).join(', ')})` : '`zdd rollback --to <revision>`';
+      let target: RevisionSpec | null;
+      if (opts.to !== undefined) {
+        if (opts.to === from) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
+        target = recorded.find((r) => r.id === opts.to) ?? null;
+        if (!target) {
+          throw new UsageError(`Revision "${opts.to}" is neither running nor recorded for ${deps.config.service}; nothing was changed.`, recorded.length ? `Pass one of: ${recorded.map((r) => r.id).join(', ')}.` : 'No other revision is recorded.');
+        }
+      } else {
+        const lastChange = history.find((r) => r.status === 'succeeded');
+        if (lastChange && this.isRestore(lastChange) && lastChange.candidate.id === from) {
+          return nothingToDo(
+            `${from} is already the revision the last rollback restored (from ${lastChange.stable?.id ?? '(none)'}, ${lastChange.finishedAt ?? lastChange.updatedAt}); \`zdd rollback\` does not walk further back on its own.`,
+            `To go further back, run ${further}.`,
+          );
+        }
+        target = findPrevious(history.filter((r) => !this.isRestore(r)), from);
+        if (!target) return nothingToDo(`Nothing to roll back to: no revision before ${from} is recorded.`, recorded.length ? `To restore another revision, run ${further}.` : undefined);
       }
-      const running = current.others.find((o) => o.revision.id === previous.id && o.replicas > 0);
+      const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
-      const candidate = running?.revision ?? previous;
+      const candidate = running?.revision ?? target;
       const steps = strategy.plan({
         service: deps.config.service,
         stable: current.stable,
@@ -167,17 +216,10 @@ export class Engine {
         gates: Object.keys(deps.config.gates ?? {}),
         drainMs: drainMs(deps),
       }).steps;
-      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0);
+      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0, 'restore');
       await runner.save(record);
       this.announce(record);
-      const outcome = await this.runDeploy(runner, record, strategy, true);
-      if (outcome.exitCode === ExitCode.Ok) {
-        return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${current.stable.revision.id} retired).` };
-      }
-      if (outcome.exitCode === ExitCode.RolledBack) {
-        return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${current.stable.revision.id}.\n${outcome.message}` };
-      }
-      return outcome;
+      return restoreOutcome(record, await this.runDeploy(runner, record, strategy, true));
     });
   }
 
@@ -231,8 +273,35 @@ export class Engine {
     }
   }
 
+  /**
+   * A hook the killed process left running is ended before anything else happens, so that no
+   * hook runs twice at once. One on another host cannot be ended from here: a resume (which would
+   * run it again) stops; a rollback goes on (the way back to stable is never blocked) and warns.
+   */
+  private async endLeftoverHook(runner: StepRunner, record: DeploymentRecord, why: 'resume' | 'rollback'): Promise<void> {
+    const { deps } = this;
+    const hp = record.hookProcess;
+    if (!hp) return;
+    const ended = await endHookProcess(hp, deps.holder.host);
+    const what = `hook ${hp.hook} (process group ${hp.pgid} on ${hp.host}, started ${hp.startedAt})`;
+    if (ended === 'elsewhere') {
+      if (why === 'resume') {
+        throw new ZddError('hook-elsewhere', `The ${what} may still be running; zdd cannot end it from ${deps.holder.host}, and will not run it twice at once. Nothing was changed.`, {
+          exitCode: ExitCode.NeedsPerson,
+          hint: `End process group ${hp.pgid} on ${hp.host} (kill -TERM -${hp.pgid}), then run \`zdd promote\` again; or \`zdd rollback\`.`,
+        });
+      }
+      deps.events.emit({ type: 'warn', message: `The ${what} may still be running there; end it (kill -TERM -${hp.pgid} on ${hp.host}). The rollback goes on.` });
+    } else {
+      deps.events.emit({ type: ended === 'gone' ? 'info' : 'warn', message: ended === 'gone' ? `The ${what} left by the killed zdd has already ended` : `Ended the ${what}, left running by the killed zdd` });
+    }
+    record.hookProcess = undefined;
+    await runner.save(record);
+  }
+
   /** Whether a record is a restore run (its strategy is the restore strategy, under any name it had). */
   private isRestore(record: DeploymentRecord): boolean {
+    if (record.kind) return record.kind === 'restore';
     try {
       return this.deps.strategy(record.strategy) === this.deps.restoreStrategy;
     } catch {
@@ -240,7 +309,7 @@ export class Engine {
     }
   }
 
-  private newRun(id: string, strategy: string, stable: CurrentState['stable'], candidate: RevisionSpec, plan: Step[], candidateReplicas?: number): DeploymentRecord {
+  private newRun(id: string, strategy: string, stable: CurrentState['stable'], candidate: RevisionSpec, plan: Step[], candidateReplicas?: number, kind?: 'restore'): DeploymentRecord {
     const { deps } = this;
     return newRecord({
       id,
@@ -253,6 +322,7 @@ export class Engine {
       by: { ...deps.holder, deploymentId: id },
       now: deps.clock.now(),
       candidateReplicas,
+      kind,
     });
   }
 
@@ -266,6 +336,7 @@ export class Engine {
       candidate: record.candidate,
       steps: record.plan,
       ...(resumedAt !== undefined ? { resumedAt } : {}),
+      ...(record.kind ? { kind: record.kind } : {}),
     });
   }
 
@@ -278,6 +349,48 @@ export class Engine {
       throw new ProviderError(`Provider "${provider.name}" is not ready: ${errorMessage(e)}`, { cause: e });
     }
   }
+}
+
+/** A restore run's outcome in an operator's words: a failed restore is exit 4, production on the revision it left. */
+function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
+  const from = record.stable?.id ?? '(none)';
+  if (outcome.exitCode === ExitCode.Ok) {
+    return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${from} retired).` };
+  }
+  if (outcome.exitCode === ExitCode.RolledBack) {
+    return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
+  }
+  return outcome;
+}
+
+/**
+ * Deploying what already serves changes nothing. An image given by a tag may have moved since: zdd
+ * cannot see digests through every provider, so it says what to do instead of guessing.
+ */
+function sameAsServing(current: CurrentState, candidate: RevisionSpec): Outcome | null {
+  const stable = current.stable?.revision;
+  if (!stable || stable.id !== candidate.id) return null;
+  const image = candidate.image ?? stable.image;
+  const movable = image !== undefined && !image.includes('@');
+  return nothingToDo(
+    `Revision ${candidate.id}${image ? ` (image ${image})` : ''} already serves 100% of production; nothing was changed.`,
+    movable
+      ? `The same tag was deployed again. A tag can point at a new image: to roll that out, give it a new revision id (\`--revision <id> --image ${image}\`) or deploy it by digest (\`--image ${image.replace(/:[^:/]*$/, '')}@sha256:…\`).`
+      : undefined,
+  );
+}
+
+/** Records read to find what a rollback can restore. */
+const HISTORY_LIMIT = 50;
+
+/** Every revision a rollback can restore: those running, then those the records name, newest first, each once. */
+function recordedRevisions(history: DeploymentRecord[], current: CurrentState): RevisionSpec[] {
+  const seen = new Map<string, RevisionSpec>();
+  for (const o of current.others) seen.set(o.revision.id, o.revision);
+  for (const r of history) {
+    for (const rev of [r.candidate, r.stable]) if (rev && !seen.has(rev.id)) seen.set(rev.id, rev);
+  }
+  return [...seen.values()];
 }
 
 /** The revision that served before `currentId`, from the newest records. */

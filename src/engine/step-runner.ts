@@ -6,8 +6,9 @@ import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMis
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
-import { addVerdict, describeWeights } from './deployment-record.js';
+import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
@@ -83,7 +84,7 @@ export class StepRunner {
       record.inFlight = { index, phase, startedAt: nowIso(this.deps) };
       await this.checkpoint(scope);
       const started = clock.now();
-      events.emit({ type: 'step.start', index, total, step, description: describeStep(step), phase });
+      events.emit({ type: 'step.start', index, total, step, description: describeRunStep(record, step), phase });
       if (phase === 'rollback') await this.executeWithRetry(step, scope);
       else await this.execute(step, scope);
       record.inFlight = undefined;
@@ -174,9 +175,19 @@ export class StepRunner {
       }
       case 'pause':
         return this.pause(step, scope);
-      case 'hook':
+      case 'hook': {
         await lock.assertHeld();
-        return runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events });
+        const onSpawn = async (hook: string, pgid: number) => {
+          record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
+          await this.checkpoint(scope);
+        };
+        try {
+          await runHooks(step.hook, deps.config, { cwd: deps.configDir, env: await hookEnv(deps, record, scope.phase), signal, events: deps.events, onSpawn });
+        } finally {
+          record.hookProcess = undefined;
+        }
+        return;
+      }
       case 'retire': {
         const rev = record[step.role];
         if (!rev) return;
@@ -214,6 +225,8 @@ export class StepRunner {
       if (weights[role] > 0 && !record[role]) throw new ZddError('bad-plan', `Plan error: ${role} has no revision but was given ${weights[role]}%`);
     }
     const byRevision: WeightMap = {};
+    // A restore reads "v2 100% | v3 0%": the revision being put back first.
+    if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
     await this.lock.assertHeld();

@@ -27,7 +27,14 @@ export function configuredHookPoints(config: ZddConfig): HookPoint[] {
 export async function runHooks(
   point: HookPoint,
   config: ZddConfig,
-  opts: { cwd: string; env: Record<string, string>; signal: AbortSignal; events: EventSink },
+  opts: {
+    cwd: string;
+    env: Record<string, string>;
+    signal: AbortSignal;
+    events: EventSink;
+    /** A command hook started, as the process group it leads (the engine records it). */
+    onSpawn?: (hook: string, pgid: number) => void | Promise<void>;
+  },
 ): Promise<void> {
   const hooks = hooksAt(config, point);
   for (const [i, hook] of hooks.entries()) {
@@ -41,7 +48,13 @@ export async function runHooks(
       } else {
         const spec = typeof hook === 'string' ? { run: hook } : hook;
         const timeoutMs = (typeof hook === 'object' && hook.timeout) || DEFAULT_HOOK_TIMEOUT_MS;
-        const r = await runCommand(spec.run, { cwd: opts.cwd, env: { ...env, ...(typeof hook === 'object' ? hook.env : {}) }, timeoutMs, signal: opts.signal });
+        const r = await runCommand(spec.run, {
+          cwd: opts.cwd,
+          env: { ...env, ...(typeof hook === 'object' ? hook.env : {}) },
+          timeoutMs,
+          signal: opts.signal,
+          onSpawn: opts.onSpawn ? (pgid) => opts.onSpawn!(label, pgid) : undefined,
+        });
         if (opts.signal.aborted) throw opts.signal.reason;
         const cmd = Array.isArray(spec.run) ? spec.run.join(' ') : spec.run;
         const tail = r.stderrTail.filter(Boolean).slice(-5);

@@ -20,6 +20,19 @@ export interface RunCommandOptions {
   tailLines?: number;
   /** Time between SIGTERM and SIGKILL of the process group (default 2s). */
   killGraceMs?: number;
+  /** Called once the command runs, with its process group id, before its result is awaited; a throw ends the command. */
+  onSpawn?: (pgid: number) => void | Promise<void>;
+}
+
+/** Process groups of the commands running now, so that a hard exit can end them (never left unsupervised). */
+const running = new Set<number>();
+
+/** SIGKILL every command group still running (zdd is about to exit without waiting for them). */
+export function killRunningCommands(): number[] {
+  const ended = [...running];
+  for (const pgid of ended) signalGroup(pgid, 'SIGKILL');
+  running.clear();
+  return ended;
 }
 
 /**
@@ -64,8 +77,18 @@ export async function runCommand(run: string | string[], opts: RunCommandOptions
   const onAbort = () => killTree();
   if (opts.signal?.aborted) killTree();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (child.pid !== undefined) running.add(child.pid);
 
   try {
+    if (child.pid !== undefined && opts.onSpawn) {
+      try {
+        await opts.onSpawn(child.pid);
+      } catch (e) {
+        signalGroup(child.pid, 'SIGKILL');
+        await child.catch(() => undefined);
+        throw e;
+      }
+    }
     const result = await child;
     // The shell may be gone while its children live on: make sure the group is gone too.
     if (child.pid !== undefined && (timedOut || opts.signal?.aborted)) signalGroup(child.pid, 'SIGKILL');
@@ -80,6 +103,7 @@ export async function runCommand(run: string | string[], opts: RunCommandOptions
       durationMs: Date.now() - started,
     };
   } finally {
+    if (child.pid !== undefined) running.delete(child.pid);
     clearTimeout(timer);
     if (killTimer) clearTimeout(killTimer);
     opts.signal?.removeEventListener('abort', onAbort);

@@ -18,7 +18,7 @@ export class GithubReporter implements Reporter {
   onEvent(e: ZddEventWithTime): void {
     switch (e.type) {
       case 'deploy.start':
-        this.header = `### zdd: ${e.service} ${e.stable?.id ?? '(nothing)'} → ${e.candidate.id} (${e.strategy})`;
+        this.header = `### zdd: ${e.kind === 'restore' ? 'rolling back ' : ''}${e.service} ${e.stable?.id ?? '(nothing)'} → ${e.candidate.id} (${e.strategy})`;
         break;
       case 'step.start':
         this.steps.push({ phase: e.phase, n: `${e.index + 1}/${e.total}`, description: e.description });

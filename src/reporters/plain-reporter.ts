@@ -29,6 +29,7 @@ export class PlainReporter implements Reporter {
   private format(e: ZddEventWithTime): string | null {
     switch (e.type) {
       case 'deploy.start':
+        if (e.kind === 'restore') return `rolling back ${e.service}: ${e.stable?.id ?? '(nothing)'} → ${e.candidate.id} (${e.steps.length} steps, id ${e.deploymentId})${e.resumedAt !== undefined ? ` resumed at step ${e.resumedAt + 1}` : ''}`;
         return `deploy ${e.service}: ${e.stable?.id ?? '(nothing)'} -> ${e.candidate.id} with ${e.strategy} (${e.steps.length} steps, id ${e.deploymentId})${e.resumedAt !== undefined ? ` resumed at step ${e.resumedAt + 1}` : ''}`;
       case 'step.start':
         return `${e.phase === 'rollback' ? 'rollback ' : ''}step ${e.index + 1}/${e.total}: ${e.description}`;

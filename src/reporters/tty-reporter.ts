@@ -24,6 +24,10 @@ export class TtyReporter implements Reporter {
     const c = this.chalk;
     switch (e.type) {
       case 'deploy.start':
+        if (e.kind === 'restore') {
+          this.line(`${c.bold(`Rolling back ${e.service}`)}: ${e.stable?.id ?? '(nothing)'} ${c.dim('→')} ${c.cyan(e.candidate.id)} ${c.dim(`${e.steps.length} steps`)}`);
+          break;
+        }
         this.line(`${c.bold(`Deploying ${e.service}`)}: ${e.stable?.id ?? '(nothing)'} ${c.dim('→')} ${c.cyan(e.candidate.id)} ${c.dim(`with ${e.strategy}, ${e.steps.length} steps`)}`);
         break;
       case 'step.start':

@@ -56,14 +56,20 @@ export function renderStatus(s: StatusReport): string {
   else {
     const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);
     out.push(`  traffic (live): ${weights.length ? weights.map(([id, w]) => `${id} ${w}%`).join(' | ') : 'no revision has traffic'}`);
-    for (const r of s.live.revisions) out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${r.revision.image ? `, image ${r.revision.image}` : ''}`);
+    for (const r of s.live.revisions) {
+      const image = r.revision.image ? `, image ${r.revision.image}` : '';
+      // A slot scaled to nothing (a retired blue-green slot on AWS) is idle, not unhealthy.
+      if (r.desired === 0) out.push(`  revision ${r.revision.id}: retired (idle, no instances)${image}`);
+      else out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${image}`);
+    }
     if (s.live.testRoute) out.push(`  test route → ${s.live.testRoute}`);
     for (const n of s.live.notes ?? []) out.push(`  note: ${n}`);
   }
   const d = s.deployment;
   if (!d) out.push('  last deploy: none recorded');
   else {
-    out.push(`  last deploy: ${d.id} ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} with ${d.strategy}: ${d.status.toUpperCase()}`);
+    if (d.kind === 'restore') out.push(`  last run: ${d.id} rollback ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} (restore the previous revision): ${d.status.toUpperCase()}`);
+    else out.push(`  last deploy: ${d.id} ${d.stable?.id ?? '(nothing)'} → ${d.candidate.id} with ${d.strategy}: ${d.status.toUpperCase()}`);
     const at = d.inFlight ?? (d.stepIndex < d.plan.length ? { index: d.stepIndex, phase: 'deploy' as const } : null);
     if (d.status === 'rolling-back' && d.rollback) {
       out.push(`    rollback step ${Math.min(d.rollback.stepIndex + 1, d.rollback.plan.length)}/${d.rollback.plan.length}: ${d.rollback.plan[d.rollback.stepIndex] ? describeStep(d.rollback.plan[d.rollback.stepIndex]) : 'done'}`);
