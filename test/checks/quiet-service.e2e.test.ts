@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,5 +58,15 @@ describe('a quiet service deployed with the `zdd init` defaults (local provider,
     expect(events.at(-1)).toMatchObject({ type: 'done', exitCode: 0 });
     const res = await fetch(`http://127.0.0.1:${env.PORT}/`);
     expect(await res.text()).toBe('v2\n');
+  }, 180_000);
+
+  it('with onInconclusive "pass", goes on with a warning that says so', async () => {
+    const file = join(dir, 'deploy.config.ts');
+    writeFileSync(file, readFileSync(file, 'utf8').replace("onInconclusive: 'pause'", "onInconclusive: 'pass'"));
+    const r = await runZdd(['deploy', '--revision', 'v3', '--json'], dir, env, 120_000);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const warnings = parseNdjson(r.stdout).filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
+    expect(warnings).toContainEqual(expect.stringMatching(/^Analysis "analysis" was inconclusive: .*onInconclusive: pass, so the deploy goes on/));
+    expect(parseNdjson(r.stdout).some((e) => e.type === 'paused' || e.type === 'rollback.start')).toBe(false);
   }, 180_000);
 });
