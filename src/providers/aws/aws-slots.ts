@@ -1,6 +1,5 @@
 import { DescribeServicesCommand, DescribeTaskDefinitionCommand, type Deployment, type Service, type TaskDefinition } from '@aws-sdk/client-ecs';
 import {
-  AddTagsCommand,
   DescribeListenersCommand,
   DescribeLoadBalancersCommand,
   DescribeRulesCommand,
