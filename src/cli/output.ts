@@ -36,7 +36,8 @@ export async function createOutput(globals: GlobalOptions, bus: EventBus, env: N
   } else {
     reporters.push(new PlainReporter(writeHuman, globals.verbose));
   }
-  if (env.GITHUB_ACTIONS === 'true') reporters.push(new GithubReporter((t) => void process.stdout.write(t), env.GITHUB_STEP_SUMMARY));
+  // Under --json stdout is NDJSON ending with `done`: annotations go with the human text (the runner reads both streams).
+  if (env.GITHUB_ACTIONS === 'true') reporters.push(new GithubReporter(writeHuman, env.GITHUB_STEP_SUMMARY));
   const off = bus.on((e) => {
     for (const r of reporters) r.onEvent(e);
   });

@@ -4,14 +4,15 @@ import type { Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
-import { endHookProcess } from '../hooks/hook-process.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
+import { endLeftoverHook } from './left-over-hook.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, restoreOutcome, sameAsServing, unfinished, type Outcome } from './outcomes.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
+import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { StepRunner, type RunScope } from './step-runner.js';
@@ -98,7 +99,7 @@ export class Engine {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
-      await this.endLeftoverHook(runner, record, 'resume');
+      await endLeftoverHook(deps, runner, record, 'resume');
       deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
@@ -148,7 +149,15 @@ export class Engine {
       return nothingToDo(`Revision ${kept.revision.id} is kept until ${kept.retireAt} for instant rollback (pass --now to retire it now).`);
     }
     return this.withLock((lock) => lock.acquire(record.id, opts.lockWaitMs, deps.signal), async (lock) => {
-      await retireKept(deps, lock, record);
+      const weight = await retireKept(deps, lock, record);
+      if (weight !== true) {
+        return {
+          result: 'error',
+          exitCode: ExitCode.NeedsPerson,
+          message: `Did not retire ${kept.revision.id}: the router gives it ${weight}% of production, so stopping it would cut traffic. Nothing was changed.`,
+          hint: 'Run `zdd status` to see what serves production; `zdd rollback` puts it back in a known state.',
+        };
+      }
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.` };
     });
   }
@@ -161,7 +170,7 @@ export class Engine {
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       record.by = { ...deps.holder, deploymentId: record.id };
-      await this.endLeftoverHook(runner, record, 'rollback');
+      await endLeftoverHook(deps, runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
       return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
@@ -178,29 +187,10 @@ export class Engine {
     return this.withLock((lock) => lock.acquire(id, opts.lockWaitMs, deps.signal), async (_lock, runner) => {
       await this.preflight();
       const current = await currentState(deps);
-      if (!current.stable) return nothingToDo('Nothing to roll back: no revision serves production.');
-      const from = current.stable.revision.id;
       const history = await deps.store.records.history(deps.config.service, HISTORY_LIMIT);
-      const recorded = recordedRevisions(history, current).filter((r) => r.id !== from);
-      const further = recorded.length ? `\`zdd rollback --to <revision>\` (recorded: ${recorded.map((r) => r.id).join(', ')})` : '`zdd rollback --to <revision>`';
-      let target: RevisionSpec | null;
-      if (opts.to !== undefined) {
-        if (opts.to === from) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
-        target = recorded.find((r) => r.id === opts.to) ?? null;
-        if (!target) {
-          throw new UsageError(`Revision "${opts.to}" is neither running nor recorded for ${deps.config.service}; nothing was changed.`, recorded.length ? `Pass one of: ${recorded.map((r) => r.id).join(', ')}.` : 'No other revision is recorded.');
-        }
-      } else {
-        const lastChange = history.find((r) => r.status === 'succeeded');
-        if (lastChange && this.isRestore(lastChange) && lastChange.candidate.id === from) {
-          return nothingToDo(
-            `${from} is already the revision the last rollback restored (from ${lastChange.stable?.id ?? '(none)'}, ${lastChange.finishedAt ?? lastChange.updatedAt}); \`zdd rollback\` does not walk further back on its own.`,
-            `To go further back, run ${further}.`,
-          );
-        }
-        target = findPrevious(history.filter((r) => !this.isRestore(r)), from);
-        if (!target) return nothingToDo(`Nothing to roll back to: no revision before ${from} is recorded.`, recorded.length ? `To restore another revision, run ${further}.` : undefined);
-      }
+      const chosen = restoreTarget({ service: deps.config.service, current, history, to: opts.to, isRestore: (r) => this.isRestore(r) });
+      if (!('target' in chosen) || !current.stable) return chosen as Outcome;
+      const { target } = chosen;
       const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
@@ -267,36 +257,20 @@ export class Engine {
     await take(lock);
     try {
       return await fn(lock, new StepRunner(deps, lock));
+    } catch (e) {
+      // Exit 5 promises that nothing changed; after a provider write that is no longer true.
+      if (e instanceof ProviderError && lock.providerWrites > 0) {
+        throw new ZddError('provider-after-change', `${e.message}\n(zdd had already changed production in this command: ${lock.providerWrites} provider write${lock.providerWrites === 1 ? '' : 's'}.)`, {
+          exitCode: ExitCode.NeedsPerson,
+          hint: `${e.hint ? `${e.hint} ` : ''}Run \`zdd status\` to see where production is, then \`zdd rollback\` or run the command again.`,
+          cause: e,
+        });
+      }
+      throw e;
     } finally {
       const released = await lock.release();
       if (!released.ok) deps.events.emit({ type: 'warn', message: `Could not release the lock of ${deps.config.service} in ${deps.store.location}: ${released.error}; it expires by itself, or run \`zdd lock release --force\`` });
     }
-  }
-
-  /**
-   * A hook the killed process left running is ended before anything else happens, so that no
-   * hook runs twice at once. One on another host cannot be ended from here: a resume (which would
-   * run it again) stops; a rollback goes on (the way back to stable is never blocked) and warns.
-   */
-  private async endLeftoverHook(runner: StepRunner, record: DeploymentRecord, why: 'resume' | 'rollback'): Promise<void> {
-    const { deps } = this;
-    const hp = record.hookProcess;
-    if (!hp) return;
-    const ended = await endHookProcess(hp, deps.holder.host);
-    const what = `hook ${hp.hook} (process group ${hp.pgid} on ${hp.host}, started ${hp.startedAt})`;
-    if (ended === 'elsewhere') {
-      if (why === 'resume') {
-        throw new ZddError('hook-elsewhere', `The ${what} may still be running; zdd cannot end it from ${deps.holder.host}, and will not run it twice at once. Nothing was changed.`, {
-          exitCode: ExitCode.NeedsPerson,
-          hint: `End process group ${hp.pgid} on ${hp.host} (kill -TERM -${hp.pgid}), then run \`zdd promote\` again; or \`zdd rollback\`.`,
-        });
-      }
-      deps.events.emit({ type: 'warn', message: `The ${what} may still be running there; end it (kill -TERM -${hp.pgid} on ${hp.host}). The rollback goes on.` });
-    } else {
-      deps.events.emit({ type: ended === 'gone' ? 'info' : 'warn', message: ended === 'gone' ? `The ${what} left by the killed zdd has already ended` : `Ended the ${what}, left running by the killed zdd` });
-    }
-    record.hookProcess = undefined;
-    await runner.save(record);
   }
 
   /** Whether a record is a restore run (its strategy is the restore strategy, under any name it had). */
@@ -349,54 +323,4 @@ export class Engine {
       throw new ProviderError(`Provider "${provider.name}" is not ready: ${errorMessage(e)}`, { cause: e });
     }
   }
-}
-
-/** A restore run's outcome in an operator's words: a failed restore is exit 4, production on the revision it left. */
-function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
-  const from = record.stable?.id ?? '(none)';
-  if (outcome.exitCode === ExitCode.Ok) {
-    return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${from} retired).` };
-  }
-  if (outcome.exitCode === ExitCode.RolledBack) {
-    return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
-  }
-  return outcome;
-}
-
-/**
- * Deploying what already serves changes nothing. An image given by a tag may have moved since: zdd
- * cannot see digests through every provider, so it says what to do instead of guessing.
- */
-function sameAsServing(current: CurrentState, candidate: RevisionSpec): Outcome | null {
-  const stable = current.stable?.revision;
-  if (!stable || stable.id !== candidate.id) return null;
-  const image = candidate.image ?? stable.image;
-  const movable = image !== undefined && !image.includes('@');
-  return nothingToDo(
-    `Revision ${candidate.id}${image ? ` (image ${image})` : ''} already serves 100% of production; nothing was changed.`,
-    movable
-      ? `The same tag was deployed again. A tag can point at a new image: to roll that out, give it a new revision id (\`--revision <id> --image ${image}\`) or deploy it by digest (\`--image ${image.replace(/:[^:/]*$/, '')}@sha256:…\`).`
-      : undefined,
-  );
-}
-
-/** Records read to find what a rollback can restore. */
-const HISTORY_LIMIT = 50;
-
-/** Every revision a rollback can restore: those running, then those the records name, newest first, each once. */
-function recordedRevisions(history: DeploymentRecord[], current: CurrentState): RevisionSpec[] {
-  const seen = new Map<string, RevisionSpec>();
-  for (const o of current.others) seen.set(o.revision.id, o.revision);
-  for (const r of history) {
-    for (const rev of [r.candidate, r.stable]) if (rev && !seen.has(rev.id)) seen.set(rev.id, rev);
-  }
-  return [...seen.values()];
-}
-
-/** The revision that served before `currentId`, from the newest records. */
-function findPrevious(history: DeploymentRecord[], currentId: string | null): RevisionSpec | null {
-  for (const r of history) {
-    if (r.status === 'succeeded' && r.candidate.id === currentId && r.stable && r.stable.id !== currentId) return r.stable;
-  }
-  return null;
 }

@@ -13,16 +13,17 @@ export function keptIsDue(deps: Pick<EngineDeps, 'clock'>, kept: NonNullable<Dep
 
 /**
  * Stop the kept revision of `record` once the router gives it no traffic; records that it is gone.
- * Returns false (and warns) when it still has traffic: retiring it would cut production.
+ * Returns true, or (with a warning) the weight it still has: retiring it would cut production.
  */
-export async function retireKept(deps: EngineDeps, lock: LockSession, record: DeploymentRecord): Promise<boolean> {
+export async function retireKept(deps: EngineDeps, lock: LockSession, record: DeploymentRecord): Promise<true | number> {
   const kept = record.kept!;
   const weights = await deps.provider.router.getWeights();
-  if ((weights[kept.revision.id] ?? 0) > 0) {
-    deps.events.emit({ type: 'warn', message: `Not retiring ${kept.revision.id}: the router still gives it ${weights[kept.revision.id]}%` });
-    return false;
+  const weight = weights[kept.revision.id] ?? 0;
+  if (weight > 0) {
+    deps.events.emit({ type: 'warn', message: `Not retiring ${kept.revision.id}: the router still gives it ${weight}%` });
+    return weight;
   }
-  await lock.assertHeld();
+  await lock.beforeProviderWrite();
   await deps.provider.platform.retire(kept.revision.id, { drainMs: drainMs(deps) });
   kept.retired = true;
   if (record.stable?.id === kept.revision.id) record.replicas.stable = 0;

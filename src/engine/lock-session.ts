@@ -90,6 +90,15 @@ export class LockSession {
     if (this.lost) throw this.lost;
   }
 
+  /** Provider writes made under this lock: a provider error after one is no longer "nothing changed". */
+  providerWrites = 0;
+
+  /** Before a provider write: assertHeld, and count it. */
+  async beforeProviderWrite(): Promise<void> {
+    await this.assertHeld();
+    this.providerWrites++;
+  }
+
   /** Check now (another process wrote the record): marks the lock lost, and aborts `signal`, if it is. */
   async check(): Promise<void> {
     if (this.lease && !this.lost) await this.heartbeat();

@@ -1,7 +1,9 @@
 import type { DoneResult } from '../core/events.js';
 import { ExitCode, type ExitCodeValue } from '../core/exit-codes.js';
 import { ZddError, errorMessage, type LockLostError } from '../core/errors.js';
+import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import type { CurrentState } from './planning.js';
 import { describeWeights } from './deployment-record.js';
 
 /** How a command ended: what the CLI prints last and exits with. */
@@ -103,4 +105,33 @@ export function lockLost(record: DeploymentRecord, e: LockLostError, takenOver: 
 /** The store's own error inside the engine's "could not write the record" wrapper. */
 function storeCause(e: unknown): unknown {
   return e instanceof ZddError && e.code === 'state-store' && e.cause !== undefined ? e.cause : e;
+}
+
+/** A restore run's outcome in an operator's words: a failed restore is exit 4, production on the revision it left. */
+export function restoreOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
+  const from = record.stable?.id ?? '(none)';
+  if (outcome.exitCode === ExitCode.Ok) {
+    return { ...outcome, message: `Rolled back to ${record.candidate.id}: it serves 100% of production (${from} retired).` };
+  }
+  if (outcome.exitCode === ExitCode.RolledBack) {
+    return { ...outcome, exitCode: ExitCode.NeedsPerson, message: `Could not roll back to ${record.candidate.id}; production stays on ${from}.\n${outcome.message}` };
+  }
+  return outcome;
+}
+
+/**
+ * Deploying what already serves changes nothing. An image given by a tag may have moved since: zdd
+ * cannot see digests through every provider, so it says what to do instead of guessing.
+ */
+export function sameAsServing(current: CurrentState, candidate: RevisionSpec): Outcome | null {
+  const stable = current.stable?.revision;
+  if (!stable || stable.id !== candidate.id) return null;
+  const image = candidate.image ?? stable.image;
+  const movable = image !== undefined && !image.includes('@');
+  return nothingToDo(
+    `Revision ${candidate.id}${image ? ` (image ${image})` : ''} already serves 100% of production; nothing was changed.`,
+    movable
+      ? `The same tag was deployed again. A tag can point at a new image: to roll that out, give it a new revision id (\`--revision <id> --image ${image}\`) or deploy it by digest (\`--image ${image.replace(/:[^:/]*$/, '')}@sha256:…\`).`
+      : undefined,
+  );
 }

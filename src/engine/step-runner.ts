@@ -120,7 +120,7 @@ export class StepRunner {
     switch (step.kind) {
       case 'provision': {
         const rev = revisionOf(record, step.role);
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.provision(rev, step.replicas);
         record.replicas[step.role] = step.replicas;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -135,7 +135,7 @@ export class StepRunner {
         if (step.replicas === 0 && record.weights[step.role] > 0) {
           throw new ZddError('unsafe-scale', `Refusing to scale ${step.role} ${rev.id} to 0 while it has ${record.weights[step.role]}% of traffic`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.scale(rev.id, step.replicas, { drainMs: drainMs(deps) });
         record.replicas[step.role] = step.replicas;
         if (step.replicas > before) {
@@ -154,7 +154,7 @@ export class StepRunner {
         if (step.role && !record.healthy.includes(step.role)) {
           throw new ZddError('unhealthy-target', `Refusing to route test traffic to ${step.role} ${revisionOf(record, step.role).id}: it has not passed its health checks`);
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await router.setTestRoute(step.role ? revisionOf(record, step.role).id : null);
         record.testRoute = step.role;
         return;
@@ -176,7 +176,7 @@ export class StepRunner {
       case 'pause':
         return this.pause(step, scope);
       case 'hook': {
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         const onSpawn = async (hook: string, pgid: number) => {
           record.hookProcess = hookProcess(hook, pgid, deps.holder.host, nowIso(deps));
           await this.checkpoint(scope);
@@ -195,7 +195,7 @@ export class StepRunner {
           throw new ZddError('unsafe-retire', `Refusing to retire ${step.role} ${rev.id} while it has ${record.weights[step.role]}% of traffic`);
         }
         if (record.testRoute === step.role && router.setTestRoute) {
-          await lock.assertHeld();
+          await lock.beforeProviderWrite();
           await router.setTestRoute(null);
           record.testRoute = null;
         }
@@ -204,7 +204,7 @@ export class StepRunner {
           deps.events.emit({ type: 'info', message: `Keeping ${rev.id} until ${record.kept.retireAt} (${formatDuration(step.afterMs)}) so rollback stays instant; \`zdd retire\` or the next deploy stops it after that` });
           return;
         }
-        await lock.assertHeld();
+        await lock.beforeProviderWrite();
         await platform.retire(rev.id, { drainMs: drainMs(deps) });
         record.replicas[step.role] = 0;
         record.healthy = record.healthy.filter((r) => r !== step.role);
@@ -229,7 +229,7 @@ export class StepRunner {
     if (record.kind === 'restore') byRevision[record.candidate.id] = weights.candidate;
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
-    await this.lock.assertHeld();
+    await this.lock.beforeProviderWrite();
     await deps.provider.router.setWeights(byRevision);
     const readBack = await deps.provider.router.getWeights();
     const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);

@@ -296,3 +296,79 @@ describe('item 8: hooks never outlive zdd unsupervised and never run twice at on
     expect(alive(rbPid)).toBe(false);
   });
 });
+
+describe('item 9: honest exit codes', () => {
+  it('`zdd retire` that refuses (the kept revision still has traffic) exits 4 and changes nothing', async () => {
+    p = makeProject();
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    const state = JSON.parse(readFileSync(join(p.dir, 'fake-state.json'), 'utf8'));
+    state.weights = { v1: 10, v2: 90 }; // someone moved traffic by hand
+    writeFileSync(join(p.dir, 'fake-state.json'), JSON.stringify(state));
+    const r = await p.run(['retire', '--now']);
+    expect(r.code, r.stdout).toBe(4);
+    expect(r.stdout).toContain('Did not retire v1: the router gives it 10% of production, so stopping it would cut traffic. Nothing was changed.');
+    expect(p.fakeState().revisions.v1.running).toBe(true);
+  });
+
+  it('a provider error after zdd changed something is not exit 5 ("nothing changed"): `zdd retire` whose stop call fails exits 4', async () => {
+    p = makeProject({ fake: { failures: [{ method: 'retire', revision: 'v1', message: 'ECS UpdateService: ServiceNotActiveException' }] } });
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'blue-green'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    const r = await p.run(['retire', '--now']);
+    expect(r.code, r.stdout).toBe(4);
+    expect(r.stdout).toMatch(/ServiceNotActiveException\n\(zdd had already changed production in this command: 1 provider write\.\)/);
+  });
+
+  it('`zdd status` that cannot read the provider exits 5 and still prints the recorded state', async () => {
+    p = makeProject();
+    expect((await p.run(['deploy', '--revision', 'v2', '--strategy', 'canary'], { env: { ZDD_TEST_CLOCK: 'fast' } })).code).toBe(0);
+    writeFileSync(p.failFile, 'x'); // every provider call fails from now on
+    const r = await p.run(['status']);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toContain('live: could not read from the provider: fake snapshot failed');
+    expect(r.stdout).toMatch(/last deploy: \S+ v1 → v2 with canary: SUCCEEDED/);
+    expect(r.stdout).toContain('Could not read production from the provider: fake snapshot failed (fail file present). What is shown is the deployment record, not live traffic.');
+  });
+
+  it('`--lock-wait` honours Ctrl-C: the waiting command stops at once (exit 130) and takes nothing', async () => {
+    p = makeProject({ canarySteps: MANUAL });
+    const holder = p.start(['deploy', '--revision', 'v2']);
+    await holder.waitFor(/paused: /);
+    const waiting = p.start(['deploy', '--revision', 'v3', '--lock-wait', '5m']);
+    await waiting.waitFor(/Waiting up to 5m for the lock held by/);
+    const sent = Date.now();
+    waiting.child.kill('SIGINT');
+    const timer = setTimeout(() => waiting.child.kill('SIGKILL'), 15_000);
+    const r = await waiting.done;
+    clearTimeout(timer);
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    expect(Date.now() - sent).toBeLessThan(5_000);
+    expect(r.stdout).toMatch(/Interrupted by SIGINT/);
+    // The holder still holds it.
+    const lock = JSON.parse(readFileSync(lockFile(p), 'utf8'));
+    expect(lock.holder.pid).toBe(holder.child.pid);
+    holder.child.kill('SIGKILL');
+    await holder.done;
+  });
+
+  it('with --json under GitHub Actions, stdout is NDJSON that ends with the done event (annotations go to stderr)', async () => {
+    p = makeProject({ fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const summary = join(p.dir, 'summary.md');
+    const r = await p.run(['deploy', '--revision', 'v2', '--json'], { env: { GITHUB_ACTIONS: 'true', GITHUB_STEP_SUMMARY: summary } });
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const events = lines.map((l) => JSON.parse(l)); // throws on any line that is not JSON
+    expect(events.at(-1)).toMatchObject({ type: 'done', exitCode: 1 });
+    expect(r.stderr).toMatch(/^::error title=zdd rolled-back::Deploy of v2 failed/m);
+    expect(readFileSync(summary, 'utf8')).toContain('rolled-back');
+  });
+});
+
+describe('part 1: zdd plan shows the candidate deploy would use', () => {
+  it('`zdd plan --image reg/app:1.4.2` plans revision 1.4.2 with that image, as `zdd deploy --image` would', async () => {
+    p = makeProject();
+    const r = await p.run(['plan', '--image', 'reg/app:1.4.2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'plan');
+    expect(plan.candidate).toEqual({ id: '1.4.2', image: 'reg/app:1.4.2' });
+  });
+});

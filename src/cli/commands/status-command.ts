@@ -1,11 +1,15 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { errorMessage } from '../../core/errors.js';
+import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { verdictLabel } from '../../reporters/reporter.js';
-import { createContext, type CommandContext } from '../context.js';
+import type { LoadedConfig } from '../../config/load-config.js';
+import { createStateStore } from '../../state/create-state-store.js';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
+import { providerFlags } from '../../providers/provider-manifest.js';
+import { commandClock, createContext, loadCommandConfig, stateStoreOptions, type CommandContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -21,24 +25,56 @@ export interface StatusReport {
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  return withContext(await createContext(globals, io), async (ctx) => {
-    let last: StatusReport | undefined;
+  const loaded = await loadCommandConfig(globals);
+  let ctx: CommandContext;
+  try {
+    ctx = await createContext(globals, io, loaded);
+  } catch (e) {
+    // No provider (credentials, a missing resource): the recorded state is still worth printing.
+    if (!(e instanceof ProviderError)) throw e;
+    return recordOnly(loaded, globals, io, errorMessage(e));
+  }
+  return withContext(ctx, async (ctx) => {
+    let report: StatusReport;
     for (;;) {
-      const report = await readStatus(ctx);
-      last = report;
-      if (io.output.json) io.output.data(report);
-      else io.output.human(renderStatus(report));
+      report = await readStatus(ctx);
+      print(io, report);
       if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
       await new Promise((r) => setTimeout(r, 1000));
       if (io.signal.aborted) break;
       if (!io.output.json) io.output.human('\n');
     }
-    if (last && 'error' in last.live) {
-      // The recorded state is printed above; the exit code says the live truth could not be read.
-      return finish(io, { result: 'error', exitCode: ExitCode.ProviderBeforeChange, message: `Could not read production from the provider: ${last.live.error}`, hint: 'The lines above are the recorded state only. Check the credentials, region and resource names, then run `zdd status` again.' });
-    }
-    return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
+    return finishStatus(io, report);
   });
+}
+
+function print(io: CommandIO, report: StatusReport): void {
+  if (io.output.json) io.output.data(report);
+  else io.output.human(renderStatus(report));
+}
+
+/** Exit 5 when the provider could not be read: what is printed is the record, not production. */
+function finishStatus(io: CommandIO, report: StatusReport): number {
+  if ('error' in report.live) {
+    return finish(io, {
+      result: 'error',
+      exitCode: ExitCode.ProviderBeforeChange,
+      message: `Could not read production from the provider: ${report.live.error}. What is shown is the deployment record, not live traffic.`,
+      hint: 'Check the provider (credentials, region, that the router or load balancer exists), then run `zdd status` again.',
+    });
+  }
+  return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: 'status read; nothing was changed.' });
+}
+
+async function recordOnly(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO, error: string): Promise<number> {
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
+  const flags = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, flags) });
+  const service = loaded.config.service;
+  const [deployment, lock] = await Promise.all([store.records.latest(service), store.lock.inspect(service)]);
+  const report: StatusReport = { type: 'status', service, provider: loaded.config.provider.type as string, live: { error }, deployment, lock };
+  print(io, report);
+  return finishStatus(io, report);
 }
 
 export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
