@@ -10,6 +10,9 @@ import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from './aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
 
+/** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
+const FAST = { fastClock: true };
+
 /**
  * Issue 12: the AWS provider as a new user meets it, through the built binary on moto (one
  * emulator for the file). Each test names the item it covers.
@@ -29,7 +32,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('AWS as a new user me
     bridge = createTargetBridge(c, stack);
     await bridge.syncOnce();
     bridge.startLoop(250);
-    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
   });
   afterEach(async () => {
     await bridge.stop();
@@ -64,7 +67,7 @@ export default defineConfig({
     );
     return dir;
   }
-  const zdd = (dir: string, args: string[], more: Record<string, string> = {}) => runZdd(args, dir, { ...env, ...more }, 90_000);
+  const zdd = (dir: string, args: string[], more: Record<string, string> = {}) => runZdd(args, dir, { ...env, ...more }, 90_000, FAST);
   const out = (r: RunResult) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
   it('item 1: init leaves the region to the SDK; --region beats provider.region; "not found" names the region it looked in', async () => {
@@ -160,7 +163,7 @@ export default defineConfig({
     const broken = project({ cluster: 'gone' });
     const s = await zdd(broken, ['status']);
     expect(s.code, out(s)).toBe(5);
-    expect(s.stdout + s.stderr).toContain('last deploy:');
+    expect(s.stdout + s.stderr).toMatch(/last (deploy|run): /);
     expect(s.stdout + s.stderr).toMatch(/Could not read production from the provider: ECS cluster "gone" not found/);
   });
 
@@ -199,7 +202,7 @@ export default defineConfig({
     // A smoke gate keeps each deploy's header rule up until its candidate holds 100%.
     const web = project({}, `gates: { smoke: { checks: [{ type: 'command', run: 'test -n "$ZDD_TEST_HEADERS"' }] } },`);
     writeFileSync(join(web, 'deploy.config.ts'), readFileSync(join(web, 'deploy.config.ts'), 'utf8').replace("{ weight: 50, pause: '1m' }", '{ weight: 10, pause: {} }'));
-    const webDeploy = startZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], web, env);
+    const webDeploy = startZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], web, env, FAST);
     await webDeploy.waitFor(/"type":"paused"/, 60_000);
     const webRule = (await rules()).find((r) => r.Priority === '50000')!;
     expect(await ruleTags(webRule.RuleArn!)).toEqual({ 'zdd:service': 'web' });

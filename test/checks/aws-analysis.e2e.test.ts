@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadBalancerDimension, targetGroupDimension } from '../../src/checks/metrics/cloudwatch-check.js';
-import { parseNdjson, runZdd, ZDD_BIN } from '../cli/cli-harness.js';
+import { parseNdjson, runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
 import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from '../aws/aws-context.js';
@@ -130,6 +130,20 @@ export default defineConfig({
     expect(r2.code, `${r2.stdout}\n${r2.stderr}`).toBe(1);
     const reason = String(parseNdjson(r2.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'rollback.start')?.reason);
     expect(reason).toContain('check "cloudwatch-alarm#0" failed: alarm "web-5xx" is in ALARM: Threshold Crossed');
+    expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
+  }, 180_000);
+
+  it('issue 12 item 3: a quiet service (no ALB metrics) is not rolled back: the deploy pauses, says why, and zdd promote finishes it', async () => {
+    const dir = project(`{ type: 'cloudwatch', name: 'alb-5xx', interval: '1m', maxErrorRate: 5, minRequests: 50 }`);
+    const deploy = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env);
+    await deploy.waitFor(/"type":"paused"/, 90_000);
+    const paused = parseNdjson(deploy.stdout().split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'paused') as { message: string };
+    expect(paused.message).toMatch(/^Analysis "analysis" was inconclusive: check "alb-5xx" was inconclusive: too little traffic \(0 requests, need 50\) on candidate 1\.4\.2 .*onInconclusive: pause \(the default\), so the deploy waits/);
+    expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
+    const promote = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'promote'], dir, env, 60_000);
+    expect(promote.code, promote.stderr).toBe(0);
+    const done = await deploy.done;
+    expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
     expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
   }, 180_000);
 });

@@ -152,7 +152,7 @@ export default defineConfig({
     expect(checks.length).toBeGreaterThanOrEqual(2);
     expect(checks.every((c) => c.verdict === 'inconclusive')).toBe(true);
     const reason = String(ev.find((e) => e.type === 'rollback.start')?.reason);
-    expect(reason).toMatch(/^Analysis "analysis" was inconclusive: check "candidate-errors" was inconclusive: too little traffic \(\d requests, need 10\) on candidate v4 \(no conclusive result in the whole bake\)\. onInconclusive: rollback, so the deploy rolls back/);
+    expect(reason).toMatch(/^Analysis "analysis" was inconclusive: check "candidate-errors" was inconclusive: too little traffic \(\d requests, need 10\) on candidate v4 \(production traffic only; \d+ test-route requests ignored\) \(no conclusive result in the whole bake\)\. onInconclusive: rollback, so the deploy rolls back/);
     const status = await zdd(['status', '--config', 'quiet.config.ts', '--json']);
     expect(status.stdout).toContain('bad-noisy-v3');
   }, 120_000);

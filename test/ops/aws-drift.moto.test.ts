@@ -8,6 +8,9 @@ import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from '../aws/aws-context.js';
 import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
 
+/** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
+const FAST = { fastClock: true };
+
 /**
  * Listener drift on AWS (moto, built binary): someone — Terraform re-applying, a person in the
  * console — changes the listener's weights. Between deploys, the next deploy refuses (exit 2)
@@ -29,7 +32,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('listener drift on AW
     bridge = createTargetBridge(c, stack);
     await bridge.syncOnce();
     bridge.startLoop(250);
-    env = { ...motoEnv(moto), ZDD_TEST_CLOCK: 'fast', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     dir = mkdtempSync(join(tmpdir(), 'zdd-aws-drift-'));
     writeFileSync(
       join(dir, 'deploy.config.ts'),
@@ -52,7 +55,7 @@ export default defineConfig({
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const zdd = (args: string[]) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args, '--json'], dir, env, 90_000);
+  const zdd = (args: string[]) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args, '--json'], dir, env, 90_000, FAST);
   const events = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   /** What Terraform or a console click does: the listener's forward weights set by hand. */
   const setListener = (a: number, b: number) =>
@@ -64,7 +67,7 @@ export default defineConfig({
     );
 
   it('between two steps: zdd warns that the listener changed behind it and sets its planned weights again', async () => {
-    const run = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env);
+    const run = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, FAST);
     await run.waitFor(/"type":"paused"/, 90_000);
     await setListener(40, 60); // planned: 1.4.1 90%, 1.4.2 10%
     const promote = await zdd(['promote']);

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeProject, type Project } from '../cli/cli-harness.js';
 import { startReceiver, type WebhookReceiver } from './webhook-receiver.js';
 
+/** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
+const FAST = { fastClock: true };
+
 /**
  * The "needs a person" notification (exit 4) through the built binary, to a real HTTP receiver
  * (fake provider: the failure is zdd's own --no-rollback path, not a platform's), plus the
@@ -14,7 +17,7 @@ describe('notify: failure that needs a person', () => {
   let env: Record<string, string>;
   beforeAll(async () => {
     recv = await startReceiver();
-    env = { ZDD_TEST_CLOCK: 'fast', HOOK_URL: recv.url('/ok/hook'), SLACK_URL: recv.url('/ok/slack') };
+    env = { HOOK_URL: recv.url('/ok/hook'), SLACK_URL: recv.url('/ok/slack') };
     p = makeProject({ fake: { failFile: undefined }, extra: `notify: [{ type: 'webhook', urlEnv: 'HOOK_URL', on: ['needs-person', 'success'] }, { type: 'slack', urlEnv: 'SLACK_URL', on: ['needs-person'] }, { type: 'webhook', urlEnv: 'UNSET_URL' }],` });
   });
   afterAll(async () => {
@@ -24,7 +27,7 @@ describe('notify: failure that needs a person', () => {
 
   it('--no-rollback stopping on a failed check (exit 4) sends needs-person; only the moments asked for are sent', async () => {
     writeFileSync(p.failFile, '');
-    const r = await p.run(['deploy', '--revision', 'v2', '--no-rollback', '--json'], { env });
+    const r = await p.run(['deploy', '--revision', 'v2', '--no-rollback', '--json'], { env, ...FAST });
     expect(r.code, r.stdout + r.stderr).toBe(4);
     const hook = recv.bodies('/ok/hook');
     expect(hook.map((b) => b.event)).toEqual(['needs-person']);
@@ -41,7 +44,7 @@ describe('notify: failure that needs a person', () => {
 
   it('status, history and lock status send nothing', async () => {
     const before = recv.received.length;
-    for (const cmd of [['status'], ['history'], ['lock', 'status']]) expect((await p.run(cmd, { env })).code).toBe(0);
+    for (const cmd of [['status'], ['history'], ['lock', 'status']]) expect((await p.run(cmd, { env, ...FAST })).code).toBe(0);
     expect(recv.received.length).toBe(before);
   });
 });

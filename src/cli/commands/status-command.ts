@@ -11,6 +11,7 @@ import { findDrift } from '../../engine/drift.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { providerFlags } from '../../providers/provider-manifest.js';
 import { createStateStore } from '../../state/create-state-store.js';
+import { prepareAwsSdk } from '../../aws/sdk-notice.js';
 import { commandClock, createContext, loadCommandConfig, stateStoreOptions, type CommandContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -73,7 +74,9 @@ function finishStatus(io: CommandIO, report: StatusReport): number {
 }
 
 async function recordOnly(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO, error: string): Promise<number> {
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
+  if (loaded.config.state?.type === 's3') prepareAwsSdk();
+  const flags = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
+  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, flags) });
   const service = loaded.config.service;
   const [deployment, lock, history] = await Promise.all([store.records.latest(service), store.lock.inspect(service), store.records.history(service, 50).catch(() => [])]);
   const live = { error };

@@ -7,7 +7,9 @@ export function awsInitTemplate(opts: { region?: string; profile?: string } = {}
   return `import { defineConfig } from 'zdd';
 
 // zdd config for ECS services behind an Application Load Balancer.
-// \`zdd validate\` checks it, \`zdd plan\` shows what a deploy would do, docs/aws.md explains the model.
+// docs/aws.md "Setup" creates exactly what this file names (AWS CLI or Terraform): with those
+// names nothing here needs editing. \`zdd validate\` checks it, \`zdd plan\` shows what a deploy
+// would do.
 export default defineConfig({
   // The name of what this config deploys; the lock and the records are per service.
   service: 'web',
@@ -21,8 +23,9 @@ ${pin}
     // ECS cluster name or ARN.
     cluster: 'prod',
 
-    // Two slots: two ECS services of the same app, each registered in its own target group.
-    // One serves stable; the other takes the candidate. Create the second service with
+    // Two slots: two ECS services of the same app, each registered in its own target group
+    // (target type "ip" for awsvpc/Fargate; the service's loadBalancers name containerName and
+    // containerPort). One serves stable; the other takes the candidate and starts with
     // desiredCount 0. zdd records which slot runs which revision in tags on the target groups
     // (zdd:revision, zdd:image, zdd:task-definition, zdd:role).
     slots: [
@@ -30,23 +33,31 @@ ${pin}
       { service: 'web-b', targetGroup: 'web-b' },
     ],
 
-    // The production listener: its default action forwards to both groups with weights
-    // (the idle one at weight 0 so it stays health-checked). An ARN works too.
-    listener: { loadBalancer: 'web-alb', port: 443 },
+    // The production listener. A forward to the stable slot's group is all zdd needs: it adds
+    // the other group at weight 0 (so it stays health-checked) and manages the weights. The
+    // setup forwards to both (web-b at weight 0) only because AWS refuses to create an ECS
+    // service whose target group no load balancer uses yet. An ARN works too.
+    listener: { loadBalancer: 'web-alb', port: 80 },
     // Or weight the forward action of one listener rule instead of the default action:
     // rule: { priority: 10 },
 
     // The container whose image \`--image\` replaces (default: the only or first container).
     // container: 'web',
 
-    // Requests with this header reach the candidate before it has production weight
-    // (smoke tests, testers). The priority must come before the production rule.
-    testRoute: { header: 'X-Canary', value: 'always', priority: 1 },
+    // \`zdd deploy --revision 1.4.2\` without --image runs this image ({{revision}} replaced).
+    // Without it, a deploy on AWS needs --image.
+    // image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:{{revision}}',
+
+    // Requests with this header reach the candidate before it has production weight (smoke
+    // tests, testers): zdd adds a listener rule tagged zdd:service=web at the highest free
+    // priority before production and removes it after the deploy. Pin one with \`priority\`
+    // (it must be free); a rollback never needs it.
+    testRoute: { header: 'X-Canary', value: 'always' },
     // Blue-green: a second listener (e.g. port 8443) that forwards to the candidate, like
     // CodeDeploy's test traffic route.
     // testListener: { port: 8443 },
 
-    // Production URL for checks and hooks (default: the load balancer's DNS name).
+    // Production URL for checks and hooks (default: http://<load balancer DNS name>).
     // url: 'https://web.example.com',
 
     // Time between health polls; the ECS and ELB API rate limits advise 5–15s.
@@ -57,8 +68,8 @@ ${pin}
   // from any machine (a laptop during an incident, not only the CI runner that deployed).
   state: { type: 's3', bucket: 'my-company-zdd-state', prefix: 'zdd/' },
 
-  // Tasks per revision (default: what stable runs now).
-  replicas: 2,
+  // Tasks per revision. Default: as many as stable runs now (its service's desiredCount).
+  // replicas: 2,
 
   // How long a revision at weight 0 keeps serving in-flight requests before its tasks stop.
   // ECS also waits the target group's deregistration delay when it stops them.
@@ -86,11 +97,15 @@ ${pin}
   },
 
   gates: {
-    // Runs before the candidate gets production traffic, through the header route.
+    // Runs before the candidate gets production traffic, through the header route (so the
+    // checks reach the load balancer: from CI on the internet, an internet-facing one or a url).
     smoke: { checks: [{ type: 'http', path: '/health', expectStatus: 200 }] },
     // Runs during every bake; a failure rolls back at once. ALB metrics arrive per minute,
-    // one to a few minutes late: keep bakes at several minutes.
+    // one to a few minutes late: keep bakes at several minutes. Too little traffic to judge is
+    // inconclusive: the deploy pauses for \`zdd promote\` / \`zdd abort\` ('pass' goes on,
+    // 'rollback' rolls back).
     analysis: {
+      onInconclusive: 'pause',
       checks: [{ type: 'cloudwatch', interval: '1m', maxErrorRate: 5, minRequests: 50 }],
     },
   },

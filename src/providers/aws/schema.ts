@@ -49,7 +49,7 @@ export const awsTestRouteSchema = z.strictObject({
     .max(128, { error: 'must be at most 128 characters (an ALB limit)' })
     .describe('Header value (default "always"); ALB wildcards * and ? apply')
     .optional(),
-  priority: intBetween(1, 50000, 'Priority of the header rule; must be lower (earlier) than the production rule (default 1)').optional(),
+  priority: intBetween(1, 50000, 'Priority of the header rule; must be free and lower (earlier) than the production rule (default: the highest free one before production)').optional(),
 });
 
 /**
@@ -58,8 +58,8 @@ export const awsTestRouteSchema = z.strictObject({
  */
 export const awsProviderSchema = z.strictObject({
   type: z.literal('aws'),
-  region: nonEmptyString('AWS region (default: --region, then AWS_REGION / the profile)').optional(),
-  profile: nonEmptyString('Named profile (default: --profile, then AWS_PROFILE / the default credential chain)').optional(),
+  region: nonEmptyString('AWS region; --region overrides it (default: AWS_REGION / the profile\'s region)').optional(),
+  profile: nonEmptyString('Named profile; --profile overrides it (default: AWS_PROFILE / the default credential chain)').optional(),
   cluster: nonEmptyString('ECS cluster name or ARN'),
   slots: z
     .array(awsSlotSchema, { error: (iss) => `must be a list of two { service, targetGroup }, got ${show(iss.input)}` })
@@ -75,7 +75,7 @@ export const awsProviderSchema = z.strictObject({
   testRoute: z
     .union([awsTestRouteSchema, z.literal(false)], { error: (iss) => `must be { header, value, priority } or false, got ${show(iss.input)}` })
     .optional()
-    .describe('Header rule that reaches the candidate before it has weight (default X-Canary: always at priority 1); false disables it'),
+    .describe('Header rule that reaches the candidate before it has weight (default X-Canary: always, at the highest free priority before production); false disables it'),
   testListener: z
     .union([arnOf('elasticloadbalancing', 'Test listener ARN', 'a listener ARN (arn:aws:elasticloadbalancing:…) or { port: 8443 }'), z.strictObject({ port: intBetween(1, 65535, 'Port of a listener on the same load balancer') })], {
       error: (iss) => `must be a listener ARN or { port: 8443 }, got ${show(iss.input)}`,
