@@ -1,4 +1,4 @@
-import { CreateServiceCommand } from '@aws-sdk/client-ecs';
+import { CreateServiceCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { CreateRuleCommand, CreateTargetGroupCommand, DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTagsCommand, type Rule } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -194,6 +194,8 @@ export default defineConfig({
         }),
       );
     }
+    // moto sets runningCount from its environment at create time; an update makes running = desired.
+    await c.ecs.send(new UpdateServiceCommand({ cluster: 'prod', service: 'api-a', desiredCount: 1 }));
     await bridge.syncOnce();
   }
 

@@ -158,9 +158,21 @@ export function createTargetBridge(c: MotoClients, stack: MotoStack): TargetBrid
   let loop: Promise<void> = Promise.resolve();
   let ipSeq = 10;
   const syncOnce = async () => {
-    const list = await c.ecs.send(new ListServicesCommand({ cluster: stack.cluster }));
-    const described = await c.ecs.send(new DescribeServicesCommand({ cluster: stack.cluster, services: list.serviceArns ?? [] }));
-    for (const svc of described.services ?? []) {
+    // ListServices pages (10 a page) and DescribeServices takes at most 10: a file with several
+    // services (two on one listener) must see them all.
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await c.ecs.send(new ListServicesCommand({ cluster: stack.cluster, nextToken }));
+      arns.push(...(page.serviceArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const services = [];
+    for (let i = 0; i < arns.length; i += 10) {
+      const described = await c.ecs.send(new DescribeServicesCommand({ cluster: stack.cluster, services: arns.slice(i, i + 10) }));
+      services.push(...(described.services ?? []));
+    }
+    for (const svc of services) {
       const tg = svc.loadBalancers?.[0]?.targetGroupArn;
       if (!tg) continue;
       const health = await c.elb.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg }));

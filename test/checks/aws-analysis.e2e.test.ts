@@ -135,12 +135,12 @@ export default defineConfig({
 
   it('issue 12 item 3: a quiet service (no ALB metrics) is not rolled back: the deploy pauses, says why, and zdd promote finishes it', async () => {
     const dir = project(`{ type: 'cloudwatch', name: 'alb-5xx', interval: '1m', maxErrorRate: 5, minRequests: 50 }`);
-    const deploy = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env);
+    const deploy = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, { fastClock: true });
     await deploy.waitFor(/"type":"paused"/, 90_000);
     const paused = parseNdjson(deploy.stdout().split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'paused') as { message: string };
     expect(paused.message).toMatch(/^Analysis "analysis" was inconclusive: check "alb-5xx" was inconclusive: too little traffic \(0 requests, need 50\) on candidate 1\.4\.2 .*onInconclusive: pause \(the default\), so the deploy waits/);
     expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
-    const promote = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'promote'], dir, env, 60_000);
+    const promote = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'promote'], dir, env, 60_000, { fastClock: true });
     expect(promote.code, promote.stderr).toBe(0);
     const done = await deploy.done;
     expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);
