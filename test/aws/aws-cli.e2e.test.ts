@@ -1,12 +1,11 @@
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
-import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
-import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
+import { skipWithoutMoto } from '../helpers/moto.js';
+import { useMotoStack } from './moto-stack.js';
 import { STACK_PROVIDER } from './aws-context.js';
 
 // The built binary against moto, as CI and a laptop run it: `npm run build` first (npm test does).
@@ -39,36 +38,14 @@ export default defineConfig({
 `;
 
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (moto)', { timeout: 240_000 }, () => {
-  const moto = useMoto();
-  let c: MotoClients;
-  let stack: MotoStack;
-  let bridge: TargetBridge;
-  let dirs: string[] = [];
-  let env: Record<string, string>;
-
-  beforeEach(async () => {
-    await moto.reset();
-    c = motoClients(moto);
-    stack = await createMotoStack(moto, c);
-    bridge = createTargetBridge(c, stack);
-    await bridge.syncOnce();
-    bridge.startLoop(250);
-    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-  });
-  afterEach(async () => {
-    await bridge.stop();
-    c.destroy();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    dirs = [];
-  });
+  const aws = useMotoStack({ tempPrefix: 'zdd-aws-e2e-' });
 
   function project(extra = ''): string {
-    const dir = mkdtempSync(join(tmpdir(), 'zdd-aws-e2e-'));
-    dirs.push(dir);
+    const dir = aws.tempDir();
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(extra));
     return dir;
   }
-  const zdd = (dir: string, args: string[], timeoutMs = 90_000) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args], dir, env, timeoutMs, { fastClock: true });
+  const zdd = (dir: string, args: string[], timeoutMs = 90_000) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args], dir, aws.env, timeoutMs, { fastClock: true });
   function events(stdout: string): { type: string; [k: string]: any }[] {
     return stdout
       .split('\n')
@@ -76,17 +53,17 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
       .map((l) => JSON.parse(l));
   }
   async function weights(): Promise<Record<string, number>> {
-    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const l = (await aws.c.elb.send(new DescribeListenersCommand({ ListenerArns: [aws.stack.listenerArn] }))).Listeners![0];
     const out: Record<string, number> = {};
     for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) out[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
     return out;
   }
   async function desired(): Promise<Record<string, number>> {
-    const res = await c.ecs.send(new DescribeServicesCommand({ cluster: 'prod', services: ['web-a', 'web-b'] }));
+    const res = await aws.c.ecs.send(new DescribeServicesCommand({ cluster: 'prod', services: ['web-a', 'web-b'] }));
     return Object.fromEntries(res.services!.map((s) => [s.serviceName!, s.desiredCount!]));
   }
   async function rulePriorities(): Promise<string[]> {
-    return (await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!.map((r) => r.Priority!).sort();
+    return (await aws.c.elb.send(new DescribeRulesCommand({ ListenerArn: aws.stack.listenerArn }))).Rules!.map((r) => r.Priority!).sort();
   }
   const failed = (r: { stdout: string; stderr: string }) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
@@ -124,7 +101,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     expect(rb.stdout + rb.stderr).toMatch(/Rolled back to 1.4.1/);
     expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
     expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
-    const tags = await c.elb.send(new DescribeTagsCommand({ ResourceArns: [stack.targetGroupArns[0]] }));
+    const tags = await aws.c.elb.send(new DescribeTagsCommand({ ResourceArns: [aws.stack.targetGroupArns[0]] }));
     expect(tags.TagDescriptions![0].Tags).toContainEqual({ Key: 'zdd:role', Value: 'stable' });
   });
 
@@ -169,7 +146,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     const dir = project();
     // A manual pause parks the first deploy at 10% while it holds the S3 lock.
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("{ weight: 10, pause: '1m' }", '{ weight: 10, pause: {} }'));
-    const holder = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env, { fastClock: true });
+    const holder = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, aws.env, { fastClock: true });
     await holder.waitFor(/"type":"paused"/, 60_000);
     expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
     const second = await zdd(dir, ['deploy', '--image', 'repo/web:1.4.3', '--strategy', 'canary']);
@@ -186,7 +163,7 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
   it('a deploy killed mid-canary: status from a fresh directory tells the truth, rollback restores stable', async () => {
     const dir = project(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`);
     writeFileSync(join(dir, 'deploy.config.ts'), CONFIG(`gates: { smoke: { checks: [{ type: 'command', run: 'true' }] } },`).replace("{ weight: 25, pause: '1m' }", '{ weight: 25, pause: {} }'));
-    const ci = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, env, { fastClock: true });
+    const ci = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary', '--json'], dir, aws.env, { fastClock: true });
     await ci.waitFor(/"type":"paused"/, 60_000);
     ci.child.kill('SIGKILL');
     await ci.done;

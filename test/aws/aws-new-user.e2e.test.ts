@@ -1,14 +1,13 @@
 import { CreateServiceCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { CreateRuleCommand, CreateTargetGroupCommand, DescribeListenersCommand, DescribeLoadBalancersCommand, DescribeRulesCommand, DescribeTagsCommand, type Rule } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runZdd, startZdd, ZDD_BIN, type RunResult } from '../cli/cli-harness.js';
-import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
+import { skipWithoutMoto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from './aws-context.js';
-import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from './moto-stack.js';
+import { useMotoStack } from './moto-stack.js';
 
 /** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
 const FAST = { fastClock: true };
@@ -18,35 +17,8 @@ const FAST = { fastClock: true };
  * emulator for the file). Each test names the item it covers.
  */
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('AWS as a new user meets it (built binary, moto)', { timeout: 240_000 }, () => {
-  const moto = useMoto();
-  let c: MotoClients;
-  let stack: MotoStack;
-  let bridge: TargetBridge;
-  let env: Record<string, string>;
-  const dirs: string[] = [];
-
-  beforeEach(async () => {
-    await moto.reset();
-    c = motoClients(moto);
-    stack = await createMotoStack(moto, c);
-    bridge = createTargetBridge(c, stack);
-    await bridge.syncOnce();
-    bridge.startLoop(250);
-    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-  });
-  afterEach(async () => {
-    await bridge.stop();
-    c.destroy();
-  });
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'zdd-aws-new-user-'));
-    dirs.push(dir);
-    return dir;
-  }
+  const aws = useMotoStack({ tempPrefix: 'zdd-aws-new-user-' });
+  const tempDir = (prefix?: string) => aws.tempDir(prefix);
   function project(provider: Record<string, unknown> = {}, extra = ''): string {
     const dir = tempDir();
     writeFileSync(
@@ -67,7 +39,7 @@ export default defineConfig({
     );
     return dir;
   }
-  const zdd = (dir: string, args: string[], more: Record<string, string> = {}) => runZdd(args, dir, { ...env, ...more }, 90_000, FAST);
+  const zdd = (dir: string, args: string[], more: Record<string, string> = {}) => runZdd(args, dir, { ...aws.env, ...more }, 90_000, FAST);
   const out = (r: RunResult) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
   it('item 1: init leaves the region to the SDK; --region beats provider.region; "not found" names the region it looked in', async () => {
@@ -96,13 +68,13 @@ export default defineConfig({
   });
 
   async function weights(): Promise<Record<string, number>> {
-    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const l = (await aws.c.elb.send(new DescribeListenersCommand({ ListenerArns: [aws.stack.listenerArn] }))).Listeners![0];
     const res: Record<string, number> = {};
     for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) res[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
     return res;
   }
   async function tagsOf(i: 0 | 1): Promise<Record<string, string>> {
-    const t = await c.elb.send(new DescribeTagsCommand({ ResourceArns: [stack.targetGroupArns[i]] }));
+    const t = await aws.c.elb.send(new DescribeTagsCommand({ ResourceArns: [aws.stack.targetGroupArns[i]] }));
     return Object.fromEntries((t.TagDescriptions![0].Tags ?? []).map((x) => [x.Key!, x.Value!]));
   }
 
@@ -113,7 +85,7 @@ export default defineConfig({
     expect(r.stdout + r.stderr).toContain('On AWS, zdd deploy needs an image for revision v5: nothing was changed');
     expect(r.stdout + r.stderr).toContain('provider.image');
     expect(await weights()).toEqual({ 'web-a': 1 });
-    expect((await c.s3.send(new ListObjectsV2Command({ Bucket: stack.bucket }))).KeyCount ?? 0).toBe(0);
+    expect((await aws.c.s3.send(new ListObjectsV2Command({ Bucket: aws.stack.bucket }))).KeyCount ?? 0).toBe(0);
 
     const templated = project({ image: 'repo/web:{{revision}}' });
     const d = await zdd(templated, ['deploy', '--revision', '1.4.2']);
@@ -127,20 +99,20 @@ export default defineConfig({
   });
 
   async function rules(): Promise<Rule[]> {
-    return (await c.elb.send(new DescribeRulesCommand({ ListenerArn: stack.listenerArn }))).Rules!;
+    return (await aws.c.elb.send(new DescribeRulesCommand({ ListenerArn: aws.stack.listenerArn }))).Rules!;
   }
   async function ruleTags(arn: string): Promise<Record<string, string>> {
-    const t = await c.elb.send(new DescribeTagsCommand({ ResourceArns: [arn] }));
+    const t = await aws.c.elb.send(new DescribeTagsCommand({ ResourceArns: [arn] }));
     return Object.fromEntries((t.TagDescriptions![0].Tags ?? []).map((x) => [x.Key!, x.Value!]));
   }
   const forwardsTo = (r: Rule) => r.Actions![0].ForwardConfig?.TargetGroups?.map((g) => `${g.TargetGroupArn!.split('/')[1]}:${g.Weight}`).join(',') ?? r.Actions![0].TargetGroupArn;
   const somebodysRule = (priority: number) =>
-    c.elb.send(
+    aws.c.elb.send(
       new CreateRuleCommand({
-        ListenerArn: stack.listenerArn,
+        ListenerArn: aws.stack.listenerArn,
         Priority: priority,
         Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [`/admin-${priority}`] } }],
-        Actions: [{ Type: 'forward', TargetGroupArn: stack.targetGroupArns[0] }],
+        Actions: [{ Type: 'forward', TargetGroupArn: aws.stack.targetGroupArns[0] }],
       }),
     );
 
@@ -157,7 +129,7 @@ export default defineConfig({
     const rb = await zdd(laptop, ['rollback', '--yes']);
     expect(rb.code, out(rb)).toBe(0);
     expect(await weights()).toEqual({ 'web-a': 100, 'web-b': 0 });
-    expect((await rules()).map((r) => [r.Priority, forwardsTo(r)])).toEqual([['1', stack.targetGroupArns[0]], ['50000', stack.targetGroupArns[0]], ['default', 'web-a:100,web-b:0']]);
+    expect((await rules()).map((r) => [r.Priority, forwardsTo(r)])).toEqual([['1', aws.stack.targetGroupArns[0]], ['50000', aws.stack.targetGroupArns[0]], ['default', 'web-a:100,web-b:0']]);
 
     // The records are readable, the provider is not (a wrong cluster): the recorded state, then exit 5.
     const broken = project({ cluster: 'gone' });
@@ -169,25 +141,25 @@ export default defineConfig({
 
   /** A second service (api-a / api-b) on the same listener, production on a host rule at priority 10. */
   async function addApiService(): Promise<void> {
-    const vpc = (await c.elb.send(new DescribeLoadBalancersCommand({ Names: ['web-alb'] }))).LoadBalancers![0].VpcId;
+    const vpc = (await aws.c.elb.send(new DescribeLoadBalancersCommand({ Names: ['web-alb'] }))).LoadBalancers![0].VpcId;
     const tgs: string[] = [];
     for (const name of ['api-a', 'api-b']) {
-      tgs.push((await c.elb.send(new CreateTargetGroupCommand({ Name: name, Protocol: 'HTTP', Port: 8080, VpcId: vpc, TargetType: 'ip' }))).TargetGroups![0].TargetGroupArn!);
+      tgs.push((await aws.c.elb.send(new CreateTargetGroupCommand({ Name: name, Protocol: 'HTTP', Port: 8080, VpcId: vpc, TargetType: 'ip' }))).TargetGroups![0].TargetGroupArn!);
     }
-    await c.elb.send(
+    await aws.c.elb.send(
       new CreateRuleCommand({
-        ListenerArn: stack.listenerArn,
+        ListenerArn: aws.stack.listenerArn,
         Priority: 10,
         Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['api.example.com'] } }],
         Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: tgs[0], Weight: 1 }, { TargetGroupArn: tgs[1], Weight: 0 }] } }],
       }),
     );
     for (const [i, name] of ['api-a', 'api-b'].entries()) {
-      await c.ecs.send(
+      await aws.c.ecs.send(
         new CreateServiceCommand({
           cluster: 'prod',
           serviceName: name,
-          taskDefinition: stack.taskDefinitionArn,
+          taskDefinition: aws.stack.taskDefinitionArn,
           desiredCount: i === 0 ? 1 : 0,
           launchType: 'FARGATE',
           loadBalancers: [{ targetGroupArn: tgs[i], containerName: 'web', containerPort: 8080 }],
@@ -195,8 +167,8 @@ export default defineConfig({
       );
     }
     // moto sets runningCount from its environment at create time; an update makes running = desired.
-    await c.ecs.send(new UpdateServiceCommand({ cluster: 'prod', service: 'api-a', desiredCount: 1 }));
-    await bridge.syncOnce();
+    await aws.c.ecs.send(new UpdateServiceCommand({ cluster: 'prod', service: 'api-a', desiredCount: 1 }));
+    await aws.bridge.syncOnce();
   }
 
   it('issue 8 item 10: two services on one listener touch only their own header rules and actions; a third config aimed at a claimed action is refused', async () => {
@@ -204,14 +176,13 @@ export default defineConfig({
     // A smoke gate keeps each deploy's header rule up until its candidate holds 100%.
     const web = project({}, `gates: { smoke: { checks: [{ type: 'command', run: 'test -n "$ZDD_TEST_HEADERS"' }] } },`);
     writeFileSync(join(web, 'deploy.config.ts'), readFileSync(join(web, 'deploy.config.ts'), 'utf8').replace("{ weight: 50, pause: '1m' }", '{ weight: 10, pause: {} }'));
-    const webDeploy = startZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], web, env, FAST);
+    const webDeploy = startZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], web, aws.env, FAST);
     await webDeploy.waitFor(/"type":"paused"/, 60_000);
     const webRule = (await rules()).find((r) => r.Priority === '50000')!;
     expect(await ruleTags(webRule.RuleArn!)).toEqual({ 'zdd:service': 'web' });
     expect(forwardsTo(webRule)).toBe(`web-b:1`);
 
-    const api = mkdtempSync(join(tmpdir(), 'zdd-aws-api-'));
-    dirs.push(api);
+    const api = tempDir('zdd-aws-api-');
     writeFileSync(
       join(api, 'deploy.config.ts'),
       readFileSync(join(web, 'deploy.config.ts'), 'utf8')
@@ -232,8 +203,7 @@ export default defineConfig({
     expect(await ruleTags(after.find((r) => r.Priority === '10')!.RuleArn!)).toEqual({ 'zdd:service': 'api' });
 
     // A config for another service aimed at web's action (the listener default) is refused, nothing changed.
-    const shop = mkdtempSync(join(tmpdir(), 'zdd-aws-shop-'));
-    dirs.push(shop);
+    const shop = tempDir('zdd-aws-shop-');
     writeFileSync(join(shop, 'deploy.config.ts'), readFileSync(join(api, 'deploy.config.ts'), 'utf8').replace("service: 'api'", "service: 'shop'").replace(',"rule":{"priority":10}', ''));
     const refused = await zdd(shop, ['deploy', '--image', 'repo/shop:1']);
     expect(refused.code, out(refused)).toBe(5);
@@ -253,7 +223,7 @@ export default defineConfig({
     // Another warning, emitted by the process the way any library would: it must still reach stderr.
     writeFileSync(join(cache, 'warn.mjs'), "setTimeout(() => process.emitWarning('some other warning'), 0);\n");
     // The SDK's own switch off (the test files set it for their own clients).
-    const plain = { ...env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' };
+    const plain = { ...aws.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' };
     const run = () => runZdd(['status'], dir, { ...plain, XDG_CACHE_HOME: cache, NODE_OPTIONS: `--import ${join(cache, 'warn.mjs')}` }, 90_000);
     const first = await run();
     expect(first.code, out(first)).toBe(0);

@@ -9,7 +9,11 @@ import {
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import type { Moto } from '../helpers/moto.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { motoEnv, startMoto, type Moto } from '../helpers/moto.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -214,6 +218,86 @@ export function createTargetBridge(c: MotoClients, stack: MotoStack): TargetBrid
     async stop() {
       stopped = true;
       await loop;
+    },
+  };
+}
+
+/** What useMotoStack hands a test file: read its fields inside tests and hooks, not at collection. */
+export interface LiveMotoStack {
+  readonly moto: Moto;
+  readonly c: MotoClients;
+  readonly stack: MotoStack;
+  readonly bridge: TargetBridge;
+  /** motoEnv for the built binary, with the SDK's Node-version warning off. */
+  readonly env: Record<string, string>;
+  /** A fresh temporary directory, removed after the test (or, with `once`, after the file). */
+  tempDir(prefix?: string): string;
+}
+
+/**
+ * The moto fixture for tests of the built binary: one emulator for the file, and before each test
+ * (or once for the file, with `once`) a reset, fresh clients, the stack of createMotoStack and a
+ * target bridge polling every 250 ms. Call it inside the describe; hooks the file registers after
+ * it see the stack already up.
+ */
+export function useMotoStack(opts: { tempPrefix: string; once?: boolean }): LiveMotoStack {
+  let moto: Moto | undefined;
+  let c: MotoClients | undefined;
+  let stack: MotoStack | undefined;
+  let bridge: TargetBridge | undefined;
+  let env: Record<string, string> | undefined;
+  let dirs: string[] = [];
+  const up = async () => {
+    await moto!.reset();
+    c = motoClients(moto!);
+    stack = await createMotoStack(moto!, c);
+    bridge = createTargetBridge(c, stack);
+    await bridge.syncOnce();
+    bridge.startLoop(250);
+    env = { ...motoEnv(moto!), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+  };
+  const down = async () => {
+    await bridge?.stop();
+    c?.destroy();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    dirs = [];
+  };
+  beforeAll(async () => {
+    moto = await startMoto();
+    if (opts.once) await up();
+  });
+  afterAll(async () => {
+    if (opts.once) await down();
+    await moto?.stop();
+  });
+  if (!opts.once) {
+    beforeEach(up);
+    afterEach(down);
+  }
+  const live = <T>(what: string, v: T | undefined): T => {
+    if (v === undefined) throw new Error(`the moto stack's ${what} is not up yet: use it inside a test or a hook`);
+    return v;
+  };
+  return {
+    get moto() {
+      return live('emulator', moto);
+    },
+    get c() {
+      return live('clients', c);
+    },
+    get stack() {
+      return live('stack', stack);
+    },
+    get bridge() {
+      return live('bridge', bridge);
+    },
+    get env() {
+      return live('env', env);
+    },
+    tempDir(prefix = opts.tempPrefix) {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
     },
   };
 }

@@ -1,13 +1,12 @@
 import { CloudWatchClient, PutMetricDataCommand, SetAlarmStateCommand, PutMetricAlarmCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { DescribeListenersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadBalancerDimension, targetGroupDimension } from '../../src/checks/metrics/cloudwatch-check.js';
 import { parseNdjson, runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
-import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
-import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { useMotoStack } from '../aws/moto-stack.js';
+import { skipWithoutMoto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from '../aws/aws-context.js';
 
 /**
@@ -20,40 +19,18 @@ import { STACK_PROVIDER } from '../aws/aws-context.js';
 const MINUTE = 60_000;
 
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('metric analysis on the AWS provider (built binary, moto)', () => {
-  let moto: Moto;
-  let c: MotoClients;
+  const aws = useMotoStack({ tempPrefix: 'zdd-aws-analysis-' });
   let cw: CloudWatchClient;
-  let stack: MotoStack;
-  let bridge: TargetBridge;
-  let env: Record<string, string>;
-  const dirs: string[] = [];
 
-  beforeAll(async () => {
-    moto = await startMoto();
+  beforeEach(() => {
+    cw = new CloudWatchClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
   });
-  afterAll(async () => {
-    await moto?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    c = motoClients(moto);
-    stack = await createMotoStack(moto, c);
-    bridge = createTargetBridge(c, stack);
-    await bridge.syncOnce();
-    bridge.startLoop(250);
-    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    cw = new CloudWatchClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-  });
-  afterEach(async () => {
-    await bridge.stop();
-    c.destroy();
+  afterEach(() => {
     cw.destroy();
   });
 
   function project(checks: string): string {
-    const dir = mkdtempSync(join(tmpdir(), 'zdd-aws-analysis-'));
-    dirs.push(dir);
+    const dir = aws.tempDir();
     writeFileSync(
       join(dir, 'deploy.config.ts'),
       `import { defineConfig } from 'zdd';
@@ -78,7 +55,7 @@ export default defineConfig({
     const at = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
     const dims = [
       { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
-      { Name: 'LoadBalancer', Value: loadBalancerDimension(stack.loadBalancerArn)! },
+      { Name: 'LoadBalancer', Value: loadBalancerDimension(aws.stack.loadBalancerArn)! },
     ];
     const data: MetricDatum[] = [
       { MetricName: 'RequestCount', Dimensions: dims, Timestamp: at, Value: m.requests },
@@ -89,7 +66,7 @@ export default defineConfig({
   }
 
   async function weights(): Promise<Record<string, number>> {
-    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const l = (await aws.c.elb.send(new DescribeListenersCommand({ ListenerArns: [aws.stack.listenerArn] }))).Listeners![0];
     const out: Record<string, number> = {};
     for (const g of l.DefaultActions![0].ForwardConfig!.TargetGroups!) out[g.TargetGroupArn!.includes('/web-a/') ? 'web-a' : 'web-b'] = g.Weight!;
     return out;
@@ -97,15 +74,15 @@ export default defineConfig({
 
   // The candidate goes to the idle slot (web-b) while web-a serves stable.
   const cloudwatchCheck = () =>
-    `{ type: 'cloudwatch', name: 'alb-5xx', interval: '30s', window: '2m', loadBalancer: ${JSON.stringify(stack.loadBalancerArn)},
-       candidateTargetGroup: ${JSON.stringify(stack.targetGroupArns[1])}, stableTargetGroup: ${JSON.stringify(stack.targetGroupArns[0])},
+    `{ type: 'cloudwatch', name: 'alb-5xx', interval: '30s', window: '2m', loadBalancer: ${JSON.stringify(aws.stack.loadBalancerArn)},
+       candidateTargetGroup: ${JSON.stringify(aws.stack.targetGroupArns[1])}, stableTargetGroup: ${JSON.stringify(aws.stack.targetGroupArns[0])},
        minRequests: 50, maxErrorRate: 5, maxErrorRateIncrease: 2, maxLatencyRatio: 2 }`;
 
   it('rolls back a candidate whose ALB 5xx rate is over the limit, naming the check and the value', async () => {
-    await feed(stack.targetGroupArns[1], { requests: 200, errors: 62, latencySec: 0.05 });
-    await feed(stack.targetGroupArns[0], { requests: 1800, errors: 2, latencySec: 0.04 });
+    await feed(aws.stack.targetGroupArns[1], { requests: 200, errors: 62, latencySec: 0.05 });
+    await feed(aws.stack.targetGroupArns[0], { requests: 1800, errors: 2, latencySec: 0.04 });
     const dir = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, 90_000, { fastClock: true });
+    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, aws.env, 90_000, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     const ev = parseNdjson(r.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n'));
     const check = ev.find((e) => e.type === 'check') as { result: { verdict: string; observed: Record<string, number>; query: string } };
@@ -116,17 +93,17 @@ export default defineConfig({
   }, 120_000);
 
   it('promotes a healthy candidate, and an alarm in ALARM rolls back', async () => {
-    await feed(stack.targetGroupArns[1], { requests: 200, errors: 1, latencySec: 0.05 });
-    await feed(stack.targetGroupArns[0], { requests: 1800, errors: 4, latencySec: 0.04 });
+    await feed(aws.stack.targetGroupArns[1], { requests: 200, errors: 1, latencySec: 0.05 });
+    await feed(aws.stack.targetGroupArns[0], { requests: 1800, errors: 4, latencySec: 0.04 });
     const ok = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, env, 90_000, { fastClock: true });
+    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, aws.env, 90_000, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
 
     await cw.send(new PutMetricAlarmCommand({ AlarmName: 'web-5xx', Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_Target_5XX_Count', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: 'GreaterThanThreshold' }));
     await cw.send(new SetAlarmStateCommand({ AlarmName: 'web-5xx', StateValue: 'ALARM', StateReason: 'Threshold Crossed: 1 datapoint [57.0] was greater than the threshold (10.0)' }));
     const alarmed = project(`{ type: 'cloudwatch-alarm', alarms: ['{{service}}-5xx'] }`);
-    const r2 = await runZdd(['--config', join(alarmed, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.3', '--json'], alarmed, env, 90_000, { fastClock: true });
+    const r2 = await runZdd(['--config', join(alarmed, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.3', '--json'], alarmed, aws.env, 90_000, { fastClock: true });
     expect(r2.code, `${r2.stdout}\n${r2.stderr}`).toBe(1);
     const reason = String(parseNdjson(r2.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'rollback.start')?.reason);
     expect(reason).toContain('check "cloudwatch-alarm#0" failed: alarm "web-5xx" is in ALARM: Threshold Crossed');
@@ -135,12 +112,12 @@ export default defineConfig({
 
   it('issue 12 item 3: a quiet service (no ALB metrics) is not rolled back: the deploy pauses, says why, and zdd promote finishes it', async () => {
     const dir = project(`{ type: 'cloudwatch', name: 'alb-5xx', interval: '1m', maxErrorRate: 5, minRequests: 50 }`);
-    const deploy = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, { fastClock: true });
+    const deploy = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, aws.env, { fastClock: true });
     await deploy.waitFor(/"type":"paused"/, 90_000);
     const paused = parseNdjson(deploy.stdout().split('\n').filter((l) => l.startsWith('{')).join('\n')).find((e) => e.type === 'paused') as { message: string };
     expect(paused.message).toMatch(/^Analysis "analysis" was inconclusive: check "alb-5xx" was inconclusive: too little traffic \(0 requests, need 50\) on candidate 1\.4\.2 .*onInconclusive: pause \(the default\), so the deploy waits/);
     expect(await weights()).toEqual({ 'web-a': 90, 'web-b': 10 });
-    const promote = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'promote'], dir, env, 60_000, { fastClock: true });
+    const promote = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'promote'], dir, aws.env, 60_000, { fastClock: true });
     expect(promote.code, promote.stderr).toBe(0);
     const done = await deploy.done;
     expect(done.code, `${done.stdout}\n${done.stderr}`).toBe(0);

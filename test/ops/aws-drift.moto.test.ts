@@ -1,12 +1,11 @@
 import { DescribeListenersCommand, ModifyListenerCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runZdd, startZdd, ZDD_BIN } from '../cli/cli-harness.js';
-import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
+import { skipWithoutMoto } from '../helpers/moto.js';
 import { STACK_PROVIDER } from '../aws/aws-context.js';
-import { createMotoStack, createTargetBridge, motoClients, type MotoClients, type MotoStack, type TargetBridge } from '../aws/moto-stack.js';
+import { useMotoStack } from '../aws/moto-stack.js';
 
 /** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
 const FAST = { fastClock: true };
@@ -18,22 +17,11 @@ const FAST = { fastClock: true };
  * planned weights again.
  */
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('listener drift on AWS (moto)', { timeout: 240_000 }, () => {
-  const moto = useMoto();
-  let c: MotoClients;
-  let stack: MotoStack;
-  let bridge: TargetBridge;
+  const aws = useMotoStack({ tempPrefix: 'zdd-aws-drift-', once: true });
   let dir: string;
-  let env: Record<string, string>;
 
-  beforeAll(async () => {
-    await moto.reset();
-    c = motoClients(moto);
-    stack = await createMotoStack(moto, c);
-    bridge = createTargetBridge(c, stack);
-    await bridge.syncOnce();
-    bridge.startLoop(250);
-    env = { ...motoEnv(moto), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    dir = mkdtempSync(join(tmpdir(), 'zdd-aws-drift-'));
+  beforeAll(() => {
+    dir = aws.tempDir();
     writeFileSync(
       join(dir, 'deploy.config.ts'),
       `import { defineConfig } from 'zdd';
@@ -49,25 +37,20 @@ export default defineConfig({
 `,
     );
   });
-  afterAll(async () => {
-    await bridge?.stop();
-    c?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
 
-  const zdd = (args: string[]) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args, '--json'], dir, env, 90_000, FAST);
+  const zdd = (args: string[]) => runZdd(['--config', join(dir, 'deploy.config.ts'), ...args, '--json'], dir, aws.env, 90_000, FAST);
   const events = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
   /** What Terraform or a console click does: the listener's forward weights set by hand. */
   const setListener = (a: number, b: number) =>
-    c.elb.send(
+    aws.c.elb.send(
       new ModifyListenerCommand({
-        ListenerArn: stack.listenerArn,
-        DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: stack.targetGroupArns[0], Weight: a }, { TargetGroupArn: stack.targetGroupArns[1], Weight: b }] } }],
+        ListenerArn: aws.stack.listenerArn,
+        DefaultActions: [{ Type: 'forward', ForwardConfig: { TargetGroups: [{ TargetGroupArn: aws.stack.targetGroupArns[0], Weight: a }, { TargetGroupArn: aws.stack.targetGroupArns[1], Weight: b }] } }],
       }),
     );
 
   it('between two steps: zdd warns that the listener changed behind it and sets its planned weights again', async () => {
-    const run = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, env, FAST);
+    const run = startZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, aws.env, FAST);
     await run.waitFor(/"type":"paused"/, 90_000);
     await setListener(40, 60); // planned: 1.4.1 90%, 1.4.2 10%
     const promote = await zdd(['promote']);
@@ -85,7 +68,7 @@ export default defineConfig({
     expect(r.code, r.stdout + r.stderr).toBe(2);
     const done = events(r.stdout).at(-1);
     expect(done.message).toContain('1.4.1 has 30% (zdd wrote 0%, +30 points), 1.4.2 has 70% (zdd wrote 100%, -30 points)');
-    const l = (await c.elb.send(new DescribeListenersCommand({ ListenerArns: [stack.listenerArn] }))).Listeners![0];
+    const l = (await aws.c.elb.send(new DescribeListenersCommand({ ListenerArns: [aws.stack.listenerArn] }))).Listeners![0];
     expect(l.DefaultActions![0].ForwardConfig!.TargetGroups!.map((g) => g.Weight)).toEqual([30, 70]);
     const status = await zdd(['status']);
     expect(events(status.stdout).find((e) => e.type === 'status').drift).toEqual([expect.stringContaining('Traffic differs from what zdd last wrote')]);
