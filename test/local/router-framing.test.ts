@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
-import { freePort } from '../../src/providers/local/processes.js';
 import { RouterServer } from '../../src/providers/local/router-server.js';
-import { writeRouterState } from '../../src/providers/local/router-state.js';
+import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 
 /**
  * Requests without a body take the router's hot path (plain sockets, response framing parsed by
@@ -25,22 +22,10 @@ describe('router hot path: response framing (in-process, real sockets)', () => {
   let appConnections = 0;
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-  function get(path: string, method = 'GET'): Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString('latin1'), headers: res.headers }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
+  const get = (path: string, method = 'GET') => routerRequest(port, path, { method, agent, encoding: 'latin1' });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zdd-framing-'));
-    port = await freePort('127.0.0.1');
+    ({ dir, port, router, admin } = await startInProcessRouter('zdd-framing-'));
     app = createServer((req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url!, 'http://x');
       if (url.pathname === '/chunked') {
@@ -69,29 +54,11 @@ describe('router hot path: response framing (in-process, real sockets)', () => {
       });
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
-    await writeRouterState(join(dir, 'router.json'), {
-      version: 1,
-      service: 'web',
-      host: '127.0.0.1',
-      port,
-      socketPath: join(dir, 'admin.sock'),
-      testHeader: 'X-Canary',
-      testValue: 'always',
-      testRoute: null,
-      weights: {},
-      revisions: {},
-      instances: [],
-      updatedAt: new Date().toISOString(),
-    });
-    router = new RouterServer(join(dir, 'router.json'));
-    await router.start();
-    admin = new AdminClient(join(dir, 'admin.sock'));
     for (const [rev, p] of [
       ['app', (app.address() as AddressInfo).port],
       ['raw', (raw.address() as AddressInfo).port],
     ] as const) {
-      await admin.call('PUT', '/revision', { spec: { id: rev }, desired: 1 });
-      await admin.call('POST', '/instance', { instance: { id: `${rev}#1`, revision: rev, port: p, pid: 999_999, status: 'ready', logFile: '/dev/null', startedAt: new Date().toISOString() } });
+      await addRouterInstance(admin, `${rev}#1`, rev, p);
     }
     await admin.call('PUT', '/weights', { weights: { app: 100 } });
   });
@@ -99,9 +66,7 @@ describe('router hot path: response framing (in-process, real sockets)', () => {
   afterAll(async () => {
     agent.destroy();
     await router?.stop(200);
-    app.closeAllConnections();
-    await new Promise((r) => app.close(r));
-    await new Promise((r) => raw.close(r));
+    await closeServers([app, raw]);
     rmSync(dir, { recursive: true, force: true });
   });
 

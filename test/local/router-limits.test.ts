@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { rmSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/core/clock.js';
 import { EventBus } from '../../src/core/events.js';
@@ -10,11 +8,10 @@ import { RouterCheck } from '../../src/checks/metrics/router-check.js';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { resolveLocalConfig } from '../../src/providers/local/local-provider.js';
 import { LocalRouter } from '../../src/providers/local/local-router.js';
-import { freePort } from '../../src/providers/local/processes.js';
 import { RouterProcess } from '../../src/providers/local/router-process.js';
 import { RouterServer } from '../../src/providers/local/router-server.js';
-import { writeRouterState } from '../../src/providers/local/router-state.js';
 import type { CheckContext } from '../../src/core/checks.js';
+import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 
 /**
  * Timeouts, limits, forwarded headers and test-route accounting of the router, in-process with
@@ -36,40 +33,15 @@ describe('router limits and accounting (in-process, real sockets)', () => {
     return (server.address() as AddressInfo).port;
   }
 
-  function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; revision?: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text, revision: res.headers['x-zdd-revision'] as string | undefined }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
+  const get = (path: string, headers: Record<string, string> = {}) => routerRequest(port, path, { headers });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zdd-limits-'));
-    port = await freePort('127.0.0.1');
-    const statePath = join(dir, 'router.json');
-    await writeRouterState(statePath, {
-      version: 1,
-      service: 'web',
-      host: '127.0.0.1',
-      port,
-      socketPath: join(dir, 'admin.sock'),
-      testHeader: 'X-Canary',
-      testValue: 'always',
-      testRoute: null,
-      weights: {},
-      revisions: {},
-      instances: [],
-      limits: { upstreamHeadersTimeoutMs: 300, maxConnections: 20, clientHeadersTimeoutMs: 500, clientIdleTimeoutMs: 700 },
-      updatedAt: new Date().toISOString(),
-    });
-    router = new RouterServer(statePath);
-    await router.start();
-    admin = new AdminClient(join(dir, 'admin.sock'));
+    ({ dir, port, router, admin } = await startInProcessRouter('zdd-limits-', {
+      upstreamHeadersTimeoutMs: 300,
+      maxConnections: 20,
+      clientHeadersTimeoutMs: 500,
+      clientIdleTimeoutMs: 700,
+    }));
     const answer = (name: string) => (req: IncomingMessage, res: ServerResponse) => {
       lastHeaders = req.headers;
       if (req.url === '/hang') return; // never answers
@@ -80,17 +52,13 @@ describe('router limits and accounting (in-process, real sockets)', () => {
       ['s', await backend('s', answer('s'))],
       ['c', await backend('c', answer('c'))],
     ] as const) {
-      await admin.call('PUT', '/revision', { spec: { id: rev }, desired: 1 });
-      await admin.call('POST', '/instance', { instance: { id: `${rev}#${++seq}`, revision: rev, port: p, pid: 999_999, status: 'ready', logFile: '/dev/null', startedAt: new Date().toISOString() } });
+      await addRouterInstance(admin, `${rev}#${++seq}`, rev, p);
     }
   });
 
   afterAll(async () => {
     await router?.stop(200);
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
-    }
+    await closeServers(servers);
     rmSync(dir, { recursive: true, force: true });
   });
 

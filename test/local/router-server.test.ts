@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmodSync, rmSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { freePort } from '../../src/providers/local/processes.js';
 import { RouterServer } from '../../src/providers/local/router-server.js';
-import { type InstanceRecord, writeRouterState } from '../../src/providers/local/router-state.js';
+import type { InstanceRecord } from '../../src/providers/local/router-state.js';
 import { WeightedPicker } from '../../src/providers/local/weighted-picker.js';
 import { startLoad } from '../helpers/load-generator.js';
+import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 
 interface Backend {
   port: number;
@@ -61,52 +61,19 @@ describe('router server (in-process, real sockets)', () => {
 
   async function addInstance(revision: string, port: number, status: InstanceRecord['status'] = 'ready'): Promise<string> {
     const id = `${revision}#${++seq}`;
-    await admin.call('PUT', '/revision', { spec: { id: revision }, desired: 1 });
-    await admin.call('POST', '/instance', { instance: { id, revision, port, pid: 999_999, status, logFile: '/dev/null', startedAt: new Date().toISOString() } });
+    await addRouterInstance(admin, id, revision, port, status);
     return id;
   }
 
-  function get(path = '/', headers: Record<string, string> = {}, method = 'GET', body?: string): Promise<{ status: number; body: string; revision?: string }> {
-    return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, body: text, revision: res.headers['x-zdd-revision'] as string | undefined }));
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  const get = (path = '/', headers: Record<string, string> = {}, method = 'GET', body?: string) => routerRequest(port, path, { headers, method, body });
 
   beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'zdd-router-'));
-    port = await freePort('127.0.0.1');
-    const statePath = join(dir, 'router.json');
-    await writeRouterState(statePath, {
-      version: 1,
-      service: 'web',
-      host: '127.0.0.1',
-      port,
-      socketPath: join(dir, 'admin.sock'),
-      testHeader: 'X-Canary',
-      testValue: 'always',
-      testRoute: null,
-      weights: {},
-      revisions: {},
-      instances: [],
-      updatedAt: new Date().toISOString(),
-    });
-    router = new RouterServer(statePath);
-    await router.start();
-    admin = new AdminClient(join(dir, 'admin.sock'));
+    ({ dir, port, router, admin } = await startInProcessRouter('zdd-router-'));
   });
 
   afterEach(async () => {
     await router.stop(500);
-    for (const b of backends.splice(0)) {
-      b.server.closeAllConnections();
-      await new Promise((r) => b.server.close(r));
-    }
+    await closeServers(backends.splice(0).map((b) => b.server));
     rmSync(dir, { recursive: true, force: true });
   });
 
