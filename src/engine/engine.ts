@@ -134,7 +134,7 @@ export class Engine {
     const lock = await deps.store.lock.inspect(deps.config.service);
     if (lock && !lock.stale && lock.holder.deploymentId === record.id) {
       if (record.status === 'rolling-back') return nothingToDo(`Deploy ${record.id} is rolling back (pid ${lock.holder.pid} on ${lock.holder.host}); nothing to promote.`);
-      await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promoteRequested', deps.clock);
+      await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promote', deps.clock);
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Asked deploy ${record.id} (pid ${lock.holder.pid} on ${lock.holder.host}) to go on past its pause.` };
     }
     // A rollback cut short cannot be promoted back: finishing it is the only way to a known state.
