@@ -120,6 +120,26 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     }
   });
 
+  it('two promotes made at the same instant (a fake clock) each wake their own pause', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      let woke = 0;
+      void watcher.waitForPromote(stop.signal, 1).then(() => woke++, () => undefined);
+      expect(await requestOnRecord(store.records, 'web', 'd1', 'promote', clock)).toBe(true);
+      await until(() => woke === 1);
+      await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
+      void watcher.waitForPromote(stop.signal, 3).then(() => woke++, () => undefined);
+      expect(await requestOnRecord(store.records, 'web', 'd1', 'promote', clock)).toBe(true);
+      await until(() => woke === 2);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
   it('a promote written in the record by an older zdd still wakes the pause', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
     const watcher = new RequestWatcher(store.records, 'd1', 'web');
