@@ -29,7 +29,7 @@ export type {
   HealthWaitOptions,
 } from './core/provider.js';
 export type { Check, CheckContext, CheckFactory, CheckResult, CheckThresholds, Measurement, Verdict } from './core/checks.js';
-export type { DeploymentRecord, DeploymentStatus, StateStore, RecordStore, LockStore, LockLease, LockInfo } from './core/state.js';
+export type { DeploymentRecord, DeploymentStatus, StateStore, RecordStore, LockStore, LockLease, LockInfo, RequestKind, DeploymentRequest, DeploymentRequests } from './core/state.js';
 export type { ZddEvent, ZddEventWithTime, EventSink } from './core/events.js';
 export type { Clock } from './core/clock.js';
 export { systemClock, FakeClock } from './core/clock.js';

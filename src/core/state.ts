@@ -84,7 +84,22 @@ export interface RecordStore {
   save(record: DeploymentRecord): Promise<void>;
   /** Records newest first, at most `limit`. */
   history(service: string, limit: number): Promise<DeploymentRecord[]>;
+  /** Ask deploy `deploymentId` (run by another process) to abort or promote: stored apart from the record, which it never rewrites. */
+  request(service: string, deploymentId: string, kind: RequestKind, request: DeploymentRequest): Promise<void>;
+  /** The newest request of each kind made of deploy `deploymentId` (empty when none). */
+  requests(service: string, deploymentId: string): Promise<DeploymentRequests>;
 }
+
+/** What another process may ask of a running deploy (`zdd abort`/`zdd rollback`/`zdd flag kill`, `zdd promote`). */
+export type RequestKind = 'abort' | 'promote';
+
+/** One request: when it was made and, for a promote, the step (the pause or bake) the requester saw. */
+export interface DeploymentRequest {
+  at: string;
+  stepIndex?: number;
+}
+
+export type DeploymentRequests = Partial<Record<RequestKind, DeploymentRequest>>;
 
 /** The lock as read from the store. */
 export interface LockInfo {

@@ -21,6 +21,7 @@ import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
+import { holdsToken } from '../state/lock-holder.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -133,7 +134,7 @@ export class Engine {
     const lock = await deps.store.lock.inspect(deps.config.service);
     if (lock && !lock.stale && lock.holder.deploymentId === record.id) {
       if (record.status === 'rolling-back') return nothingToDo(`Deploy ${record.id} is rolling back (pid ${lock.holder.pid} on ${lock.holder.host}); nothing to promote.`);
-      await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promoteRequested', deps.clock);
+      await requestOnRecord(deps.store.records, deps.config.service, record.id, 'promote', deps.clock);
       return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Asked deploy ${record.id} (pid ${lock.holder.pid} on ${lock.holder.host}) to go on past its pause.` };
     }
     // A rollback cut short cannot be promoted back: finishing it is the only way to a known state.
@@ -176,7 +177,8 @@ export class Engine {
       }
       const restore = this.isRestore(record);
       const lock = await deps.store.lock.inspect(deps.config.service);
-      if (lock && !lock.stale && lock.holder.deploymentId === record.id && lock.holder.pid !== process.pid) {
+      if (lock && !lock.stale && lock.holder.deploymentId === record.id && !holdsToken(lock.holder.token)) {
+        // Another live process runs it: identity is (host, pid, token), never the pid alone (containers share pids).
         // Aborting a live restore would put back the revision the operator is leaving.
         if (restore) throw new LockHeldError(deps.config.service, lock.holder, false);
         return abortLiveDeploy(deps, record, lock.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));

@@ -1,37 +1,55 @@
 import type { Clock } from '../core/clock.js';
-import type { DeploymentRecord, RecordStore } from '../core/state.js';
+import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, RecordStore, RequestKind } from '../core/state.js';
 
 const POLL_MS = 500;
 
-/** What another process may ask of a running deploy, through its record. */
-export type RemoteRequest = 'abortRequested' | 'promoteRequested';
-
-/** Ask the deploy `id` (the service's newest record) to abort or go on; false when it is not the newest. */
-export async function requestOnRecord(records: RecordStore, service: string, id: string, field: RemoteRequest, clock: Clock): Promise<boolean> {
+/**
+ * Ask the deploy `id` (the service's newest record), run by another process, to abort or go on;
+ * false when it is not the newest. The request goes to the store's request channel: only the lock
+ * holder writes the record (promise 11), so a read-modify-write here could put back an older
+ * checkpoint over one the holder wrote in between (promise 3).
+ */
+export async function requestOnRecord(records: RecordStore, service: string, id: string, kind: RequestKind, clock: Clock): Promise<boolean> {
   const r = await records.latest(service);
   if (!r || r.id !== id) return false;
-  r[field] = new Date(clock.now()).toISOString();
-  await records.save(r);
+  const at = new Date(clock.now()).toISOString();
+  // A promote is for the pause (or bake) the requester saw, never for a later one.
+  await records.request(service, id, kind, kind === 'promote' ? { at, stepIndex: r.stepIndex } : { at });
   return true;
 }
 
-/** Before a checkpoint overwrites the record: keep the requests another process wrote since. */
-export function carryOverRequests(record: DeploymentRecord, onDisk: DeploymentRecord | null): void {
-  if (onDisk?.id !== record.id) return;
-  if (onDisk.abortRequested && !record.abortRequested) record.abortRequested = onDisk.abortRequested;
-  if (onDisk.promoteRequested && !record.promoteRequested && record.status === 'paused') record.promoteRequested = onDisk.promoteRequested;
+/** A promote request meant for the step at `stepIndex` (one without a step, from an older zdd, is meant for any). */
+function promoteFor(p: DeploymentRequest | undefined, stepIndex: number): boolean {
+  return !!p && (p.stepIndex === undefined || p.stepIndex === stepIndex);
 }
 
 /**
- * Watches the deployment record for requests from other processes (`zdd promote`, `zdd abort`,
- * `zdd rollback`), which may run on another machine when the state is remote. Polls in real
+ * Before a checkpoint: note in the holder's own record the requests other processes made (the
+ * request channel, or an older zdd's write into the record), so that status and history show them.
+ */
+export function carryOverRequests(record: DeploymentRecord, onDisk: DeploymentRecord | null, requests: DeploymentRequests = {}): void {
+  const legacy = onDisk?.id === record.id ? onDisk : null;
+  const abort = requests.abort?.at ?? legacy?.abortRequested;
+  if (abort && !record.abortRequested) record.abortRequested = abort;
+  if (record.status !== 'paused' || record.promoteRequested) return;
+  const promote = promoteFor(requests.promote, record.stepIndex) ? requests.promote?.at : legacy?.promoteRequested;
+  if (promote) record.promoteRequested = promote;
+}
+
+/**
+ * Watches the request channel (and the record, where an older zdd wrote them) for requests from
+ * other processes (`zdd promote`, `zdd abort`, `zdd rollback`, `zdd flag kill`), which may run on another machine when the state is remote. Polls in real
  * time: these are human actions, and a fake test clock must not turn this into a busy loop.
  */
 export class RequestWatcher {
   private timer: NodeJS.Timeout | null = null;
   private abortListeners: (() => void)[] = [];
-  private promoteWaiters: (() => void)[] = [];
-  private seenPromote: string | undefined;
+  private promoteWaiters: { stepIndex: number; wake: () => void }[] = [];
+  /** Promote requests of the request channel already acted on, and every one seen (the holder copies them into its record). */
+  private consumedPromote: string | undefined;
+  private readonly channelPromotes = new Set<string>();
+  /** The last promote an older zdd wrote into the record itself. */
+  private seenLegacyPromote: string | undefined;
   private aborted = false;
   private foreignListeners: (() => void)[] = [];
 
@@ -52,21 +70,36 @@ export class RequestWatcher {
     const tick = async () => {
       try {
         const r = await this.records.latest(this.service);
+        // A damaged or unreadable request is no reason to miss the record's news: read again at the next tick.
+        const requests = await this.records.requests(this.service, this.deploymentId).catch((): DeploymentRequests => ({}));
         if (r && (r.id !== this.deploymentId || (this.writer && (r.by.pid !== this.writer.pid || r.by.host !== this.writer.host)))) {
           // Another process wrote the record (a take-over, or a new deploy after --force): is the lock still ours?
           for (const l of this.foreignListeners) l();
         }
-        if (r?.id === this.deploymentId) {
-          if (r.abortRequested && !this.aborted) {
-            this.aborted = true;
-            for (const l of this.abortListeners) l();
+        // A record that carries a request (written by an older zdd) still counts.
+        const own = r?.id === this.deploymentId ? r : null;
+        if ((requests.abort || own?.abortRequested) && !this.aborted) {
+          this.aborted = true;
+          for (const l of this.abortListeners) l();
+        }
+        const promote = requests.promote;
+        if (promote) this.channelPromotes.add(promote.at);
+        // Keyed by time and step: two promotes may carry the same time (a fake clock, one millisecond).
+        const key = promote && `${promote.at}@${promote.stepIndex ?? ''}`;
+        if (promote && key !== this.consumedPromote) {
+          const due = this.promoteWaiters.filter((w) => promoteFor(promote, w.stepIndex));
+          if (due.length) {
+            this.consumedPromote = key;
+            this.promoteWaiters = this.promoteWaiters.filter((w) => !due.includes(w));
+            for (const w of due) w.wake();
           }
-          if (r.promoteRequested && r.promoteRequested !== this.seenPromote) {
-            this.seenPromote = r.promoteRequested;
-            const waiters = this.promoteWaiters;
-            this.promoteWaiters = [];
-            for (const w of waiters) w();
-          }
+        }
+        const legacy = own?.promoteRequested;
+        if (legacy && legacy !== this.seenLegacyPromote && !this.channelPromotes.has(legacy)) {
+          this.seenLegacyPromote = legacy;
+          const waiters = this.promoteWaiters;
+          this.promoteWaiters = [];
+          for (const w of waiters) w.wake();
         }
       } catch {
         // a failed read is retried at the next tick
@@ -86,13 +119,16 @@ export class RequestWatcher {
     this.abortListeners.push(listener);
   }
 
-  /** Resolves at the next promote request; rejects when `signal` aborts. */
-  waitForPromote(signal: AbortSignal): Promise<void> {
+  /** Resolves at a promote request for the step at `stepIndex` (the pause or bake waiting); rejects when `signal` aborts. */
+  waitForPromote(signal: AbortSignal, stepIndex: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
-      const waiter = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
+      const waiter = {
+        stepIndex,
+        wake: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
       };
       const onAbort = () => {
         this.promoteWaiters = this.promoteWaiters.filter((w) => w !== waiter);

@@ -138,8 +138,8 @@ async function saveWithRetries(deps: EngineDeps, runner: StepRunner, record: Dep
 export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord, holder: LockHolderInfo, takeOverIfGone: () => Promise<Outcome>): Promise<Outcome> {
   const { records } = deps.store;
   const service = deps.config.service;
-  const ask = () => requestOnRecord(records, service, record.id, 'abortRequested', deps.clock);
-  await ask();
+  // Through the request channel: the holder's record is never rewritten here (it notes the request at its next checkpoint).
+  await requestOnRecord(records, service, record.id, 'abort', deps.clock);
   deps.events.emit({ type: 'info', message: `Asked deploy ${record.id} (pid ${holder.pid} on ${holder.host}) to abort; waiting for its rollback` });
   // Deadline on the injected clock; the poll itself waits in real time (a person's command, not a bake).
   const deadline = deps.clock.now() + 10 * 60_000;
@@ -156,7 +156,6 @@ export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord
     if (deps.clock.now() > deadline) {
       return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `Deploy ${record.id} did not acknowledge the abort within 10 minutes (${describeWeights(r)})`, hint: `Check process ${holder.pid} on ${holder.host}.` };
     }
-    if (!r.abortRequested) await ask();
     await new Promise((res) => setTimeout(res, 250));
   }
   return { result: 'error', exitCode: ExitCode.NeedsPerson, message: 'The deployment record changed while waiting for the abort; run `zdd status`.' };

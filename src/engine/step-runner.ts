@@ -61,7 +61,9 @@ export class StepRunner {
   async save(record: DeploymentRecord): Promise<void> {
     await this.lock.assertHeld();
     record.updatedAt = nowIso(this.deps);
-    carryOverRequests(record, await this.deps.store.records.latest(record.service).catch(() => null));
+    const { records } = this.deps.store;
+    const [onDisk, requests] = await Promise.all([records.latest(record.service).catch(() => null), records.requests(record.service, record.id).catch(() => ({}))]);
+    carryOverRequests(record, onDisk, requests);
     try {
       await this.deps.store.records.save(record);
     } catch (e) {
@@ -322,7 +324,7 @@ export class StepRunner {
           await deps.clock.sleep(Math.min(remaining, 1000), bake.signal);
         }
       })();
-      const promoted = watcher ? watcher.waitForPromote(bake.signal).then(() => 'promoted' as const) : new Promise<never>(() => {});
+      const promoted = watcher ? watcher.waitForPromote(bake.signal, index).then(() => 'promoted' as const) : new Promise<never>(() => {});
       const all = Promise.all([timer, ...analyses]).then(() => 'done' as const);
       const first = await Promise.race([all, promoted]);
       if (first === 'promoted') {
@@ -362,7 +364,7 @@ export class StepRunner {
     await this.save(record);
     this.deps.events.emit({ type: 'paused', index: record.stepIndex, message });
     if (scope.stopAtPause) throw new StoppedAtPause(record.stepIndex);
-    await watcher.waitForPromote(signal);
+    await watcher.waitForPromote(signal, record.stepIndex);
     record.status = 'running';
     record.promoteRequested = undefined;
   }

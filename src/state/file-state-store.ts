@@ -1,10 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import type { DeploymentRecord, LockStore, RecordStore, StateStore } from '../core/state.js';
+import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
 import { readJsonFile, writeFileAtomic, type JsonFileKind } from './atomic-file.js';
 import { FileLockStore } from './file-lock-store.js';
-import { isDeploymentRecord } from './record-shape.js';
+import { isDeploymentRecord, isDeploymentRequest, requestOf } from './record-shape.js';
 
 export { DEFAULT_LEASE_MS } from './stored-lock.js';
 export { FileLockStore } from './file-lock-store.js';
@@ -20,10 +20,17 @@ const RECORD: JsonFileKind<DeploymentRecord> = {
   valid: isDeploymentRecord,
   hint: 'Move it out of the records/ folder (zdd then ignores it), then run `zdd status`.',
 };
+const REQUEST: JsonFileKind<DeploymentRequest> = {
+  what: 'Deploy request',
+  valid: isDeploymentRequest,
+  hint: 'Remove it (it only asks a running deploy to abort or promote) and run the command again.',
+};
+const REQUEST_KINDS: RequestKind[] = ['abort', 'promote'];
 
 /**
  * Records and lock as files under a directory (`.zdd/` by default):
- * `<dir>/<service>/records/<id>.json`, `<dir>/<service>/latest.json`, `<dir>/<service>/lock/<generation>.json`.
+ * `<dir>/<service>/records/<id>.json`, `<dir>/<service>/latest.json`, `<dir>/<service>/lock/<generation>.json`,
+ * and requests from other processes in `<dir>/<service>/requests/<id>.<abort|promote>.json`.
  */
 export class FileStateStore implements StateStore {
   readonly records: RecordStore;
@@ -48,6 +55,24 @@ export class FileRecordStore implements RecordStore {
     const json = JSON.stringify(record, null, 2);
     await writeFileAtomic(join(this.dir, record.service, 'records', `${record.id}.json`), json);
     await writeFileAtomic(join(this.dir, record.service, 'latest.json'), json);
+  }
+
+  /** One file per deployment and kind, written whole: no read-modify-write, and the record is never touched. */
+  async request(service: string, deploymentId: string, kind: RequestKind, request: DeploymentRequest): Promise<void> {
+    await writeFileAtomic(this.requestPath(service, deploymentId, kind), JSON.stringify(requestOf(request), null, 2));
+  }
+
+  async requests(service: string, deploymentId: string): Promise<DeploymentRequests> {
+    const out: DeploymentRequests = {};
+    for (const kind of REQUEST_KINDS) {
+      const r = await readJsonFile(this.requestPath(service, deploymentId, kind), REQUEST);
+      if (r) out[kind] = requestOf(r);
+    }
+    return out;
+  }
+
+  private requestPath(service: string, deploymentId: string, kind: RequestKind): string {
+    return join(this.dir, service, 'requests', `${deploymentId}.${kind}.json`);
   }
 
   async history(service: string, limit: number): Promise<DeploymentRecord[]> {

@@ -16,6 +16,8 @@ export function withMaskedRecords(store: StateStore, mask: SecretMask): StateSto
       latest: (service) => records.latest(service),
       history: (service, limit) => records.history(service, limit),
       save: (record) => records.save(mask.maskDeep(record)),
+      request: (service, deploymentId, kind, request) => records.request(service, deploymentId, kind, request),
+      requests: (service, deploymentId) => records.requests(service, deploymentId),
     },
   };
 }

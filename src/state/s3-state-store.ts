@@ -10,10 +10,10 @@ import type { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LockHeldError, LockLostError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
-import type { DeploymentRecord, LockInfo, LockLease, LockStore, RecordStore, StateStore } from '../core/state.js';
+import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockInfo, LockLease, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
 import { toProviderError } from '../aws/aws-errors.js';
 import { parseStateJson, type JsonFileKind } from './atomic-file.js';
-import { isDeploymentRecord } from './record-shape.js';
+import { isDeploymentRecord, isDeploymentRequest, requestOf } from './record-shape.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
 
@@ -90,6 +90,12 @@ const RECORD_KIND: JsonFileKind<DeploymentRecord> = {
   valid: isDeploymentRecord,
   what: 'State object',
   hint: 'Restore it from the records/ prefix next to it (or a previous object version), or delete it if you know production is on stable.',
+};
+
+const REQUEST_KIND: JsonFileKind<DeploymentRequest> = {
+  valid: isDeploymentRequest,
+  what: 'Deploy request object',
+  hint: 'Delete it (it only asks a running deploy to abort or promote) and run the command again.',
 };
 
 /** Thin S3 access with errors translated for people: missing bucket, missing permission. */
@@ -226,6 +232,20 @@ export class S3RecordStore implements RecordStore {
     // Each PUT is atomic: readers see the old or the new object, never half of one.
     await this.objects.put(this.key(record.service, `records/${record.id}.json`), record);
     await this.objects.put(this.key(record.service, 'latest.json'), record);
+  }
+
+  /** Its own object per deployment and kind (outside records/): one PUT, the record is never rewritten. */
+  async request(service: string, deploymentId: string, kind: RequestKind, request: DeploymentRequest): Promise<void> {
+    await this.objects.put(this.key(service, `requests/${deploymentId}.${kind}.json`), requestOf(request));
+  }
+
+  async requests(service: string, deploymentId: string): Promise<DeploymentRequests> {
+    const out: DeploymentRequests = {};
+    for (const kind of ['abort', 'promote'] as const) {
+      const r = (await this.objects.get(this.key(service, `requests/${deploymentId}.${kind}.json`), REQUEST_KIND))?.value;
+      if (r) out[kind] = requestOf(r);
+    }
+    return out;
   }
 
   async history(service: string, limit: number): Promise<DeploymentRecord[]> {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../../src/core/clock.js';
 import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../../src/core/errors.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
+import { requestOnRecord } from '../../src/engine/remote-requests.js';
 import { createS3StateStore } from '../../src/state/s3-state-store.js';
 import { motoEnv, skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
 
@@ -71,6 +72,29 @@ describe.skipIf(skipWithoutMoto())('S3StateStore on moto', () => {
     expect(history.map((r) => r.id)).toEqual(['20260102T000000Z-bbbbbb', '20260101T000000Z-aaaaaa']);
     expect(await st.records.history('web', 1)).toHaveLength(1);
     expect(await st.records.history('other', 5)).toEqual([]);
+  });
+
+  it('a request from another machine is its own object: a newer checkpoint of the holder is never put back', async () => {
+    const id = '20260101T000000Z-aaaaaa';
+    const holderSt = await store(undefined, 'team/zdd');
+    const other = await store(undefined, 'team/zdd');
+    await holderSt.records.save(record(id, '2026-01-01T00:00:00.000Z', { status: 'running', stepIndex: 1 }));
+    // The deploying machine checkpoints right after the other one read the record.
+    const racing = { ...other.records, latest: async (service: string) => {
+      const seen = await other.records.latest(service);
+      await holderSt.records.save(record(id, '2026-01-01T00:00:00.000Z', { status: 'rolling-back', stepIndex: 1 }));
+      return seen;
+    } };
+    racing.request = other.records.request.bind(other.records);
+    racing.requests = other.records.requests.bind(other.records);
+    racing.save = other.records.save.bind(other.records);
+    racing.history = other.records.history.bind(other.records);
+    expect(await requestOnRecord(racing, 'web', id, 'abort', new FakeClock(Date.UTC(2026, 0, 1, 0, 5)))).toBe(true);
+    expect((await holderSt.records.latest('web'))?.status).toBe('rolling-back');
+    expect(await holderSt.records.requests('web', id)).toEqual({ abort: { at: '2026-01-01T00:05:00.000Z' } });
+    expect((await holderSt.records.history('web', 10)).map((r) => r.id)).toEqual([id]);
+    const raw = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `team/zdd/web/requests/${id}.abort.json` }));
+    expect(JSON.parse(await raw.Body!.transformToString())).toEqual({ at: '2026-01-01T00:05:00.000Z' });
   });
 
   it('a second machine reads the same record (state lives with the service)', async () => {

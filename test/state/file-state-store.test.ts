@@ -50,6 +50,27 @@ describe('records', () => {
   });
 });
 
+describe('requests from other processes', () => {
+  it('a request has its own file per deployment and kind: the record and history are left alone', async () => {
+    await store.records.save(record('a', 1000));
+    const before = await store.records.latest('web');
+    expect(await store.records.requests('web', 'a')).toEqual({});
+    await store.records.request('web', 'a', 'abort', { at: '2026-11-25T12:00:01.000Z' });
+    await store.records.request('web', 'a', 'promote', { at: '2026-11-25T12:00:02.000Z', stepIndex: 2 });
+    await store.records.request('web', 'a', 'promote', { at: '2026-11-25T12:00:03.000Z', stepIndex: 4 });
+    expect(await store.records.requests('web', 'a')).toEqual({ abort: { at: '2026-11-25T12:00:01.000Z' }, promote: { at: '2026-11-25T12:00:03.000Z', stepIndex: 4 } });
+    expect(await store.records.requests('web', 'b')).toEqual({});
+    expect(await store.records.latest('web')).toEqual(before);
+    expect((await store.records.history('web', 10)).map((r) => r.id)).toEqual(['a']);
+  });
+
+  it('a damaged request file is a clear error naming it', async () => {
+    await store.records.request('web', 'a', 'abort', { at: 'x' });
+    writeFileSync(join(dir, 'web', 'requests', 'a.abort.json'), '{ half');
+    await expect(store.records.requests('web', 'a')).rejects.toThrow(/a\.abort\.json/);
+  });
+});
+
 describe('lock', () => {
   it('a second acquire fails with exit 3 naming the holder and its CI run', async () => {
     await store.lock.acquire('web', holder(), { waitMs: 0 });

@@ -18,7 +18,7 @@ async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvid
 
 /**
  * After the kill: a deploy or release of the service that changed this flag and has not finished is
- * asked to abort, through its record (as `zdd abort` does). Its rollback then keeps the flag off. The
+ * asked to abort, through the state store's request channel (as `zdd abort` does). Its rollback then keeps the flag off. The
  * flag is already off, so a state store that cannot be reached only costs a warning.
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
@@ -26,8 +26,8 @@ async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: Gl
   const record = await store.records.latest(loaded.config.service);
   if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
   if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
-  record.abortRequested = new Date().toISOString();
-  await store.records.save(record);
+  // A request, not a write of the record: only the deploy's lock holder writes that (promise 11).
+  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString() });
   return record.id;
 }
 
