@@ -108,6 +108,10 @@ export interface LockInfo {
   heartbeat: string;
   /** How long after the heartbeat the lock counts as stale (ms). */
   leaseMs: number;
+  /**
+   * Its holder's process is known to be gone (judged only from inside the holder's pid namespace),
+   * or its lease ran out on one clock (the holder's heartbeat plus a margin, or the store's own clock).
+   */
   stale: boolean;
   staleReason?: string;
 }
@@ -129,11 +133,15 @@ export interface LockLease {
 export interface LockStore {
   /** Take the lock or throw LockHeldError (exit 3); waits up to `waitMs` polling every `pollMs`. */
   acquire(service: string, holder: LockHolderInfo, opts: { waitMs: number; pollMs?: number }): Promise<LockLease>;
-  /** Who holds it, and whether that looks stale; null when free. */
+  /** Who holds it (with its token), and whether that looks stale; null when free. A damaged lock is a `state-corrupt` error naming it. */
   inspect(service: string): Promise<LockInfo | null>;
-  /** Remove the lock whoever holds it. Returns whether there was one. */
+  /** Remove the lock whoever holds it, a damaged one too. Returns whether there was one. */
   forceRelease(service: string): Promise<boolean>;
-  /** Take over a lock held by `deploymentId` whose holder is gone (resuming a crashed deploy). */
+  /**
+   * Take over a stale lock held by `deploymentId` (resuming a crashed deploy), conditional on the
+   * lock it read: of two concurrent take-overs exactly one wins, the other gets LockHeldError. A
+   * live lock is never taken over.
+   */
   takeOver?(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease>;
 }
 

@@ -17,7 +17,7 @@ const name = (gen: number) => `${String(gen).padStart(12, '0')}.json`;
  * A value kept as numbered files in a directory (`000000000007.json`); the highest number is the
  * current value. `writeNext(gen)` is a compare-and-swap: it writes a complete temp file and link()s
  * it to number gen+1, which fails (EEXIST) when another writer got there first, so of two writers
- * that read the same generation exactly one wins, on any local or NFS file system. Nothing is ever
+ * that read the same generation exactly one wins (link() is atomic on local file systems). Nothing is ever
  * rewritten in place, so a reader or a crash never sees half a file, and no lock file guards the
  * lock (nothing to recover when a writer dies mid-write: at worst a temp file is left).
  */

@@ -125,6 +125,15 @@ describe('lock', () => {
     expect(await store.lock.inspect('web')).toBeNull();
   });
 
+  it('heartbeats called while one runs share it: they never overlap', async () => {
+    const { readdirSync } = await import('node:fs');
+    const gens = () => readdirSync(join(dir, 'web', 'lock')).filter((n) => /^\d+\.json$/.test(n)).sort().at(-1);
+    const lease = await store.lock.acquire('web', holder(), { waitMs: 0 });
+    const before = Number(gens()!.slice(0, 12));
+    await Promise.all([lease.heartbeat(), lease.heartbeat(), lease.heartbeat()]);
+    expect(Number(gens()!.slice(0, 12))).toBe(before + 1);
+  });
+
   it('a lease whose lock was taken by someone else says so on heartbeat', async () => {
     const lease = await store.lock.acquire('web', holder(), { waitMs: 0 });
     await store.lock.forceRelease('web');

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../../src/core/clock.js';
-import { FileLockStore } from '../../src/state/file-lock-store.js';
+import { FileLockStore } from '../../src/state/file-state-store.js';
 
 // Real processes racing on one directory: two node processes per test, each running the built
 // store (dist/), started together by a "go" file. Rounds are services: every service is one race.
@@ -84,7 +84,7 @@ async function staleLocks(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await past.acquire(`s${i}`, { who: 'ci', host: 'gone-runner', pid: 1, since: new Date().toISOString(), deploymentId: 'd1' }, { waitMs: 0 });
 }
 
-describe.skipIf(!existsSync(resolve(import.meta.dirname, '../../dist/src/state/file-lock-store.js')))('file lock store: real processes racing', { timeout: 60_000 }, () => {
+describe('file lock store: real processes racing (built code: npm run build first)', { timeout: 60_000 }, () => {
   const store = () => new FileLockStore(dir, systemClock);
 
   it('two concurrent take-overs of a stale lock: exactly one wins, every round, and holds it', async () => {
