@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { explain, localProject, type LocalProject } from '../local/e2e-project.js';
+import { isAlive } from '../../src/providers/local/processes.js';
 
 /**
  * Preflight on the local provider, through the built binary: a deploy refuses (exit 2, nothing
@@ -68,6 +69,8 @@ describe('preflight: refuse to start from a state zdd did not leave', { timeout:
   it('a stable instance gone: deploy refuses until stable is whole again', async () => {
     const inst = p.routerState()!.instances.find((i) => i.revision === 'v3')!;
     process.kill(inst.pid, 'SIGKILL');
+    // The instance is its whole process group: the router ends what the dead leader left behind.
+    await expect.poll(() => isAlive(-inst.pid), { timeout: 10_000 }).toBe(false);
     await expect.poll(async () => (await p.run(['status'])).events.find((e) => e.type === 'status').drift.join('\n'), { timeout: 10_000 }).toContain('Stable v3');
     const r = await p.run(['deploy', '--revision', 'v4']);
     expect(r.code, explain(r)).toBe(2);

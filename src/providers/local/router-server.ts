@@ -3,11 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Server as NetServer } from 'node:net';
 import type { RevisionTrafficSample, WeightMap } from '../../core/provider.js';
 import { DeadMansSwitch } from './dead-mans-switch.js';
-import { processStartTime, startDetached } from './processes.js';
+import { isAlive, processStartTime, startDetached, stopGroup } from './processes.js';
 import { RouterCore, type LocalSample } from './router-core.js';
 import type { PeerLink } from './router-link.js';
 import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
 import { mergeSamples } from './traffic-stats.js';
+
+/** How long the rest of a dead instance's process group gets to exit after SIGTERM. */
+const ORPHAN_GRACE_MS = 2_000;
 
 /** What the admin channel answers to GET /state. */
 export interface RouterStatus {
@@ -251,6 +254,9 @@ export class RouterServer {
       if (!now || now.pid !== proc.pid) return;
       now.exit = { code: info.code, signal: info.signal, ...(info.spawnError ? { spawnError: info.spawnError } : {}) };
       void this.persist().catch(() => undefined);
+      // An instance is its whole process group: when its first process dies (a crash, an OOM kill of
+      // the shell), children it started must not live on unsupervised, serving nothing zdd records.
+      if (isAlive(-proc.pid)) void stopGroup(proc.pid, ORPHAN_GRACE_MS).catch(() => undefined);
     });
   }
 
