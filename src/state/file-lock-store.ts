@@ -1,13 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { LockHeldError, LockLostError, ZddError, type LockHolderInfo } from '../core/errors.js';
+import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { LockInfo, LockLease, LockStore } from '../core/state.js';
 import { readJsonFile } from './atomic-file.js';
 import { GenerationFiles, type Generation } from './generation-files.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
-import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
 
 /** A generation that says the lock is free (released by its holder, or by force). */
 interface FreeLock {
@@ -118,25 +118,15 @@ export class FileLockStore implements LockStore {
 
   private lease(service: string, token: string): LockLease {
     const files = this.files(service);
-    let released = false;
-    let beating: Promise<void> | null = null;
-    const beat = async () => {
-      const cur = await this.held(service);
-      if (cur.value?.token === token) {
-        if (await files.writeNext(cur.gen, { ...cur.value, heartbeat: new Date(this.clock.now()).toISOString() })) return;
-      }
-      // Missing, freed or another token, or someone wrote between our read and our write.
-      const now = cur.value?.token === token ? await this.held(service) : cur;
-      throw new LockLostError(service, now.value ? 'another process took it over' : 'it was released (zdd lock release --force?)', now.value?.holder ?? null);
-    };
-    return {
-      token,
-      // Calls while one is running share it: heartbeats never overlap.
-      heartbeat: () => (released ? Promise.resolve() : (beating ??= beat().finally(() => (beating = null)))),
-      release: async () => {
-        if (released) return;
-        released = true;
-        forgetToken(token);
+    return conditionalLease(service, token, {
+      renew: async () => {
+        const cur = await this.held(service);
+        if (cur.value?.token !== token) return cur.value;
+        if (await files.writeNext(cur.gen, { ...cur.value, heartbeat: new Date(this.clock.now()).toISOString() })) return true;
+        // Someone wrote between our read and our write.
+        return (await this.held(service)).value;
+      },
+      free: async () => {
         for (let attempt = 0; attempt < 20; attempt++) {
           const cur = await this.held(service);
           // Only ever our own lock: one taken over or freed meanwhile stays as it is.
@@ -144,6 +134,6 @@ export class FileLockStore implements LockStore {
           if (await files.writeNext(cur.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'holder' })) return;
         }
       },
-    };
+    });
   }
 }

@@ -8,14 +8,14 @@ import {
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
-import { LockHeldError, LockLostError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
+import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockInfo, LockLease, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
 import { toProviderError } from '../aws/aws-errors.js';
 import { parseStateJson, type JsonFileKind } from './atomic-file.js';
 import { isDeploymentRecord, isDeploymentRequest, requestOf } from './record-shape.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
-import { CLOCK_MARGIN_MS, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
 
 /**
  * S3 stamps Last-Modified and Date from one clock, each to the whole second: a lock is stale when
@@ -354,30 +354,20 @@ export class S3LockStore implements LockStore {
 
   private lease(service: string, token: string): LockLease {
     const key = this.key(service);
-    let released = false;
-    let beating: Promise<void> | null = null;
-    const beat = async () => {
-      const got = await this.objects.get(key, LOCK_KIND);
-      if (got?.value.token === token) {
+    return conditionalLease(service, token, {
+      renew: async () => {
+        const got = await this.objects.get(key, LOCK_KIND);
+        if (got?.value.token !== token) return got?.value ?? null;
         // If-Match: a take-over between our read and this write wins; the heartbeat fails.
         const next = await this.objects.put(key, { ...got.value, heartbeat: new Date(this.clock.now()).toISOString() }, { ifMatch: got.etag });
-        if (next !== null) return;
-      }
-      const now = got?.value.token === token ? await this.objects.get(key, LOCK_KIND) : got;
-      throw new LockLostError(service, now ? 'another process took it over' : 'it was released (zdd lock release --force?)', now ? { ...now.value.holder, token: now.value.token } : null);
-    };
-    return {
-      token,
-      // Calls while one is running share it: heartbeats never overlap.
-      heartbeat: () => (released ? Promise.resolve() : (beating ??= beat().finally(() => (beating = null)))),
-      release: async () => {
-        if (released) return;
-        released = true;
-        forgetToken(token);
+        if (next !== null) return true;
+        return (await this.objects.get(key, LOCK_KIND))?.value ?? null;
+      },
+      free: async () => {
         const got = await this.objects.get(key, LOCK_KIND);
         // If-Match: a lock taken over between our read and the delete stays with its new holder.
         if (got && got.value.token === token) await this.objects.delete(key, { ifMatch: got.etag });
       },
-    };
+    });
   }
 }

@@ -1,6 +1,6 @@
-import type { LockHolderInfo } from '../core/errors.js';
-import type { LockInfo } from '../core/state.js';
-import { holderIsDead, type HolderProcess } from './lock-holder.js';
+import { LockLostError, type LockHolderInfo } from '../core/errors.js';
+import type { LockInfo, LockLease } from '../core/state.js';
+import { forgetToken, holderIsDead, type HolderProcess } from './lock-holder.js';
 
 /** How long a lock lives without a heartbeat before it counts as stale. */
 export const DEFAULT_LEASE_MS = 120_000;
@@ -50,3 +50,35 @@ export const CLOCK_MARGIN_MS = 30_000;
 /** Hint for a damaged lock file or object. */
 export const CORRUPT_LOCK_HINT =
   'zdd never writes a lock half: something else changed it. If no deploy is running, remove it with `zdd lock release --force`, then run `zdd status`.';
+
+/** The two conditional writes a store offers a held lock (compare-and-swap on what it read). */
+export interface LeaseWrites {
+  /** Renew the heartbeat if the lock still carries our token: true when written, else the lock as it is now (null: free). */
+  renew(): Promise<true | StoredLock | null>;
+  /** Free the lock if it still carries our token; anyone else's lock is left as it is. */
+  free(): Promise<void>;
+}
+
+/**
+ * A lease over a store's conditional writes: heartbeats never overlap (calls while one runs share
+ * it), a lost lock is a LockLostError naming the new holder, and release runs once.
+ */
+export function conditionalLease(service: string, token: string, writes: LeaseWrites): LockLease {
+  let released = false;
+  let beating: Promise<void> | null = null;
+  const beat = async () => {
+    const now = await writes.renew();
+    if (now === true) return;
+    throw new LockLostError(service, now ? 'another process took it over' : 'it was released (zdd lock release --force?)', now ? { ...now.holder, token: now.token } : null);
+  };
+  return {
+    token,
+    heartbeat: () => (released ? Promise.resolve() : (beating ??= beat().finally(() => (beating = null)))),
+    release: async () => {
+      if (released) return;
+      released = true;
+      forgetToken(token);
+      await writes.free();
+    },
+  };
+}
