@@ -183,7 +183,7 @@ export class LockSession {
 }
 
 function isLockLost(e: unknown): boolean {
-  return e instanceof LockLostError || (e instanceof ZddError && e.code === 'lock-lost');
+  return e instanceof LockLostError;
 }
 
 /** `p`, unless `signal` aborts first (then `p`'s late result is handed to `late`). */
