@@ -24,8 +24,17 @@ export interface DetachResult {
 export async function detachDeploy(argv: string[], opts: { cwd: string; log?: string; configDir: string; now: number; signal: AbortSignal }): Promise<DetachResult> {
   const stamp = new Date(opts.now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const log = resolve(opts.cwd, opts.log ?? join(opts.configDir, '.zdd', 'logs', `deploy-${stamp}.log`));
-  mkdirSync(dirname(log), { recursive: true });
-  const fd = openSync(log, 'a');
+  let fd: number;
+  try {
+    mkdirSync(dirname(log), { recursive: true });
+    fd = openSync(log, 'a');
+  } catch (e) {
+    // Nothing started yet: a log that cannot be written is bad input, not a failed deploy.
+    throw new ZddError('detach-log', `Cannot write the --detach log ${log}: ${(e as Error).message}. Nothing was started.`, {
+      exitCode: ExitCode.Usage,
+      hint: 'Pass --log with a file in a writable directory, or leave it out (default .zdd/logs/ next to the config).',
+    });
+  }
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--log') i++;

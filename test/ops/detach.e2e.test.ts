@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
@@ -33,6 +33,14 @@ describe('zdd deploy --detach', { timeout: 180_000 }, () => {
     if (bgPid && alive(bgPid)) process.kill(bgPid, 'SIGKILL');
     await load?.stop();
     await p?.cleanup();
+  });
+
+  it('a --log that cannot be written is a usage error (exit 2) naming it, and nothing starts', async () => {
+    writeFileSync(join(p.dir, 'not-a-dir'), '');
+    const r = await p.run(['deploy', '--revision', 'v9', '--detach', '--log', 'not-a-dir/bg.log']);
+    expect(r.code, explain(r)).toBe(2);
+    expect(r.events.at(-1).message).toContain(`Cannot write the --detach log ${join(p.dir, 'not-a-dir/bg.log')}`);
+    expect(Object.keys(p.routerState()!.revisions)).not.toContain('v9');
   });
 
   it('returns once underway; the background deploy pauses, status follows it, promote finishes it, the log tells it all', async () => {
