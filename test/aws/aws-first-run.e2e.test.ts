@@ -72,14 +72,18 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('first run on AWS: zd
   }
   const out = (r: RunResult) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
-  /** The last whole minutes of ALB metrics for a target group: enough requests, no 5xx. */
+  /**
+   * ALB metrics for a target group from three minutes back up to the current minute: enough
+   * requests, no 5xx. The current minute is included so a check whose window crosses into the
+   * next minute (the deploy starts a few seconds later) still finds data.
+   */
   async function feedHealthyMetrics(tgArn: string) {
     const minute = Math.floor(Date.now() / 60_000) * 60_000;
     const dims = [
       { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
       { Name: 'LoadBalancer', Value: loadBalancerDimension(setup.loadBalancerArn)! },
     ];
-    const data: MetricDatum[] = [1, 2, 3].flatMap((ago) => [
+    const data: MetricDatum[] = [0, 1, 2, 3].flatMap((ago) => [
       { MetricName: 'RequestCount', Dimensions: dims, Timestamp: new Date(minute - ago * 60_000), Value: 600 },
       { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: new Date(minute - ago * 60_000), Value: 0.04 },
     ]);
