@@ -108,6 +108,8 @@ export class LockHeldError extends ZddError {
 export class LockLostError extends ZddError {
   /** Who holds the lock now, when known. */
   readonly holder: LockHolderInfo | null;
+  /** Why, in words (who took or freed it). */
+  readonly reason: string;
   constructor(service: string, reason: string, holder: LockHolderInfo | null) {
     const now = holder ? ` It is now held by ${holder.who}@${holder.host} (pid ${holder.pid}${holder.command ? `, ${holder.command}` : ''}) since ${holder.since}.` : '';
     super('lock-lost', `Lost the lock of service "${service}": ${reason}.${now} Stopped before the next change.`, {
@@ -118,6 +120,7 @@ export class LockLostError extends ZddError {
     });
     this.name = 'LockLostError';
     this.holder = holder;
+    this.reason = reason;
   }
 }
 

@@ -164,7 +164,7 @@ export class LockSession {
       await lease.heartbeat();
       this.confirmedAt = this.deps.clock.now();
     } catch (e) {
-      if (isLockLost(e)) return this.markLost(e instanceof LockLostError && e.holder ? e.holder : null, 'another holder took it over or it was released with --force');
+      if (e instanceof LockLostError) return this.markLost(e.holder, e.reason);
       const age = this.deps.clock.now() - this.confirmedAt;
       if (age >= this.leaseMs) {
         return this.markLost(null, `heartbeats failed for ${formatDuration(age)}, longer than the lease (${formatDuration(this.leaseMs)}): ${errorMessage(e)}`);
@@ -180,10 +180,6 @@ export class LockSession {
     this.timer = null;
     this.lostController.abort(this.lost);
   }
-}
-
-function isLockLost(e: unknown): boolean {
-  return e instanceof LockLostError;
 }
 
 /** `p`, unless `signal` aborts first (then `p`'s late result is handed to `late`). */

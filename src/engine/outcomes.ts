@@ -123,11 +123,12 @@ export function lockLost(record: DeploymentRecord, e: LockLostError, takenOver: 
     ? other.id === record.id
       ? `\nThe deploy was taken over by ${by}: the record now says ${other.status}, ${describeWeights(other)}.`
       : `\nA newer run (${other.id}, ${other.candidate.id}) was started by ${by}: ${other.status}.`
-    : `\nLast verified traffic of this deploy: ${describeWeights(record)}.`;
+    : `\nLast traffic this deploy verified: ${describeWeights(record)} (it may have changed since).`;
+  const owner = other || e.holder ? 'whoever holds the lock now owns production' : 'nobody holds the lock now';
   return {
     result: 'error',
     exitCode: ExitCode.NeedsPerson,
-    message: `${e.message}${since}\nDeploy ${record.id} (${record.candidate.id}) stopped without rolling back: whoever holds the lock now owns production.`,
+    message: `${e.message}${since}\nDeploy ${record.id} (${record.candidate.id}) stopped without rolling back: ${owner}.`,
     hint: e.hint,
     record: other ?? record,
   };

@@ -7,13 +7,11 @@ import type { LockInfo, LockLease, LockStore } from '../core/state.js';
 import { readJsonFile } from './atomic-file.js';
 import { GenerationFiles, type Generation } from './generation-files.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
-import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type FreedLock, type StoredLock } from './stored-lock.js';
 
-/** A generation that says the lock is free (released by its holder, or by force). */
-interface FreeLock {
-  free: true;
-  at: string;
-  by: 'holder' | 'force';
+/** A generation that says the lock is free: released by its holder, by force, or by the local router's dead-man's switch. */
+interface FreeLock extends FreedLock {
+  by: 'holder' | 'force' | 'dead-mans-switch';
 }
 type LockFile = StoredLock | FreeLock;
 
@@ -37,10 +35,10 @@ export class FileLockStore implements LockStore {
     return join(this.dir, service, 'lock.json');
   }
 
-  /** The current lock when held (free or never taken: null). */
-  private async held(service: string): Promise<Generation<StoredLock> | { gen: number; value: StoredLock | null }> {
+  /** The current lock when held (free or never taken: null; `freed` says how it was freed). */
+  private async held(service: string): Promise<Generation<StoredLock> | { gen: number; value: StoredLock | null; freed?: FreeLock }> {
     const cur = await this.files(service).current();
-    if (cur) return isFree(cur.value) ? { gen: cur.gen, value: null } : (cur as Generation<StoredLock>);
+    if (cur) return isFree(cur.value) ? { gen: cur.gen, value: null, freed: cur.value } : (cur as Generation<StoredLock>);
     return { gen: 0, value: await readJsonFile(this.legacyPath(service), { what: 'Lock file', hint: CORRUPT_LOCK_HINT, valid: isStoredLock }) };
   }
 
@@ -107,6 +105,34 @@ export class FileLockStore implements LockStore {
     throw new LockHeldError(service, info?.holder ?? cur.value?.holder ?? holder, info?.stale ?? false, info?.staleReason);
   }
 
+  /**
+   * For the local router's dead-man's switch: take the stale lock of `deploymentId` as `holder`,
+   * conditional on the generation read (a holder that wakes up and renews first keeps it: null).
+   * While it is held the switch puts traffic back on stable; `free(why)` then frees it saying so,
+   * and the old holder, should it wake up, stops at its next heartbeat with that reason.
+   */
+  async fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<{ free(why: string): Promise<void> } | null> {
+    const cur = await this.held(service);
+    if (!cur.value || !this.info(cur.value).stale || cur.value.holder.deploymentId !== deploymentId) return null;
+    const lock = this.newLock({ ...holder, deploymentId });
+    if (!(await this.files(service).writeNext(cur.gen, lock))) {
+      forgetToken(lock.token);
+      return null;
+    }
+    forgetToken(cur.value.token);
+    const files = this.files(service);
+    return {
+      free: async (why: string) => {
+        forgetToken(lock.token);
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const now = await this.held(service);
+          if (now.value?.token !== lock.token) return;
+          if (await files.writeNext(now.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'dead-mans-switch', why })) return;
+        }
+      },
+    };
+  }
+
   private newLock(holder: LockHolderInfo): StoredLock {
     const token = newLockToken();
     return { holder: { ...holder, token }, heartbeat: new Date(this.clock.now()).toISOString(), leaseMs: this.leaseMs, token, process: holderProcess(holder) };
@@ -121,7 +147,7 @@ export class FileLockStore implements LockStore {
     return conditionalLease(service, token, {
       renew: async () => {
         const cur = await this.held(service);
-        if (cur.value?.token !== token) return cur.value;
+        if (cur.value?.token !== token) return cur.value ?? ('freed' in cur && cur.freed && cur.freed.by !== 'holder' ? cur.freed : null);
         if (await files.writeNext(cur.gen, { ...cur.value, heartbeat: new Date(this.clock.now()).toISOString() })) return true;
         // Someone wrote between our read and our write.
         return (await this.held(service)).value;

@@ -51,10 +51,19 @@ export const CLOCK_MARGIN_MS = 30_000;
 export const CORRUPT_LOCK_HINT =
   'zdd never writes a lock half: something else changed it. If no deploy is running, remove it with `zdd lock release --force`, then run `zdd status`.';
 
+/** A lock freed by someone other than its holder, as far as the store knows who. */
+export interface FreedLock {
+  free: true;
+  at: string;
+  /** `force`: `zdd lock release --force`; `dead-mans-switch`: the local router put traffic back on stable. */
+  by: string;
+  why?: string;
+}
+
 /** The two conditional writes a store offers a held lock (compare-and-swap on what it read). */
 export interface LeaseWrites {
-  /** Renew the heartbeat if the lock still carries our token: true when written, else the lock as it is now (null: free). */
-  renew(): Promise<true | StoredLock | null>;
+  /** Renew the heartbeat if the lock still carries our token: true when written, else the lock as it is now (null or FreedLock: free). */
+  renew(): Promise<true | StoredLock | FreedLock | null>;
   /** Free the lock if it still carries our token; anyone else's lock is left as it is. */
   free(): Promise<void>;
 }
@@ -69,6 +78,7 @@ export function conditionalLease(service: string, token: string, writes: LeaseWr
   const beat = async () => {
     const now = await writes.renew();
     if (now === true) return;
+    if (now && 'free' in now) throw new LockLostError(service, freedReason(now), null);
     throw new LockLostError(service, now ? 'another process took it over' : 'it was released (zdd lock release --force?)', now ? { ...now.holder, token: now.token } : null);
   };
   return {
@@ -81,4 +91,10 @@ export function conditionalLease(service: string, token: string, writes: LeaseWr
       await writes.free();
     },
   };
+}
+
+function freedReason(f: FreedLock): string {
+  if (f.by === 'dead-mans-switch') return `the local router's dead-man's switch took it at ${f.at} and put traffic back on stable${f.why ? ` (${f.why})` : ''}`;
+  if (f.by === 'force') return `it was released with \`zdd lock release --force\` at ${f.at}`;
+  return `it was released at ${f.at}`;
 }

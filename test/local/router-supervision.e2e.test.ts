@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadReport, type LoadRun } from '../helpers/load-generator.js';
@@ -154,6 +154,45 @@ describe('local router: two processes that restart each other', { timeout: 240_0
     const status = await p.run(['status']);
     const report = status.events.find((e) => e.type === 'status');
     expect(report.live.notes.join('\n')).toMatch(new RegExp(`dead-man's switch at .*put 100% back on ${stable}`));
+    const rb = await p.run(['rollback']);
+    expect(rb.code, explain(rb)).toBe(0);
+    const r = await load.stop();
+    load = undefined;
+    expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
+    expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
+    expect(p.routerState()!.weights).toEqual({ [stable]: 100 });
+  });
+
+  it("dead-man's switch on lease expiry: a frozen zdd loses its lock to the switch, and on waking stops (exit 4) without undoing it", async () => {
+    const stable = Object.entries(p.routerState()!.weights).find(([, w]) => w === 100)![0];
+    load = startLoad({ url: p.url, concurrency: CONCURRENCY, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 50_000 });
+    const candidate = `v${++n}`;
+    const deploy = p.start(['deploy', '--revision', candidate, '--strategy', 'canary']);
+    await pause(deploy, 1);
+    expect(p.routerState()!.weights[candidate]).toBe(30);
+    // Frozen (a VM pause, a laptop lid): its pid is alive, only its lease can run out. The lease
+    // (120 s plus 30 s for clocks) is not waited for: its last heartbeat is aged as if it had.
+    deploy.child.kill('SIGSTOP');
+    const lockDir = join(p.dir, '.zdd/web/lock');
+    const current = join(lockDir, readdirSync(lockDir).filter((f) => /^\d{12}\.json$/.test(f)).sort().at(-1)!);
+    const lock = JSON.parse(readFileSync(current, 'utf8'));
+    expect(lock.holder.pid).toBe(deploy.child.pid);
+    lock.heartbeat = new Date(Date.now() - 151_000).toISOString();
+    writeFileSync(current, JSON.stringify(lock));
+    const agedAt = Date.now();
+    let state = p.routerState()!;
+    while (state.weights[stable] !== 100 && Date.now() - agedAt < 10_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      state = p.routerState()!;
+    }
+    expect(state.weights).toEqual({ [stable]: 100 });
+    expect(state.deadMansSwitchFired?.reason).toMatch(/stopped answering: no heartbeat for 15\ds \(lease 120s\)/);
+
+    deploy.child.kill('SIGCONT');
+    const done = await deploy.done;
+    expect(done.code, explain(done)).toBe(4);
+    expect(done.stderr, explain(done)).toMatch(/Lost the lock of service "web": the local router's dead-man's switch took it at \S+ and put traffic back on stable/);
+    expect(p.routerState()!.weights, 'the woken deploy changed nothing').toEqual({ [stable]: 100 });
     const rb = await p.run(['rollback']);
     expect(rb.code, explain(rb)).toBe(0);
     const r = await load.stop();

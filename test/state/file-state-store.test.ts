@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import { LockHeldError, LockLostError, ZddError } from '../../src/core/errors.js';
 import { newRecord } from '../../src/engine/deployment-record.js';
-import { DEFAULT_LEASE_MS, FileStateStore } from '../../src/state/file-state-store.js';
+import { DEFAULT_LEASE_MS, FileLockStore, FileStateStore } from '../../src/state/file-state-store.js';
 import { holderIsDead, pidScope } from '../../src/state/lock-holder.js';
 import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
 
@@ -143,6 +143,42 @@ describe('lock', () => {
     expect(err.exitCode).toBe(4);
     expect(err.message).toBe('Lost the lock of service "web": another process took it over. It is now held by ana@ci-runner-7 (pid 7) since 2026-11-25T12:00:00.000Z. Stopped before the next change.');
     expect((await store.lock.inspect('web'))?.holder.pid).toBe(7);
+  });
+});
+
+describe("the local router's dead-man's switch fences the lock before it acts", () => {
+  const router = { who: 'zdd-router', host: 'ci-runner-7', pid: 99, since: '2026-11-25T12:00:00.000Z', command: "local router's dead-man's switch" };
+  const locks = () => new FileLockStore(dir, clock);
+
+  it('a frozen holder that wakes up after the fence stops at its next heartbeat, saying the switch took its lock', async () => {
+    const lease = await store.lock.acquire('web', { ...holder(), deploymentId: 'd1' }, { waitMs: 0 });
+    expect(await locks().fence('web', 'd1', router), 'a live lock is never fenced').toBeNull();
+    await clock.advance(DEFAULT_LEASE_MS + CLOCK_MARGIN_MS + 1000);
+    const fence = await locks().fence('web', 'd1', router);
+    expect(fence).not.toBeNull();
+    expect((await store.lock.inspect('web'))?.holder.who, 'held by the router while it restores').toBe('zdd-router');
+    await fence!.free('no heartbeat for 151s (lease 120s); 100% back on v1');
+    expect(await store.lock.inspect('web'), 'free for the operator afterwards').toBeNull();
+    const err = await lease.heartbeat().catch((e) => e);
+    expect(err).toBeInstanceOf(LockLostError);
+    expect(err.message).toMatch(/^Lost the lock of service "web": the local router's dead-man's switch took it at \S+ and put traffic back on stable \(no heartbeat for 151s \(lease 120s\); 100% back on v1\)\. Stopped before the next change\.$/);
+    expect(err.exitCode).toBe(4);
+  });
+
+  it('a holder that renewed first keeps its lock: the fence is refused, and so is one for another deploy', async () => {
+    const lease = await store.lock.acquire('web', { ...holder(), deploymentId: 'd1' }, { waitMs: 0 });
+    await clock.advance(DEFAULT_LEASE_MS + CLOCK_MARGIN_MS + 1000);
+    expect(await locks().fence('web', 'other', router)).toBeNull();
+    await lease.heartbeat();
+    expect(await locks().fence('web', 'd1', router)).toBeNull();
+    await expect(lease.heartbeat()).resolves.toBeUndefined();
+  });
+
+  it('a lock released with --force says so to its holder', async () => {
+    const lease = await store.lock.acquire('web', holder(), { waitMs: 0 });
+    await store.lock.forceRelease('web');
+    const err = await lease.heartbeat().catch((e) => e);
+    expect(err.message).toMatch(/it was released with `zdd lock release --force` at /);
   });
 });
 

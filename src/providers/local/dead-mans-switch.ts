@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { systemClock } from '../../core/clock.js';
 import type { WeightMap } from '../../core/provider.js';
 import { FileLockStore, FileRecordStore } from '../../state/file-state-store.js';
@@ -9,6 +10,11 @@ import type { DeadMansSwitchEvent, RouterState } from './router-state.js';
  * of a guarded strategy is running and its candidate has weight, the router puts 100% back on
  * stable, drops the test route, and records why (router.json, shown by `zdd status`). It reads
  * the lock and the record through the file state store, never their files directly.
+ *
+ * It fences before it acts: it takes the stale lock (conditional on the lock it read, so a holder
+ * that wakes up and renews first keeps it and the switch stands down), restores, then frees the
+ * lock saying why. A frozen deploy that wakes up afterwards finds its lock gone at its next
+ * heartbeat and stops before any change, so it never undoes the switch.
  */
 export class DeadMansSwitch {
   private timer?: NodeJS.Timeout;
@@ -44,7 +50,8 @@ export class DeadMansSwitch {
     const cfg = state.deadMansSwitch;
     if (!cfg) return false;
     const shifted = Object.values(state.weights).some((w) => w > 0 && w < 100);
-    const lock = await new FileLockStore(cfg.stateDir, systemClock).inspect(state.service);
+    const locks = new FileLockStore(cfg.stateDir, systemClock);
+    const lock = await locks.inspect(state.service);
     if (!lock?.stale) return false;
     const record = await new FileRecordStore(cfg.stateDir).latest(state.service);
     if (!record || (record.status !== 'running' && record.status !== 'rolling-back')) return false;
@@ -69,8 +76,14 @@ export class DeadMansSwitch {
       weightsBefore: { ...now.weights },
       restored: stable,
     };
+    const fence = await locks.fence(state.service, record.id, { who: 'zdd-router', host: hostname(), pid: process.pid, since: event.at, command: "local router's dead-man's switch" });
+    if (!fence) return false; // the holder renewed (or someone took over) since the look above
     console.error(`zdd router: dead-man's switch: ${event.reason}; putting 100% back on ${stable}`);
-    await this.restore({ [stable]: 100 }, event);
+    try {
+      await this.restore({ [stable]: 100 }, event);
+    } finally {
+      await fence.free(`${lock.staleReason ?? 'stale lock'}; 100% back on ${stable}`);
+    }
     return true;
   }
 }
