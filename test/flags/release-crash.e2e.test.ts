@@ -1,0 +1,174 @@
+import { watch, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
+import { explain, localProject, type LocalProject, type ZddRun } from '../local/e2e-project.js';
+
+/**
+ * Promise 3 for `zdd release`: kill -9 of a flag ramp at every step (a bake half-way, a flag write
+ * the instant it lands) on the local provider under load, with the flagd file provider. After each
+ * kill the flag holds the share of the step set or of the one before; `zdd status` tells the
+ * release, its step and the flag as it is live; a second `zdd release` is refused; `zdd rollback`
+ * puts the flag file back byte for byte as it was, or `zdd promote` finishes the ramp.
+ */
+
+const FLAG = 'new-checkout';
+const SHARES = [10, 50, 100];
+const PAUSE_MS = 2000;
+
+/** The flag before every release: off, with a 5% rollout of another wave kept (as a kill switch leaves it), beside a flag zdd never touches. */
+const ORIGINAL = `${JSON.stringify(
+  {
+    $schema: 'https://flagd.dev/schema/v0/flags.json',
+    flags: {
+      [FLAG]: {
+        state: 'DISABLED',
+        variants: { on: true, off: false },
+        defaultVariant: 'off',
+        targeting: { fractional: [{ cat: ['wave-0', { var: 'targetingKey' }] }, ['on', 5], ['off', 95]] },
+        metadata: { owner: 'checkout-team' },
+      },
+      'other-flag': { state: 'ENABLED', variants: { yes: true, no: false }, defaultVariant: 'yes' },
+    },
+  },
+  null,
+  2,
+)}\n`;
+
+interface Share {
+  enabled: boolean;
+  rollout: number | null;
+  groupId: string | null;
+}
+
+const BEFORE: Share = { enabled: false, rollout: 5, groupId: 'wave-0' };
+const on = (rollout: number): Share => ({ enabled: true, rollout, groupId: FLAG });
+
+describe('zdd release killed at every step (flagd file, local provider, under load)', { timeout: 240_000 }, () => {
+  let p: LocalProject;
+  let load: LoadRun | undefined;
+  let flagsPath: string;
+
+  /** The flag as the file says, read by the test itself. */
+  const share = (): Share => {
+    const def = JSON.parse(readFileSync(flagsPath, 'utf8')).flags[FLAG];
+    const frac = def.targeting?.fractional;
+    return { enabled: def.state === 'ENABLED', rollout: frac ? frac[1][1] : null, groupId: frac ? frac[0].cat[0] : null };
+  };
+
+  beforeAll(async () => {
+    p = await localProject({ replicas: 1, extra: "flags: { provider: 'openfeature-file', path: 'flags.json' }," });
+    flagsPath = join(p.dir, 'flags.json');
+    writeFileSync(flagsPath, ORIGINAL);
+    const first = await p.run(['deploy', '--revision', 'v1']);
+    expect(first.code, explain(first)).toBe(0);
+    load = startLoad({ url: p.url, concurrency: 2, ratePerClient: 100, maxDurationMs: 220_000, maxRequests: 100_000 });
+  });
+  afterAll(async () => {
+    await load?.stop();
+    await p?.cleanup();
+  });
+
+  /** Kill -9 the release inside step `k`: half-way through a bake, or the instant its flag write lands in the file. */
+  async function killInside(release: ZddRun, k: number): Promise<{ kind: string; total: number }> {
+    const start = await release.waitForEvent((e) => e.type === 'deploy.start');
+    const step = start.steps[k];
+    if (step.kind === 'flag') {
+      const target = on(step.percent);
+      const landed = new Promise<void>((resolve) => {
+        const w = watch(p.dir, () => {
+          let now: Share;
+          try {
+            now = share();
+          } catch {
+            return; // the rename is atomic, but be safe against a read between events
+          }
+          if (now.enabled === target.enabled && now.rollout === target.rollout) {
+            release.child.kill('SIGKILL');
+            w.close();
+            resolve();
+          }
+        });
+        void release.done.then(() => {
+          w.close();
+          resolve();
+        });
+      });
+      await landed;
+    } else {
+      await release.waitForEvent((e) => e.type === 'step.start' && e.index === k && e.phase === 'deploy');
+      await new Promise((r) => setTimeout(r, PAUSE_MS / 2));
+      release.child.kill('SIGKILL');
+    }
+    const ended = await release.done;
+    expect(ended.signal, `step ${k + 1}: ${explain(ended)}`).toBe('SIGKILL');
+    return { kind: step.kind, total: start.steps.length };
+  }
+
+  it('each kill leaves a defined flag, status tells it, a second release is refused, rollback restores the file exactly or promote finishes', async () => {
+    const release = ['release', FLAG, '--steps', SHARES.join(','), '--pause', `${PAUSE_MS}ms`];
+    const lines: string[] = [];
+    let total = Infinity;
+    for (let k = 0; k < total; k++) {
+      writeFileSync(flagsPath, ORIGINAL);
+      const t0 = performance.now();
+      const run = p.start(release);
+      const killed = await killInside(run, k);
+      total = killed.total;
+      const where = `killed in step ${k + 1}/${total} (${killed.kind})`;
+
+      // The flag holds the share of this step or of the one before, nothing else.
+      const i = Math.floor(k / 2);
+      const previous = i === 0 ? BEFORE : on(SHARES[i - 1]!);
+      const allowed = killed.kind === 'flag' ? [previous, on(SHARES[i]!)] : [on(SHARES[i]!)];
+      const left = share();
+      expect(allowed, where).toContainEqual(left);
+
+      // Status tells the release, the step and the flag as it is live.
+      const status = await p.run(['status']);
+      expect(status.code, explain(status)).toBe(0);
+      const report = status.events.find((e) => e.type === 'status');
+      expect(report.deployment.strategy, where).toBe('flag-release');
+      expect(report.deployment.status, where).toBe('running');
+      const at = report.deployment.inFlight?.index ?? report.deployment.stepIndex;
+      expect(at, `${where}: status step`).toBe(k);
+      const live = report.flags?.find((f: any) => f.flag === FLAG)?.live;
+      expect({ enabled: live?.enabled, rollout: live?.rollout, groupId: live?.groupId }, `${where}: status shows the live flag`).toEqual(left);
+      expect(report.live.weights.v1, where).toBe(100);
+      const recorded = report.deployment.flags?.[FLAG]?.last;
+      const recordSays = recorded ? `on ${recorded.rollout}%` : 'not written yet';
+
+      // A second release does not ramp on top of it.
+      const again = await p.run(release);
+      // Exit 3 (the dead holder's lock, named) or 4 (the unfinished release, named): either way nothing ramps.
+      expect([3, 4], `${where}: ${explain(again)}`).toContain(again.code);
+      const refused = again.events.find((e) => e.type === 'done');
+      expect(refused.message, where).toMatch(again.code === 3 ? new RegExp(`locked by .*pid ${run.child.pid}.*no longer running`) : new RegExp(`${report.deployment.id}.*did not finish`));
+      expect(share(), `${where}: the refused release changed nothing`).toEqual(left);
+
+      let finish: string;
+      if (k === 1 || k === 2) {
+        // Promote finishes the ramp from its checkpoint, from a bake and from a flag write the record
+        // had not caught up with (the remaining bakes on the fast clock).
+        const promote = p.start(['promote'], {}, { fastClock: true });
+        const promoted = await promote.done;
+        expect(promoted.code, `${where}: ${explain(promoted)}`).toBe(0);
+        expect(share(), `${where}: promote ramps to the end`).toEqual(on(100));
+        finish = `promote → on 100% (exit ${promoted.code})`;
+      } else finish = '';
+      const back = await p.run(['rollback']);
+      expect(back.code, `${where}: ${explain(back)}`).toBe(0);
+      expect(readFileSync(flagsPath, 'utf8'), `${where}: rollback puts the file back exactly`).toBe(ORIGINAL);
+      const after = (await p.run(['status'])).events.find((e) => e.type === 'status');
+      expect(after.deployment.status, where).toBe('rolled-back');
+      lines.push(`${where}: left ${left.enabled ? `on ${left.rollout}%` : `off (${left.rollout}% kept)`} (record's last read-back: ${recordSays}), status step ${at + 1}, release again exit ${again.code}, ${finish ? `${finish}, then ` : ''}rollback exit ${back.code} → file as before; ${Math.round(performance.now() - t0)} ms`);
+    }
+    expect(total).toBe(5);
+    const r = await load!.stop();
+    load = undefined;
+    lines.push(`load: ${r.requests} requests, ${failedRequests(r)} failed`);
+    console.log(lines.join('\n'));
+    expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
+    expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
+  });
+});
