@@ -48,17 +48,41 @@ interface Share {
 const BEFORE: Share = { enabled: false, rollout: 5, groupId: 'wave-0' };
 const on = (rollout: number): Share => ({ enabled: true, rollout, groupId: FLAG });
 
+/** The flag as the file says, read by the test itself. */
+function readShare(path: string): Share {
+  const def = JSON.parse(readFileSync(path, 'utf8')).flags[FLAG];
+  const frac = def.targeting?.fractional;
+  return { enabled: def.state === 'ENABLED', rollout: frac ? frac[1][1] : null, groupId: frac ? frac[0].cat[0] : null };
+}
+
+/** Kill -9 `run` the instant a file in `dir` changes so that `landed()` holds (a flag write, before zdd reads it back). */
+function killWhen(run: ZddRun, dir: string, landed: () => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const w = watch(dir, () => {
+      let yes = false;
+      try {
+        yes = landed();
+      } catch {
+        return; // renames are atomic; a read between two events is simply skipped
+      }
+      if (!yes) return;
+      run.child.kill('SIGKILL');
+      w.close();
+      resolve();
+    });
+    void run.done.then(() => {
+      w.close();
+      resolve();
+    });
+  });
+}
+
 describe('zdd release killed at every step (flagd file, local provider, under load)', { timeout: 240_000 }, () => {
   let p: LocalProject;
   let load: LoadRun | undefined;
   let flagsPath: string;
 
-  /** The flag as the file says, read by the test itself. */
-  const share = (): Share => {
-    const def = JSON.parse(readFileSync(flagsPath, 'utf8')).flags[FLAG];
-    const frac = def.targeting?.fractional;
-    return { enabled: def.state === 'ENABLED', rollout: frac ? frac[1][1] : null, groupId: frac ? frac[0].cat[0] : null };
-  };
+  const share = () => readShare(flagsPath);
 
   beforeAll(async () => {
     p = await localProject({ replicas: 1, extra: "flags: { provider: 'openfeature-file', path: 'flags.json' }," });
@@ -79,26 +103,10 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
     const step = start.steps[k];
     if (step.kind === 'flag') {
       const target = on(step.percent);
-      const landed = new Promise<void>((resolve) => {
-        const w = watch(p.dir, () => {
-          let now: Share;
-          try {
-            now = share();
-          } catch {
-            return; // the rename is atomic, but be safe against a read between events
-          }
-          if (now.enabled === target.enabled && now.rollout === target.rollout) {
-            release.child.kill('SIGKILL');
-            w.close();
-            resolve();
-          }
-        });
-        void release.done.then(() => {
-          w.close();
-          resolve();
-        });
+      await killWhen(release, p.dir, () => {
+        const now = share();
+        return now.enabled === target.enabled && now.rollout === target.rollout;
       });
-      await landed;
     } else {
       await release.waitForEvent((e) => e.type === 'step.start' && e.index === k && e.phase === 'deploy');
       await new Promise((r) => setTimeout(r, PAUSE_MS / 2));
@@ -165,6 +173,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
       expect(readFileSync(flagsPath, 'utf8'), `${where}: rollback puts the file back exactly`).toBe(ORIGINAL);
       const after = (await p.run(['status'])).events.find((e) => e.type === 'status');
       expect(after.deployment.status, where).toBe('rolled-back');
+      if (k === 0) lines.push(`messages: release again: ${refused.message} / ${refused.hint}; rollback: ${back.events.find((e) => e.type === "done")?.message}`);
       lines.push(`${where}: left ${left.enabled ? `on ${left.rollout}%` : `off (${left.rollout}% kept)`} (record's last read-back: ${recordSays}), status step ${at + 1}, release again exit ${again.code}, ${finish ? `${finish}, then ` : ''}rollback exit ${back.code} → file as before; ${Math.round(performance.now() - t0)} ms`);
     }
     expect(total).toBe(5);
@@ -353,5 +362,82 @@ describe.skipIf(skipWithoutPostgres())('zdd release killed inside a flag write (
     expect(back.code, explain(back)).toBe(0);
     expect(await production(flag), 'exactly as before: off, the staff strategy untouched, no zdd rollout').toEqual(before);
     console.log(`Unleash, killed after the 50% write landed (${killedMs} ms): on 50% live, record 10%; release again exit ${again.code}; promote exit ${promoted.code} → on 100%; rollback exit ${back.code} → as before`);
+  });
+});
+
+describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file, local provider, under load)', { timeout: 180_000 }, () => {
+  let p: LocalProject;
+  let flagsPath: string;
+
+  beforeAll(async () => {
+    p = await localProject({ replicas: 1, extra: "flags: { provider: 'openfeature-file', path: 'flags.json' }," });
+    flagsPath = join(p.dir, 'flags.json');
+    writeFileSync(flagsPath, ORIGINAL);
+    const config = join(p.dir, 'deploy.config.ts');
+    const hybrid = `hybrid: { deploy: 'rolling', rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 }, flags: [{ flag: '${FLAG}', steps: [10, 50, 100], pause: '2s' }] },`;
+    writeFileSync(config, readFileSync(config, 'utf8').replace('strategies: {', `strategies: {\n    ${hybrid}`));
+    const first = await p.run(['deploy', '--revision', 'v1']);
+    expect(first.code, explain(first)).toBe(0);
+  });
+  afterAll(async () => {
+    await p?.cleanup();
+  });
+
+  it('the code stays on the candidate with no failed request, the flag is defined, rollback puts the flag back first and then traffic on stable', async () => {
+    const load = startLoad({ url: p.url, concurrency: 2, ratePerClient: 100, maxDurationMs: 120_000, maxRequests: 30_000 });
+    try {
+      const t0 = performance.now();
+      const deploy = p.start(['deploy', '--revision', 'v2', '--strategy', 'hybrid']);
+      const start = await deploy.waitForEvent((e) => e.type === 'deploy.start');
+      const firstFlag = start.steps.findIndex((s: any) => s.kind === 'flag');
+      expect(firstFlag, 'the code steps come first').toBeGreaterThan(0);
+      await killWhen(deploy, p.dir, () => readShare(flagsPath).enabled);
+      const killed = await deploy.done;
+      expect(killed.signal, explain(killed)).toBe('SIGKILL');
+      const killedMs = Math.round(performance.now() - t0);
+
+      // The code deploy was done: the candidate holds all traffic; the flag has its first share or none yet.
+      const serving = () => Object.fromEntries(Object.entries(p.routerState()!.weights).filter(([, w]) => w > 0));
+      expect(serving()).toEqual({ v2: 100 });
+      const left = readShare(flagsPath);
+      expect([BEFORE, on(10)]).toContainEqual(left);
+      const before = load.report();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(load.report().byRevision.v2 - (before.byRevision.v2 ?? 0), 'the candidate serves with zdd gone').toBeGreaterThan(20);
+
+      const status = await p.run(['status']);
+      const report = status.events.find((e) => e.type === 'status');
+      expect(report.deployment).toMatchObject({ strategy: 'hybrid', status: 'running' });
+      expect(report.deployment.inFlight?.index ?? report.deployment.stepIndex).toBe(firstFlag);
+      expect(report.live.weights.v2).toBe(100);
+      expect(report.flags?.[0]?.live).toMatchObject({ enabled: left.enabled, rollout: left.rollout });
+
+      // Rollback: the flag first (checked the moment traffic starts to move), then traffic on stable.
+      const rollback = p.start(['rollback']);
+      let flagWhenTrafficMoved: string | undefined;
+      let weightsWhenFlagRestored: Record<string, number> | undefined;
+      rollback.onEvent((e) => {
+        if (e.type === 'step.start' && e.phase === 'rollback' && e.step.kind === 'shiftTraffic' && flagWhenTrafficMoved === undefined) flagWhenTrafficMoved = readFileSync(flagsPath, 'utf8');
+        if (e.type === 'step.done' && e.phase === 'rollback' && e.step.kind === 'flag') weightsWhenFlagRestored = { ...p.routerState()!.weights };
+      });
+      const back = await rollback.done;
+      expect(back.code, explain(back)).toBe(0);
+      const order = back.events.filter((e) => e.type === 'step.start' && e.phase === 'rollback').map((e) => e.step.kind);
+      expect(order[0], `rollback steps: ${order.join(', ')}`).toBe('flag');
+      expect(order.indexOf('shiftTraffic')).toBeGreaterThan(0);
+      expect(weightsWhenFlagRestored?.v2, 'traffic had not moved when the flag was back').toBe(100);
+      expect(flagWhenTrafficMoved, 'the flag was back before traffic moved').toBe(ORIGINAL);
+      expect(readFileSync(flagsPath, 'utf8')).toBe(ORIGINAL);
+      expect(serving()).toEqual({ v1: 100 });
+      const r = await load.stop();
+      expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
+      expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
+      console.log(
+        `hybrid killed at step ${firstFlag + 1}/${start.steps.length} (first flag write) after ${killedMs} ms: v2 100%, flag ${left.enabled ? `on ${left.rollout}%` : 'as before'}; ` +
+          `rollback exit ${back.code}: ${order.join(' → ')}; load ${r.requests} requests, ${failedRequests(r)} failed`,
+      );
+    } finally {
+      await load.stop();
+    }
   });
 });
