@@ -34,6 +34,13 @@ export interface ReleaseRequest extends FlagRampOptions {
   lockWaitMs: number;
 }
 
+/** `flag "a" off, flag "b" on, 5%`: each flag a run changed, as its rollback last read it back. */
+function flagsAfterRollback(record: DeploymentRecord): string {
+  return Object.entries(record.flags ?? {})
+    .map(([f, e]) => `flag "${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`)
+    .join(', ');
+}
+
 /** The strategy name flag releases are recorded under (strategies/flag-release.ts plans their rollback). */
 export const FLAG_RELEASE = 'flag-release';
 
@@ -227,7 +234,13 @@ export class Engine {
       await endLeftoverHook(deps, runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
-      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
+      // A release changed nothing but flags: say where they are, not only where traffic is.
+      const flags = flagsAfterRollback(record);
+      const message =
+        record.strategy === FLAG_RELEASE
+          ? `Rolled back release ${record.id}: ${flags || 'no flag had been written'} (as before the release, read back).`
+          : `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.${flags ? ` Flags as before the deploy (read back): ${flags}.` : ''}`;
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message, record }));
     });
   }
 
@@ -237,10 +250,7 @@ export class Engine {
     return this.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
       record.by = { ...deps.holder, deploymentId: record.id };
       const result = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
-      return rollbackOutcome(deps, record, result, () => {
-        const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`);
-        return { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: flag ${flags.join(', ')} (as before the release, read back).`, record };
-      });
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: ${flagsAfterRollback(record)} (as before the release, read back).`, record }));
     });
   }
 
