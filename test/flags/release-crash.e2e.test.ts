@@ -156,6 +156,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
       expect([3, 4], `${where}: ${explain(again)}`).toContain(again.code);
       const refused = again.events.find((e) => e.type === 'done');
       expect(refused.message, where).toMatch(again.code === 3 ? new RegExp(`locked by .*pid ${run.child.pid}.*no longer running`) : new RegExp(`${report.deployment.id}.*did not finish`));
+      expect(refused.hint, `${where}: the refusal says how to finish the killed run`).toMatch(/zdd rollback/);
       expect(share(), `${where}: the refused release changed nothing`).toEqual(left);
 
       let finish: string;
@@ -171,9 +172,9 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
       const back = await p.run(['rollback']);
       expect(back.code, `${where}: ${explain(back)}`).toBe(0);
       expect(readFileSync(flagsPath, 'utf8'), `${where}: rollback puts the file back exactly`).toBe(ORIGINAL);
+      expect(back.events.find((e) => e.type === 'done')?.message, where).toBe(`Rolled back release ${report.deployment.id}: flag "${FLAG}" off (rollout 5% kept) (as before the release, read back).`);
       const after = (await p.run(['status'])).events.find((e) => e.type === 'status');
       expect(after.deployment.status, where).toBe('rolled-back');
-      if (k === 0) lines.push(`messages: release again: ${refused.message} / ${refused.hint}; rollback: ${back.events.find((e) => e.type === "done")?.message}`);
       lines.push(`${where}: left ${left.enabled ? `on ${left.rollout}%` : `off (${left.rollout}% kept)`} (record's last read-back: ${recordSays}), status step ${at + 1}, release again exit ${again.code}, ${finish ? `${finish}, then ` : ''}rollback exit ${back.code} → file as before; ${Math.round(performance.now() - t0)} ms`);
     }
     expect(total).toBe(5);
@@ -429,6 +430,7 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
       expect(flagWhenTrafficMoved, 'the flag was back before traffic moved').toBe(ORIGINAL);
       expect(readFileSync(flagsPath, 'utf8')).toBe(ORIGINAL);
       expect(serving()).toEqual({ v1: 100 });
+      expect(back.events.find((e) => e.type === 'done')?.message).toBe(`Rolled back: production on stable v1. Flags as before the deploy (read back): flag "${FLAG}" off (rollout 5% kept).`);
       const r = await load.stop();
       expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
       expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
