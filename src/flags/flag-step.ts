@@ -35,8 +35,8 @@ export async function preflightFlags(steps: Step[], flags: FlagProvider | undefi
 /**
  * Runs one flag step: the flag's state is recorded (and checkpointed) before zdd first writes it,
  * then one write, read back by the provider. `restore` writes the recorded state back; if the flag
- * was turned off behind zdd's back since zdd last left it on (`zdd flag kill` in an incident), it
- * stays off and only the rollout goes back.
+ * was turned off behind zdd's back (`zdd flag kill` in an incident), it stays off and only the
+ * rollout goes back.
  */
 export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps: FlagStepDeps): Promise<void> {
   const flags = requireFlags(deps.flags, [step]);
@@ -45,7 +45,11 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
     if (!entry) return;
     const target = settingOf(entry.before);
     const now = await flags.get(step.flag);
-    if (target.enabled && !now.enabled && entry.last?.enabled) {
+    // Off now but on before: whoever turned it off meant it, unless it was zdd's own recorded `off`
+    // step. The record may be a write behind (a run killed between a flag write and its
+    // checkpoint), so a missing or stale `last` must not be read as "zdd left it on".
+    const zddTurnedItOff = entry.last?.enabled === false && record.plan.slice(0, record.stepIndex + 1).some((s) => s.kind === 'flag' && s.flag === step.flag && s.action === 'off');
+    if (target.enabled && !now.enabled && !zddTurnedItOff) {
       target.enabled = false;
       deps.events.emit({ type: 'warn', message: `Flag "${step.flag}" was turned off during the release (kill switch): it stays off; its rollout goes back to ${entry.before.rollout ?? 'none'}` });
     }
