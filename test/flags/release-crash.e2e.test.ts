@@ -97,6 +97,24 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
     await p?.cleanup();
   });
 
+  it('kill switch pulled after a release was killed in its first write: rollback puts the rollout back but keeps the flag off', async () => {
+    // Before the release the flag was on for 5% (wave 0).
+    const onBefore = ORIGINAL.replace('"state": "DISABLED"', '"state": "ENABLED"');
+    writeFileSync(flagsPath, onBefore);
+    const run = p.start(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`]);
+    await killWhen(run, p.dir, () => share().rollout === 10);
+    expect((await run.done).signal).toBe('SIGKILL');
+    expect(share()).toEqual(on(10));
+    // The incident: someone pulls the kill switch before anyone rolls the release back.
+    const kill = await p.run(['flag', 'kill', FLAG]);
+    expect(kill.code, explain(kill)).toBe(0);
+    expect(share()).toEqual({ enabled: false, rollout: 10, groupId: FLAG });
+    const back = await p.run(['rollback']);
+    expect(back.code, explain(back)).toBe(0);
+    expect(back.events.some((e) => e.type === 'warn' && /turned off during the release \(kill switch\): it stays off/.test(e.message)), explain(back)).toBe(true);
+    expect(readFileSync(flagsPath, 'utf8'), 'the rollout as before, the flag still off').toBe(ORIGINAL);
+  });
+
   /** Kill -9 the release inside step `k`: half-way through a bake, or the instant its flag write lands in the file. */
   async function killInside(release: ZddRun, k: number): Promise<{ kind: string; total: number }> {
     const start = await release.waitForEvent((e) => e.type === 'deploy.start');
