@@ -2,7 +2,7 @@ import { CheckFailedError, ConfigError } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import type { FlagStep, Step } from '../core/plan.js';
 import type { DeploymentRecord } from '../core/state.js';
-import { describeFlagState, settingOf, type FlagProvider } from './flag-provider.js';
+import { describeFlagState, flagDifferences, settingOf, type FlagProvider, type FlagState } from './flag-provider.js';
 import { flagsOf } from './flag-plan.js';
 import type { FlagReleaseConfig } from './schema.js';
 
@@ -63,7 +63,8 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
     await deps.save();
   }
   const rec = record.flags![step.flag]!;
-  if (step.action === 'rollout' && rec.last?.enabled && !(await flags.get(step.flag)).enabled) {
+  // (Not at the first write of a run: `before` was read just now.)
+  if (step.action === 'rollout' && entry && (await turnedOffBehindZdd(flags, step.flag, rec.last ?? rec.before))) {
     // Someone pulled the kill switch since zdd's last write: never turn it back on.
     throw new CheckFailedError(
       `Flag "${step.flag}" was turned off in ${flags.environment} after zdd set it (kill switch); the release stops here and rolls back, keeping the flag off`,
@@ -82,4 +83,14 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
           constraints: release.constraints?.map((c) => ({ contextName: c.contextName, operator: c.operator ?? 'IN', values: c.values })),
         });
   deps.events.emit({ type: 'info', message: `Flag "${step.flag}" in ${flags.environment}: ${describeFlagState(rec.last)} (read back)` });
+}
+
+/**
+ * The flag is off now, and it is not as zdd last knew it: on then, or changed since (a run killed
+ * between its write and the checkpoint leaves the record a write behind, so zdd's own write may
+ * have landed and been switched off after). A rollout step never writes a flag off, so someone did.
+ */
+async function turnedOffBehindZdd(flags: FlagProvider, flag: string, known: FlagState): Promise<boolean> {
+  const now = await flags.get(flag);
+  return !now.enabled && (known.enabled || flagDifferences(now, settingOf(known)).length > 0);
 }
