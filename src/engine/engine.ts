@@ -41,6 +41,13 @@ function flagsAfterRollback(record: DeploymentRecord): string {
     .join(', ');
 }
 
+/** A release that finished says where its flag is (a deploy's message would name the serving revision, which it never moved). */
+function releaseOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
+  if (outcome.exitCode !== ExitCode.Ok) return outcome;
+  const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}": ${e.last ? describeFlagState(e.last) : 'done'}`);
+  return { ...outcome, message: `Released flag ${flags.join(', ') || 'done'} (read back).` };
+}
+
 /** The strategy name flag releases are recorded under (strategies/flag-release.ts plans their rollback). */
 export const FLAG_RELEASE = 'flag-release';
 
@@ -121,10 +128,7 @@ export class Engine {
       record.weights = { stable: current.stable ? 100 : 0, candidate: 0 };
       await runner.save(record);
       this.announce(record);
-      const outcome = await this.runDeploy(runner, record, strategy, true);
-      const state = record.flags?.[req.flag]?.last;
-      if (outcome.exitCode === ExitCode.Ok) return { ...outcome, message: `Released flag "${req.flag}": ${state ? describeFlagState(state) : 'done'} (read back).` };
-      return outcome;
+      return releaseOutcome(record, await this.runDeploy(runner, record, strategy, true));
     });
   }
 
@@ -167,6 +171,7 @@ export class Engine {
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
       const outcome = await this.runDeploy(runner, record, strategy, true, stopAtPause);
+      if (record.strategy === FLAG_RELEASE) return releaseOutcome(record, outcome);
       return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
