@@ -115,6 +115,31 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
     expect(readFileSync(flagsPath, 'utf8'), 'the rollout as before, the flag still off').toBe(ORIGINAL);
   });
 
+  it('kill switch pulled after a release was killed in its first write: promote does not turn the flag back on', async () => {
+    writeFileSync(flagsPath, ORIGINAL);
+    const run = p.start(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`]);
+    await killWhen(run, p.dir, () => share().rollout === 10);
+    expect((await run.done).signal).toBe('SIGKILL');
+    const kill = await p.run(['flag', 'kill', FLAG]);
+    expect(kill.code, explain(kill)).toBe(0);
+    let turnedOn = false;
+    const w = watch(p.dir, () => {
+      try {
+        turnedOn ||= share().enabled;
+      } catch {
+        // between two renames
+      }
+    });
+    const promote = p.start(['promote'], {}, { fastClock: true });
+    const promoted = await promote.done;
+    w.close();
+    expect(turnedOn, `promote turned the killed flag back on: ${explain(promoted)}`).toBe(false);
+    // The run stops and rolls back: the rollout as before, the flag off.
+    expect([1, 130], explain(promoted)).toContain(promoted.code);
+    expect(readFileSync(flagsPath, 'utf8')).toBe(ORIGINAL);
+    console.log(`kill switch after a killed release, then promote: exit ${promoted.code}: ${promoted.events.find((e) => e.type === 'done')?.message}`);
+  });
+
   /** Kill -9 the release inside step `k`: half-way through a bake, or the instant its flag write lands in the file. */
   async function killInside(release: ZddRun, k: number): Promise<{ kind: string; total: number }> {
     const start = await release.waitForEvent((e) => e.type === 'deploy.start');
@@ -185,6 +210,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
         const promoted = await promote.done;
         expect(promoted.code, `${where}: ${explain(promoted)}`).toBe(0);
         expect(share(), `${where}: promote ramps to the end`).toEqual(on(100));
+        expect(promoted.events.find((e) => e.type === 'done')?.message, where).toBe(`Released flag "${FLAG}": on, 100% (read back).`);
         finish = `promote → on 100% (exit ${promoted.code})`;
       } else finish = '';
       const back = await p.run(['rollback']);
@@ -375,6 +401,7 @@ describe.skipIf(skipWithoutPostgres())('zdd release killed inside a flag write (
     const promoted = await promote.done;
     expect(promoted.code, explain(promoted)).toBe(0);
     expect(await zddRollout(flag)).toEqual({ enabled: true, rollout: 100 });
+    expect(promoted.events.find((e) => e.type === 'done')?.message).toBe(`Released flag "${flag}": on, 100% sticky on userId (read back).`);
     expect((await status()).deployment.status).toBe('succeeded');
 
     const back = await p.run(['rollback'], env);
