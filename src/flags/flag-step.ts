@@ -64,11 +64,18 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
   }
   const rec = record.flags![step.flag]!;
   // (Not at the first write of a run: `before` was read just now.)
-  if (step.action === 'rollout' && entry && (await turnedOffBehindZdd(flags, step.flag, rec.last ?? rec.before))) {
+  const off = step.action === 'rollout' && entry ? await turnedOffBehindZdd(flags, step.flag, rec.last ?? rec.before) : 'no';
+  if (off === 'yes') {
     // Someone pulled the kill switch since zdd's last write: never turn it back on.
     throw new CheckFailedError(
       `Flag "${step.flag}" was turned off in ${flags.environment} after zdd set it (kill switch); the release stops here and rolls back, keeping the flag off`,
       'Turn it on again with `zdd release` once the incident is over.',
+    );
+  }
+  if (off === 'unsure') {
+    throw new CheckFailedError(
+      `Flag "${step.flag}" is off in ${flags.environment} but not as zdd last recorded it: a run killed between its writes left it so, or the kill switch was pulled after a write zdd had not recorded yet. To be safe the release stops here and rolls back, keeping the flag off`,
+      'If nobody turned it off on purpose, run `zdd release` again.',
     );
   }
   const release = deps.release ?? {};
@@ -86,11 +93,15 @@ export async function runFlagStep(step: FlagStep, record: DeploymentRecord, deps
 }
 
 /**
- * The flag is off now, and it is not as zdd last knew it: on then, or changed since (a run killed
- * between its write and the checkpoint leaves the record a write behind, so zdd's own write may
- * have landed and been switched off after). A rollout step never writes a flag off, so someone did.
+ * Is the flag off behind zdd's back? A rollout step never writes a flag off, so a flag off now that
+ * zdd last knew on was turned off by someone (`yes`). Off now, off when zdd last knew it, and
+ * changed since (`unsure`): the record is a write behind (a run killed between a write and its
+ * checkpoint), and either a step that sets the rollout before turning the flag on was cut between
+ * its writes, or its whole write landed and someone turned the flag off. Both look the same.
  */
-async function turnedOffBehindZdd(flags: FlagProvider, flag: string, known: FlagState): Promise<boolean> {
+async function turnedOffBehindZdd(flags: FlagProvider, flag: string, known: FlagState): Promise<'yes' | 'no' | 'unsure'> {
   const now = await flags.get(flag);
-  return !now.enabled && (known.enabled || flagDifferences(now, settingOf(known)).length > 0);
+  if (now.enabled) return 'no';
+  if (known.enabled) return 'yes';
+  return flagDifferences(now, settingOf(known)).length > 0 ? 'unsure' : 'no';
 }
