@@ -309,4 +309,36 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
       await load.stop();
     }
   });
+
+  it('killed half-way through its first flag bake, then promoted: the ramp and the code deploy finish, the previous revision retired at the end', async () => {
+    writeFileSync(flagsPath, ORIGINAL);
+    const load = startLoad({ url: p.url, concurrency: 2, ratePerClient: 100, maxDurationMs: 120_000, maxRequests: 30_000 });
+    try {
+      const deploy = p.start(['deploy', '--revision', 'v3', '--strategy', 'hybrid']);
+      const bake = await deploy.waitForEvent((e) => e.type === 'step.start' && e.phase === 'deploy' && e.step.kind === 'pause' && e.index > 0 && readShare(flagsPath).enabled);
+      await new Promise((r) => setTimeout(r, 1000));
+      deploy.child.kill('SIGKILL');
+      expect((await deploy.done).signal).toBe('SIGKILL');
+      expect(readShare(flagsPath)).toEqual(on(10));
+      // The code deploy is done but not closed: retiring the previous stable waits for the last flag bake (promise 7).
+      const start = (await deploy.done).events.find((e) => e.type === 'deploy.start');
+      const retireAt = start.steps.findIndex((s: any) => s.kind === 'retire' && s.role === 'stable');
+      expect(retireAt).toBeGreaterThan(start.steps.findLastIndex((s: any) => s.kind === 'flag'));
+      expect(bake.index).toBeLessThan(retireAt);
+
+      const promote = p.start(['promote'], {}, { fastClock: true });
+      const promoted = await promote.done;
+      expect(promoted.code, explain(promoted)).toBe(0);
+      expect(readShare(flagsPath)).toEqual(on(100));
+      const serving = Object.fromEntries(Object.entries(p.routerState()!.weights).filter(([, w]) => w > 0));
+      expect(serving).toEqual({ v3: 100 });
+      expect(p.routerState()!.instances.filter((i) => i.revision === 'v1')).toEqual([]);
+      const r = await load.stop();
+      expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
+      expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
+      console.log(`hybrid killed in its first flag bake (step ${bake.index + 1}/${bake.total}), promote exit ${promoted.code}: flag on 100%, v3 100%, v1 retired; load ${r.requests} requests, ${failedRequests(r)} failed`);
+    } finally {
+      await load.stop();
+    }
+  });
 });
