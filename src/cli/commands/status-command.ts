@@ -71,7 +71,9 @@ function finishWatch(io: CommandIO, report: StatusReport): number {
   const d: DeploymentRecord = report.deployment!;
   const what = `${d.kind === 'restore' ? 'Rollback' : 'Deploy'} ${d.id} of ${d.candidate.id}`;
   if (UNFINISHED.includes(d.status)) {
-    const live = 'error' in report.live ? '' : ` Live traffic: ${liveWeights(report.live)}.`;
+    // What the provider says about this deploy (the local router's dead-man's switch names it).
+    const notes = 'error' in report.live ? [] : (report.live.notes ?? []).filter((n) => n.includes(d.id));
+    const live = 'error' in report.live ? '' : ` Live traffic: ${liveWeights(report.live)}.${notes.map((n) => ` ${n}.`).join('')}`;
     const reason = report.deployProcess?.reason ?? 'its process is gone';
     if (d.status === 'paused') {
       return finish(io, { result: 'paused', exitCode: ExitCode.Paused, message: `${what} stands at its pause and ${reason}.${live}`, hint: 'Run `zdd promote` to continue it or `zdd abort` to roll it back.' });
