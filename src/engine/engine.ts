@@ -392,7 +392,8 @@ export class Engine {
     if (ids.every((id) => (live[id] ?? 0) === (want[id] ?? 0))) return undefined;
     let back = record.stepIndex;
     while (back >= 0 && record.plan[back].kind !== 'shiftTraffic') back--;
-    if (back < 0) return undefined;
+    // The step in flight sets the weights itself when run again (a shift cut short).
+    if (back < 0 || back === record.stepIndex) return undefined;
     const show = (w: Record<string, number>) => Object.entries(w).filter(([, v]) => v > 0).map(([id, v]) => `${id} ${v}%`).join(' | ') || 'none';
     this.deps.events.emit({
       type: 'warn',
