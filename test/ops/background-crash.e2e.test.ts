@@ -188,6 +188,21 @@ describe('background deploy (--detach) killed -9', { timeout: 240_000 }, () => {
     expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
   });
 
+  it('status --watch of a detached deploy that is aborted ends with its result: rolled back, exit 1', async () => {
+    const { pid } = await detach('w3', 'watch-abort.log');
+    const watch = p.start(['status', '--watch']);
+    await watch.waitForEvent((e) => e.type === 'status' && e.deployment?.plan[e.deployment.inFlight?.index ?? -1]?.kind === 'pause', 30_000);
+    const abort = await p.run(['abort']);
+    expect(abort.code, explain(abort)).toBe(0);
+    const w = await Promise.race([watch.done, sleep(20_000).then(() => null)]);
+    expect(w, 'the watch ended with the deploy').not.toBeNull();
+    expect(w!.code, explain(w!)).toBe(1);
+    expect(w!.events.at(-1)).toMatchObject({ type: 'done', result: 'rolled-back', exitCode: 1 });
+    expect(w!.events.at(-1).message).toMatch(/of w3 ended: rolled-back.*Production is on stable v1/);
+    await expect.poll(() => isAlive(pid), { timeout: 5_000 }).toBe(false);
+    expect(p.routerState()!.weights).toEqual({ v1: 100 });
+  });
+
   it('status --watch of a detached deploy killed -9 says its process is gone and ends (exit 4) instead of waiting forever', async () => {
     load = startLoad({ url: p.url, concurrency: 3, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 30_000 });
     const { pid, log } = await detach('w2', 'watch-kill.log');

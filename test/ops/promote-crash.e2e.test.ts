@@ -104,4 +104,17 @@ describe('zdd promote after --until-pause, killed -9', { timeout: 240_000 }, () 
     expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
     expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
   });
+
+  it('status --watch of a deploy stopped by --until-pause ends at once: exit 6, nobody waits at the pause', async () => {
+    const paused = await p.run(['deploy', '--revision', 'p1', '--strategy', 'canary', '--until-pause']);
+    expect(paused.code, explain(paused)).toBe(6);
+    const w = await Promise.race([p.run(['status', '--watch']), sleep(10_000).then(() => null)]);
+    expect(w, 'the watch did not wait for a pause nobody waits at').not.toBeNull();
+    expect(w!.code, explain(w!)).toBe(6);
+    expect(w!.events.at(-1)).toMatchObject({ type: 'done', result: 'paused', exitCode: 6 });
+    expect(w!.events.at(-1).message).toMatch(/of p1 stands at its pause and no zdd process waits at it/);
+    expect(w!.events.at(-1).hint).toMatch(/zdd promote.*zdd abort/);
+    const abort = await p.run(['abort']);
+    expect(abort.code, explain(abort)).toBe(0);
+  });
 });
