@@ -101,6 +101,8 @@ describe('background deploy (--detach) killed -9', { timeout: 240_000 }, () => {
       if (!finished) {
         expect(s.deployProcess, `status says the deploy's process is gone (killed at step ${k + 1}/${total})`).toMatchObject({ alive: false });
         expect(s.deployProcess.reason).toContain(`pid ${pid}`);
+        // ...and which log it was writing: the log itself stops mid-step, with no result line.
+        expect(s.deployProcess.reason).toContain(`--log ${log}`);
       }
       // The log is cut off mid-run: it holds no result (the process could not write one); status is where the death shows.
       expect(logEvents(log).some((e) => e.type === 'done'), 'a killed process writes no result').toBe(finished);
@@ -220,6 +222,7 @@ describe('background deploy (--detach) killed -9', { timeout: 240_000 }, () => {
     expect(done).toMatchObject({ type: 'done', result: 'error', exitCode: 4 });
     expect(done.message).toMatch(new RegExp(`Deploy .* of w2 stopped at step \\d+/\\d+: the process that ran it \\(pid ${pid} on .*\\) is gone`));
     expect(done.hint).toMatch(/zdd rollback/);
+    expect(done.message).toContain(`--log ${log}`);
     expect(w!.events.filter((e) => e.type === 'status').at(-1).deployProcess).toMatchObject({ alive: false });
     console.log(`watch ended ${endedMs}ms after the kill: exit ${w!.code}: ${done.message}`);
 

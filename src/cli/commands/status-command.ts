@@ -154,11 +154,11 @@ export function deployProcess(d: DeploymentRecord, lock: LockInfo | null): { ali
   if (lock && lock.holder.deploymentId === d.id) {
     const h = lock.holder;
     if (!lock.stale) return { alive: true, reason: `pid ${h.pid} on ${h.host}${h.command ? ` (\`zdd ${h.command}\`)` : ''} holds its lock` };
-    return { alive: false, reason: `the process that ran it (pid ${h.pid} on ${h.host}) is gone: ${lock.staleReason ?? 'stale lock'}` };
+    return { alive: false, reason: `the process that ran it (pid ${h.pid} on ${h.host}${h.command ? `, \`zdd ${h.command}\`` : ''}) is gone: ${lock.staleReason ?? 'stale lock'}` };
   }
   if (lock && !lock.stale) return { alive: false, reason: `no process runs it: the lock is held by ${lock.holder.who}@${lock.holder.host} pid ${lock.holder.pid} for another run` };
   if (d.status === 'paused') return { alive: false, reason: 'no zdd process waits at it (stopped by --until-pause, or its process ended)' };
-  return { alive: false, reason: `the process that ran it (pid ${d.by.pid} on ${d.by.host}) is gone: no process holds its lock` };
+  return { alive: false, reason: `the process that ran it (pid ${d.by.pid} on ${d.by.host}${d.by.command ? `, \`zdd ${d.by.command}\`` : ''}) is gone: no process holds its lock` };
 }
 
 export function renderStatus(s: StatusReport): string {
