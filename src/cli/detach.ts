@@ -42,7 +42,9 @@ export async function detachDeploy(argv: string[], opts: { cwd: string; log?: st
   }
   let pid: number | undefined;
   try {
-    const child = spawn(process.execPath, [process.argv[1], ...args, '--json'], {
+    // --log stays on its command line (without --detach it changes nothing): the lock holder's
+    // command, shown by `zdd status` and the router's dead-man's switch, then names the log.
+    const child = spawn(process.execPath, [process.argv[1], ...args, '--log', log, '--json'], {
       cwd: opts.cwd,
       detached: true,
       stdio: ['ignore', fd, fd],

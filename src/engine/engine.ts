@@ -1,6 +1,6 @@
 import { InterruptedError, LockHeldError, ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
-import type { Step } from '../core/plan.js';
+import { describeStep, type Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
@@ -15,6 +15,7 @@ import { endLeftoverHook } from './left-over-hook.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
 import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
+import { writtenWeights } from './drift.js';
 import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
@@ -165,8 +166,11 @@ export class Engine {
       deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
-      // pause: promoting means going past it.
-      if (record.plan[record.stepIndex]?.kind === 'pause') record.stepIndex += 1;
+      // pause: promoting means going past it. When the router no longer holds what the record
+      // says, though, going on would jump past weights never baked: go back and set them again.
+      const back = this.isRestore(record) ? undefined : await this.lastShiftIfTrafficMoved(record);
+      if (back !== undefined) record.stepIndex = back;
+      else if (record.plan[record.stepIndex]?.kind === 'pause') record.stepIndex += 1;
       record.status = 'running';
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
@@ -385,6 +389,32 @@ export class Engine {
       candidateReplicas,
       kind,
     });
+  }
+
+  /**
+   * A deploy resumed after its process died: if the router's weights are no longer the ones its
+   * record last verified (the local router's dead-man's switch puts stable back when a deploy dies),
+   * the index of the last traffic step at or before the checkpoint, to run again; else undefined.
+   * A manual pause is left to promote as it is: the step after it sets the weights anyway.
+   */
+  private async lastShiftIfTrafficMoved(record: DeploymentRecord): Promise<number | undefined> {
+    const step = record.plan[record.stepIndex];
+    if (!step || (step.kind === 'pause' && step.durationMs === undefined)) return undefined;
+    const live = await this.deps.provider.router.getWeights().catch(() => undefined);
+    if (!live) return undefined; // the step itself will meet the provider's error
+    const want = writtenWeights(record);
+    const ids = [...new Set([...Object.keys(live), ...Object.keys(want)])];
+    if (ids.every((id) => (live[id] ?? 0) === (want[id] ?? 0))) return undefined;
+    let back = record.stepIndex;
+    while (back >= 0 && record.plan[back].kind !== 'shiftTraffic') back--;
+    // The step in flight sets the weights itself when run again (a shift cut short).
+    if (back < 0 || back === record.stepIndex) return undefined;
+    const show = (w: Record<string, number>) => Object.entries(w).filter(([, v]) => v > 0).map(([id, v]) => `${id} ${v}%`).join(' | ') || 'none';
+    this.deps.events.emit({
+      type: 'warn',
+      message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died (the local router's dead-man's switch puts stable back). Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,
+    });
+    return back;
   }
 
   private announce(record: DeploymentRecord, resumedAt?: number): void {

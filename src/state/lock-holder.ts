@@ -86,8 +86,21 @@ export function holderIsDead(holder: LockHolderInfo, proc: HolderProcess | undef
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ESRCH') return true;
   }
+  // A zombie is dead: killed -9, its pid stays taken until its parent reaps it, which a detached
+  // deploy's parent (init, or a container's PID 1 that never reaps) may do late or never.
+  if (processState(holder.pid) === 'Z') return true;
   const start = processStart(holder.pid);
   return proc.start !== undefined && start !== undefined && start !== proc.start;
+}
+
+/** The process's state letter (field 3 of /proc/<pid>/stat: R, S, D, Z …); undefined when unknown or gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Tokens of the locks this process holds now: "ours" is decided by token, never by pid. */

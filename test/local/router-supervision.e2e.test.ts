@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadReport, type LoadRun } from '../helpers/load-generator.js';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { isAlive } from '../../src/providers/local/processes.js';
+import type { RouterState } from '../../src/providers/local/router-state.js';
 import { explain, localProject, type LocalProject } from './e2e-project.js';
 
 const CONCURRENCY = 4;
@@ -47,6 +48,28 @@ describe('local router: two processes that restart each other', { timeout: 240_0
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`${which} was not restarted within 20s (still ${old})`);
+  }
+
+  /** Under load, a canary of a new revision at its first pause (30% on the candidate). */
+  async function canaryAtFirstPause(): Promise<{ stable: string; deploy: ReturnType<LocalProject['start']>; running: LoadRun }> {
+    const stable = Object.entries(p.routerState()!.weights).find(([, w]) => w === 100)![0];
+    const running = startLoad({ url: p.url, concurrency: CONCURRENCY, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 50_000 });
+    load = running;
+    const candidate = `v${++n}`;
+    const deploy = p.start(['deploy', '--revision', candidate, '--strategy', 'canary']);
+    await pause(deploy, 1);
+    expect(p.routerState()!.weights[candidate]).toBe(30);
+    return { stable, deploy, running };
+  }
+
+  /** The router's state once `stable` has 100% again (or after 10 s), and how long that took from `since`. */
+  async function untilStableAgain(stable: string, since: number): Promise<{ state: RouterState; tookMs: number }> {
+    let state = p.routerState()!;
+    while (state.weights[stable] !== 100 && Date.now() - since < 10_000) {
+      await new Promise((r) => setTimeout(r, 50));
+      state = p.routerState()!;
+    }
+    return { state, tookMs: Date.now() - since };
   }
 
   it('kill -9 of the primary, then of the secondary, mid-canary: zero refused, the deploy finishes, weights as recorded', async () => {
@@ -130,22 +153,12 @@ describe('local router: two processes that restart each other', { timeout: 240_0
   });
 
   it("dead-man's switch: kill -9 of zdd mid-canary puts 100% back on stable within lease + one poll, status says why", async () => {
-    const stable = Object.entries(p.routerState()!.weights).find(([, w]) => w === 100)![0];
-    load = startLoad({ url: p.url, concurrency: CONCURRENCY, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 50_000 });
-    const candidate = `v${++n}`;
-    const deploy = p.start(['deploy', '--revision', candidate, '--strategy', 'canary']);
-    await pause(deploy, 1);
-    expect(p.routerState()!.weights[candidate]).toBe(30);
+    const { stable, deploy, running } = await canaryAtFirstPause();
     deploy.child.kill('SIGKILL');
     const killedAt = Date.now();
     await deploy.done;
     // The holder's process is gone: the lock is stale at once; one poll (1 s) plus a margin for a busy machine.
-    let state = p.routerState()!;
-    while (state.weights[stable] !== 100 && Date.now() - killedAt < 10_000) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = p.routerState()!;
-    }
-    const tookMs = Date.now() - killedAt;
+    const { state, tookMs } = await untilStableAgain(stable, killedAt);
     expect(state.weights).toEqual({ [stable]: 100 });
     expect(tookMs).toBeLessThan(5_000);
     expect(state.deadMansSwitchFired?.restored).toBe(stable);
@@ -156,7 +169,7 @@ describe('local router: two processes that restart each other', { timeout: 240_0
     expect(report.live.notes.join('\n')).toMatch(new RegExp(`dead-man's switch at .*put 100% back on ${stable}`));
     const rb = await p.run(['rollback']);
     expect(rb.code, explain(rb)).toBe(0);
-    const r = await load.stop();
+    const r = await running.stop();
     load = undefined;
     expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
     expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);
@@ -164,12 +177,7 @@ describe('local router: two processes that restart each other', { timeout: 240_0
   });
 
   it("dead-man's switch on lease expiry: a frozen zdd loses its lock to the switch, and on waking stops (exit 4) without undoing it", async () => {
-    const stable = Object.entries(p.routerState()!.weights).find(([, w]) => w === 100)![0];
-    load = startLoad({ url: p.url, concurrency: CONCURRENCY, ratePerClient: 100, maxDurationMs: 60_000, maxRequests: 50_000 });
-    const candidate = `v${++n}`;
-    const deploy = p.start(['deploy', '--revision', candidate, '--strategy', 'canary']);
-    await pause(deploy, 1);
-    expect(p.routerState()!.weights[candidate]).toBe(30);
+    const { stable, deploy, running } = await canaryAtFirstPause();
     // Frozen (a VM pause, a laptop lid): its pid is alive, only its lease can run out. The lease
     // (120 s plus 30 s for clocks) is not waited for: its last heartbeat is aged as if it had.
     deploy.child.kill('SIGSTOP');
@@ -179,12 +187,7 @@ describe('local router: two processes that restart each other', { timeout: 240_0
     expect(lock.holder.pid).toBe(deploy.child.pid);
     lock.heartbeat = new Date(Date.now() - 151_000).toISOString();
     writeFileSync(current, JSON.stringify(lock));
-    const agedAt = Date.now();
-    let state = p.routerState()!;
-    while (state.weights[stable] !== 100 && Date.now() - agedAt < 10_000) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = p.routerState()!;
-    }
+    const { state } = await untilStableAgain(stable, Date.now());
     expect(state.weights).toEqual({ [stable]: 100 });
     expect(state.deadMansSwitchFired?.reason).toMatch(/stopped answering: no heartbeat for 15\ds \(lease 120s\)/);
 
@@ -195,7 +198,7 @@ describe('local router: two processes that restart each other', { timeout: 240_0
     expect(p.routerState()!.weights, 'the woken deploy changed nothing').toEqual({ [stable]: 100 });
     const rb = await p.run(['rollback']);
     expect(rb.code, explain(rb)).toBe(0);
-    const r = await load.stop();
+    const r = await running.stop();
     load = undefined;
     expect(r.connectionErrors, JSON.stringify(r.connectionErrorKinds)).toBe(0);
     expect(failedRequests(r), JSON.stringify(r.byStatus)).toBe(0);

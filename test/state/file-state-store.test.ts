@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { FakeClock } from '../../src/core/clock.js';
 import { LockHeldError, LockLostError, ZddError } from '../../src/core/errors.js';
 import { newRecord } from '../../src/engine/deployment-record.js';
 import { DEFAULT_LEASE_MS, FileLockStore, FileStateStore } from '../../src/state/file-state-store.js';
-import { holderIsDead, pidScope } from '../../src/state/lock-holder.js';
+import { holderIsDead, pidScope, processStart } from '../../src/state/lock-holder.js';
 import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
 
 let dir: string;
@@ -206,6 +207,21 @@ describe('lock holder identity: (host, pid, token), never the pid alone', () => 
     const ppid = { ...here, pid: process.ppid };
     expect(holderIsDead(ppid, { scope: pidScope(), start: '1' })).toBe(true);
     expect(holderIsDead(ppid, { scope: pidScope() })).toBe(false);
+  });
+
+  it('a killed holder not yet reaped (a zombie, as a detached deploy under a lazy init) is dead at once', async () => {
+    // sh forks the victim, then becomes a `sleep` that never reaps it: killed, it stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (d) => res(String(d)))));
+      const proc = { scope: pidScope(), start: processStart(pid) };
+      expect(holderIsDead({ ...here, pid }, proc)).toBe(false);
+      process.kill(pid, 'SIGKILL');
+      await expect.poll(() => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0], { timeout: 2_000, interval: 20 }).toBe('Z');
+      expect(holderIsDead({ ...here, pid }, proc)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('each acquisition gets its own random token, recorded with the holder', async () => {

@@ -3,7 +3,7 @@ import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
-import { describeWeights, isUnfinished } from '../../engine/deployment-record.js';
+import { UNFINISHED, describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { describeFlagState, type FlagProvider, type FlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
 import { describeLive, liveRevision, type LiveRevision } from '../../report/live-since.js';
@@ -29,6 +29,8 @@ export interface StatusReport {
   liveRevision?: LiveRevision | null;
   /** What differs from what zdd left (a deploy would refuse to start without --force). */
   drift?: string[];
+  /** For a deploy in progress: whether a live zdd process holds its lock (runs it, or waits at its pause), and if not, why. */
+  deployProcess?: { alive: boolean; reason: string };
   /** The flags the last run changed, live from the flag service (the record only says what was last read back). */
   flags?: LiveFlag[];
 }
@@ -55,16 +57,56 @@ export default async function statusCommand(flags: { watch?: boolean }, globals:
   }
   return withContext(ctx, async (ctx) => {
     let report: StatusReport;
+    let followed = false;
     for (;;) {
       report = await readStatus(ctx);
       print(io, report);
       if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
+      followed = true;
+      // Nothing will move it on: a watch must not wait forever for a deploy whose process is gone.
+      if (report.deployProcess && !report.deployProcess.alive) break;
       await new Promise((r) => setTimeout(r, 1000));
       if (io.signal.aborted) break;
       if (!io.output.json) io.output.human('\n');
     }
+    if (followed && !io.signal.aborted && !('error' in report.live)) return finishWatch(io, report);
     return finishStatus(io, report);
   });
+}
+
+/**
+ * `status --watch` that followed a deploy ends with its result: 0 succeeded, 1 rolled back, 4 when
+ * it stopped failed or its process is gone while it runs (a person finishes it), 6 when it stands
+ * at a pause with no process waiting (promote or abort continues it).
+ */
+function finishWatch(io: CommandIO, report: StatusReport): number {
+  const d: DeploymentRecord = report.deployment!;
+  const what = `${d.kind === 'restore' ? 'Rollback' : 'Deploy'} ${d.id} of ${d.candidate.id}`;
+  if (UNFINISHED.includes(d.status)) {
+    // What the provider says about this deploy (the local router's dead-man's switch names it).
+    const notes = 'error' in report.live ? [] : (report.live.notes ?? []).filter((n) => n.includes(d.id));
+    const live = 'error' in report.live ? '' : ` Live traffic: ${liveWeights(report.live)}.${notes.map((n) => ` ${n}.`).join('')}`;
+    const reason = report.deployProcess?.reason ?? 'its process is gone';
+    if (d.status === 'paused') {
+      return finish(io, { result: 'paused', exitCode: ExitCode.Paused, message: `${what} stands at its pause and ${reason}.${live}`, hint: 'Run `zdd promote` to continue it or `zdd abort` to roll it back.' });
+    }
+    const step = d.inFlight ?? { index: d.stepIndex, phase: 'deploy' };
+    return finish(io, {
+      result: 'error',
+      exitCode: ExitCode.NeedsPerson,
+      message: `${what} stopped ${d.status === 'rolling-back' ? 'while rolling back' : `at step ${Math.min(step.index + 1, d.plan.length)}/${d.plan.length}`}: ${reason}.${live}`,
+      hint: d.status === 'rolling-back' ? 'Run `zdd rollback` to finish the rollback.' : 'Run `zdd rollback` to put production back on stable, or `zdd promote` to continue the deploy from that step.',
+    });
+  }
+  const ended = `${what} ended: ${d.status}${d.error ? ` (${d.error.message})` : ''}.`;
+  if (d.status === 'succeeded') return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: ended });
+  if (d.status === 'rolled-back') return finish(io, { result: 'rolled-back', exitCode: ExitCode.RolledBack, message: `${ended} Production is on stable ${d.stable?.id ?? ''}.`.replace(' .', '.') });
+  return finish(io, { result: d.status === 'failed' ? 'failed' : 'rollback-failed', exitCode: ExitCode.NeedsPerson, message: ended, hint: 'Production needs a person: fix the cause, then `zdd rollback`.' });
+}
+
+function liveWeights(live: ProviderSnapshot): string {
+  const w = Object.entries(live.weights).filter(([, v]) => v > 0);
+  return w.length ? w.map(([id, v]) => `${id} ${v}%`).join(' | ') : 'no revision has traffic';
 }
 
 function print(io: CommandIO, report: StatusReport): void {
@@ -98,15 +140,38 @@ async function recordOnly(loaded: LoadedConfig, globals: GlobalOptions, io: Comm
 }
 
 export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
-  const [live, deployment, lock, history] = await Promise.all([
+  const service = ctx.config.service;
+  // Record, then lock, then record again: a deploy takes its lock before its first record and
+  // writes its last record before it frees the lock, so a record that is the same on both sides
+  // of the lock read is judged against the lock that really went with it.
+  const recordAndLock = async () => {
+    const before = await ctx.store.records.latest(service);
+    const lock = await ctx.store.lock.inspect(service);
+    const after = await ctx.store.records.latest(service);
+    return { deployment: after, lock, settled: before?.id === after?.id && before?.updatedAt === after?.updatedAt };
+  };
+  const [live, { deployment, lock, settled }, history] = await Promise.all([
     ctx.provider.snapshot().catch((e) => ({ error: errorMessage(e) })),
-    ctx.store.records.latest(ctx.config.service),
-    ctx.store.lock.inspect(ctx.config.service),
-    ctx.store.records.history(ctx.config.service, 50).catch(() => []),
+    recordAndLock(),
+    ctx.store.records.history(service, 50).catch(() => []),
   ]);
   const drift = 'error' in live || isUnfinished(deployment) ? [] : findDrift(live, history).map((f) => f.message);
   const flags = await liveFlags(ctx.flags, deployment);
-  return { type: 'status', service: ctx.config.service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift, ...(flags ? { flags } : {}) };
+  const report: StatusReport = { type: 'status', service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift, ...(flags ? { flags } : {}) };
+  if (isUnfinished(deployment)) report.deployProcess = settled ? deployProcess(deployment, lock) : { alive: true, reason: 'its record changed while it was read' };
+  return report;
+}
+
+/** Does a live zdd process hold the lock of this deploy in progress (run it, or wait at its pause)? */
+export function deployProcess(d: DeploymentRecord, lock: LockInfo | null): { alive: boolean; reason: string } {
+  if (lock && lock.holder.deploymentId === d.id) {
+    const h = lock.holder;
+    if (!lock.stale) return { alive: true, reason: `pid ${h.pid} on ${h.host}${h.command ? ` (\`zdd ${h.command}\`)` : ''} holds its lock` };
+    return { alive: false, reason: `the process that ran it (pid ${h.pid} on ${h.host}${h.command ? `, \`zdd ${h.command}\`` : ''}) is gone: ${lock.staleReason ?? 'stale lock'}` };
+  }
+  if (lock && !lock.stale) return { alive: false, reason: `no process runs it: the lock is held by ${lock.holder.who}@${lock.holder.host} pid ${lock.holder.pid} for another run` };
+  if (d.status === 'paused') return { alive: false, reason: 'no zdd process waits at it (stopped by --until-pause, or its process ended)' };
+  return { alive: false, reason: `the process that ran it (pid ${d.by.pid} on ${d.by.host}${d.by.command ? `, \`zdd ${d.by.command}\`` : ''}) is gone: no process holds its lock` };
 }
 
 export function renderStatus(s: StatusReport): string {
@@ -137,6 +202,10 @@ export function renderStatus(s: StatusReport): string {
     } else if (isUnfinished(d) && at) {
       out.push(`    step ${at.index + 1}/${d.plan.length}: ${d.plan[at.index] ? describeStep(d.plan[at.index]) : '—'}${d.inFlight ? ' (in flight)' : ''}`);
     } else out.push(`    ${d.stepIndex}/${d.plan.length} steps done${d.finishedAt ? `, finished ${d.finishedAt}` : ''}`);
+    if (s.deployProcess && !s.deployProcess.alive) {
+      const next = d.status === 'paused' ? '' : d.status === 'rolling-back' ? ' `zdd rollback` finishes the rollback.' : ' `zdd rollback` restores stable; `zdd promote` continues from this step.';
+      out.push(`    process: GONE — ${s.deployProcess.reason}; nothing moves it on.${next}`);
+    }
     out.push(`    traffic (recorded): ${describeWeights(d)}`);
     if (d.error) out.push(`    error: ${d.error.message}`);
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
