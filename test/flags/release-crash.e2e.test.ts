@@ -182,6 +182,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
       const report = status.events.find((e) => e.type === 'status');
       expect(report.deployment.strategy, where).toBe('flag-release');
       expect(report.deployment.status, where).toBe('running');
+      expect(report.deployProcess, `${where}: status says nobody runs it any more`).toMatchObject({ alive: false });
       const at = report.deployment.inFlight?.index ?? report.deployment.stepIndex;
       expect(at, `${where}: status step`).toBe(k);
       const live = report.flags?.find((f: any) => f.flag === FLAG)?.live;
