@@ -6,6 +6,7 @@ import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
+import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
 import { prepareAwsSdk } from '../aws/sdk-notice.js';
 import { awsClientOptions } from '../providers/aws/cli-options.js';
@@ -26,6 +27,8 @@ export interface CommandContext extends LoadedConfig {
   store: StateStore;
   provider: Provider;
   engine: Engine;
+  /** The flag service of config `flags`, when one is configured. */
+  flags?: FlagProvider;
   stateDir: string;
   /** Close the provider's clients and sockets. */
   close(): Promise<void>;
@@ -109,6 +112,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     store,
     provider,
     engine,
+    flags,
     stateDir,
     close: async () => {
       await provider.close?.().catch(() => undefined);

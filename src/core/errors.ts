@@ -90,7 +90,7 @@ export class LockHeldError extends ZddError {
       {
         exitCode: ExitCode.LockHeld,
         hint: stale
-          ? 'If no deploy is running, release it with `zdd lock release --force`, then `zdd status` to see what the last deploy left.'
+          ? 'If its run was killed, `zdd status` shows what it left, and `zdd rollback` (or `zdd promote`) takes the lock over to finish it. If no deploy is running at all, release the lock with `zdd lock release --force`.'
           : 'Wait for it to finish, or pass --lock-wait <duration> to wait.',
       },
     );

@@ -35,6 +35,20 @@ export interface ReleaseRequest extends FlagRampOptions {
   lockWaitMs: number;
 }
 
+/** `flag "a" off, flag "b" on, 5%`: each flag a run changed, as its rollback last read it back. */
+function flagsAfterRollback(record: DeploymentRecord): string {
+  return Object.entries(record.flags ?? {})
+    .map(([f, e]) => `flag "${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`)
+    .join(', ');
+}
+
+/** A release that finished says where its flag is (a deploy's message would name the serving revision, which it never moved). */
+function releaseOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
+  if (outcome.exitCode !== ExitCode.Ok) return outcome;
+  const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}": ${e.last ? describeFlagState(e.last) : 'done'}`);
+  return { ...outcome, message: `Released flag ${flags.join(', ') || 'done'} (read back).` };
+}
+
 /** The strategy name flag releases are recorded under (strategies/flag-release.ts plans their rollback). */
 export const FLAG_RELEASE = 'flag-release';
 
@@ -115,10 +129,7 @@ export class Engine {
       record.weights = { stable: current.stable ? 100 : 0, candidate: 0 };
       await runner.save(record);
       this.announce(record);
-      const outcome = await this.runDeploy(runner, record, strategy, true);
-      const state = record.flags?.[req.flag]?.last;
-      if (outcome.exitCode === ExitCode.Ok) return { ...outcome, message: `Released flag "${req.flag}": ${state ? describeFlagState(state) : 'done'} (read back).` };
-      return outcome;
+      return releaseOutcome(record, await this.runDeploy(runner, record, strategy, true));
     });
   }
 
@@ -164,6 +175,7 @@ export class Engine {
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
       const outcome = await this.runDeploy(runner, record, strategy, true, stopAtPause);
+      if (record.strategy === FLAG_RELEASE) return releaseOutcome(record, outcome);
       return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
@@ -231,7 +243,13 @@ export class Engine {
       await endLeftoverHook(deps, runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
-      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.`, record }));
+      // A release changed nothing but flags: say where they are, not only where traffic is.
+      const flags = flagsAfterRollback(record);
+      const message =
+        record.strategy === FLAG_RELEASE
+          ? `Rolled back release ${record.id}: ${flags || 'no flag had been written'} (as before the release, read back).`
+          : `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.${flags ? ` Flags as before the deploy (read back): ${flags}.` : ''}`;
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message, record }));
     });
   }
 
@@ -241,10 +259,7 @@ export class Engine {
     return this.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
       record.by = { ...deps.holder, deploymentId: record.id };
       const result = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
-      return rollbackOutcome(deps, record, result, () => {
-        const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`);
-        return { result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: flag ${flags.join(', ')} (as before the release, read back).`, record };
-      });
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: ${flagsAfterRollback(record)} (as before the release, read back).`, record }));
     });
   }
 

@@ -79,6 +79,22 @@ describe('flag steps', () => {
     expect(events.some((e) => e.type === 'warn' && /turned off during the release/.test(e.message))).toBe(true);
   });
 
+  it("a flag zdd's own recorded `off` step turned off goes back on; one off while the record has no write of zdd's stays off", async () => {
+    await flags.set('checkout', { enabled: true, rollout: 30 });
+    const off = { kind: 'flag', flag: 'checkout', action: 'off' } as const;
+    record.plan = [off];
+    record.stepIndex = 0;
+    await runFlagStep(off, record, deps);
+    expect(record.flags!.checkout!.last).toMatchObject({ enabled: false });
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: true, rollout: 30 });
+    // A run killed after its first write, before it recorded it: the kill switch since then is someone's.
+    await flags.kill('checkout');
+    record.flags!.checkout!.last = undefined;
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: false, rollout: 30 });
+  });
+
   it('restore of a flag never written does nothing; a missing flag fails preflight with exit 5; no flag service is a config error', async () => {
     await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
     expect(await flags.get('checkout')).toMatchObject({ enabled: false, rollout: null });

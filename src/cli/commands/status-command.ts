@@ -4,7 +4,7 @@ import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../../core/state.js';
 import { UNFINISHED, describeWeights, isUnfinished } from '../../engine/deployment-record.js';
-import { describeFlagState } from '../../flags/flag-provider.js';
+import { describeFlagState, type FlagProvider, type FlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
 import { describeLive, liveRevision, type LiveRevision } from '../../report/live-since.js';
 import { findDrift } from '../../engine/drift.js';
@@ -31,6 +31,18 @@ export interface StatusReport {
   drift?: string[];
   /** For a deploy in progress: whether a live zdd process holds its lock (runs it, or waits at its pause), and if not, why. */
   deployProcess?: { alive: boolean; reason: string };
+  /** The flags the last run changed, live from the flag service (the record only says what was last read back). */
+  flags?: LiveFlag[];
+}
+
+export type LiveFlag = { flag: string; live: FlagState } | { flag: string; error: string };
+
+/** Each flag the record names, read from the flag service now: a run killed between a flag write and its checkpoint leaves the record behind. */
+async function liveFlags(flags: FlagProvider | undefined, deployment: DeploymentRecord | null): Promise<LiveFlag[] | undefined> {
+  const names = Object.keys(deployment?.flags ?? {});
+  if (!names.length) return undefined;
+  if (!flags) return names.map((flag) => ({ flag, error: 'no flag service is configured (config `flags`)' }));
+  return Promise.all(names.map((flag) => flags.get(flag).then((live) => ({ flag, live }), (e: unknown) => ({ flag, error: errorMessage(e) }))));
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
@@ -144,7 +156,8 @@ export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
     ctx.store.records.history(service, 50).catch(() => []),
   ]);
   const drift = 'error' in live || isUnfinished(deployment) ? [] : findDrift(live, history).map((f) => f.message);
-  const report: StatusReport = { type: 'status', service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift };
+  const flags = await liveFlags(ctx.flags, deployment);
+  const report: StatusReport = { type: 'status', service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift, ...(flags ? { flags } : {}) };
   if (isUnfinished(deployment)) report.deployProcess = settled ? deployProcess(deployment, lock) : { alive: true, reason: 'its record changed while it was read' };
   return report;
 }
@@ -198,7 +211,9 @@ export function renderStatus(s: StatusReport): string {
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
     if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
     for (const [flag, f] of Object.entries(d.flags ?? {})) {
-      out.push(`    flag "${flag}" (${f.before.environment}): before ${describeFlagState(f.before)}; last read back ${f.last ? describeFlagState(f.last) : '(not written yet)'}`);
+      const now = s.flags?.find((l) => l.flag === flag);
+      const live = !now ? '' : 'live' in now ? `; live now ${describeFlagState(now.live)}` : `; live now: could not read it (${now.error})`;
+      out.push(`    flag "${flag}" (${f.before.environment}): before ${describeFlagState(f.before)}; last read back ${f.last ? describeFlagState(f.last) : '(not written yet)'}${live}`);
     }
     // The latest result of each check, in the order they last reported.
     const latest = new Map<string, (typeof d.verdicts)[number]>();
