@@ -14,6 +14,10 @@ import { createTargetBridge, motoClients, type MotoClients, type MotoStack, type
 
 /** Bakes, polls and drains pass in no real time (test/cli/fast-clock.mjs preloaded). */
 const FAST = { fastClock: true };
+const MINUTE = 60_000;
+/** The longest the canary deploy may run (its runZdd timeout): no measurement comes later than this after the feed. */
+const DEPLOY_TIMEOUT = 120_000;
+const REQUESTS_PER_MINUTE = 600;
 
 /**
  * Issue 12 item 7, the first run: `zdd init --provider aws` and the setup docs/aws.md gives,
@@ -73,20 +77,27 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('first run on AWS: zd
   const out = (r: RunResult) => `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 
   /**
-   * ALB metrics for a target group from three minutes back up to the current minute: enough
-   * requests, no 5xx. The current minute is included so a check whose window crosses into the
-   * next minute (the deploy starts a few seconds later) still finds data.
+   * Steady ALB traffic for a target group: 600 requests and no 5xx in every whole minute a
+   * measurement of the deploy can read. The template's check looks back one whole minute (the
+   * one before the current minute on the wall clock) at each measurement, and measurements come
+   * at any second from now until the deploy's timeout, across minute boundaries: so every minute
+   * from the last complete one to the one the timeout falls in is fed alike, and each
+   * measurement reads exactly one fed minute whichever second the test starts. Minutes after the
+   * current one are never read before they are complete, so stamping them now is harmless.
    */
   async function feedHealthyMetrics(tgArn: string) {
-    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const now = Date.now();
     const dims = [
       { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
       { Name: 'LoadBalancer', Value: loadBalancerDimension(setup.loadBalancerArn)! },
     ];
-    const data: MetricDatum[] = [0, 1, 2, 3].flatMap((ago) => [
-      { MetricName: 'RequestCount', Dimensions: dims, Timestamp: new Date(minute - ago * 60_000), Value: 600 },
-      { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: new Date(minute - ago * 60_000), Value: 0.04 },
-    ]);
+    const data: MetricDatum[] = [];
+    for (let at = Math.floor(now / MINUTE) * MINUTE - MINUTE; at <= Math.floor((now + DEPLOY_TIMEOUT) / MINUTE) * MINUTE; at += MINUTE) {
+      data.push(
+        { MetricName: 'RequestCount', Dimensions: dims, Timestamp: new Date(at), Value: REQUESTS_PER_MINUTE },
+        { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: new Date(at), Value: 0.04 },
+      );
+    }
     await cw.send(new PutMetricDataCommand({ Namespace: 'AWS/ApplicationELB', MetricData: data }));
   }
   async function weights(): Promise<Record<string, number>> {
@@ -104,13 +115,16 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('first run on AWS: zd
     expect(plan.stdout).toMatch(/Plan for web: 1\.4\.1 → 1\.4\.2 with canary/);
 
     await feedHealthyMetrics(setup.targetGroupArns[1]);
-    const deploy = await runZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], ci, env, 120_000, FAST);
+    const deploy = await runZdd(['deploy', '--image', 'repo/web:1.4.2', '--json'], ci, env, DEPLOY_TIMEOUT, FAST);
     expect(deploy.code, out(deploy)).toBe(0);
     const events = parseNdjson(deploy.stdout);
     expect(events.filter((e) => e.type === 'traffic').map((e) => (e as { byRevision: Record<string, number> }).byRevision['1.4.2'])).toEqual([10, 25, 50, 75, 100]);
     // The smoke check went through the header route; the analysis judged real (fed) ALB metrics.
     expect(seen).toContainEqual({ path: '/health', canary: 'always' });
-    expect(events.filter((e) => e.type === 'check' && (e as { result: { type: string } }).result.type === 'cloudwatch').every((e) => (e as { result: { verdict: string } }).result.verdict === 'pass')).toBe(true);
+    // Every measurement read exactly one fed minute.
+    const measured = events.filter((e) => e.type === 'check' && (e as { result: { type: string } }).result.type === 'cloudwatch') as { result: { verdict: string; observed: Record<string, unknown> } }[];
+    expect(measured.length).toBeGreaterThan(0);
+    for (const m of measured) expect(m.result).toMatchObject({ verdict: 'pass', observed: { candidateRequests: REQUESTS_PER_MINUTE, candidateErrors: 0 } });
     expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
     expect((await c.elb.send(new DescribeRulesCommand({ ListenerArn: setup.listenerArn }))).Rules!.map((r) => r.Priority)).toEqual(['default']);
 

@@ -17,6 +17,16 @@ import { STACK_PROVIDER } from '../aws/aws-context.js';
  */
 
 const MINUTE = 60_000;
+/** The CloudWatch check's look-back below (`window: '2m'`): each measurement sums this many whole minutes. */
+const WINDOW_MINUTES = 2;
+/** The longest a deploy may run (runZdd's timeout): no measurement comes later than this after the feed. */
+const DEPLOY_TIMEOUT = 90_000;
+
+interface MinuteOfTraffic {
+  requests: number;
+  errors: number;
+  latencySec: number;
+}
 
 describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('metric analysis on the AWS provider (built binary, moto)', () => {
   const aws = useMotoStack({ tempPrefix: 'zdd-aws-analysis-' });
@@ -50,18 +60,35 @@ export default defineConfig({
     return dir;
   }
 
-  /** One whole minute of ALB metrics for a target group, stamped with the last complete minute. */
-  async function feed(tgArn: string, m: { requests: number; errors: number; latencySec: number }) {
-    const at = new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE);
-    const dims = [
-      { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
-      { Name: 'LoadBalancer', Value: loadBalancerDimension(aws.stack.loadBalancerArn)! },
-    ];
-    const data: MetricDatum[] = [
-      { MetricName: 'RequestCount', Dimensions: dims, Timestamp: at, Value: m.requests },
-      { MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: dims, Timestamp: at, Value: m.errors },
-      { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: at, Value: m.latencySec },
-    ];
+  /**
+   * Steady ALB traffic on both target groups: the same per-minute values in every whole minute a
+   * measurement of the deploy can read. The check cuts its window from the wall clock at each
+   * measurement — the WINDOW_MINUTES whole minutes before the current one — and a measurement
+   * can come at any second from now until the deploy's timeout, across one or two minute
+   * boundaries. Feeding only "the last complete minute" left it to chance whether a window held
+   * that minute; with every such minute fed alike each measurement sums exactly WINDOW_MINUTES
+   * minutes, whichever second the test starts. Minutes after the current one are never read
+   * before they are complete, so stamping them now is harmless.
+   */
+  async function feedSteady(perMinute: { candidate: MinuteOfTraffic; stable: MinuteOfTraffic }) {
+    const now = Date.now();
+    const first = Math.floor(now / MINUTE) * MINUTE - WINDOW_MINUTES * MINUTE;
+    const last = Math.floor((now + DEPLOY_TIMEOUT) / MINUTE) * MINUTE;
+    const data: MetricDatum[] = [];
+    for (const [tgArn, m] of [[aws.stack.targetGroupArns[1], perMinute.candidate], [aws.stack.targetGroupArns[0], perMinute.stable]] as const) {
+      const dims = [
+        { Name: 'TargetGroup', Value: targetGroupDimension(tgArn)! },
+        { Name: 'LoadBalancer', Value: loadBalancerDimension(aws.stack.loadBalancerArn)! },
+      ];
+      for (let at = first; at <= last; at += MINUTE) {
+        const Timestamp = new Date(at);
+        data.push(
+          { MetricName: 'RequestCount', Dimensions: dims, Timestamp, Value: m.requests },
+          { MetricName: 'HTTPCode_Target_5XX_Count', Dimensions: dims, Timestamp, Value: m.errors },
+          { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp, Value: m.latencySec },
+        );
+      }
+    }
     await cw.send(new PutMetricDataCommand({ Namespace: 'AWS/ApplicationELB', MetricData: data }));
   }
 
@@ -74,15 +101,15 @@ export default defineConfig({
 
   // The candidate goes to the idle slot (web-b) while web-a serves stable.
   const cloudwatchCheck = () =>
-    `{ type: 'cloudwatch', name: 'alb-5xx', interval: '30s', window: '2m', loadBalancer: ${JSON.stringify(aws.stack.loadBalancerArn)},
+    `{ type: 'cloudwatch', name: 'alb-5xx', interval: '30s', window: '${WINDOW_MINUTES}m', loadBalancer: ${JSON.stringify(aws.stack.loadBalancerArn)},
        candidateTargetGroup: ${JSON.stringify(aws.stack.targetGroupArns[1])}, stableTargetGroup: ${JSON.stringify(aws.stack.targetGroupArns[0])},
        minRequests: 50, maxErrorRate: 5, maxErrorRateIncrease: 2, maxLatencyRatio: 2 }`;
 
   it('rolls back a candidate whose ALB 5xx rate is over the limit, naming the check and the value', async () => {
-    await feed(aws.stack.targetGroupArns[1], { requests: 200, errors: 62, latencySec: 0.05 });
-    await feed(aws.stack.targetGroupArns[0], { requests: 1800, errors: 2, latencySec: 0.04 });
+    // Two minutes in the window: 200 requests with 62 errors on the candidate, 1800 with 2 on stable.
+    await feedSteady({ candidate: { requests: 100, errors: 31, latencySec: 0.05 }, stable: { requests: 900, errors: 1, latencySec: 0.04 } });
     const dir = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, aws.env, 90_000, { fastClock: true });
+    const r = await runZdd(['--config', join(dir, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], dir, aws.env, DEPLOY_TIMEOUT, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     const ev = parseNdjson(r.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n'));
     const check = ev.find((e) => e.type === 'check') as { result: { verdict: string; observed: Record<string, number>; query: string } };
@@ -93,11 +120,18 @@ export default defineConfig({
   }, 120_000);
 
   it('promotes a healthy candidate, and an alarm in ALARM rolls back', async () => {
-    await feed(aws.stack.targetGroupArns[1], { requests: 200, errors: 1, latencySec: 0.05 });
-    await feed(aws.stack.targetGroupArns[0], { requests: 1800, errors: 4, latencySec: 0.04 });
+    // Two minutes in the window: 200 requests with 2 errors (1%) on the candidate, 1800 with 4 on stable.
+    await feedSteady({ candidate: { requests: 100, errors: 1, latencySec: 0.05 }, stable: { requests: 900, errors: 2, latencySec: 0.04 } });
     const ok = project(cloudwatchCheck());
-    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, aws.env, 90_000, { fastClock: true });
+    const r = await runZdd(['--config', join(ok, 'deploy.config.ts'), 'deploy', '--image', 'repo/web:1.4.2', '--json'], ok, aws.env, DEPLOY_TIMEOUT, { fastClock: true });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    // Every measurement of the bake read the same two whole minutes' worth of traffic.
+    const checks = parseNdjson(r.stdout.split('\n').filter((l) => l.startsWith('{')).join('\n')).filter((e) => e.type === 'check') as { result: { verdict: string; observed: Record<string, number> } }[];
+    expect(checks.length).toBeGreaterThan(0);
+    for (const c of checks) {
+      expect(c.result.verdict).toBe('pass');
+      expect(c.result.observed).toMatchObject({ candidateRequests: 200, candidateErrors: 2, stableRequests: 1800, stableErrors: 4 });
+    }
     expect(await weights()).toEqual({ 'web-a': 0, 'web-b': 100 });
 
     await cw.send(new PutMetricAlarmCommand({ AlarmName: 'web-5xx', Namespace: 'AWS/ApplicationELB', MetricName: 'HTTPCode_Target_5XX_Count', Statistic: 'Sum', Period: 60, EvaluationPeriods: 1, Threshold: 10, ComparisonOperator: 'GreaterThanThreshold' }));
