@@ -92,7 +92,8 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('first run on AWS: zd
       { Name: 'LoadBalancer', Value: loadBalancerDimension(setup.loadBalancerArn)! },
     ];
     const data: MetricDatum[] = [];
-    for (let at = Math.floor(now / MINUTE) * MINUTE - MINUTE; at <= Math.floor((now + DEPLOY_TIMEOUT) / MINUTE) * MINUTE; at += MINUTE) {
+    // From the minute the check's default window (1m, settled 1m) reads now, to the deploy's timeout.
+    for (let at = Math.floor(now / MINUTE) * MINUTE - 2 * MINUTE; at <= Math.floor((now + DEPLOY_TIMEOUT) / MINUTE) * MINUTE; at += MINUTE) {
       data.push(
         { MetricName: 'RequestCount', Dimensions: dims, Timestamp: new Date(at), Value: REQUESTS_PER_MINUTE },
         { MetricName: 'TargetResponseTime', Dimensions: dims, Timestamp: new Date(at), Value: 0.04 },

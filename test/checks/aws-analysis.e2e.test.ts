@@ -19,6 +19,8 @@ import { STACK_PROVIDER } from '../aws/aws-context.js';
 const MINUTE = 60_000;
 /** The CloudWatch check's look-back below (`window: '2m'`): each measurement sums this many whole minutes. */
 const WINDOW_MINUTES = 2;
+/** The check's default settle time: the newest complete minute is left out. */
+const SETTLE_MINUTES = 1;
 /** The longest a deploy may run (runZdd's timeout): no measurement comes later than this after the feed. */
 const DEPLOY_TIMEOUT = 90_000;
 
@@ -63,7 +65,8 @@ export default defineConfig({
   /**
    * Steady ALB traffic on both target groups: the same per-minute values in every whole minute a
    * measurement of the deploy can read. The check cuts its window from the wall clock at each
-   * measurement — the WINDOW_MINUTES whole minutes before the current one — and a measurement
+   * measurement — the WINDOW_MINUTES whole minutes before the newest complete one, which the
+   * check leaves out by default (settle 1m: ALB metrics arrive late) — and a measurement
    * can come at any second from now until the deploy's timeout, across one or two minute
    * boundaries. Feeding only "the last complete minute" left it to chance whether a window held
    * that minute; with every such minute fed alike each measurement sums exactly WINDOW_MINUTES
@@ -72,7 +75,7 @@ export default defineConfig({
    */
   async function feedSteady(perMinute: { candidate: MinuteOfTraffic; stable: MinuteOfTraffic }) {
     const now = Date.now();
-    const first = Math.floor(now / MINUTE) * MINUTE - WINDOW_MINUTES * MINUTE;
+    const first = Math.floor(now / MINUTE) * MINUTE - (WINDOW_MINUTES + SETTLE_MINUTES) * MINUTE;
     const last = Math.floor((now + DEPLOY_TIMEOUT) / MINUTE) * MINUTE;
     const data: MetricDatum[] = [];
     for (const [tgArn, m] of [[aws.stack.targetGroupArns[1], perMinute.candidate], [aws.stack.targetGroupArns[0], perMinute.stable]] as const) {

@@ -65,31 +65,36 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
 
   const metricCheck = (c: Record<string, unknown>) => new CloudwatchCheck('alb-5xx', cloudwatchCheckSchema.parse({ type: 'cloudwatch', ...c }), { client, now: () => now });
 
-  it('fails a candidate whose 5xx rate over the last whole minute is over the limit, computing the rate itself', async () => {
-    await feed('targetgroup/bad-c/1', minuteAgo(1), { requests: 200, errors: 62, latencySec: 0.05 });
-    await feed('targetgroup/bad-s/1', minuteAgo(1), { requests: 800, errors: 2, latencySec: 0.04 });
+  it('fails a candidate whose 5xx rate over the newest settled minute is over the limit, computing the rate itself', async () => {
+    await feed('targetgroup/bad-c/1', minuteAgo(2), { requests: 200, errors: 62, latencySec: 0.05 });
+    await feed('targetgroup/bad-s/1', minuteAgo(2), { requests: 800, errors: 2, latencySec: 0.04 });
     const m = await metricCheck({ loadBalancer: LB, candidateTargetGroup: 'targetgroup/bad-c/1', stableTargetGroup: 'targetgroup/bad-s/1', maxErrorRate: 5 }).measure(
       context({ id: 'v2' }, { id: 'v1' }),
     );
     expect(m.verdict).toBe('fail');
     expect(m.message).toBe('candidate 5xx rate 31.0% > 5% (62 of 200 requests)');
     expect(m.observed).toMatchObject({ candidateRequests: 200, candidateErrors: 62, stableRequests: 800, stableErrors: 2, candidateLatencyMs: 50, stableLatencyMs: 40 });
-    expect(m.query).toContain(`for targetgroup/bad-c/1 vs targetgroup/bad-s/1, ${minuteAgo(1).toISOString().slice(11, 16)}–${new Date(currentMinute).toISOString().slice(11, 16)} UTC`);
+    expect(m.query).toContain(`for targetgroup/bad-c/1 vs targetgroup/bad-s/1, ${minuteAgo(2).toISOString().slice(11, 16)}–${minuteAgo(1).toISOString().slice(11, 16)} UTC`);
   });
 
-  it('leaves out the newest, incomplete minute', async () => {
-    await feed('targetgroup/late-c/1', minuteAgo(1), { requests: 100, errors: 0, latencySec: 0.02 });
+  it('leaves out the current minute and, by default, the newest complete one (ALB metrics arrive late); settle "0s" reads it', async () => {
+    await feed('targetgroup/late-c/1', minuteAgo(2), { requests: 100, errors: 0, latencySec: 0.02 });
+    // Still being published: its requests are in, most of its 5xx would come later.
+    await feed('targetgroup/late-c/1', minuteAgo(1), { requests: 100, errors: 40, latencySec: 3 });
     await feed('targetgroup/late-c/1', new Date(currentMinute + 5_000), { requests: 100, errors: 100, latencySec: 3 });
     const m = await metricCheck({ loadBalancer: LB, candidateTargetGroup: 'targetgroup/late-c/1', maxErrorRate: 5 }).measure(context({ id: 'v2' }, null));
     expect(m.verdict).toBe('pass');
     expect(m.observed).toMatchObject({ candidateRequests: 100, candidateErrors: 0 });
+    const unsettled = await metricCheck({ loadBalancer: LB, candidateTargetGroup: 'targetgroup/late-c/1', maxErrorRate: 5, settle: '0s' }).measure(context({ id: 'v2' }, null));
+    expect(unsettled.observed).toMatchObject({ candidateRequests: 100, candidateErrors: 40 });
+    expect(unsettled.query).toContain(`${minuteAgo(1).toISOString().slice(11, 16)}–${new Date(currentMinute).toISOString().slice(11, 16)} UTC`);
   });
 
   it('sums whole minutes over the window, counts missing 5XX datapoints as zero and weights latency by requests', async () => {
-    await feed('targetgroup/win-c/1', minuteAgo(3), { requests: 10, latencySec: 0.1 });
-    await feed('targetgroup/win-c/1', minuteAgo(2), { requests: 10, errors: 1, latencySec: 0.1 });
-    await feed('targetgroup/win-c/1', minuteAgo(1), { requests: 30, latencySec: 0.5 });
-    await feed('targetgroup/win-c/1', minuteAgo(4), { requests: 1000, errors: 1000 });
+    await feed('targetgroup/win-c/1', minuteAgo(4), { requests: 10, latencySec: 0.1 });
+    await feed('targetgroup/win-c/1', minuteAgo(3), { requests: 10, errors: 1, latencySec: 0.1 });
+    await feed('targetgroup/win-c/1', minuteAgo(2), { requests: 30, latencySec: 0.5 });
+    await feed('targetgroup/win-c/1', minuteAgo(5), { requests: 1000, errors: 1000 });
     const three = await metricCheck({ loadBalancer: LB, candidateTargetGroup: 'targetgroup/win-c/1', window: '3m', maxErrorRate: 5, maxLatency: '300ms' }).measure(context({ id: 'v2' }, null));
     expect(three.observed).toMatchObject({ candidateRequests: 50, candidateErrors: 1, candidateErrorRatePct: 2, candidateLatencyMs: 340 });
     expect(three.verdict).toBe('fail');
@@ -99,8 +104,8 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
   });
 
   it('takes target groups from the provider\'s typed ALB dimensions (ARNs) and finds the load balancer from the metrics', async () => {
-    await feed('targetgroup/meta-c/2', minuteAgo(1), { requests: 100, errors: 1 });
-    await feed('targetgroup/meta-s/2', minuteAgo(1), { requests: 100, errors: 0 });
+    await feed('targetgroup/meta-c/2', minuteAgo(2), { requests: 100, errors: 1 });
+    await feed('targetgroup/meta-s/2', minuteAgo(2), { requests: 100, errors: 0 });
     const arn = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${name}`;
     const m = await metricCheck({ maxErrorRateIncrease: 2 }).measure(
       context({ id: 'v2' }, { id: 'v1' }, {
@@ -113,8 +118,8 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
   });
 
   it('asks the provider which target group and load balancer each revision is in (slots alternate between deploys)', async () => {
-    await feed('targetgroup/slot-b/3', minuteAgo(1), { requests: 100, errors: 9 });
-    await feed('targetgroup/slot-a/3', minuteAgo(1), { requests: 100, errors: 1 });
+    await feed('targetgroup/slot-b/3', minuteAgo(2), { requests: 100, errors: 9 });
+    await feed('targetgroup/slot-a/3', minuteAgo(2), { requests: 100, errors: 1 });
     const arn = (name: string) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:${name}`;
     const m = await metricCheck({ maxErrorRateIncrease: 5 }).measure(
       context({ id: 'v2' }, { id: 'v1' }, {
@@ -140,9 +145,10 @@ describe.skipIf(skip)('CloudWatch checks through the real SDK against moto', () 
   });
 
   it('builds its own client from AWS_ENDPOINT_URL and the region when none is injected', async () => {
-    // This one runs on the wall clock: feed the last complete minute as of now, and look back two
-    // minutes so that a minute boundary passing between feed and measurement changes nothing.
-    await feed('targetgroup/env-c/1', new Date(Math.floor(Date.now() / MINUTE) * MINUTE - MINUTE), { requests: 40, errors: 20 });
+    // This one runs on the wall clock: feed the newest settled minute as of now (the one before the
+    // last complete one), and look back two minutes so that a minute boundary passing between feed
+    // and measurement changes nothing.
+    await feed('targetgroup/env-c/1', new Date(Math.floor(Date.now() / MINUTE) * MINUTE - 2 * MINUTE), { requests: 40, errors: 20 });
     const saved = { ...process.env };
     Object.assign(process.env, motoEnv(moto));
     try {
@@ -220,5 +226,10 @@ describe('CloudWatch helpers', () => {
   it('rejects windows that are not whole minutes', () => {
     const r = cloudwatchCheckSchema.safeParse({ type: 'cloudwatch', maxErrorRate: 5, window: '90s' });
     expect(r.error?.issues[0]).toMatchObject({ path: ['window'], message: 'must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got 1m30s' });
+  });
+
+  it('rejects a settle time that is not whole minutes', () => {
+    const r = cloudwatchCheckSchema.safeParse({ type: 'cloudwatch', maxErrorRate: 5, settle: '30s' });
+    expect(r.error?.issues[0]).toMatchObject({ path: ['settle'], message: 'must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "0s", "1m" or "2m", got 30s' });
   });
 });

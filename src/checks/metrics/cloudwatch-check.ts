@@ -9,6 +9,8 @@ import type { CloudwatchCheckConfig } from './schemas.js';
 
 const MINUTE = 60_000;
 const NAMESPACE = 'AWS/ApplicationELB';
+/** Newest complete minutes left out by default: ALB metrics arrive late (see the class comment). */
+const DEFAULT_SETTLE_MS = MINUTE;
 
 /** Per-minute sums for one target group over the window. */
 export interface TargetGroupMinutes {
@@ -21,9 +23,10 @@ export interface TargetGroupMinutes {
 
 /**
  * ALB per-target-group metrics for the candidate and stable: RequestCount,
- * HTTPCode_Target_5XX_Count and TargetResponseTime over whole minutes ending at the last complete
- * minute (the current, incomplete one is left out). Rates are computed here, not with metric
- * math, and judged with the same rules as the router check.
+ * HTTPCode_Target_5XX_Count and TargetResponseTime over whole minutes. The current, incomplete
+ * minute is left out, and so are the `settle` newest complete ones (default 1): ALB metrics arrive
+ * a minute or more late, and a minute read half-published can show its requests before its 5xx.
+ * Rates are computed here, not with metric math, and judged with the same rules as the router check.
  */
 export class CloudwatchCheck implements Check {
   readonly type = 'cloudwatch';
@@ -61,7 +64,7 @@ export class CloudwatchCheck implements Check {
     const windowMs = c.window ?? Math.max(MINUTE, Math.ceil((c.interval ?? MINUTE) / MINUTE) * MINUTE);
     // ALB metrics are stamped with the real time the requests happened, so the window is cut from
     // the wall clock, not from ctx.clock (which a test may run fast).
-    const end = Math.floor(this.now() / MINUTE) * MINUTE;
+    const end = Math.floor(this.now() / MINUTE) * MINUTE - (c.settle ?? DEFAULT_SETTLE_MS);
     const start = end - windowMs;
     const sdk = await loadCloudWatchSdk();
     this.client ??= createCloudWatchClient(c.region ?? candidateIds.region);

@@ -116,12 +116,16 @@ export const cloudwatchCheckSchema = z
     loadBalancer: nonEmptyString('The ALB: "app/<name>/<id>" or its ARN (default: from the revisions\' provider data)').optional(),
     candidateTargetGroup: nonEmptyString('The candidate\'s target group: "targetgroup/<name>/<id>" or its ARN (default: from the revision\'s provider data)').optional(),
     stableTargetGroup: nonEmptyString('Stable\'s target group, for comparisons (default: from the revision\'s provider data)').optional(),
-    window: duration('Look-back in whole minutes, ending at the last complete minute (default: the interval rounded up to minutes, at least 1m)').optional(),
+    window: duration('Look-back in whole minutes, ending where `settle` says (default: the interval rounded up to minutes, at least 1m)').optional(),
+    settle: duration('Newest complete minutes left out, because ALB metrics arrive a minute or more late and a half-published minute can show its requests before its 5xx (default "1m"; "0s" reads up to the last complete minute)').optional(),
   })
   .superRefine(requireOneRule(TRAFFIC_RULES.filter((k) => k !== 'mannWhitney')))
   .superRefine((v, ctx) => {
     if (v.window !== undefined && (v.window < 60_000 || v.window % 60_000 !== 0)) {
       ctx.addIssue({ code: 'custom', path: ['window'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got ${formatDuration(v.window)}` });
+    }
+    if (v.settle !== undefined && v.settle % 60_000 !== 0) {
+      ctx.addIssue({ code: 'custom', path: ['settle'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "0s", "1m" or "2m", got ${formatDuration(v.settle)}` });
     }
   })
   .describe('ALB per-target-group metrics (RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime) for the candidate and stable; rates computed by zdd');
