@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { LockHolderInfo } from '../core/errors.js';
+import { processStartTime, processState } from '../core/proc-stat.js';
 
 /** Who is running this command: user, host, pid and, in CI, the run's URL. */
 export function currentHolder(command: string, now: number, env: NodeJS.ProcessEnv = process.env): LockHolderInfo {
@@ -56,21 +57,11 @@ export function pidScope(): string {
   return ownScope;
 }
 
-/** When a process started (clock ticks since boot, field 22 of /proc/<pid>/stat); undefined when unknown or gone. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** The pid scope to store with a lock taken for `holder`: only when the holder is this very process. */
 export function holderProcess(holder: LockHolderInfo): HolderProcess | undefined {
   if (holder.pid !== process.pid || holder.host !== hostname()) return undefined;
-  return { scope: pidScope(), start: processStart(process.pid) };
+  return { scope: pidScope(), start: processStartTime(process.pid) };
 }
 
 /**
@@ -80,7 +71,7 @@ export function holderProcess(holder: LockHolderInfo): HolderProcess | undefined
  */
 export function holderIsDead(holder: LockHolderInfo, proc: HolderProcess | undefined): boolean {
   if (!proc || holder.host !== hostname() || proc.scope !== pidScope()) return false;
-  if (holder.pid === process.pid) return proc.start !== undefined && proc.start !== processStart(process.pid);
+  if (holder.pid === process.pid) return proc.start !== undefined && proc.start !== processStartTime(process.pid);
   try {
     process.kill(holder.pid, 0);
   } catch (e) {
@@ -89,19 +80,10 @@ export function holderIsDead(holder: LockHolderInfo, proc: HolderProcess | undef
   // A zombie is dead: killed -9, its pid stays taken until its parent reaps it, which a detached
   // deploy's parent (init, or a container's PID 1 that never reaps) may do late or never.
   if (processState(holder.pid) === 'Z') return true;
-  const start = processStart(holder.pid);
+  const start = processStartTime(holder.pid);
   return proc.start !== undefined && start !== undefined && start !== proc.start;
 }
 
-/** The process's state letter (field 3 of /proc/<pid>/stat: R, S, D, Z …); undefined when unknown or gone. */
-function processState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
 
 /** Tokens of the locks this process holds now: "ours" is decided by token, never by pid. */
 const ownTokens = new Set<string>();

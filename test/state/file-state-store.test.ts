@@ -8,7 +8,8 @@ import { FakeClock } from '../../src/core/clock.js';
 import { LockHeldError, LockLostError, ZddError } from '../../src/core/errors.js';
 import { newRecord } from '../../src/engine/deployment-record.js';
 import { DEFAULT_LEASE_MS, FileLockStore, FileStateStore } from '../../src/state/file-state-store.js';
-import { holderIsDead, pidScope, processStart } from '../../src/state/lock-holder.js';
+import { processStartTime } from '../../src/core/proc-stat.js';
+import { holderIsDead, pidScope } from '../../src/state/lock-holder.js';
 import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
 
 let dir: string;
@@ -214,7 +215,7 @@ describe('lock holder identity: (host, pid, token), never the pid alone', () => 
     const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (d) => res(String(d)))));
-      const proc = { scope: pidScope(), start: processStart(pid) };
+      const proc = { scope: pidScope(), start: processStartTime(pid) };
       expect(holderIsDead({ ...here, pid }, proc)).toBe(false);
       process.kill(pid, 'SIGKILL');
       await expect.poll(() => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0], { timeout: 2_000, interval: 20 }).toBe('Z');

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, readdirSync, readFileSync } from 'node:fs';
 import { access, open, readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { processStartTime, processState } from '../../core/proc-stat.js';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
 /** What happened to a process this CLI started, while it watched. */
@@ -43,6 +44,9 @@ export async function startDetached(command: string | string[], opts: { cwd: str
   }
 }
 
+/** Re-exported for the router and hooks, which record it with every process they start. */
+export { processStartTime };
+
 /**
  * Whether a process (or, with a negative pid, any process of that group) is running. A zombie
  * counts as gone: an init that reaps late (containers, micro-VMs) must not stretch every stop.
@@ -55,18 +59,9 @@ export function isAlive(pid: number, startTime?: string): boolean {
   }
   if (process.platform !== 'linux') return true;
   if (pid > 0 && isReused(pid, startTime)) return false;
-  return pid > 0 ? procState(pid) !== 'Z' : groupHasLiveMember(-pid);
+  return pid > 0 ? processState(pid) !== 'Z' : groupHasLiveMember(-pid);
 }
 
-/** When the process started (clock ticks since boot, from /proc), to tell a recorded pid from a reused one. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** The pid now belongs to another process than the one recorded (after a reboot, say). */
 function isReused(pid: number, startTime: string | undefined): boolean {
@@ -75,15 +70,6 @@ function isReused(pid: number, startTime: string | undefined): boolean {
   return now !== undefined && now !== startTime;
 }
 
-/** State letter from /proc/<pid>/stat (R, S, Z …), undefined when it cannot be read. */
-function procState(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-  } catch {
-    return undefined;
-  }
-}
 
 function groupHasLiveMember(pgid: number): boolean {
   let entries: string[];
