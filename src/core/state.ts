@@ -102,6 +102,9 @@ export interface DeploymentRequest {
 export type DeploymentRequests = Partial<Record<RequestKind, DeploymentRequest>>;
 
 /** The lock as read from the store. */
+/** `command` of the lock holder while the local router's dead-man's switch holds a dead deploy's lock (for a moment, to fence it). */
+export const DEAD_MANS_SWITCH_COMMAND = "local router's dead-man's switch";
+
 export interface LockInfo {
   holder: LockHolderInfo;
   /** When the holder last said it is alive (ISO). */

@@ -2,10 +2,12 @@ import type { Clock } from '../core/clock.js';
 import { LockHeldError, LockLostError, ZddError, errorMessage, type LockHolderInfo } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
-import type { LockLease, LockStore } from '../core/state.js';
+import { DEAD_MANS_SWITCH_COMMAND, type LockLease, type LockStore } from '../core/state.js';
 
 /** How often the lease is renewed while a command holds it. */
 export const HEARTBEAT_MS = 15_000;
+/** How long a take-over waits for the local router's dead-man's switch to free the lock it holds for a moment. */
+const SWITCH_WAIT_MS = 5_000;
 /** Used when the store does not say how long its leases last. */
 const DEFAULT_LEASE_MS = 120_000;
 
@@ -66,7 +68,13 @@ export class LockSession {
    */
   async takeOver(deploymentId: string): Promise<void> {
     const { deps } = this;
-    const info = await deps.lock.inspect(deps.service);
+    let info = await deps.lock.inspect(deps.service);
+    // The local router's dead-man's switch holds a dead deploy's lock for a moment while it puts
+    // stable back, then frees it: wait for that (in real time, like the heartbeat) rather than refuse.
+    for (let waited = 0; info && !info.stale && info.holder.command === DEAD_MANS_SWITCH_COMMAND && waited < SWITCH_WAIT_MS; waited += 100) {
+      await new Promise((r) => setTimeout(r, 100));
+      info = await deps.lock.inspect(deps.service);
+    }
     if (info && !info.stale && info.holder.deploymentId !== deploymentId) throw new LockHeldError(deps.service, info.holder, false);
     if (!info) {
       this.started(await deps.lock.acquire(deps.service, { ...deps.holder, deploymentId }, { waitMs: 0 }));

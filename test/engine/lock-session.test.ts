@@ -95,3 +95,32 @@ describe('lock session', () => {
     expect(await s.release()).toEqual({ ok: false, error: 'S3 503 SlowDown' });
   });
 });
+
+describe("take-over and the local router's dead-man's switch", () => {
+  it('waits for the switch to free the lock it holds for a moment, then takes it; a live deploy holding it is still refused', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { FileLockStore } = await import('../../src/state/file-lock-store.js');
+    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const dir = mkdtempSync(join(tmpdir(), 'zdd-switch-'));
+    try {
+      const clock = new FakeClock(Date.UTC(2026, 10, 30, 12));
+      const store = new FileLockStore(dir, clock);
+      await store.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
+      await clock.advance(200_000); // the dead deploy's lease ran out
+      const fence = await store.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND });
+      expect(fence).not.toBeNull();
+      setTimeout(() => void fence!.free('lease ran out; 100% back on v1'), 300);
+      const { s } = session(store, clock);
+      await s.takeOver('d1');
+      expect((await store.inspect('web'))?.holder.who).toBe('me');
+      await s.release();
+
+      await store.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
+      await expect(session(store, clock).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,7 +2,7 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
-import type { DeploymentRecord, LockInfo } from '../../core/state.js';
+import { DEAD_MANS_SWITCH_COMMAND, type DeploymentRecord, type LockInfo } from '../../core/state.js';
 import { UNFINISHED, describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { describeFlagState, type FlagProvider, type FlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
@@ -166,12 +166,18 @@ export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
 export function deployProcess(d: DeploymentRecord, lock: LockInfo | null): { alive: boolean; reason: string } {
   if (lock && lock.holder.deploymentId === d.id) {
     const h = lock.holder;
+    // Fenced for a moment while the router puts stable back: the deploy's own process is gone.
+    if (h.command === DEAD_MANS_SWITCH_COMMAND) return { alive: false, reason: `${ranIt(d)} is gone: the local router's dead-man's switch (pid ${h.pid}) holds its lock while it puts traffic back on stable` };
     if (!lock.stale) return { alive: true, reason: `pid ${h.pid} on ${h.host}${h.command ? ` (\`zdd ${h.command}\`)` : ''} holds its lock` };
     return { alive: false, reason: `the process that ran it (pid ${h.pid} on ${h.host}${h.command ? `, \`zdd ${h.command}\`` : ''}) is gone: ${lock.staleReason ?? 'stale lock'}` };
   }
   if (lock && !lock.stale) return { alive: false, reason: `no process runs it: the lock is held by ${lock.holder.who}@${lock.holder.host} pid ${lock.holder.pid} for another run` };
   if (d.status === 'paused') return { alive: false, reason: 'no zdd process waits at it (stopped by --until-pause, or its process ended)' };
-  return { alive: false, reason: `the process that ran it (pid ${d.by.pid} on ${d.by.host}${d.by.command ? `, \`zdd ${d.by.command}\`` : ''}) is gone: no process holds its lock` };
+  return { alive: false, reason: `${ranIt(d)} is gone: no process holds its lock` };
+}
+
+function ranIt(d: DeploymentRecord): string {
+  return `the process that ran it (pid ${d.by.pid} on ${d.by.host}${d.by.command ? `, \`zdd ${d.by.command}\`` : ''})`;
 }
 
 export function renderStatus(s: StatusReport): string {

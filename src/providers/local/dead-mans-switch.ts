@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { systemClock } from '../../core/clock.js';
 import type { WeightMap } from '../../core/provider.js';
 import { FileLockStore, FileRecordStore } from '../../state/file-state-store.js';
+import { DEAD_MANS_SWITCH_COMMAND } from '../../core/state.js';
 import type { DeadMansSwitchEvent, RouterState } from './router-state.js';
 
 /**
@@ -76,7 +77,7 @@ export class DeadMansSwitch {
       weightsBefore: { ...now.weights },
       restored: stable,
     };
-    const fence = await locks.fence(state.service, record.id, { who: 'zdd-router', host: hostname(), pid: process.pid, since: event.at, command: "local router's dead-man's switch" });
+    const fence = await locks.fence(state.service, record.id, { who: 'zdd-router', host: hostname(), pid: process.pid, since: event.at, command: DEAD_MANS_SWITCH_COMMAND });
     if (!fence) return false; // the holder renewed (or someone took over) since the look above
     console.error(`zdd router: dead-man's switch: ${event.reason}; putting 100% back on ${stable}`);
     try {
