@@ -1,5 +1,6 @@
 import type { ProviderSnapshot } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { differingRevisions, nonZero } from '../core/weights.js';
 
 /** Something about production that zdd did not do and would not start a deploy from. */
 export interface DriftFinding {
@@ -19,8 +20,7 @@ export function findDrift(live: ProviderSnapshot, history: DeploymentRecord[]): 
 
   if (last && (last.status === 'succeeded' || last.status === 'rolled-back')) {
     const wrote = nonZero(writtenWeights(last));
-    const ids = [...new Set([...Object.keys(wrote), ...Object.keys(liveWeights)])].sort();
-    const differ = ids.filter((id) => (wrote[id] ?? 0) !== (liveWeights[id] ?? 0));
+    const differ = differingRevisions(wrote, liveWeights);
     if (differ.length) {
       const detail = differ.map((id) => `${id} has ${liveWeights[id] ?? 0}% (zdd wrote ${wrote[id] ?? 0}%, ${signed((liveWeights[id] ?? 0) - (wrote[id] ?? 0))} points)`).join(', ');
       findings.push({ kind: 'weights', message: `Traffic differs from what zdd last wrote (deploy ${last.id}): ${detail}. Someone, or Terraform/CDK, changed the router or listener.` });
@@ -51,10 +51,6 @@ export function writtenWeights(r: DeploymentRecord): Record<string, number> {
   if (r.stable) out[r.stable.id] = (out[r.stable.id] ?? 0) + r.weights.stable;
   out[r.candidate.id] = (out[r.candidate.id] ?? 0) + r.weights.candidate;
   return out;
-}
-
-function nonZero(w: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(w).filter(([, v]) => v > 0));
 }
 
 function signed(n: number): string {

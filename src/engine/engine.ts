@@ -16,6 +16,7 @@ import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './k
 import { LockSession } from './lock-session.js';
 import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
 import { writtenWeights } from './drift.js';
+import { differingRevisions, formatWeights, nonZero } from '../core/weights.js';
 import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
@@ -403,13 +404,12 @@ export class Engine {
     const live = await this.deps.provider.router.getWeights().catch(() => undefined);
     if (!live) return undefined; // the step itself will meet the provider's error
     const want = writtenWeights(record);
-    const ids = [...new Set([...Object.keys(live), ...Object.keys(want)])];
-    if (ids.every((id) => (live[id] ?? 0) === (want[id] ?? 0))) return undefined;
+    if (differingRevisions(live, want).length === 0) return undefined;
     let back = record.stepIndex;
     while (back >= 0 && record.plan[back].kind !== 'shiftTraffic') back--;
     // The step in flight sets the weights itself when run again (a shift cut short).
     if (back < 0 || back === record.stepIndex) return undefined;
-    const show = (w: Record<string, number>) => Object.entries(w).filter(([, v]) => v > 0).map(([id, v]) => `${id} ${v}%`).join(' | ') || 'none';
+    const show = (w: Record<string, number>) => formatWeights(nonZero(w), 'none');
     this.deps.events.emit({
       type: 'warn',
       message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died (the local router's dead-man's switch puts stable back). Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,

@@ -1,4 +1,5 @@
 import { runGate } from '../checks/gate-runner.js';
+import { nonZero } from '../core/weights.js';
 import { DEFAULT_ON_INCONCLUSIVE, inconclusiveMessage } from '../checks/on-inconclusive.js';
 import type { GateConfig } from '../config/schema.js';
 import type { CheckContext } from '../core/checks.js';
@@ -90,6 +91,15 @@ export class StepRunner {
     }
   }
 
+  /** After starting instances of `role`: it is not healthy (checkpointed so) until they all pass their health checks. */
+  private async untilHealthy(scope: RunScope, role: Role, revisionId: string): Promise<void> {
+    const { record, signal } = scope;
+    record.healthy = record.healthy.filter((r) => r !== role);
+    await this.checkpoint(scope);
+    await this.deps.provider.platform.waitHealthy(revisionId, { timeoutMs: healthTimeoutMs(this.deps), signal });
+    record.healthy.push(role);
+  }
+
   /** The index moves only after a step is done; the step in flight is recorded before it starts. */
   async runSteps(scope: RunScope, cursor: StepCursor): Promise<void> {
     const { events, clock } = this.deps;
@@ -146,10 +156,7 @@ export class StepRunner {
         await lock.beforeProviderWrite();
         await platform.provision(rev, step.replicas);
         record.replicas[step.role] = step.replicas;
-        record.healthy = record.healthy.filter((r) => r !== step.role);
-        await this.checkpoint(scope);
-        await platform.waitHealthy(rev.id, { timeoutMs: healthTimeoutMs(deps), signal });
-        record.healthy.push(step.role);
+        await this.untilHealthy(scope, step.role, rev.id);
         return;
       }
       case 'scale': {
@@ -161,12 +168,7 @@ export class StepRunner {
         await lock.beforeProviderWrite();
         await platform.scale(rev.id, step.replicas, { drainMs: drainMs(deps) });
         record.replicas[step.role] = step.replicas;
-        if (step.replicas > before) {
-          record.healthy = record.healthy.filter((r) => r !== step.role);
-          await this.checkpoint(scope);
-          await platform.waitHealthy(rev.id, { timeoutMs: healthTimeoutMs(deps), signal });
-          record.healthy.push(step.role);
-        }
+        if (step.replicas > before) await this.untilHealthy(scope, step.role, rev.id);
         return;
       }
       case 'testRoute': {
@@ -394,8 +396,4 @@ function revisionOf(record: DeploymentRecord, role: Role): RevisionSpec {
   const rev = record[role];
   if (!rev) throw new ZddError('bad-plan', `Plan error: the step acts on ${role}, but this deploy has no ${role} revision`);
   return rev;
-}
-
-function nonZero(w: WeightMap): WeightMap {
-  return Object.fromEntries(Object.entries(w).filter(([, v]) => v > 0));
 }

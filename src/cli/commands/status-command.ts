@@ -1,4 +1,5 @@
 import { ExitCode } from '../../core/exit-codes.js';
+import { formatWeights, nonZero } from '../../core/weights.js';
 import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
@@ -105,8 +106,7 @@ function finishWatch(io: CommandIO, report: StatusReport): number {
 }
 
 function liveWeights(live: ProviderSnapshot): string {
-  const w = Object.entries(live.weights).filter(([, v]) => v > 0);
-  return w.length ? w.map(([id, v]) => `${id} ${v}%`).join(' | ') : 'no revision has traffic';
+  return formatWeights(nonZero(live.weights), 'no revision has traffic');
 }
 
 function print(io: CommandIO, report: StatusReport): void {

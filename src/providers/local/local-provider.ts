@@ -5,7 +5,8 @@ import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, 
 import { LocalPlatform } from './local-platform.js';
 import { LocalRouter } from './local-router.js';
 import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
-import { RouterProcess, type RouterEntry, formatWeights } from './router-process.js';
+import { formatWeights } from '../../core/weights.js';
+import { RouterProcess, type RouterEntry } from './router-process.js';
 import type { RouterStatus } from './router-server.js';
 import { DEFAULT_LIMITS } from './router-state.js';
 import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { formatWeights } from '../../core/weights.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
@@ -293,11 +294,6 @@ function portTakenError(host: string, port: number): ConfigError {
       message: `port ${port} on ${host} is already in use by another program; stop that program or choose another port (the example reads PORT, e.g. PORT=8081)`,
     },
   ]);
-}
-
-export function formatWeights(w: Record<string, number>): string {
-  const parts = Object.entries(w).map(([id, n]) => `${id} ${n}%`);
-  return parts.length ? parts.join(' | ') : '(none)';
 }
 
 /** The built router-main.js next to this module; from TypeScript sources (tests), run it through jiti. */
