@@ -191,10 +191,9 @@ export class LocalPlatform implements Platform {
     const toInfo = (e: NonNullable<InstanceRecord['exit']>): ExitInfo => ({ code: e.code, signal: e.signal as NodeJS.Signals | null, spawnError: e.spawnError });
     if (inst.exit) return toInfo(inst.exit);
     if (isAlive(inst.pid, inst.startTime)) return undefined;
-    // Gone, but the router (its parent) may not have recorded the exit code yet: give it a moment
-    // (up to 3 s: on a loaded machine the router can take over half a second to reap and record it).
-    for (let i = 0; i < 60; i++) {
-      await new Promise((r) => setTimeout(r, 50));
+    // Gone, but the router (its parent) may not have recorded the exit code yet: give it a moment.
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 25));
       const rec = (await this.status()).state.instances.find((r) => r.id === inst.id);
       if (rec?.exit) return toInfo(rec.exit);
     }

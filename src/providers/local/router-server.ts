@@ -250,9 +250,12 @@ export class RouterServer {
     rec.pid = proc.pid;
     rec.startTime = processStartTime(proc.pid);
     void proc.exited.then((info) => {
+      const exit = { code: info.code, signal: info.signal, ...(info.spawnError ? { spawnError: info.spawnError } : {}) };
+      // On the record itself too: a program that fails at once can exit before its record joins the state.
+      rec.exit = exit;
       const now = this.state.instances.find((i) => i.id === rec.id);
       if (!now || now.pid !== proc.pid) return;
-      now.exit = { code: info.code, signal: info.signal, ...(info.spawnError ? { spawnError: info.spawnError } : {}) };
+      now.exit = exit;
       void this.persist().catch(() => undefined);
       // An instance is its whole process group: when its first process dies (a crash, an OOM kill of
       // the shell), children it started must not live on unsupervised, serving nothing zdd records.
