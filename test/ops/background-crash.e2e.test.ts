@@ -96,7 +96,9 @@ describe('background deploy (--detach) killed -9', { timeout: 240_000 }, () => {
       expect(s.deployment.candidate.id).toBe(candidate);
       const at = s.deployment.inFlight?.index ?? s.deployment.stepIndex;
       expect(at, `status tells the step (killed at step ${k + 1}/${total})`).toBeGreaterThanOrEqual(Math.max(0, k - 1));
-      expect(at).toBeLessThanOrEqual(k + 1);
+      // The log is read by polling, so the process may have gone on a few short steps before the kill landed.
+      const reached = Math.max(k, ...logEvents(log).filter((e) => e.type === 'step.start' && e.phase === 'deploy').map((e) => e.index as number));
+      expect(at).toBeLessThanOrEqual(reached + 1);
       const finished = s.deployment.status === 'succeeded';
       if (!finished) {
         expect(s.deployProcess, `status says the deploy's process is gone (killed at step ${k + 1}/${total})`).toMatchObject({ alive: false });
