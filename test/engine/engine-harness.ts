@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { validateConfig } from '../../src/config/load-config.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
+import type { Provider } from '../../src/core/provider.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { FlagProvider } from '../../src/flags/flag-provider.js';
@@ -14,6 +15,10 @@ import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../
 export interface Harness {
   dir: string;
   failFile: string;
+  /** The fake's state file (tests may seed it, e.g. with a revision already running). */
+  stateFile: string;
+  /** The provider the engine was given: a test may wrap one of its calls to hold it. */
+  provider: Provider;
   engine: Engine;
   events: ZddEventWithTime[];
   bus: EventBus;
@@ -86,6 +91,8 @@ export function createHarness(opts: { config?: Record<string, unknown>; fake?: P
   return {
     dir,
     failFile,
+    stateFile,
+    provider,
     engine,
     events,
     bus,
