@@ -1,0 +1,32 @@
+// @ts-check
+/**
+ * Stryker mutation testing, one module at a time: `npm run mutate` (scripts/mutate.mjs) sets
+ * ZDD_MUTATE_MODULE and runs this config once per module of stryker/modules.mjs.
+ * Concurrency 1: the machine it runs on is shared; a run is sized for 2 cores.
+ */
+import { MUTATION_MODULES } from './stryker/modules.mjs';
+
+const name = process.env.ZDD_MUTATE_MODULE;
+const module = MUTATION_MODULES.find((m) => m.name === name);
+if (!module) throw new Error(`ZDD_MUTATE_MODULE must name one of ${MUTATION_MODULES.map((m) => m.name).join(', ')}; run \`npm run mutate\``);
+
+// The test runner's vitest config (stryker/vitest.mutate.config.ts) runs only these files.
+process.env.ZDD_MUTATE_TESTS = module.tests.join(',');
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'stryker/vitest.mutate.config.ts', related: false },
+  mutate: module.mutate,
+  coverageAnalysis: 'perTest',
+  concurrency: 1,
+  // The engine's tests run real hooks and gates (child processes): give a mutant room before "timeout".
+  timeoutMS: 30_000,
+  timeoutFactor: 2,
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${module.name}.html` },
+  jsonReporter: { fileName: `reports/mutation/${module.name}.json` },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  ignorePatterns: ['dist', 'reports', 'coverage', '.zdd', 'bench', 'examples'],
+};

@@ -1,0 +1,57 @@
+/**
+ * The promise-keeping modules `npm run mutate` mutates, each with the fast unit test files that
+ * guard it (in-process tests only: e2e tests run the built binary, which Stryker never mutates).
+ * A `file:from-to` entry mutates only those lines (the local router's weight and drain code).
+ */
+export const MUTATION_MODULES = [
+  {
+    name: 'lock-session',
+    mutate: ['src/engine/lock-session.ts'],
+    tests: ['test/engine/lock-session.test.ts', 'test/engine/engine-guards.test.ts'],
+  },
+  {
+    name: 'step-runner',
+    mutate: ['src/engine/step-runner.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/flags/flag-engine.test.ts'],
+  },
+  {
+    name: 'rollback',
+    mutate: ['src/engine/rollback.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/flags/flag-engine.test.ts'],
+  },
+  {
+    name: 'remote-requests',
+    mutate: ['src/engine/remote-requests.ts'],
+    tests: ['test/engine/remote-requests.test.ts'],
+  },
+  {
+    name: 'stored-lock',
+    mutate: ['src/state/stored-lock.ts'],
+    tests: ['test/state/file-state-store.test.ts', 'test/engine/lock-session.test.ts'],
+  },
+  {
+    name: 'generation-files',
+    mutate: ['src/state/generation-files.ts'],
+    tests: ['test/state/file-state-store.test.ts'],
+  },
+  {
+    name: 's3-lock',
+    mutate: ['src/state/s3-state-store.ts'],
+    tests: ['test/aws/s3-state-store.test.ts'],
+  },
+  {
+    name: 'secret-mask',
+    mutate: ['src/core/secret-mask.ts'],
+    tests: ['test/reporters/secret-mask.test.ts'],
+  },
+  {
+    name: 'flag-step',
+    mutate: ['src/flags/flag-step.ts'],
+    tests: ['test/flags/flag-step.test.ts'],
+  },
+  {
+    name: 'router-weights',
+    mutate: ['src/providers/local/weighted-picker.ts'],
+    tests: ['test/local/router-server.test.ts'],
+  },
+];
