@@ -12,12 +12,12 @@ export const MUTATION_MODULES = [
   {
     name: 'step-runner',
     mutate: ['src/engine/step-runner.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/flags/flag-engine.test.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     name: 'rollback',
     mutate: ['src/engine/rollback.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/flags/flag-engine.test.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     name: 'remote-requests',
