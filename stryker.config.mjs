@@ -21,7 +21,7 @@ export default {
   coverageAnalysis: 'perTest',
   concurrency: 1,
   // The engine's tests run real hooks and gates (child processes): give a mutant room before "timeout".
-  timeoutMS: 30_000,
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${module.name}.html` },

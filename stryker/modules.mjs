@@ -47,7 +47,7 @@ export const MUTATION_MODULES = [
   {
     name: 'flag-step',
     mutate: ['src/flags/flag-step.ts'],
-    tests: ['test/flags/flag-step.test.ts'],
+    tests: ['test/flags/flag-step.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     name: 'router-weights',

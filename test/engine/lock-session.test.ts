@@ -124,3 +124,242 @@ describe("take-over and the local router's dead-man's switch", () => {
     }
   });
 });
+
+describe('lock session: acquiring, losing and releasing', () => {
+  /** A store whose calls are recorded, with scriptable answers. */
+  function recordingStore(opts: { info?: LockInfo | null; takeOver?: boolean; acquireDelayMs?: number; leaseMs?: number } = {}) {
+    const calls: string[] = [];
+    const state = { token: 't1', holder: them as LockHolderInfo, info: opts.info === undefined ? null : opts.info };
+    const lease = (name: string): LockLease => ({
+      token: name,
+      async heartbeat() {
+        calls.push(`heartbeat ${name}`);
+        if (state.token !== name) throw new LockLostError('web', 'token mismatch', null);
+      },
+      async release() {
+        calls.push(`release ${name}`);
+      },
+    });
+    const store: LockStore = {
+      async acquire(_service, holder, o) {
+        calls.push(`acquire ${holder.deploymentId} wait=${o.waitMs}`);
+        if (opts.acquireDelayMs) await new Promise((r) => setTimeout(r, opts.acquireDelayMs));
+        return lease('t1');
+      },
+      async inspect() {
+        calls.push('inspect');
+        return state.info ? { ...state.info, leaseMs: opts.leaseMs ?? state.info.leaseMs } : opts.leaseMs ? { holder: me, heartbeat: '', leaseMs: opts.leaseMs, stale: false } : null;
+      },
+      forceRelease: async () => true,
+      ...(opts.takeOver === false
+        ? {}
+        : {
+            async takeOver(_service: string, holder: LockHolderInfo, id: string) {
+              calls.push(`takeOver ${id} by ${holder.who}`);
+              return lease('t1');
+            },
+          }),
+    };
+    return { calls, state, store };
+  }
+
+  function sessionWithEvents(store: LockStore, clock = new FakeClock(), heartbeatMs = 15_000) {
+    const events: { type: string; message: string }[] = [];
+    const s = new LockSession({ service: 'web', lock: store, clock, holder: me, heartbeatMs, events: { emit: (e) => events.push(e as { type: string; message: string }) } });
+    return { s, events };
+  }
+
+  const held = (stale: boolean, holder: LockHolderInfo = them): LockInfo => ({ holder, heartbeat: '', leaseMs: 60_000, stale, staleReason: stale ? 'pid 77 is gone' : undefined });
+
+  it('waiting for a held lock says whose it is; a free or stale one is taken without that line', async () => {
+    const busy = recordingStore({ info: held(false) });
+    const a = sessionWithEvents(busy.store);
+    await a.s.acquire('d1', 30_000);
+    expect(a.events.map((e) => e.message)).toEqual(['Waiting up to 30s for the lock held by ops@laptop (pid 77)']);
+    expect(busy.calls).toContain('acquire d1 wait=30000');
+    await a.s.release();
+
+    for (const info of [null, held(true)]) {
+      const free = recordingStore({ info });
+      const b = sessionWithEvents(free.store);
+      await b.s.acquire('d1', 30_000);
+      expect(b.events).toEqual([]);
+      await b.s.release();
+    }
+    const noWait = recordingStore({ info: held(false) });
+    const c = sessionWithEvents(noWait.store);
+    await c.s.acquire('d1', 0);
+    expect(c.events).toEqual([]);
+    expect(noWait.calls[0]).toBe('acquire d1 wait=0');
+  });
+
+  it('a wait cancelled (Ctrl-C) rejects at once with the reason, and a lease that arrives later is released', async () => {
+    const slow = recordingStore({ acquireDelayMs: 50 });
+    const { s } = sessionWithEvents(slow.store);
+    const cancel = new AbortController();
+    const waiting = s.acquire('d1', 10_000, cancel.signal);
+    cancel.abort(new Error('SIGINT'));
+    await expect(waiting).rejects.toThrow('SIGINT');
+    expect(s.held).toBe(false);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(slow.calls).toContain('release t1');
+
+    const already = recordingStore({ acquireDelayMs: 10 });
+    const aborted = new AbortController();
+    aborted.abort(new Error('SIGTERM'));
+    await expect(sessionWithEvents(already.store).s.acquire('d1', 0, aborted.signal)).rejects.toThrow('SIGTERM');
+    await new Promise((r) => setTimeout(r, 40));
+    expect(already.calls).toContain('release t1');
+
+    const quick = recordingStore();
+    const q = sessionWithEvents(quick.store);
+    await q.s.acquire('d1', 0, new AbortController().signal);
+    expect(q.s.held).toBe(true);
+    await q.s.release();
+    expect(quick.calls).toContain('release t1');
+  });
+
+  it('a failed acquire under a cancel signal still fails with its own error', async () => {
+    const store: LockStore = { acquire: async () => Promise.reject(new Error('held by ops')), inspect: async () => null, forceRelease: async () => true };
+    await expect(sessionWithEvents(store).s.acquire('d1', 0, new AbortController().signal)).rejects.toThrow('held by ops');
+  });
+
+  it('take-over: a free lock is acquired; a stale one of the same deploy is taken over with a warning; a store that cannot take over refuses', async () => {
+    const free = recordingStore({ info: null });
+    const a = sessionWithEvents(free.store);
+    await a.s.takeOver('d1');
+    expect(free.calls).toContain('acquire d1 wait=0');
+    expect(a.s.held).toBe(true);
+    await a.s.release();
+
+    const stale = recordingStore({ info: held(true, { ...them, deploymentId: 'd1' }) });
+    const b = sessionWithEvents(stale.store);
+    await b.s.takeOver('d1');
+    expect(stale.calls).toContain('takeOver d1 by me');
+    expect(b.events.map((e) => [e.type, e.message])).toEqual([['warn', 'Taking over the lock of deploy d1 from ops@laptop (pid 77): pid 77 is gone']]);
+    await b.s.release();
+
+    const live = recordingStore({ info: held(false, { ...them, deploymentId: 'd1' }) });
+    const c = sessionWithEvents(live.store);
+    await c.s.takeOver('d1');
+    expect(c.events[0].message).toMatch(/: holder gone$/);
+    await c.s.release();
+
+    const cannot = recordingStore({ info: held(true, { ...them, deploymentId: 'd1' }), takeOver: false });
+    await expect(sessionWithEvents(cannot.store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('ops@laptop') });
+
+    const other = recordingStore({ info: held(false, { ...them, deploymentId: 'd9' }) });
+    await expect(sessionWithEvents(other.store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3 });
+    expect(other.calls.some((c) => c.startsWith('takeOver') || c.startsWith('acquire'))).toBe(false);
+  });
+
+  it('acting without the lock is a zdd bug, said so; every provider write is counted only once the lock is confirmed', async () => {
+    const { store, state } = recordingStore();
+    const { s } = sessionWithEvents(store);
+    await expect(s.assertHeld()).rejects.toMatchObject({ code: 'lock-missing', message: expect.stringContaining('without holding its lock') });
+    await expect(s.beforeProviderWrite()).rejects.toMatchObject({ code: 'lock-missing' });
+    expect(s.providerWrites).toBe(0);
+    await s.acquire('d1', 0);
+    await s.beforeProviderWrite();
+    await s.beforeProviderWrite();
+    expect(s.providerWrites).toBe(2);
+    state.token = 'other';
+    await expect(s.beforeProviderWrite()).rejects.toBeInstanceOf(LockLostError);
+    expect(s.providerWrites).toBe(2);
+  });
+
+  it('check() finds a lost lock and aborts the run signal; a lost lock is not released (it is not ours)', async () => {
+    const { store, state, calls } = recordingStore();
+    const { s } = sessionWithEvents(store);
+    await s.check(); // before acquiring: nothing to check
+    expect(calls.filter((c) => c.startsWith('heartbeat'))).toEqual([]);
+    await s.acquire('d1', 0);
+    await s.check();
+    expect(s.signal.aborted).toBe(false);
+    state.token = 'other';
+    await s.check();
+    expect(s.signal.aborted).toBe(true);
+    expect(s.signal.reason).toBeInstanceOf(LockLostError);
+    expect(s.held).toBe(false);
+    const beats = calls.filter((c) => c.startsWith('heartbeat')).length;
+    await s.check();
+    expect(calls.filter((c) => c.startsWith('heartbeat')).length).toBe(beats);
+    expect(await s.release()).toEqual({ ok: true });
+    expect(calls).not.toContain('release t1');
+  });
+
+  it('the lost error names the holder the store reports when the heartbeat could not say', async () => {
+    const { store, state } = recordingStore({ info: held(false) });
+    const { s } = sessionWithEvents(store);
+    await s.acquire('d1', 0);
+    state.token = 'other';
+    const err = await s.assertHeld().catch((e) => e);
+    expect(err).toBeInstanceOf(LockLostError);
+    expect(err.message).toContain('now held by ops@laptop');
+  });
+
+  it('the background heartbeat finds the loss with no write in sight, and stops beating', async () => {
+    const { store, state, calls } = recordingStore();
+    const { s } = sessionWithEvents(store, new FakeClock(), 10);
+    await s.acquire('d1', 0);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls.filter((c) => c.startsWith('heartbeat')).length).toBeGreaterThan(1);
+    expect(s.signal.aborted).toBe(false);
+    state.token = 'other';
+    await new Promise((r) => setTimeout(r, 60));
+    expect(s.signal.aborted).toBe(true);
+    const beats = calls.filter((c) => c.startsWith('heartbeat')).length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls.filter((c) => c.startsWith('heartbeat')).length).toBe(beats);
+  });
+
+  it('after release the heartbeat stops', async () => {
+    const { store, calls } = recordingStore();
+    const { s } = sessionWithEvents(store, new FakeClock(), 10);
+    await s.acquire('d1', 0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(await s.release()).toEqual({ ok: true });
+    expect(s.held).toBe(false);
+    const beats = calls.filter((c) => c.startsWith('heartbeat')).length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls.filter((c) => c.startsWith('heartbeat')).length).toBe(beats);
+    expect(await s.release()).toEqual({ ok: true });
+    expect(calls.filter((c) => c === 'release t1')).toHaveLength(1);
+  });
+
+  it('without a lease length from the store, a failing store is tolerated for 2 minutes', async () => {
+    const failing: LockStore = {
+      acquire: async () => ({ token: 't', heartbeat: async () => Promise.reject(new Error('EIO')), release: async () => undefined }),
+      inspect: async () => null,
+      forceRelease: async () => true,
+    };
+    const clock = new FakeClock();
+    const { s, events } = sessionWithEvents(failing, clock);
+    await s.acquire('d1', 0);
+    await clock.advance(119_000);
+    await s.assertHeld();
+    expect(events.at(-1)?.message).toBe('Lock heartbeat failed (lease still valid for 1s): EIO');
+    await clock.advance(1_000);
+    await expect(s.assertHeld()).rejects.toThrow(/heartbeats failed for 2m, longer than the lease \(2m\): EIO/);
+    await s.release();
+  });
+
+  it("a heartbeat that succeeds renews the lease: the next failure counts from it", async () => {
+    let fail = false;
+    const flaky: LockStore = {
+      acquire: async () => ({ token: 't', heartbeat: async () => (fail ? Promise.reject(new Error('EIO')) : undefined), release: async () => undefined }),
+      inspect: async () => null,
+      forceRelease: async () => true,
+    };
+    const clock = new FakeClock();
+    const { s, events } = sessionWithEvents(flaky, clock);
+    await s.acquire('d1', 0);
+    await clock.advance(100_000);
+    await s.assertHeld();
+    fail = true;
+    await clock.advance(100_000);
+    await s.assertHeld();
+    expect(events.at(-1)?.message).toBe('Lock heartbeat failed (lease still valid for 20s): EIO');
+    await s.release();
+  });
+});
