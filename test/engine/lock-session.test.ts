@@ -123,6 +123,24 @@ describe("take-over and the local router's dead-man's switch", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a switch that never frees the lock: the take-over gives up after about 5 seconds and says who holds it (exit 3)', async () => {
+    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    let inspections = 0;
+    const store: LockStore = {
+      acquire: async () => Promise.reject(new Error('must not acquire')),
+      inspect: async () => {
+        inspections++;
+        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND, deploymentId: 'd0' }, heartbeat: '', leaseMs: 60_000, stale: false };
+      },
+      forceRelease: async () => true,
+    };
+    const started = Date.now();
+    await expect(session(store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('zdd-router@h1') });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
+    expect(inspections).toBeGreaterThanOrEqual(40);
+    expect(inspections).toBeLessThanOrEqual(52);
+  });
 });
 
 describe('lock session: acquiring, losing and releasing', () => {
