@@ -165,3 +165,75 @@ describe('step runner: traffic', () => {
     expect((await h.latest())?.weights).toEqual({ stable: 0, candidate: 100 });
   });
 });
+
+describe('step runner: the way back never gives up early', () => {
+  const canary = (harness: Harness) => harness.engine.deploy({ candidate: { id: 'v2' }, strategy: 'canary', rollbackOnFailure: true, lockWaitMs: 0 });
+  const warnings = (harness: Harness) => harness.events.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
+
+  it('a rollback step that fails once is retried (with a warning) and the rollback finishes: exit 1', async () => {
+    // The first shift fails (the deploy rolls back); the rollback's own shift fails once, then works.
+    h = createHarness({ fake: { failures: [{ method: 'setWeights', nth: 1, message: 'listener busy' }, { method: 'setWeights', nth: 2, message: 'listener busy' }] } });
+    const outcome = await canary(h);
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(warnings(h)).toContainEqual(expect.stringMatching(/^Rollback step "shift traffic: stable 100% \| candidate 0%" failed \(attempt 1\/3\): listener busy; retrying$/));
+    expect(h.fakeState().weights).toEqual({ v1: 100 });
+    expect((await h.latest())?.status).toBe('rolled-back');
+  });
+
+  it('a rollback step that fails three times ends the rollback as failed (exit 4); the steps after it do not run', async () => {
+    h = createHarness({ fake: { failures: [1, 2, 3, 4].map((nth) => ({ method: 'setWeights' as const, nth, message: 'listener gone' })) } });
+    const outcome = await canary(h);
+    expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
+    expect(warnings(h).filter((m) => m.startsWith('Rollback step'))).toHaveLength(2);
+    expect(h.fakeState().calls.filter((c) => c.method === 'retire')).toEqual([]);
+    const record = await h.latest();
+    expect(record?.status).toBe('rollback-failed');
+    expect(record?.error?.message).toMatch(/rollback failed: listener gone/);
+  });
+
+  it('a hook that fails during the rollback warns and the rollback goes on', async () => {
+    h = createHarness({ config: { hooks: { onRollback: 'exit 3' } }, fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const outcome = await canary(h);
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(warnings(h)).toContainEqual(expect.stringMatching(/onRollback.*\(rollback goes on\)$/s));
+    expect(h.fakeState().weights).toEqual({ v1: 100 });
+  });
+
+  it('records that cannot be written during the rollback: it goes on to stable, warns once, and exit 4 says the record is out of date', async () => {
+    h = createHarness({ fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const harness = h;
+    harness.bus.on((e) => {
+      if (e.type === 'rollback.start') {
+        harness.store.records.save = async () => {
+          throw new Error('EIO: disk gone');
+        };
+      }
+    });
+    const outcome = await canary(harness);
+    expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
+    expect(outcome.message).toMatch(/Production is back on stable v1 .*but the deployment record could not be written to .*EIO: disk gone/s);
+    expect(harness.fakeState().weights).toEqual({ v1: 100 });
+    expect(warnings(harness).filter((m) => m.startsWith('Could not write the deployment record'))).toEqual([expect.stringMatching(/EIO: disk gone; the rollback goes on$/)]);
+  });
+
+  it('a record written again after failures says how many retries it took', async () => {
+    h = createHarness({ fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const harness = h;
+    const save = harness.store.records.save.bind(harness.store.records);
+    let failing = 0;
+    harness.bus.on((e) => {
+      if (e.type === 'rollback.done' && e.ok) failing = 2;
+    });
+    harness.store.records.save = async (r) => {
+      if (failing > 0) {
+        failing--;
+        throw new Error('503 SlowDown');
+      }
+      return save(r);
+    };
+    const outcome = await canary(harness);
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(harness.events.some((e) => e.type === 'info' && /Deployment record written to .* after 2 retries/.test(e.message))).toBe(true);
+    expect((await harness.latest())?.status).toBe('rolled-back');
+  });
+});
