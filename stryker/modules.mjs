@@ -34,7 +34,7 @@ export const MUTATION_MODULES = [
   {
     name: 'stored-lock',
     mutate: ['src/state/stored-lock.ts'],
-    tests: ['test/state/file-state-store.test.ts', 'test/engine/lock-session.test.ts'],
+    tests: ['test/state/stored-lock.test.ts', 'test/state/file-state-store.test.ts', 'test/engine/lock-session.test.ts'],
   },
   {
     name: 'generation-files',
