@@ -10,8 +10,9 @@ const name = process.env.ZDD_MUTATE_MODULE;
 const module = MUTATION_MODULES.find((m) => m.name === name);
 if (!module) throw new Error(`ZDD_MUTATE_MODULE must name one of ${MUTATION_MODULES.map((m) => m.name).join(', ')}; run \`npm run mutate\``);
 
-// The test runner's vitest config (stryker/vitest.mutate.config.ts) runs only these files.
-process.env.ZDD_MUTATE_TESTS = module.tests.join(',');
+// The test runner's vitest config (stryker/vitest.mutate.config.ts) runs only these files;
+// ZDD_MUTATE_ONLY_TESTS (comma-separated) replaces them, to measure what some test files alone kill.
+process.env.ZDD_MUTATE_TESTS = process.env.ZDD_MUTATE_ONLY_TESTS || module.tests.join(',');
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -39,7 +39,7 @@ export const MUTATION_MODULES = [
   {
     name: 'generation-files',
     mutate: ['src/state/generation-files.ts'],
-    tests: ['test/state/file-state-store.test.ts'],
+    tests: ['test/state/generation-files.test.ts', 'test/state/file-state-store.test.ts'],
   },
   {
     name: 's3-lock',
@@ -57,8 +57,10 @@ export const MUTATION_MODULES = [
     tests: ['test/flags/flag-step.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
+    // The weighted pick, and in router-core.ts applyState (weights, draining instances) and release
+    // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/weighted-picker.ts'],
+    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:94-127', 'src/providers/local/router-core.ts:268-271'],
     tests: ['test/local/router-server.test.ts'],
   },
 ];
