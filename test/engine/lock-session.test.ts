@@ -124,6 +124,25 @@ describe("take-over and the local router's dead-man's switch", () => {
     }
   });
 
+  it("a switch whose own lock went stale is not waited for: the take-over happens at once", async () => {
+    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    let inspections = 0;
+    const store: LockStore = {
+      acquire: async () => Promise.reject(new Error('must not acquire')),
+      inspect: async () => {
+        inspections++;
+        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND, deploymentId: 'd1' }, heartbeat: '', leaseMs: 60_000, stale: true, staleReason: 'switch gone' };
+      },
+      forceRelease: async () => true,
+      takeOver: async () => ({ token: 't', heartbeat: async () => undefined, release: async () => undefined }),
+    };
+    const { s } = session(store);
+    await s.takeOver('d1');
+    expect(s.held).toBe(true);
+    expect(inspections).toBeLessThanOrEqual(2);
+    await s.release();
+  });
+
   it('a switch that never frees the lock: the take-over gives up after about 5 seconds and says who holds it (exit 3)', async () => {
     const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
     let inspections = 0;
@@ -193,7 +212,7 @@ describe('lock session: acquiring, losing and releasing', () => {
     const busy = recordingStore({ info: held(false) });
     const a = sessionWithEvents(busy.store);
     await a.s.acquire('d1', 30_000);
-    expect(a.events.map((e) => e.message)).toEqual(['Waiting up to 30s for the lock held by ops@laptop (pid 77)']);
+    expect(a.events.map((e) => [e.type, e.message])).toEqual([['info', 'Waiting up to 30s for the lock held by ops@laptop (pid 77)']]);
     expect(busy.calls).toContain('acquire d1 wait=30000');
     await a.s.release();
 
@@ -216,6 +235,7 @@ describe('lock session: acquiring, losing and releasing', () => {
     const { s } = sessionWithEvents(slow.store);
     const cancel = new AbortController();
     const waiting = s.acquire('d1', 10_000, cancel.signal);
+    await new Promise((r) => setTimeout(r, 10)); // while the store is still answering
     cancel.abort(new Error('SIGINT'));
     await expect(waiting).rejects.toThrow('SIGINT');
     expect(s.held).toBe(false);
@@ -267,7 +287,7 @@ describe('lock session: acquiring, losing and releasing', () => {
     await expect(sessionWithEvents(cannot.store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3, message: expect.stringContaining('ops@laptop') });
 
     const other = recordingStore({ info: held(false, { ...them, deploymentId: 'd9' }) });
-    await expect(sessionWithEvents(other.store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3 });
+    await expect(sessionWithEvents(other.store).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3, hint: expect.stringContaining('Wait for it to finish') });
     expect(other.calls.some((c) => c.startsWith('takeOver') || c.startsWith('acquire'))).toBe(false);
   });
 
@@ -348,12 +368,13 @@ describe('lock session: acquiring, losing and releasing', () => {
   it('without a lease length from the store, a failing store is tolerated for 2 minutes', async () => {
     const failing: LockStore = {
       acquire: async () => ({ token: 't', heartbeat: async () => Promise.reject(new Error('EIO')), release: async () => undefined }),
-      inspect: async () => null,
+      inspect: async () => ({ holder: me, heartbeat: '', stale: false }) as unknown as LockInfo,
       forceRelease: async () => true,
     };
     const clock = new FakeClock();
     const { s, events } = sessionWithEvents(failing, clock);
     await s.acquire('d1', 0);
+    await new Promise((r) => setTimeout(r, 10)); // the store was asked for the lease length
     await clock.advance(119_000);
     await s.assertHeld();
     expect(events.at(-1)?.message).toBe('Lock heartbeat failed (lease still valid for 1s): EIO');
