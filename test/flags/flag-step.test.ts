@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, ProviderError } from '../../src/core/errors.js';
+import { CheckFailedError, ConfigError, ProviderError } from '../../src/core/errors.js';
 import type { ZddEvent } from '../../src/core/events.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { flagRampSteps, flagRestoreSteps } from '../../src/flags/flag-plan.js';
@@ -93,6 +93,77 @@ describe('flag steps', () => {
     record.flags!.checkout!.last = undefined;
     await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
     expect(await flags.get('checkout')).toMatchObject({ enabled: false, rollout: 30 });
+  });
+
+  it('a rollout after someone pulled the kill switch stops the release (nothing written), naming the flag and the way back', async () => {
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, record, deps);
+    await flags.kill('checkout');
+    const killed = await flags.get('checkout');
+    const err = await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 50 }, record, deps).catch((e) => e);
+    expect(err).toBeInstanceOf(CheckFailedError);
+    expect(err.message).toMatch(/Flag "checkout" was turned off in .*flags\.json after zdd set it \(kill switch\)/);
+    expect(err.hint).toMatch(/zdd release/);
+    expect(await flags.get('checkout')).toEqual(killed);
+  });
+
+  it('off now and off as last recorded, but changed since: unsure, so the release stops keeping it off', async () => {
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, record, deps);
+    // The record is a write behind: it knows the flag off at 10%; the flag is off at 40% now.
+    record.flags!.checkout!.last = { ...record.flags!.checkout!.last!, enabled: false };
+    await flags.set('checkout', { enabled: false, rollout: 40, stickiness: 'accountId', groupId: 'checkout' });
+    const err = await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 50 }, record, deps).catch((e) => e);
+    expect(err).toBeInstanceOf(CheckFailedError);
+    expect(err.message).toMatch(/Flag "checkout" is off in .* but not as zdd last recorded it/);
+    expect(err.hint).toMatch(/run `zdd release` again/);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: false, rollout: 40 });
+  });
+
+  it('off now exactly as last recorded: the next rollout goes on and turns it on', async () => {
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, record, deps);
+    await flags.set('checkout', { enabled: false, rollout: 10, stickiness: 'accountId', groupId: 'checkout' });
+    record.flags!.checkout!.last = await flags.get('checkout');
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 50 }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: true, rollout: 50 });
+  });
+
+  it('every rollout carries the release settings; a constraint without an operator means IN; each write is announced read back', async () => {
+    deps.release = { stickiness: 'userId', groupId: 'grp', constraints: [{ contextName: 'region', values: ['eu'] }, { contextName: 'tier', operator: 'NOT_IN', values: ['free'] }] };
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 25 }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({
+      enabled: true,
+      rollout: 25,
+      stickiness: 'userId',
+      groupId: 'grp',
+      constraints: [
+        { contextName: 'region', operator: 'IN', values: ['eu'] },
+        { contextName: 'tier', operator: 'NOT_IN', values: ['free'] },
+      ],
+    });
+    expect(events.filter((e) => e.type === 'info').map((e) => (e as { message: string }).message)).toEqual([expect.stringMatching(/^Flag "checkout" in .*flags\.json: .*25%.* \(read back\)$/)]);
+    deps.release = undefined;
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 30 }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: true, rollout: 30 });
+  });
+
+  it('an off step kills the flag, and restore says what it put back', async () => {
+    await flags.set('checkout', { enabled: true, rollout: 30 });
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'off' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: false });
+    events.length = 0;
+    record.plan = [{ kind: 'flag', flag: 'checkout', action: 'off' }];
+    record.stepIndex = 0;
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: true, rollout: 30 });
+    expect(events.map((e) => [e.type, (e as { message: string }).message])).toEqual([['info', expect.stringMatching(/^Flag "checkout" in .*: .* \(read back\)$/)]]);
+  });
+
+  it('no flag service: the config error names every flag of the plan', async () => {
+    const one = await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, { ...deps, flags: undefined }).catch((e) => e);
+    expect(one).toBeInstanceOf(ConfigError);
+    expect(one.message).toMatch(/the plan sets flag "checkout" but no flag service is configured; add flags:/);
+    const two = await preflightFlags([...flagRampSteps('a', { steps: [10], pauseMs: 0, analysis: [] }), ...flagRampSteps('b', { steps: [10], pauseMs: 0, analysis: [] })], undefined).catch((e) => e);
+    expect(two.message).toMatch(/the plan sets flags "a", "b" but/);
+    await expect(preflightFlags([{ kind: 'pause', durationMs: 1 }], undefined)).resolves.toBeUndefined();
   });
 
   it('restore of a flag never written does nothing; a missing flag fails preflight with exit 5; no flag service is a config error', async () => {
