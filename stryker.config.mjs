@@ -2,7 +2,7 @@
 /**
  * Stryker mutation testing, one module at a time: `npm run mutate` (scripts/mutate.mjs) sets
  * ZDD_MUTATE_MODULE and runs this config once per module of stryker/modules.mjs.
- * Concurrency 1: the machine it runs on is shared; a run is sized for 2 cores.
+ * Concurrency 1 unless ZDD_MUTATE_CONCURRENCY says otherwise: a run is sized for a shared 2-core machine.
  */
 import { MUTATION_MODULES } from './stryker/modules.mjs';
 
@@ -20,7 +20,8 @@ export default {
   vitest: { configFile: 'stryker/vitest.mutate.config.ts', related: false },
   mutate: module.mutate,
   coverageAnalysis: 'perTest',
-  concurrency: 1,
+  // 1 by default: the machine is shared. On a quiet machine of your own, ZDD_MUTATE_CONCURRENCY=2.
+  concurrency: Number(process.env.ZDD_MUTATE_CONCURRENCY ?? 1),
   // The engine's tests run real hooks and gates (child processes): give a mutant room before "timeout".
   timeoutMS: 10_000,
   timeoutFactor: 2,
