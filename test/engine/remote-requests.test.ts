@@ -156,3 +156,107 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     }
   });
 });
+
+describe('the request watcher: other writers, aborts and stopping', () => {
+  const me = { pid: process.pid, host: holder.host };
+
+  it('a record written by another process (another pid, another host, another deploy) is news for the lock holder; its own writes are not', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web', me);
+    let foreign = 0;
+    watcher.onForeignWrite(() => foreign++);
+    watcher.start();
+    try {
+      await new Promise((r) => setTimeout(r, 700));
+      expect(foreign).toBe(0);
+      await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid + 1 } }));
+      await until(() => foreign > 0);
+      await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid, host: 'other-host' } }));
+      const seen = foreign;
+      await until(() => foreign > seen);
+      await store.records.save(deploy({ id: 'd2', status: 'running', by: { ...holder, pid: process.pid } }));
+      const again = foreign;
+      await until(() => foreign > again);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('an abort is heard once, whether from the channel or written in the record by an older zdd', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid }, abortRequested: 'then' }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    let aborts = 0;
+    watcher.onAbort(() => aborts++);
+    watcher.start();
+    try {
+      await until(() => aborts > 0);
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(aborts).toBe(1);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('an abort of another deploy is not ours', async () => {
+    await store.records.save(deploy({ id: 'd2', status: 'running', abortRequested: 'then' }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    let aborts = 0;
+    watcher.onAbort(() => aborts++);
+    watcher.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(aborts).toBe(0);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a wait for promote ends when the run aborts, and a later promote wakes nobody twice', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1, by: { ...holder, pid: process.pid } }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    watcher.start();
+    try {
+      const already = new AbortController();
+      already.abort(new Error('gone'));
+      await expect(watcher.waitForPromote(already.signal, 1)).rejects.toThrow('gone');
+      const run = new AbortController();
+      const waiting = watcher.waitForPromote(run.signal, 1);
+      run.abort(new Error('SIGINT'));
+      await expect(waiting).rejects.toThrow('SIGINT');
+      // The aborted waiter is gone: a promote now is kept for the next wait at that step.
+      const next = watcher.waitForPromote(new AbortController().signal, 1);
+      await requestOnRecord(store.records, 'web', 'd1', 'promote', clock);
+      await next;
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a stopped watcher reads nothing more; an unreadable store is read again at the next tick', async () => {
+    let reads = 0;
+    let failing = true;
+    const records: RecordStore = {
+      ...store.records,
+      latest: async (service) => {
+        reads++;
+        if (failing) throw new Error('EIO');
+        return store.records.latest(service);
+      },
+      requests: (service, id) => store.records.requests(service, id),
+    };
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
+    const watcher = new RequestWatcher(records, 'd1', 'web');
+    let aborted = false;
+    watcher.onAbort(() => (aborted = true));
+    watcher.start();
+    await until(() => reads >= 2);
+    failing = false;
+    await store.records.request('web', 'd1', 'abort', { at: 'now' });
+    await until(() => aborted);
+    watcher.stop();
+    const stoppedAt = reads;
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(reads).toBe(stoppedAt);
+  });
+});
