@@ -37,6 +37,7 @@ export class SecretMask {
   private walk(v: unknown): unknown {
     if (typeof v === 'string') return this.mask(v);
     if (Array.isArray(v)) return v.map((x) => this.walk(x));
+    // Stryker disable next-line ConditionalExpression: only a plain object has Object.prototype as its prototype, whatever typeof says (null is caught by `v &&`)
     if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.walk(x)]));
     }

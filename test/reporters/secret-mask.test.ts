@@ -96,6 +96,16 @@ describe('configSecrets: which names, keys and values count', () => {
     expect(hidden(configSecrets({ hooks: { preShift: { command: ['sh', '-c', 'echo value-from-env'] } } }, { X: 'value-from-env' }), 'value-from-env')).toBe(true);
   });
 
+  it('a list elsewhere is not a command; empty values in the config are skipped', () => {
+    const m = configSecrets({ tags: ['value-from-env'], notes: null, hooks: { preShift: { run: 'make', timeout: 5 } } }, { X: 'value-from-env' });
+    expect(hidden(m, 'value-from-env')).toBe(false);
+  });
+
+  it('the credential after a scheme is masked alone even with spaces around it', () => {
+    const m = configSecrets({ g: { headers: { Authorization: 'Bearer abcdefgh12 ' } } }, {});
+    expect(m.mask('token abcdefgh12 used')).toBe('token *** used');
+  });
+
   it('an environment value is masked inside a command from 8 characters on, not shorter (it would mask ordinary words)', () => {
     const env = { A: 'abcdefgh', B: 'abcdefg' };
     const m = configSecrets({ gates: { g: { checks: [{ run: 'echo abcdefgh; echo abcdefg' }] } } }, env);
