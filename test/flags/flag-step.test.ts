@@ -157,10 +157,48 @@ describe('flag steps', () => {
     expect(events.map((e) => [e.type, (e as { message: string }).message])).toEqual([['info', expect.stringMatching(/^Flag "checkout" in .*: .* \(read back\)$/)]]);
   });
 
+  it('only an `off` step of this very flag, already run, counts as zdd turning it off; anything else is the kill switch', async () => {
+    const cases: { plan: DeploymentRecord['plan']; stepIndex: number }[] = [
+      { plan: [{ kind: 'flag', flag: 'other', action: 'off' }], stepIndex: 0 },
+      { plan: [{ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }], stepIndex: 0 },
+      { plan: [{ kind: 'pause', durationMs: 1 }, { kind: 'flag', flag: 'checkout', action: 'off' }], stepIndex: 0 },
+    ];
+    for (const c of cases) {
+      await flags.set('checkout', { enabled: true, rollout: null });
+      record = { plan: c.plan, stepIndex: c.stepIndex, flags: undefined } as unknown as DeploymentRecord;
+      await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, record, deps);
+      await flags.kill('checkout');
+      record.flags!.checkout!.last = await flags.get('checkout');
+      events.length = 0;
+      await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
+      expect(await flags.get('checkout'), JSON.stringify(c)).toMatchObject({ enabled: false, rollout: null });
+      expect(events.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message)).toEqual([
+        'Flag "checkout" was turned off during the release (kill switch): it stays off; its rollout goes back to none',
+      ]);
+    }
+  });
+
+  it("zdd's own off step later in a ramp it ran: the flag goes back on", async () => {
+    await flags.set('checkout', { enabled: true, rollout: null });
+    const steps = [{ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, { kind: 'flag', flag: 'checkout', action: 'off' }] as const;
+    record = { plan: [...steps], stepIndex: 1, flags: undefined } as unknown as DeploymentRecord;
+    await runFlagStep(steps[0], record, deps);
+    await runFlagStep(steps[1], record, deps);
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: true, rollout: null });
+  });
+
+  it('an off step after the kill switch was pulled simply keeps it off (no error)', async () => {
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'rollout', percent: 10 }, record, deps);
+    await flags.kill('checkout');
+    await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'off' }, record, deps);
+    expect(await flags.get('checkout')).toMatchObject({ enabled: false });
+  });
+
   it('no flag service: the config error names every flag of the plan', async () => {
     const one = await runFlagStep({ kind: 'flag', flag: 'checkout', action: 'restore' }, record, { ...deps, flags: undefined }).catch((e) => e);
     expect(one).toBeInstanceOf(ConfigError);
-    expect(one.message).toMatch(/the plan sets flag "checkout" but no flag service is configured; add flags:/);
+    expect(one.message).toMatch(/flags: the plan sets flag "checkout" but no flag service is configured; add flags:/);
     const two = await preflightFlags([...flagRampSteps('a', { steps: [10], pauseMs: 0, analysis: [] }), ...flagRampSteps('b', { steps: [10], pauseMs: 0, analysis: [] })], undefined).catch((e) => e);
     expect(two.message).toMatch(/the plan sets flags "a", "b" but/);
     await expect(preflightFlags([{ kind: 'pause', durationMs: 1 }], undefined)).resolves.toBeUndefined();
