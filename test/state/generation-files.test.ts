@@ -74,6 +74,8 @@ describe('generation files', () => {
     writeFileSync(join(dir, 'notes.json'), '{}');
     writeFileSync(join(dir, '99.json'), '{"n": 99}');
     writeFileSync(join(dir, '.000000000012.json.1.abcd.tmp'), 'half');
+    writeFileSync(join(dir, 'x000000000013.json'), '{"n": 13}');
+    writeFileSync(join(dir, '000000000014.json.bak'), '{"n": 14}');
     expect(await s.current()).toMatchObject({ gen: 11, value: { n: 11 } });
   });
 
