@@ -7,6 +7,11 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const IDLE_MS = 4_000;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
 
+/** RFC 9110 5.6.2 token: what a header name may be (Node's writeHead throws on anything else). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Bytes a header value may not hold: controls other than tab, and DEL (Node's writeHead throws on them). */
+const BAD_VALUE_BYTE = /[^\t\x20-\x7e\x80-\xff]/;
+
 type UpstreamSocket = Socket & { exchange?: RawExchange; idle?: boolean };
 
 /**
@@ -128,6 +133,16 @@ export class RawExchange {
   }
 
   onData(d: Buffer): void {
+    try {
+      this.onBytes(d);
+    } catch (e) {
+      // A router bug must cost this one request (a 502), never the process.
+      console.error(`zdd router: ${(e as Error).stack ?? e}`);
+      this.fail(Object.assign(new Error(`internal error: ${(e as Error).message}`), { code: 'ERR_ZDD_INTERNAL' }));
+    }
+  }
+
+  private onBytes(d: Buffer): void {
     this.gotBytes = true;
     if (this.mode === 'head') {
       this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
@@ -181,9 +196,15 @@ export class RawExchange {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(':');
-      if (colon <= 0) continue;
       const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
+      const rawValue = line.slice(colon + 1);
+      // Refused whole, as HAProxy and undici do: a line that is no header (obs-fold included), a
+      // name that is no token, a value with a control byte (a bare LF or CR, NUL, DEL).
+      if (colon <= 0 || !TOKEN.test(name) || BAD_VALUE_BYTE.test(rawValue)) {
+        this.fail(Object.assign(new Error(`invalid response header line ${JSON.stringify(line.slice(0, 80))}`), { code: 'UND_ERR_INVALID_RESPONSE_HEADER' }));
+        return false;
+      }
+      const value = rawValue.trim();
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         const n = Number(value);

@@ -1,0 +1,118 @@
+import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrafficAnswer } from '../../src/providers/local/router-server.js';
+import { addRouterInstance, closeServers, startBuiltRouter, type BuiltRouter } from './router-harness.js';
+
+/**
+ * Issue 22: the built router (its two real processes) under hostile input, from raw sockets, in
+ * front of backends of the test's own that write exact bytes. The router process must survive
+ * every backend answer; what a client can send must not reach the app in a form the router did
+ * not vet.
+ */
+
+/** A backend that answers each request head it reads with `answer(head)` (bytes as latin1), and records the heads. */
+interface ScriptedBackend {
+  server: NetServer;
+  port: number;
+  heads: string[];
+  connections: number;
+  answer: (head: string, socket: Socket) => void;
+}
+
+async function scriptedBackend(): Promise<ScriptedBackend> {
+  const b: ScriptedBackend = { server: undefined as unknown as NetServer, port: 0, heads: [], connections: 0, answer: () => undefined };
+  b.server = createNetServer((s) => {
+    b.connections++;
+    s.on('error', () => undefined);
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        b.heads.push(head);
+        b.answer(head, s);
+      }
+    });
+  });
+  await new Promise<void>((r) => b.server.listen(0, '127.0.0.1', r));
+  b.port = (b.server.address() as AddressInfo).port;
+  return b;
+}
+
+/** Writes `bytes` on a new connection to the router, returns everything read until the router closes it (or `waitMs`). */
+function rawRequest(port: number, bytes: string, waitMs = 5_000): Promise<{ text: string; closedByRouter: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let text = '';
+    s.on('data', (d) => (text += d.toString('latin1')));
+    s.on('error', () => undefined);
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ text, closedByRouter: false });
+    }, waitMs);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, closedByRouter: true });
+    });
+    s.write(bytes, 'latin1');
+  });
+}
+
+const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+const GET = 'GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n';
+
+describe('local router under hostile input (built router, raw sockets)', { timeout: 60_000 }, () => {
+  let router: BuiltRouter;
+  let backend: ScriptedBackend;
+  let pidsAtStart: { primary?: number; secondary?: number };
+
+  const errorsOf = async (revision: string) => {
+    const t = await router.admin.call<TrafficAnswer>('GET', `/traffic?revisions=${revision}&windowMs=600000`);
+    return t.samples.find((s) => s.revision === revision) ?? { requests: 0, errors: 0 };
+  };
+
+  beforeAll(async () => {
+    router = await startBuiltRouter('zdd-hostile-');
+    backend = await scriptedBackend();
+    await addRouterInstance(router.admin, 'bad#1', 'bad', backend.port);
+    await router.admin.call('PUT', '/weights', { weights: { bad: 100 } });
+    pidsAtStart = router.pids();
+    expect(pidsAtStart.primary && pidsAtStart.secondary, 'both router processes serve').toBeTruthy();
+  });
+
+  afterAll(async () => {
+    await router?.stop();
+    if (backend) await closeServers([backend.server]);
+  });
+
+  /** Neither router process died (and was restarted by the other) since the start of the file. */
+  const expectSameProcesses = () => {
+    expect(router.pids(), `router processes restarted; log:\n${router.log().slice(-3000)}`).toEqual(pidsAtStart);
+  };
+
+  it('1. a backend header Node cannot write (bad name, bare LF, NUL, DEL, obs-fold) is a 502 counted against the revision; eight at once leave both processes serving', async () => {
+    const bad = [
+      'Bad Name: x',
+      'x-value: a\nb',
+      'x-value: a\0b',
+      'x-value: a\x7fb',
+      'x-folded: a\r\n b',
+    ];
+    let which = 0;
+    backend.answer = (_head, s) => s.write(`HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${bad[which % bad.length]}\r\n\r\nok`, 'latin1');
+    const before = (await errorsOf('bad')).errors;
+    for (which = 0; which < bad.length; which++) {
+      // Eight at once, so that both processes get some.
+      const answers = await Promise.all(Array.from({ length: 8 }, () => rawRequest(router.port, GET)));
+      for (const a of answers) expect(statusOf(a.text), `${JSON.stringify(bad[which])} → ${JSON.stringify(a.text.slice(0, 200))}`).toBe(502);
+      // A request with a body takes the other path (undici): the same answer.
+      const post = await rawRequest(router.port, 'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi');
+      expect(statusOf(post.text), `POST, ${JSON.stringify(bad[which])} → ${JSON.stringify(post.text.slice(0, 200))}`).toBe(502);
+    }
+    expect((await errorsOf('bad')).errors - before).toBe(9 * bad.length);
+    expectSameProcesses();
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    expect(statusOf((await rawRequest(router.port, GET)).text)).toBe(200);
+  });
+});
