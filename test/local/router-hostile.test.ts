@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrafficAnswer } from '../../src/providers/local/router-server.js';
@@ -59,6 +60,15 @@ function rawRequest(port: number, bytes: string, waitMs = 5_000): Promise<{ text
   });
 }
 
+/** Waits until `cond` holds (polled every 50 ms), or fails with `what` after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const statusOf = (text: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 const GET = 'GET / HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n';
 
@@ -85,6 +95,21 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     await router?.stop();
     if (backend) await closeServers([backend.server]);
   });
+
+  /** TCP sockets both router processes hold (the listening one included). */
+  const routerSockets = () => {
+    let n = 0;
+    for (const pid of Object.values(router.pids())) {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+        } catch {
+          // closed meanwhile
+        }
+      }
+    }
+    return n;
+  };
 
   /** Neither router process died (and was restarted by the other) since the start of the file. */
   const expectSameProcesses = () => {
@@ -114,5 +139,30 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     expectSameProcesses();
     backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
     expect(statusOf((await rawRequest(router.port, GET)).text)).toBe(200);
+  });
+
+  it('2. a client that never finishes its headers and never reads loses its connection after the 408, not when it chooses to close', async () => {
+    await router.admin.call('PUT', '/config', { limits: { clientHeadersTimeoutMs: 300 } });
+    try {
+      const baseline = routerSockets();
+      const held: Socket[] = [];
+      let answered = 0;
+      for (let i = 0; i < 40; i++) {
+        const s = connect(router.port, '127.0.0.1');
+        s.on('error', () => undefined);
+        // Never read: the 408 stays in the socket's buffer, so the connection is never closed from this side.
+        s.pause();
+        s.once('readable', () => answered++);
+        s.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+        held.push(s);
+      }
+      await until(() => routerSockets() >= baseline + 40, 'the router holds the 40 connections');
+      // The 408 comes after the headers timeout (checked every second); the router's side must be gone soon after.
+      await until(() => answered === 40, 'every connection got its 408', 5_000);
+      await until(() => routerSockets() <= baseline, `the router closed its side (it holds ${routerSockets()} sockets, ${baseline} before)`, 4_000);
+      for (const s of held) s.destroy();
+    } finally {
+      await router.admin.call('PUT', '/config', { limits: {} });
+    }
   });
 });

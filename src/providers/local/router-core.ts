@@ -67,7 +67,8 @@ export class RouterCore {
     this.front.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || e.code === 'ECONNRESET') return socket.destroy();
       const status = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      // end() alone would keep the fd until the peer closes (a client that never reads never does).
+      endThenDestroy(socket, `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
     this.applyState(state);
     this.pruneTimer = setInterval(() => {
@@ -597,6 +598,17 @@ function isResetBeforeResponse(err: unknown): boolean {
 function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
+
+/** How long a refused client gets to read the answer before its connection is destroyed. */
+const LINGER_MS = 1_000;
+
+/** Send `answer` and close; destroyed once it is flushed, or after LINGER_MS whatever the peer does. */
+function endThenDestroy(socket: Socket, answer: string): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(answer, () => socket.destroy());
 }
 
 /** HTTP/1.0 clients may send no Host: the instance still gets one. */
