@@ -165,4 +165,50 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
       await router.admin.call('PUT', '/config', { limits: {} });
     }
   });
+
+  it('3. at maxConnections, idle keep-alive connections make room for new clients; with every connection busy a new one gets 503, not a reset', async () => {
+    await router.admin.call('PUT', '/config', { limits: { maxConnections: 6 } });
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    const held: Socket[] = [];
+    try {
+      // Each process holds 6; 16 idle keep-alive connections fill both.
+      for (let i = 0; i < 16; i++) {
+        const s = connect(router.port, '127.0.0.1');
+        s.on('error', () => undefined);
+        held.push(s);
+        await new Promise<void>((resolve) => {
+          s.once('data', () => resolve());
+          s.once('close', () => resolve());
+          s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        });
+      }
+      for (let i = 0; i < 8; i++) expect(statusOf((await rawRequest(router.port, GET)).text), `new client ${i} with the router full of idle connections`).toBe(200);
+
+      for (const s of held.splice(0)) s.destroy();
+      // Now 16 connections whose requests the backend holds: nothing idle to close.
+      const parked: Socket[] = [];
+      backend.answer = (_head, s) => parked.push(s);
+      // Opened one by one until both processes hold 6 (the kernel may hand more to one of them: those get 503).
+      for (let i = 0; i < 40 && parked.length < 12; i++) {
+        const s = connect(router.port, '127.0.0.1');
+        s.on('error', () => undefined);
+        held.push(s);
+        const before = parked.length;
+        let answered = false;
+        s.once('data', () => (answered = true));
+        s.once('close', () => (answered = true));
+        s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+        await until(() => parked.length > before || answered, 'the request reaches the backend or is answered');
+      }
+      expect(parked.length, 'both processes hold 6 busy connections').toBe(12);
+      const late = await rawRequest(router.port, GET);
+      expect(late.text).toMatch(/^HTTP\/1\.1 503 /);
+      expect(late.closedByRouter).toBe(true);
+      for (const s of parked) s.destroy();
+    } finally {
+      for (const s of held) s.destroy();
+      await router.admin.call('PUT', '/config', { limits: {} });
+      backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    }
+  });
 });

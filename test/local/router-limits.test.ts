@@ -130,17 +130,20 @@ describe('router limits and accounting (in-process, real sockets)', () => {
     expect(Date.now() - t1).toBeLessThan(3_000);
   });
 
-  it('holds at most maxConnections client connections; more are closed at once', async () => {
+  it('holds at most maxConnections client connections; more are answered 503 and closed at once (none is idle to make room)', async () => {
     const sockets: Socket[] = [];
     let closed = 0;
+    let busy = 0;
     for (let i = 0; i < 30; i++) {
       const s = connect(port, '127.0.0.1');
       s.on('error', () => undefined);
+      s.on('data', (d) => (busy += /^HTTP\/1\.1 503 /.test(d.toString()) ? 1 : 0));
       s.on('close', () => closed++);
       sockets.push(s);
     }
     await new Promise((r) => setTimeout(r, 500));
     expect(closed).toBe(10);
+    expect(busy).toBe(10);
     for (const s of sockets) s.destroy();
   });
 });

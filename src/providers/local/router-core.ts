@@ -10,6 +10,11 @@ import { DEFAULT_LIMITS, type InstanceRecord, type RouterLimits, type RouterStat
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
+/** A client connection, with its requests not yet answered. */
+type ClientSocket = Socket & { active?: number };
+
+const BUSY = 'zdd router: every client connection is busy; try again\n';
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** An instance that refused a connection is skipped for this long (it is probably gone). */
 const EJECT_MS = 2_000;
@@ -54,15 +59,14 @@ export class RouterCore {
   readonly stats = new TrafficStats();
   readonly testStats = new TrafficStats();
   private readonly sockets = new Set<Socket>();
+  /** Client connections between requests (keep-alive), longest idle first: the first to close when the limit is reached. */
+  private readonly idleClients = new Set<Socket>();
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(state: RouterState) {
     // Header and request timeouts are checked every connectionsCheckingInterval (Node's default 30 s would stretch them).
     this.front = createServer({ requestTimeout: 300_000, connectionsCheckingInterval: 1_000 }, (req, res) => this.handle(req, res));
-    this.front.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
+    this.front.on('connection', (s: ClientSocket) => this.admit(s));
     this.front.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.front.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || e.code === 'ECONNRESET') return socket.destroy();
@@ -99,7 +103,6 @@ export class RouterCore {
     this.testHeader = next.testHeader.toLowerCase();
     this.front.headersTimeout = this.limits.clientHeadersTimeoutMs;
     this.front.keepAliveTimeout = this.limits.clientIdleTimeoutMs;
-    this.front.maxConnections = this.limits.maxConnections;
     const seen = new Set<string>();
     for (const rec of next.instances) {
       seen.add(rec.id);
@@ -158,7 +161,44 @@ export class RouterCore {
 
   // ---------------------------------------------------------------- HTTP
 
+  /**
+   * A new client connection. At the limit, the connection idle the longest (between keep-alive
+   * requests) is closed to make room; when every connection is busy, the new one is answered 503
+   * (Node's maxConnections would drop it with no answer).
+   */
+  private admit(s: ClientSocket): void {
+    if (this.sockets.size >= this.limits.maxConnections) {
+      const idlest = this.idleClients.values().next().value as Socket | undefined;
+      if (idlest) {
+        this.idleClients.delete(idlest);
+        idlest.destroy();
+      } else {
+        s.pause();
+        s.on('error', () => undefined);
+        endThenDestroy(s, `HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\nretry-after: 1\r\ncontent-length: ${BUSY.length}\r\n\r\n${BUSY}`);
+        return;
+      }
+    }
+    this.sockets.add(s);
+    s.active = 0;
+    s.once('close', () => {
+      this.sockets.delete(s);
+      this.idleClients.delete(s);
+    });
+  }
+
+  /** One more request on the client connection: it is not idle until its responses are done. */
+  private track(req: IncomingMessage, res: ServerResponse): void {
+    const s = req.socket as ClientSocket;
+    s.active = (s.active ?? 0) + 1;
+    this.idleClients.delete(s);
+    res.once('close', () => {
+      if (--s.active! === 0 && !s.destroyed && this.sockets.has(s)) this.idleClients.add(s);
+    });
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.track(req, res);
     try {
       const started = performance.now();
       const tested = this.isTestRequest(req);
