@@ -211,4 +211,47 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
       backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
     }
   });
+
+  it('4. an Upgrade request the backend answers 200 is plain HTTP: the answer, then the connection closes; nothing more reaches the app. A 101 tunnels', async () => {
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    for (const protocol of ['websocket', 'h2c']) {
+      backend.heads.length = 0;
+      const upgrade = `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, X-Secret\r\nUpgrade: ${protocol}\r\nX-Secret: hidden\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      const smuggled = 'GET /second HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Canary: always\r\n\r\n';
+      // The second request both in the same packet and after the answer.
+      const s = connect(router.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      let text = '';
+      s.on('data', (d) => (text += d.toString('latin1')));
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      s.write(upgrade + smuggled);
+      await until(() => text.includes('ok'), `the 200 arrives (${protocol}): ${JSON.stringify(text)}`);
+      s.write(smuggled);
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2_000))]);
+      expect(s.destroyed || s.readableEnded, `${protocol}: the router closed the connection after the 200`).toBe(true);
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(text.toLowerCase()).toContain('connection: close');
+      expect(backend.heads.map((h) => h.split('\r\n')[0])).toEqual(['GET /ws HTTP/1.1']);
+      // Headers named in Connection are hop-by-hop, on this path too.
+      expect(backend.heads[0]).not.toMatch(/x-secret/i);
+      s.destroy();
+    }
+
+    // A backend that switches: bytes flow both ways after its 101.
+    backend.answer = (head, s) => {
+      if (!/^upgrade:/im.test(head)) return;
+      s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      s.on('data', (d) => s.write(`echo:${d.toString('latin1')}`));
+    };
+    const t = connect(router.port, '127.0.0.1');
+    let got = '';
+    t.on('data', (d) => (got += d.toString('latin1')));
+    t.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await until(() => got.includes('\r\n\r\n'), 'the 101 arrives');
+    expect(got).toMatch(/^HTTP\/1\.1 101 /);
+    t.write('frame');
+    await until(() => got.includes('echo:frame'), `the tunnel carries bytes: ${JSON.stringify(got)}`);
+    t.destroy();
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+  });
 });

@@ -308,8 +308,28 @@ export class RawExchange {
   }
 }
 
+/** A response head read by hand: status and header lines, or why it cannot be forwarded. */
+export type ParsedHead = { status: number; headers: [name: string, value: string][] } | { error: string };
+
+/** Parses a response head (without its final blank line), refusing what parseHead refuses. */
+export function parseResponseHead(text: string): ParsedHead {
+  const lines = text.split('\r\n');
+  const status = Number(lines[0].slice(9, 12));
+  if (!lines[0].startsWith('HTTP/1.') || !(status >= 100 && status <= 999)) return { error: `not an HTTP/1 response: ${JSON.stringify(lines[0].slice(0, 40))}` };
+  const headers: [string, string][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    const rawValue = line.slice(colon + 1);
+    if (colon <= 0 || !TOKEN.test(name) || BAD_VALUE_BYTE.test(rawValue)) return { error: `invalid response header line ${JSON.stringify(line.slice(0, 80))}` };
+    headers.push([name, rawValue.trim()]);
+  }
+  return { status, headers };
+}
+
 /** Decodes `Transfer-Encoding: chunked` as it arrives; trailers are dropped. */
-class ChunkedDecoder {
+export class ChunkedDecoder {
   private state: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
   private line = '';
   private left = 0;

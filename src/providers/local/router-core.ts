@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { RevisionTrafficSample } from '../../core/provider.js';
 import { urlHost } from './processes.js';
 import { forwardHeaders, requestHead, responseHeaders } from './proxy-headers.js';
-import { RawExchange, RawPool } from './raw-upstream.js';
+import { ChunkedDecoder, RawExchange, RawPool, parseResponseHead } from './raw-upstream.js';
 import { DEFAULT_LIMITS, type InstanceRecord, type RouterLimits, type RouterState } from './router-state.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
@@ -395,6 +395,8 @@ export class RouterCore {
       inst.inflight++;
       let done = false;
       let connected = false;
+      /** The instance did not switch protocols: its answer is on its way, and the client connection closes after it. */
+      let plainAnswer = false;
       const finish = () => {
         if (done) return;
         done = true;
@@ -419,23 +421,126 @@ export class RouterCore {
         connected = true;
         clearTimeout(connectTimer);
         inst.tunnels.add(client);
-        up.write(requestHead(req, headers));
-        if (head.length) up.write(head);
-        up.once('data', () => this.record(revision, tested, performance.now() - started, false));
-        client.pipe(up);
-        up.pipe(client);
         const end = () => {
           finish();
-          client.destroy();
+          if (!plainAnswer) client.destroy();
           up.destroy();
         };
         client.once('close', end);
         up.once('close', end);
         client.on('error', end);
+        // Nothing more from the client reaches the instance unless it switches protocols.
+        client.pause();
+        up.write(requestHead(req, headers));
+        this.awaitSwitch(up, client, req, revision, (status) => {
+          this.record(revision, tested, performance.now() - started, status >= 500);
+          if (status !== 101) {
+            plainAnswer = true;
+            return;
+          }
+          if (head.length) up.write(head);
+          client.pipe(up);
+          up.pipe(client);
+          client.resume();
+        });
       });
     };
     client.on('error', () => undefined);
     attempt(1);
+  }
+
+  /**
+   * Reads the instance's answer to an Upgrade request. 101: its head goes to the client and
+   * `settled(101)` opens the tunnel. Any other final answer is a plain HTTP response: forwarded
+   * with `connection: close`, then both connections close (the client's next bytes never reach
+   * the instance). 1xx heads other than 101 are skipped; a head that cannot be forwarded is a 502,
+   * no head in time a 504.
+   */
+  private awaitSwitch(up: Socket, client: Socket, req: IncomingMessage, revision: string, settled: (status: number) => void): void {
+    let buf = Buffer.alloc(0);
+    let body: ((d: Buffer) => boolean) | undefined;
+    const answer = (status: number, text: string) => {
+      up.off('data', onData);
+      settled(status);
+      endThenDestroy(client, `HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\nx-zdd-revision: ${revision}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    const timer = setTimeout(() => answer(504, `zdd router: revision ${revision} did not answer in time\n`), this.limits.upstreamHeadersTimeoutMs);
+    const onData = (d: Buffer): void => {
+      if (body) {
+        if (body(d)) up.destroy();
+        return;
+      }
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const endOfHead = buf.indexOf('\r\n\r\n');
+        if (endOfHead < 0) {
+          if (buf.length > 64 * 1024) answer(502, `zdd router: revision ${revision} sent a response head over 64 KB\n`);
+          return;
+        }
+        const head = parseResponseHead(buf.toString('latin1', 0, endOfHead));
+        if ('error' in head) return answer(502, `zdd router: revision ${revision} did not answer (${head.error})\n`);
+        const rest = buf.subarray(endOfHead + 4);
+        if (head.status === 101) {
+          clearTimeout(timer);
+          up.off('data', onData);
+          client.write(buf.subarray(0, endOfHead + 4));
+          if (rest.length) client.write(rest);
+          settled(101);
+          return;
+        }
+        if (head.status < 200) {
+          buf = rest;
+          continue;
+        }
+        clearTimeout(timer);
+        settled(head.status);
+        let out = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? ''}\r\n`;
+        let length = -1;
+        let chunked = false;
+        for (const [name, value] of head.headers) {
+          const lower = name.toLowerCase();
+          if (lower === 'connection' || lower === 'keep-alive' || lower === 'upgrade' || lower === 'proxy-connection') continue;
+          if (lower === 'content-length') length = Number(value);
+          if (lower === 'transfer-encoding') chunked = value.toLowerCase().endsWith('chunked');
+          out += `${name}: ${value}\r\n`;
+        }
+        client.write(`${out}x-zdd-revision: ${revision}\r\nconnection: close\r\n\r\n`, 'latin1');
+        // The body as it came, up to its end (then both connections close).
+        const noBody = req.method === 'HEAD' || head.status === 204 || head.status === 304;
+        if (noBody || (!chunked && length === 0)) {
+          endThenDestroy(client, '');
+          return;
+        }
+        if (chunked) {
+          const decoder = new ChunkedDecoder();
+          body = (part) => {
+            const r = decoder.push(part);
+            client.write(part);
+            if (r === null || r.done) endThenDestroy(client, '');
+            return r === null || r.done;
+          };
+        } else if (length > 0) {
+          let left = length;
+          body = (part) => {
+            const piece = part.subarray(0, left);
+            left -= piece.length;
+            client.write(piece);
+            if (left === 0) endThenDestroy(client, '');
+            return left === 0;
+          };
+        } else {
+          body = (part) => {
+            client.write(part);
+            return false;
+          };
+          up.once('end', () => endThenDestroy(client, ''));
+        }
+        if (rest.length && body(rest)) up.destroy();
+        return;
+      }
+    };
+    up.on('data', onData);
+    up.once('close', () => clearTimeout(timer));
   }
 
   // ---------------------------------------------------------------- instances
