@@ -254,4 +254,26 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     t.destroy();
     backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
   });
+
+  it("5. a request with more header lines than the limit is a 400 that reaches no app; the router's X-Forwarded-* come first", async () => {
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    backend.heads.length = 0;
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `h${i}:${i % 10}\r\n`).join('');
+    // 1,500 short lines fit in Node's 16 KB of headers, but are past the 1,000 or so it keeps (it drops the rest silently).
+    for (const n of [150, 1_500]) {
+      const r = await rawRequest(router.port, `GET / HTTP/1.1\r\nHost: x\r\n${lines(n)}X-Canary: always\r\nConnection: close\r\n\r\n`);
+      expect(statusOf(r.text), `${n} header lines`).toBe(400);
+    }
+    for (const verb of ['GET', 'POST']) {
+      const r = await rawRequest(router.port, `${verb} / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${lines(150)}\r\n`);
+      expect(statusOf(r.text), `an Upgrade with 150 header lines (${verb})`).toBe(400);
+    }
+    expect(backend.heads).toEqual([]);
+
+    const ok = await rawRequest(router.port, `GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 6.6.6.6\r\n${lines(60)}Connection: close\r\n\r\n`);
+    expect(statusOf(ok.text)).toBe(200);
+    const sent = backend.heads[0].split('\r\n');
+    expect(sent.slice(1, 4).map((l) => l.toLowerCase())).toEqual(['x-forwarded-for: 127.0.0.1', 'x-forwarded-proto: http', 'x-forwarded-host: shop.example']);
+    expect(backend.heads[0]).not.toContain('6.6.6.6');
+  });
 });

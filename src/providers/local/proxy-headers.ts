@@ -13,7 +13,9 @@ export function forwardHeaders(req: IncomingMessage, upgrade = false): string[] 
   const raw = req.rawHeaders;
   const conn = req.headers.connection;
   const listed = conn && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined;
-  const out: string[] = [];
+  // The router's own first: whatever a client sends after them cannot push them out.
+  const out: string[] = ['x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', 'http'];
+  if (req.headers.host) out.push('x-forwarded-host', req.headers.host);
   if (upgrade) out.push('Connection', 'Upgrade');
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -25,8 +27,6 @@ export function forwardHeaders(req: IncomingMessage, upgrade = false): string[] 
     if (listed?.has(lower) && !(upgrade && lower === 'upgrade')) continue;
     out.push(name, raw[i + 1]);
   }
-  out.push('x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', 'http');
-  if (req.headers.host) out.push('x-forwarded-host', req.headers.host);
   return out;
 }
 

@@ -68,6 +68,8 @@ export class RouterCore {
     this.front = createServer({ requestTimeout: 300_000, connectionsCheckingInterval: 1_000 }, (req, res) => this.handle(req, res));
     this.front.on('connection', (s: ClientSocket) => this.admit(s));
     this.front.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
+    // Without this listener Node closes a CONNECT with no answer.
+    this.front.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.front.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || e.code === 'ECONNRESET') return socket.destroy();
       const status = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -199,6 +201,11 @@ export class RouterCore {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.track(req, res);
+    const refused = refusal(req);
+    if (refused) {
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(`zdd router: ${refused}\n`);
+      return;
+    }
     try {
       const started = performance.now();
       const tested = this.isTestRequest(req);
@@ -380,6 +387,14 @@ export class RouterCore {
   // ---------------------------------------------------------------- WebSocket (Upgrade)
 
   private handleUpgrade(req: IncomingMessage, client: Socket, head: Buffer): void {
+    client.on('error', () => undefined);
+    const refused = req.method === 'CONNECT' ? 'CONNECT is not proxied' : refusal(req);
+    if (refused) {
+      const status = req.method === 'CONNECT' ? '405 Method Not Allowed' : '400 Bad Request';
+      const text = `zdd router: ${refused}\n`;
+      endThenDestroy(client, `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`);
+      return;
+    }
     const tested = this.isTestRequest(req);
     const tried = new Set<string>();
     const started = performance.now();
@@ -445,7 +460,6 @@ export class RouterCore {
         });
       });
     };
-    client.on('error', () => undefined);
     attempt(1);
   }
 
@@ -743,6 +757,21 @@ function isResetBeforeResponse(err: unknown): boolean {
 function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
+
+/**
+ * Request header lines accepted (HAProxy's default is 101). Node itself drops lines past its own
+ * limit silently, and the router's X-Forwarded-* must not be among what is dropped.
+ */
+export const MAX_REQUEST_HEADERS = 100;
+
+/** Why a request is refused with 400 before anything reaches an instance, or undefined. */
+function refusal(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  if (raw.length > 2 * MAX_REQUEST_HEADERS) return `more than ${MAX_REQUEST_HEADERS} header lines`;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
+  return undefined;
 }
 
 /** How long a refused client gets to read the answer before its connection is destroyed. */
