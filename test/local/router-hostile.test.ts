@@ -24,6 +24,8 @@ async function scriptedBackend(): Promise<ScriptedBackend> {
   const b: ScriptedBackend = { server: undefined as unknown as NetServer, port: 0, heads: [], connections: 0, answer: () => undefined };
   b.server = createNetServer((s) => {
     b.connections++;
+    // As Node's HTTP servers do: without it, Nagle holds each small answer for the previous one's ACK.
+    s.setNoDelay(true);
     s.on('error', () => undefined);
     let buf = '';
     s.on('data', (d) => {
@@ -275,5 +277,46 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     const sent = backend.heads[0].split('\r\n');
     expect(sent.slice(1, 4).map((l) => l.toLowerCase())).toEqual(['x-forwarded-for: 127.0.0.1', 'x-forwarded-proto: http', 'x-forwarded-host: shop.example']);
     expect(backend.heads[0]).not.toContain('6.6.6.6');
+  });
+
+  it('6. pipelined requests go upstream one at a time per client connection; connections to an instance are capped, more requests wait for one', async () => {
+    backend.answer = (_head, c) => c.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+    const connectionsBefore = backend.connections;
+    const headsBefore = backend.heads.length;
+    const s = connect(router.port, '127.0.0.1');
+    s.on('error', () => undefined);
+    let text = '';
+    s.on('data', (d) => (text += d.toString('latin1')));
+    s.write('GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(100));
+    await until(() => (text.match(/HTTP\/1\.1 200/g) ?? []).length === 100, `100 answers in order (${(text.match(/HTTP\/1\.1 200/g) ?? []).length} so far)`, 15_000);
+    s.destroy();
+    expect(backend.heads.length - headsBefore).toBe(100);
+    expect(backend.connections - connectionsBefore, 'upstream connections for one pipelining client').toBeLessThanOrEqual(1);
+
+    // 30 clients at once, 3 upstream connections per instance and process: at most 6 open, every client answered.
+    await router.admin.call('PUT', '/config', { limits: { upstreamConnectionsPerInstance: 3 } });
+    try {
+      // Idle connections from before would not count against the new limit: a fresh backend.
+      const capped = await scriptedBackend();
+      let capOpen = 0;
+      let capMost = 0;
+      capped.answer = (_head, c) => {
+        capMost = Math.max(capMost, ++capOpen);
+        setTimeout(() => {
+          capOpen--;
+          c.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+        }, 30);
+      };
+      await addRouterInstance(router.admin, 'capped#1', 'capped', capped.port);
+      await router.admin.call('PUT', '/weights', { weights: { capped: 100 } });
+      const answers = await Promise.all(Array.from({ length: 30 }, () => rawRequest(router.port, GET)));
+      expect(answers.map((a) => statusOf(a.text))).toEqual(Array(30).fill(200));
+      expect(capped.connections, 'upstream connections to the instance').toBeLessThanOrEqual(6);
+      expect(capMost).toBeLessThanOrEqual(6);
+      await router.admin.call('PUT', '/weights', { weights: { bad: 100 } });
+      await closeServers([capped.server]);
+    } finally {
+      await router.admin.call('PUT', '/config', { limits: {} });
+    }
   });
 });

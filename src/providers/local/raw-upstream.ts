@@ -22,49 +22,68 @@ type UpstreamSocket = Socket & { exchange?: RawExchange; idle?: boolean };
  */
 export class RawPool {
   private readonly idle: UpstreamSocket[] = [];
+  /** Exchanges waiting for a connection while `open` is at the limit, first come first served. */
+  private readonly waiting: ((socket: UpstreamSocket, reused: boolean) => void)[] = [];
+  private open = 0;
   private closing = false;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly connectTimeoutMs: () => number,
+    /** Connections (busy, idle or connecting) this pool opens at most; more requests wait for one. */
+    private readonly maxConnections: () => number = () => Infinity,
   ) {}
 
-  /** A connection: an idle one (reused = true) or a new one, connecting. */
-  take(): { socket: UpstreamSocket; reused: boolean } {
+  /** Hands `use` a connection: an idle one (reused = true), a new one (connecting), or the next one free when at the limit. */
+  take(use: (socket: UpstreamSocket, reused: boolean) => void): void {
     for (;;) {
       const s = this.idle.pop();
       if (!s) break;
       if (s.destroyed || !s.writable) continue;
       s.idle = false;
       s.setTimeout(0);
-      return { socket: s, reused: true };
+      return use(s, true);
     }
+    if (this.open >= this.maxConnections()) {
+      this.waiting.push(use);
+      return;
+    }
+    use(this.connect(), false);
+  }
+
+  private connect(): UpstreamSocket {
+    this.open++;
     const s = connect({ host: this.host, port: this.port, noDelay: true }) as UpstreamSocket;
     s.setTimeout(this.connectTimeoutMs());
     s.on('data', (d: Buffer) => (s.exchange ? s.exchange.onData(d) : s.destroy()));
     s.on('end', () => s.exchange?.onEnd());
     s.on('error', (e) => s.exchange?.onSocketError(e));
     s.on('close', () => {
+      this.open--;
       s.exchange?.onSocketError(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }));
       const i = this.idle.indexOf(s);
       if (i >= 0) this.idle.splice(i, 1);
+      const next = this.open < this.maxConnections() ? this.waiting.shift() : undefined;
+      if (next) next(this.connect(), false);
     });
     s.on('timeout', () => {
       if (s.idle) s.destroy();
       else s.exchange?.onSocketError(Object.assign(new Error(`connect timeout (${this.connectTimeoutMs()}ms)`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
     });
     s.once('connect', () => s.setTimeout(0));
-    return { socket: s, reused: false };
+    return s;
   }
 
-  /** Back to the idle list after a complete response (or destroyed when the pool closes). */
+  /** Back to the first waiting exchange, or to the idle list, after a complete response (destroyed when the pool closes). */
   give(s: UpstreamSocket): void {
     s.exchange = undefined;
     if (this.closing || s.destroyed) {
       s.destroy();
       return;
     }
+    const next = this.waiting.shift();
+    if (next) return next(s, true);
     s.idle = true;
     s.setTimeout(IDLE_MS);
     this.idle.push(s);
@@ -111,13 +130,17 @@ export class RawExchange {
   ) {}
 
   start(pool: RawPool, headersTimeoutMs: number): void {
-    const { socket, reused } = pool.take();
-    this.socket = socket;
-    socket.exchange = this;
     this.pool = pool;
-    this.reused = reused;
+    // Counted from now: waiting for a free connection is part of the time the instance has to answer.
     this.headersTimer = setTimeout(() => this.onHeadersTimeout(headersTimeoutMs), headersTimeoutMs);
-    socket.write(this.head, 'latin1');
+    pool.take((socket, reused) => {
+      // Gave up while waiting (client gone, timed out): the connection goes to the next one.
+      if (this.finished) return pool.give(socket);
+      this.socket = socket;
+      socket.exchange = this;
+      this.reused = reused;
+      socket.write(this.head, 'latin1');
+    });
   }
 
   private pool?: RawPool;

@@ -11,7 +11,11 @@ import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
 /** A client connection, with its requests not yet answered. */
-type ClientSocket = Socket & { active?: number };
+type ClientSocket = Socket & { active?: number; waiting?: (() => void)[] };
+
+/** Pipelined requests waiting on one client connection before it is no longer read; read again below PIPELINE_RESUME. */
+const PIPELINE_PAUSE = 16;
+const PIPELINE_RESUME = 4;
 
 const BUSY = 'zdd router: every client connection is busy; try again\n';
 
@@ -189,18 +193,31 @@ export class RouterCore {
     });
   }
 
-  /** One more request on the client connection: it is not idle until its responses are done. */
-  private track(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Requests of one client connection go upstream one at a time, as HAProxy does: pipelined
+   * requests wait for the response before them (Node would hand them all over at once, each on
+   * its own upstream connection), and the connection is not read while many wait. A connection
+   * is idle (may be closed to make room) only when none of its requests is open.
+   */
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     const s = req.socket as ClientSocket;
     s.active = (s.active ?? 0) + 1;
     this.idleClients.delete(s);
     res.once('close', () => {
-      if (--s.active! === 0 && !s.destroyed && this.sockets.has(s)) this.idleClients.add(s);
+      s.active!--;
+      const next = s.destroyed ? undefined : s.waiting?.shift();
+      if (next) {
+        if (s.isPaused() && s.waiting!.length < PIPELINE_RESUME) s.resume();
+        return next();
+      }
+      if (s.active === 0 && !s.destroyed && this.sockets.has(s)) this.idleClients.add(s);
     });
+    if (s.active === 1) return this.serve(req, res);
+    (s.waiting ??= []).push(() => this.serve(req, res));
+    if (s.waiting.length >= PIPELINE_PAUSE) s.pause();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    this.track(req, res);
+  private serve(req: IncomingMessage, res: ServerResponse): void {
     const refused = refusal(req);
     if (refused) {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(`zdd router: ${refused}\n`);
@@ -562,6 +579,7 @@ export class RouterCore {
   private newPool(rec: InstanceRecord): Pool {
     return new Pool(`http://${urlHost(this.state.host)}:${rec.port}`, {
       pipelining: 1,
+      connections: this.limits.upstreamConnectionsPerInstance,
       keepAliveTimeout: 4_000,
       connectTimeout: this.limits.upstreamConnectTimeoutMs,
       headersTimeout: this.limits.upstreamHeadersTimeoutMs,
@@ -570,7 +588,12 @@ export class RouterCore {
   }
 
   private addLive(rec: InstanceRecord): void {
-    const raw = new RawPool(this.state.host, rec.port, () => this.limits.upstreamConnectTimeoutMs);
+    const raw = new RawPool(
+      this.state.host,
+      rec.port,
+      () => this.limits.upstreamConnectTimeoutMs,
+      () => this.limits.upstreamConnectionsPerInstance,
+    );
     this.instances.set(rec.id, { record: rec, pool: this.newPool(rec), raw, connectTimeoutMs: this.limits.upstreamConnectTimeoutMs, inflight: 0, ejectedUntil: 0, tunnels: new Set() });
   }
 

@@ -70,8 +70,10 @@ export interface RouterLimits {
   upstreamConnectTimeoutMs: number;
   /** Time an instance has to answer with response headers (then 504, an error of its revision). */
   upstreamHeadersTimeoutMs: number;
-  /** Client connections held at once by each proxying process; more are closed at once. */
+  /** Client connections held at once by each proxying process; at the limit the longest idle one is closed, or the new one answered 503. */
   maxConnections: number;
+  /** Connections each proxying process opens to one instance at most; more requests wait for one (within upstreamHeadersTimeoutMs). */
+  upstreamConnectionsPerInstance: number;
 }
 
 export const DEFAULT_LIMITS: RouterLimits = {
@@ -80,6 +82,7 @@ export const DEFAULT_LIMITS: RouterLimits = {
   upstreamConnectTimeoutMs: 2_000,
   upstreamHeadersTimeoutMs: 60_000,
   maxConnections: 4_096,
+  upstreamConnectionsPerInstance: 256,
 };
 
 export interface DeadMansSwitchConfig {
