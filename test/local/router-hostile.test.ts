@@ -1,4 +1,4 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrafficAnswer } from '../../src/providers/local/router-server.js';
@@ -317,6 +317,37 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
       await closeServers([capped.server]);
     } finally {
       await router.admin.call('PUT', '/config', { limits: {} });
+    }
+  });
+
+  it('7. without a configured value the test route takes a secret drawn each time it is set; the public default opens nothing, and the header never reaches the app', async () => {
+    backend.answer = (_head, c) => c.write('HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nstable');
+    const candidate = await scriptedBackend();
+    candidate.answer = (_head, c) => c.write('HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\ncandidate');
+    try {
+      await addRouterInstance(router.admin, 'cand#1', 'cand', candidate.port);
+      await router.admin.call('PUT', '/weights', { weights: { bad: 100 } });
+      // What the local provider sends when no value is configured.
+      await router.admin.call('PUT', '/config', { testValue: null });
+      await router.admin.call('PUT', '/test-route', { revision: 'cand' });
+      const first = JSON.parse(readFileSync(router.statePath, 'utf8')).testValue as string;
+      expect(first).toMatch(/^[0-9a-f]{32}$/);
+      const ask = (value: string) => rawRequest(router.port, `GET / HTTP/1.1\r\nHost: x\r\nX-Canary: ${value}\r\nConnection: close\r\n\r\n`);
+      expect((await ask('always')).text).toMatch(/stable$/);
+      expect((await ask(first)).text).toMatch(/candidate$/);
+      // Set again (the next deploy): the old secret is worth nothing.
+      await router.admin.call('PUT', '/test-route', { revision: 'cand' });
+      const second = JSON.parse(readFileSync(router.statePath, 'utf8')).testValue as string;
+      expect(second).not.toBe(first);
+      expect((await ask(first)).text).toMatch(/stable$/);
+      expect((await ask(second)).text).toMatch(/candidate$/);
+      for (const head of [...backend.heads, ...candidate.heads]) expect(head).not.toMatch(/x-canary/i);
+      // A configured value still works as configured.
+      await router.admin.call('PUT', '/config', { testValue: 'always' });
+      expect((await ask('always')).text).toMatch(/candidate$/);
+    } finally {
+      await router.admin.call('PUT', '/test-route', { revision: null });
+      await closeServers([candidate.server]);
     }
   });
 });

@@ -149,8 +149,9 @@ describe('router limits and accounting (in-process, real sockets)', () => {
 });
 
 describe('test-route header value from the environment', () => {
-  it('comes from ZDD_TEST_ROUTE_VALUE, or the variable named by valueFromEnv, which must be set', () => {
-    expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', {}).testValue).toBe('always');
+  it('comes from the config, ZDD_TEST_ROUTE_VALUE, or the variable named by valueFromEnv, which must be set; else none (the router draws a secret)', () => {
+    expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', {}).testValue).toBeUndefined();
+    expect(resolveLocalConfig({ type: 'local', command: 'x', testRoute: { value: 'always' } }, '/tmp', {}).testValue).toBe('always');
     expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', { ZDD_TEST_ROUTE_VALUE: 's3cret' }).testValue).toBe('s3cret');
     expect(resolveLocalConfig({ type: 'local', command: 'x', testRoute: { valueFromEnv: 'CANARY_TOKEN' } }, '/tmp', { CANARY_TOKEN: 'abc' }).testValue).toBe('abc');
     expect(() => resolveLocalConfig({ type: 'local', command: 'x', testRoute: { valueFromEnv: 'CANARY_TOKEN' } }, '/tmp', {})).toThrow(/CANARY_TOKEN is not set/);

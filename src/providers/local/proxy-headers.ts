@@ -6,10 +6,11 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /**
  * The request headers to send upstream, as a flat [name, value, …] list (what undici takes without
  * copying): hop-by-hop headers and those named in Connection dropped, and the client's own
- * X-Forwarded-* replaced by what the router saw, so a client cannot forge its address.
+ * X-Forwarded-* replaced by what the router saw, so a client cannot forge its address. The
+ * test-route header (`testHeader`, lower case) is the router's: it never reaches the app.
  * With `upgrade`, Upgrade is kept and Connection is `Upgrade` alone (other headers it lists are dropped too).
  */
-export function forwardHeaders(req: IncomingMessage, upgrade = false): string[] {
+export function forwardHeaders(req: IncomingMessage, upgrade = false, testHeader = ''): string[] {
   const raw = req.rawHeaders;
   const conn = req.headers.connection;
   const listed = conn && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined;
@@ -20,7 +21,7 @@ export function forwardHeaders(req: IncomingMessage, upgrade = false): string[] 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
-    if (lower.startsWith('x-forwarded-') || lower === 'forwarded') continue;
+    if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === testHeader) continue;
     if (HOP_BY_HOP.has(lower)) {
       if (!(upgrade && lower === 'upgrade')) continue;
     }

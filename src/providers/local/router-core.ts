@@ -236,10 +236,10 @@ export class RouterCore {
       const cl = req.headers['content-length'];
       const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
       if (!hasBody && IDEMPOTENT.has(req.method ?? 'GET')) {
-        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req), this.state.host, target.record.port)), tested, tried, started, target);
+        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req, false, this.testHeader), this.state.host, target.record.port)), tested, tried, started, target);
         return;
       }
-      const ex = new Exchange(this, req, res, forwardHeaders(req), hasBody ? lazyBody(req) : null, tested, tried, started);
+      const ex = new Exchange(this, req, res, forwardHeaders(req, false, this.testHeader), hasBody ? lazyBody(req) : null, tested, tried, started);
       ex.send(target, 1);
     } catch (e) {
       // A router bug must cost one request, never the process.
@@ -415,7 +415,7 @@ export class RouterCore {
     const tested = this.isTestRequest(req);
     const tried = new Set<string>();
     const started = performance.now();
-    const headers = forwardHeaders(req, true);
+    const headers = forwardHeaders(req, true, this.testHeader);
     const attempt = (n: number): void => {
       const inst = this.pick(tested, tried);
       if (!inst) {

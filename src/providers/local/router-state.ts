@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { RevisionSpec, WeightMap } from '../../core/provider.js';
 import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
 
@@ -51,6 +52,8 @@ export interface RouterState {
   deadMansSwitchFired?: DeadMansSwitchEvent;
   testHeader: string;
   testValue: string;
+  /** testValue is a secret the router draws anew each time the test route is set (no value configured). */
+  testValueSecret?: boolean;
   /** Revision that requests with the test header go to. */
   testRoute: string | null;
   /** Weights as last written (revisions not listed have 0). */
@@ -99,6 +102,11 @@ export interface DeadMansSwitchEvent {
   reason: string;
   weightsBefore: WeightMap;
   restored: string;
+}
+
+/** A test-route value nobody can guess: 128 random bits. */
+export function newTestValue(): string {
+  return randomBytes(16).toString('hex');
 }
 
 export async function readRouterState(path: string): Promise<RouterState | null> {
