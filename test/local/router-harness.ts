@@ -1,12 +1,14 @@
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request, type Agent, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
-import { freePort } from '../../src/providers/local/processes.js';
+import { freePort, isAlive } from '../../src/providers/local/processes.js';
 import { RouterServer } from '../../src/providers/local/router-server.js';
-import { type InstanceRecord, type RouterLimits, writeRouterState } from '../../src/providers/local/router-state.js';
+import { type InstanceRecord, type RouterLimits, type RouterState, writeRouterState } from '../../src/providers/local/router-state.js';
 
 /**
  * The router in-process with real sockets, for the router-* tests: a RouterServer for service
@@ -84,4 +86,79 @@ export async function closeServers(servers: (Server | NetServer)[]): Promise<voi
     if ('closeAllConnections' in s) s.closeAllConnections();
     await new Promise((r) => s.close(r));
   }
+}
+
+/** The built router (dist/…/router-main.js) as its two real processes, for tests of what survives a process. */
+export interface BuiltRouter {
+  dir: string;
+  port: number;
+  statePath: string;
+  admin: AdminClient;
+  /** Pids of the primary and the secondary as recorded now in router.json. */
+  pids(): { primary?: number; secondary?: number };
+  /** The router's log (both processes write to it). */
+  log(): string;
+  /** Shuts both processes down (SIGKILL for what does not stop) and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node dist/src/providers/local/router-main.js --state <dir>/router.json` as `zdd` does
+ * (detached, IPC to learn that it serves; it starts its secondary itself). Needs `npm run build`.
+ */
+export async function startBuiltRouter(tempPrefix: string, state: Partial<RouterState> = {}): Promise<BuiltRouter> {
+  const dir = mkdtempSync(join(tmpdir(), tempPrefix));
+  const port = await freePort('127.0.0.1');
+  const statePath = join(dir, 'router.json');
+  await writeRouterState(statePath, {
+    version: 1,
+    service: 'web',
+    host: '127.0.0.1',
+    port,
+    socketPath: join(dir, 'admin.sock'),
+    testHeader: 'X-Canary',
+    testValue: 'always',
+    testRoute: null,
+    weights: {},
+    revisions: {},
+    instances: [],
+    updatedAt: new Date().toISOString(),
+    ...state,
+  });
+  const script = fileURLToPath(new URL('../../dist/src/providers/local/router-main.js', import.meta.url));
+  if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
+  const logFd = openSync(join(dir, 'router.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [script, '--state', statePath], { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'], cwd: dir });
+  closeSync(logFd);
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    child.once('message', (m: { t?: string }) => {
+      clearTimeout(timer);
+      resolve(m?.t === 'ready');
+    });
+    child.once('exit', () => resolve(false));
+  });
+  if (child.connected) child.disconnect();
+  child.unref();
+  const read = (): RouterState => JSON.parse(readFileSync(statePath, 'utf8')) as RouterState;
+  const log = () => readFileSync(join(dir, 'router.log'), 'utf8');
+  const stop = async () => {
+    const admin = new AdminClient(join(dir, 'admin.sock'));
+    const s = read();
+    await admin.call('POST', '/shutdown', {}, 2_000).catch(() => undefined);
+    const deadline = Date.now() + 7_000;
+    const alive = (pid?: number) => pid !== undefined && isAlive(pid);
+    while ((alive(s.routerPid) || alive(s.secondaryPid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const now = read();
+    // Both, or the survivor would start the other again.
+    for (const pid of new Set([s.routerPid, s.secondaryPid, now.routerPid, now.secondaryPid])) if (alive(pid)) process.kill(pid!, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (!ready) {
+    const why = log();
+    if (child.pid && isAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`the built router did not start:\n${why}`);
+  }
+  return { dir, port, statePath, admin: new AdminClient(join(dir, 'admin.sock')), pids: () => ({ primary: read().routerPid, secondary: read().secondaryPid }), log, stop };
 }

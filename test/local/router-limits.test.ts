@@ -130,24 +130,28 @@ describe('router limits and accounting (in-process, real sockets)', () => {
     expect(Date.now() - t1).toBeLessThan(3_000);
   });
 
-  it('holds at most maxConnections client connections; more are closed at once', async () => {
+  it('holds at most maxConnections client connections; more are answered 503 and closed at once (none is idle to make room)', async () => {
     const sockets: Socket[] = [];
     let closed = 0;
+    let busy = 0;
     for (let i = 0; i < 30; i++) {
       const s = connect(port, '127.0.0.1');
       s.on('error', () => undefined);
+      s.on('data', (d) => (busy += /^HTTP\/1\.1 503 /.test(d.toString()) ? 1 : 0));
       s.on('close', () => closed++);
       sockets.push(s);
     }
     await new Promise((r) => setTimeout(r, 500));
     expect(closed).toBe(10);
+    expect(busy).toBe(10);
     for (const s of sockets) s.destroy();
   });
 });
 
 describe('test-route header value from the environment', () => {
-  it('comes from ZDD_TEST_ROUTE_VALUE, or the variable named by valueFromEnv, which must be set', () => {
-    expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', {}).testValue).toBe('always');
+  it('comes from the config, ZDD_TEST_ROUTE_VALUE, or the variable named by valueFromEnv, which must be set; else none (the router draws a secret)', () => {
+    expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', {}).testValue).toBeUndefined();
+    expect(resolveLocalConfig({ type: 'local', command: 'x', testRoute: { value: 'always' } }, '/tmp', {}).testValue).toBe('always');
     expect(resolveLocalConfig({ type: 'local', command: 'x' }, '/tmp', { ZDD_TEST_ROUTE_VALUE: 's3cret' }).testValue).toBe('s3cret');
     expect(resolveLocalConfig({ type: 'local', command: 'x', testRoute: { valueFromEnv: 'CANARY_TOKEN' } }, '/tmp', { CANARY_TOKEN: 'abc' }).testValue).toBe('abc');
     expect(() => resolveLocalConfig({ type: 'local', command: 'x', testRoute: { valueFromEnv: 'CANARY_TOKEN' } }, '/tmp', {})).toThrow(/CANARY_TOKEN is not set/);

@@ -124,7 +124,7 @@ describe('local router: two processes that restart each other', { timeout: 240_0
       expect(failedRequests(r)).toBeLessThanOrEqual(CONCURRENCY);
       expect(p.routerState()!.weights).toEqual(before.weights);
       expect(p.routerState()!.testRoute).toBe(serving);
-      const tested = await startLoad({ url: p.url, concurrency: 1, maxRequests: 20, headers: { 'X-Canary': 'always' } }).done;
+      const tested = await startLoad({ url: p.url, concurrency: 1, maxRequests: 20, headers: { 'X-Canary': p.routerState()!.testValue } }).done;
       expect(tested.byRevision).toEqual({ [serving]: 20 });
       const status = await p.run(['status']);
       const report = status.events.find((e) => e.type === 'status');

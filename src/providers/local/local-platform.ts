@@ -121,9 +121,11 @@ export class LocalPlatform implements Platform {
     const serviceUrl = `http://${urlHost(this.cfg.host)}:${this.cfg.port}`;
     let instanceUrls: string[] = [];
     let routed = false;
+    let testValue = this.cfg.testValue;
     try {
       const status = await this.status();
       routed = status.state.testRoute === revisionId;
+      testValue = status.state.testValue;
       instanceUrls = status.state.instances
         .filter((i) => i.revision === revisionId && i.status === 'ready')
         .map((i) => `http://${urlHost(this.cfg.host)}:${i.port}`);
@@ -132,8 +134,9 @@ export class LocalPlatform implements Platform {
     }
     // The header reaches this revision only while the test route points at it; otherwise it would
     // silently reach whatever production weights pick, so checks get the instances directly.
-    if (!routed) return { serviceUrl, instanceUrls };
-    return { serviceUrl, testUrl: serviceUrl, testHeaders: { [this.cfg.testHeader]: this.cfg.testValue }, instanceUrls };
+    if (!routed || testValue === undefined) return { serviceUrl, instanceUrls };
+    // The router's value: the configured one, or the secret it drew when the route was set.
+    return { serviceUrl, testUrl: serviceUrl, testHeaders: { [this.cfg.testHeader]: testValue }, instanceUrls };
   }
 
   private status(): Promise<RouterStatus> {

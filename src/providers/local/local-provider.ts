@@ -150,15 +150,15 @@ export function resolveLocalConfig(config: LocalProviderConfig, configDir: strin
   };
 }
 
-/** The test route's header value: the config's, else the named (or default) environment variable, else "always". */
-function testRouteValue(config: LocalProviderConfig, env: NodeJS.ProcessEnv): string {
+/** The test route's header value: the config's, else the named (or default) environment variable, else none (the router draws a secret). */
+function testRouteValue(config: LocalProviderConfig, env: NodeJS.ProcessEnv): string | undefined {
   const name = config.testRoute?.valueFromEnv;
   if (name) {
     const v = env[name];
     if (!v) throw new ConfigError([{ path: 'provider.testRoute.valueFromEnv', message: `environment variable ${name} is not set (or empty); set it to the test-route header value, or remove valueFromEnv` }]);
     return v;
   }
-  return config.testRoute?.value ?? env[LOCAL_DEFAULTS.testValueEnv] ?? LOCAL_DEFAULTS.testValue;
+  return config.testRoute?.value ?? (env[LOCAL_DEFAULTS.testValueEnv] || undefined);
 }
 
 export const localProvider: ProviderFactory<LocalProviderConfig> = {

@@ -6,26 +6,28 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /**
  * The request headers to send upstream, as a flat [name, value, …] list (what undici takes without
  * copying): hop-by-hop headers and those named in Connection dropped, and the client's own
- * X-Forwarded-* replaced by what the router saw, so a client cannot forge its address.
- * With `upgrade`, Connection and Upgrade are kept (the tunnel needs them).
+ * X-Forwarded-* replaced by what the router saw, so a client cannot forge its address. The
+ * test-route header (`testHeader`, lower case) is the router's: it never reaches the app.
+ * With `upgrade`, Upgrade is kept and Connection is `Upgrade` alone (other headers it lists are dropped too).
  */
-export function forwardHeaders(req: IncomingMessage, upgrade = false): string[] {
+export function forwardHeaders(req: IncomingMessage, upgrade = false, testHeader = ''): string[] {
   const raw = req.rawHeaders;
   const conn = req.headers.connection;
-  const listed = conn && conn !== 'keep-alive' && conn !== 'close' && !upgrade ? connectionTokens(conn) : undefined;
-  const out: string[] = [];
+  const listed = conn && conn !== 'keep-alive' && conn !== 'close' ? connectionTokens(conn) : undefined;
+  // The router's own first: whatever a client sends after them cannot push them out.
+  const out: string[] = ['x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', 'http'];
+  if (req.headers.host) out.push('x-forwarded-host', req.headers.host);
+  if (upgrade) out.push('Connection', 'Upgrade');
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
-    if (lower.startsWith('x-forwarded-') || lower === 'forwarded') continue;
+    if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === testHeader) continue;
     if (HOP_BY_HOP.has(lower)) {
-      if (!(upgrade && (lower === 'connection' || lower === 'upgrade'))) continue;
+      if (!(upgrade && lower === 'upgrade')) continue;
     }
-    if (listed?.has(lower)) continue;
+    if (listed?.has(lower) && !(upgrade && lower === 'upgrade')) continue;
     out.push(name, raw[i + 1]);
   }
-  out.push('x-forwarded-for', req.socket.remoteAddress ?? '', 'x-forwarded-proto', 'http');
-  if (req.headers.host) out.push('x-forwarded-host', req.headers.host);
   return out;
 }
 

@@ -7,6 +7,11 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const IDLE_MS = 4_000;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate']);
 
+/** RFC 9110 5.6.2 token: what a header name may be (Node's writeHead throws on anything else). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Bytes a header value may not hold: controls other than tab, and DEL (Node's writeHead throws on them). */
+const BAD_VALUE_BYTE = /[^\t\x20-\x7e\x80-\xff]/;
+
 type UpstreamSocket = Socket & { exchange?: RawExchange; idle?: boolean };
 
 /**
@@ -17,49 +22,68 @@ type UpstreamSocket = Socket & { exchange?: RawExchange; idle?: boolean };
  */
 export class RawPool {
   private readonly idle: UpstreamSocket[] = [];
+  /** Exchanges waiting for a connection while `open` is at the limit, first come first served. */
+  private readonly waiting: ((socket: UpstreamSocket, reused: boolean) => void)[] = [];
+  private open = 0;
   private closing = false;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly connectTimeoutMs: () => number,
+    /** Connections (busy, idle or connecting) this pool opens at most; more requests wait for one. */
+    private readonly maxConnections: () => number = () => Infinity,
   ) {}
 
-  /** A connection: an idle one (reused = true) or a new one, connecting. */
-  take(): { socket: UpstreamSocket; reused: boolean } {
+  /** Hands `use` a connection: an idle one (reused = true), a new one (connecting), or the next one free when at the limit. */
+  take(use: (socket: UpstreamSocket, reused: boolean) => void): void {
     for (;;) {
       const s = this.idle.pop();
       if (!s) break;
       if (s.destroyed || !s.writable) continue;
       s.idle = false;
       s.setTimeout(0);
-      return { socket: s, reused: true };
+      return use(s, true);
     }
+    if (this.open >= this.maxConnections()) {
+      this.waiting.push(use);
+      return;
+    }
+    use(this.connect(), false);
+  }
+
+  private connect(): UpstreamSocket {
+    this.open++;
     const s = connect({ host: this.host, port: this.port, noDelay: true }) as UpstreamSocket;
     s.setTimeout(this.connectTimeoutMs());
     s.on('data', (d: Buffer) => (s.exchange ? s.exchange.onData(d) : s.destroy()));
     s.on('end', () => s.exchange?.onEnd());
     s.on('error', (e) => s.exchange?.onSocketError(e));
     s.on('close', () => {
+      this.open--;
       s.exchange?.onSocketError(Object.assign(new Error('upstream closed the connection'), { code: 'UND_ERR_SOCKET' }));
       const i = this.idle.indexOf(s);
       if (i >= 0) this.idle.splice(i, 1);
+      const next = this.open < this.maxConnections() ? this.waiting.shift() : undefined;
+      if (next) next(this.connect(), false);
     });
     s.on('timeout', () => {
       if (s.idle) s.destroy();
       else s.exchange?.onSocketError(Object.assign(new Error(`connect timeout (${this.connectTimeoutMs()}ms)`), { code: 'UND_ERR_CONNECT_TIMEOUT' }));
     });
     s.once('connect', () => s.setTimeout(0));
-    return { socket: s, reused: false };
+    return s;
   }
 
-  /** Back to the idle list after a complete response (or destroyed when the pool closes). */
+  /** Back to the first waiting exchange, or to the idle list, after a complete response (destroyed when the pool closes). */
   give(s: UpstreamSocket): void {
     s.exchange = undefined;
     if (this.closing || s.destroyed) {
       s.destroy();
       return;
     }
+    const next = this.waiting.shift();
+    if (next) return next(s, true);
     s.idle = true;
     s.setTimeout(IDLE_MS);
     this.idle.push(s);
@@ -106,13 +130,17 @@ export class RawExchange {
   ) {}
 
   start(pool: RawPool, headersTimeoutMs: number): void {
-    const { socket, reused } = pool.take();
-    this.socket = socket;
-    socket.exchange = this;
     this.pool = pool;
-    this.reused = reused;
+    // Counted from now: waiting for a free connection is part of the time the instance has to answer.
     this.headersTimer = setTimeout(() => this.onHeadersTimeout(headersTimeoutMs), headersTimeoutMs);
-    socket.write(this.head, 'latin1');
+    pool.take((socket, reused) => {
+      // Gave up while waiting (client gone, timed out): the connection goes to the next one.
+      if (this.finished) return pool.give(socket);
+      this.socket = socket;
+      socket.exchange = this;
+      this.reused = reused;
+      socket.write(this.head, 'latin1');
+    });
   }
 
   private pool?: RawPool;
@@ -128,6 +156,16 @@ export class RawExchange {
   }
 
   onData(d: Buffer): void {
+    try {
+      this.onBytes(d);
+    } catch (e) {
+      // A router bug must cost this one request (a 502), never the process.
+      console.error(`zdd router: ${(e as Error).stack ?? e}`);
+      this.fail(Object.assign(new Error(`internal error: ${(e as Error).message}`), { code: 'ERR_ZDD_INTERNAL' }));
+    }
+  }
+
+  private onBytes(d: Buffer): void {
     this.gotBytes = true;
     if (this.mode === 'head') {
       this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
@@ -181,9 +219,15 @@ export class RawExchange {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(':');
-      if (colon <= 0) continue;
       const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
+      const rawValue = line.slice(colon + 1);
+      // Refused whole, as HAProxy and undici do: a line that is no header (obs-fold included), a
+      // name that is no token, a value with a control byte (a bare LF or CR, NUL, DEL).
+      if (colon <= 0 || !TOKEN.test(name) || BAD_VALUE_BYTE.test(rawValue)) {
+        this.fail(Object.assign(new Error(`invalid response header line ${JSON.stringify(line.slice(0, 80))}`), { code: 'UND_ERR_INVALID_RESPONSE_HEADER' }));
+        return false;
+      }
+      const value = rawValue.trim();
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         const n = Number(value);
@@ -287,8 +331,28 @@ export class RawExchange {
   }
 }
 
+/** A response head read by hand: status and header lines, or why it cannot be forwarded. */
+export type ParsedHead = { status: number; headers: [name: string, value: string][] } | { error: string };
+
+/** Parses a response head (without its final blank line), refusing what parseHead refuses. */
+export function parseResponseHead(text: string): ParsedHead {
+  const lines = text.split('\r\n');
+  const status = Number(lines[0].slice(9, 12));
+  if (!lines[0].startsWith('HTTP/1.') || !(status >= 100 && status <= 999)) return { error: `not an HTTP/1 response: ${JSON.stringify(lines[0].slice(0, 40))}` };
+  const headers: [string, string][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    const rawValue = line.slice(colon + 1);
+    if (colon <= 0 || !TOKEN.test(name) || BAD_VALUE_BYTE.test(rawValue)) return { error: `invalid response header line ${JSON.stringify(line.slice(0, 80))}` };
+    headers.push([name, rawValue.trim()]);
+  }
+  return { status, headers };
+}
+
 /** Decodes `Transfer-Encoding: chunked` as it arrives; trailers are dropped. */
-class ChunkedDecoder {
+export class ChunkedDecoder {
   private state: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
   private line = '';
   private left = 0;

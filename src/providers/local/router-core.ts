@@ -1,14 +1,23 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { RevisionTrafficSample } from '../../core/provider.js';
 import { urlHost } from './processes.js';
 import { forwardHeaders, requestHead, responseHeaders } from './proxy-headers.js';
-import { RawExchange, RawPool } from './raw-upstream.js';
+import { ChunkedDecoder, RawExchange, RawPool, parseResponseHead } from './raw-upstream.js';
 import { DEFAULT_LIMITS, type InstanceRecord, type RouterLimits, type RouterState } from './router-state.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
+
+/** A client connection, with its requests not yet answered. */
+type ClientSocket = Socket & { active?: number; waiting?: (() => void)[] };
+
+/** Pipelined requests waiting on one client connection before it is no longer read; read again below PIPELINE_RESUME. */
+const PIPELINE_PAUSE = 16;
+const PIPELINE_RESUME = 4;
+
+const BUSY = 'zdd router: every client connection is busy; try again\n';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** An instance that refused a connection is skipped for this long (it is probably gone). */
@@ -54,20 +63,22 @@ export class RouterCore {
   readonly stats = new TrafficStats();
   readonly testStats = new TrafficStats();
   private readonly sockets = new Set<Socket>();
+  /** Client connections between requests (keep-alive), longest idle first: the first to close when the limit is reached. */
+  private readonly idleClients = new Set<Socket>();
   private pruneTimer?: NodeJS.Timeout;
 
   constructor(state: RouterState) {
     // Header and request timeouts are checked every connectionsCheckingInterval (Node's default 30 s would stretch them).
     this.front = createServer({ requestTimeout: 300_000, connectionsCheckingInterval: 1_000 }, (req, res) => this.handle(req, res));
-    this.front.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
+    this.front.on('connection', (s: ClientSocket) => this.admit(s));
     this.front.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
+    // Without this listener Node closes a CONNECT with no answer.
+    this.front.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.front.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
       if (!socket.writable || e.code === 'ECONNRESET') return socket.destroy();
       const status = e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      // end() alone would keep the fd until the peer closes (a client that never reads never does).
+      endThenDestroy(socket, `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     });
     this.applyState(state);
     this.pruneTimer = setInterval(() => {
@@ -98,7 +109,6 @@ export class RouterCore {
     this.testHeader = next.testHeader.toLowerCase();
     this.front.headersTimeout = this.limits.clientHeadersTimeoutMs;
     this.front.keepAliveTimeout = this.limits.clientIdleTimeoutMs;
-    this.front.maxConnections = this.limits.maxConnections;
     const seen = new Set<string>();
     for (const rec of next.instances) {
       seen.add(rec.id);
@@ -157,7 +167,62 @@ export class RouterCore {
 
   // ---------------------------------------------------------------- HTTP
 
+  /**
+   * A new client connection. At the limit, the connection idle the longest (between keep-alive
+   * requests) is closed to make room; when every connection is busy, the new one is answered 503
+   * (Node's maxConnections would drop it with no answer).
+   */
+  private admit(s: ClientSocket): void {
+    if (this.sockets.size >= this.limits.maxConnections) {
+      const idlest = this.idleClients.values().next().value as Socket | undefined;
+      if (idlest) {
+        this.idleClients.delete(idlest);
+        idlest.destroy();
+      } else {
+        s.pause();
+        s.on('error', () => undefined);
+        endThenDestroy(s, `HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-type: text/plain\r\nretry-after: 1\r\ncontent-length: ${BUSY.length}\r\n\r\n${BUSY}`);
+        return;
+      }
+    }
+    this.sockets.add(s);
+    s.active = 0;
+    s.once('close', () => {
+      this.sockets.delete(s);
+      this.idleClients.delete(s);
+    });
+  }
+
+  /**
+   * Requests of one client connection go upstream one at a time, as HAProxy does: pipelined
+   * requests wait for the response before them (Node would hand them all over at once, each on
+   * its own upstream connection), and the connection is not read while many wait. A connection
+   * is idle (may be closed to make room) only when none of its requests is open.
+   */
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const s = req.socket as ClientSocket;
+    s.active = (s.active ?? 0) + 1;
+    this.idleClients.delete(s);
+    res.once('close', () => {
+      s.active!--;
+      const next = s.destroyed ? undefined : s.waiting?.shift();
+      if (next) {
+        if (s.isPaused() && s.waiting!.length < PIPELINE_RESUME) s.resume();
+        return next();
+      }
+      if (s.active === 0 && !s.destroyed && this.sockets.has(s)) this.idleClients.add(s);
+    });
+    if (s.active === 1) return this.serve(req, res);
+    (s.waiting ??= []).push(() => this.serve(req, res));
+    if (s.waiting.length >= PIPELINE_PAUSE) s.pause();
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    const refused = refusal(req);
+    if (refused) {
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(`zdd router: ${refused}\n`);
+      return;
+    }
     try {
       const started = performance.now();
       const tested = this.isTestRequest(req);
@@ -171,10 +236,10 @@ export class RouterCore {
       const cl = req.headers['content-length'];
       const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
       if (!hasBody && IDEMPOTENT.has(req.method ?? 'GET')) {
-        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req), this.state.host, target.record.port)), tested, tried, started, target);
+        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req, false, this.testHeader), this.state.host, target.record.port)), tested, tried, started, target);
         return;
       }
-      const ex = new Exchange(this, req, res, forwardHeaders(req), hasBody ? lazyBody(req) : null, tested, tried, started);
+      const ex = new Exchange(this, req, res, forwardHeaders(req, false, this.testHeader), hasBody ? lazyBody(req) : null, tested, tried, started);
       ex.send(target, 1);
     } catch (e) {
       // A router bug must cost one request, never the process.
@@ -339,10 +404,18 @@ export class RouterCore {
   // ---------------------------------------------------------------- WebSocket (Upgrade)
 
   private handleUpgrade(req: IncomingMessage, client: Socket, head: Buffer): void {
+    client.on('error', () => undefined);
+    const refused = req.method === 'CONNECT' ? 'CONNECT is not proxied' : refusal(req);
+    if (refused) {
+      const status = req.method === 'CONNECT' ? '405 Method Not Allowed' : '400 Bad Request';
+      const text = `zdd router: ${refused}\n`;
+      endThenDestroy(client, `HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`);
+      return;
+    }
     const tested = this.isTestRequest(req);
     const tried = new Set<string>();
     const started = performance.now();
-    const headers = forwardHeaders(req, true);
+    const headers = forwardHeaders(req, true, this.testHeader);
     const attempt = (n: number): void => {
       const inst = this.pick(tested, tried);
       if (!inst) {
@@ -354,6 +427,8 @@ export class RouterCore {
       inst.inflight++;
       let done = false;
       let connected = false;
+      /** The instance did not switch protocols: its answer is on its way, and the client connection closes after it. */
+      let plainAnswer = false;
       const finish = () => {
         if (done) return;
         done = true;
@@ -378,23 +453,125 @@ export class RouterCore {
         connected = true;
         clearTimeout(connectTimer);
         inst.tunnels.add(client);
-        up.write(requestHead(req, headers));
-        if (head.length) up.write(head);
-        up.once('data', () => this.record(revision, tested, performance.now() - started, false));
-        client.pipe(up);
-        up.pipe(client);
         const end = () => {
           finish();
-          client.destroy();
+          if (!plainAnswer) client.destroy();
           up.destroy();
         };
         client.once('close', end);
         up.once('close', end);
         client.on('error', end);
+        // Nothing more from the client reaches the instance unless it switches protocols.
+        client.pause();
+        up.write(requestHead(req, headers));
+        this.awaitSwitch(up, client, req, revision, (status) => {
+          this.record(revision, tested, performance.now() - started, status >= 500);
+          if (status !== 101) {
+            plainAnswer = true;
+            return;
+          }
+          if (head.length) up.write(head);
+          client.pipe(up);
+          up.pipe(client);
+          client.resume();
+        });
       });
     };
-    client.on('error', () => undefined);
     attempt(1);
+  }
+
+  /**
+   * Reads the instance's answer to an Upgrade request. 101: its head goes to the client and
+   * `settled(101)` opens the tunnel. Any other final answer is a plain HTTP response: forwarded
+   * with `connection: close`, then both connections close (the client's next bytes never reach
+   * the instance). 1xx heads other than 101 are skipped; a head that cannot be forwarded is a 502,
+   * no head in time a 504.
+   */
+  private awaitSwitch(up: Socket, client: Socket, req: IncomingMessage, revision: string, settled: (status: number) => void): void {
+    let buf = Buffer.alloc(0);
+    let body: ((d: Buffer) => boolean) | undefined;
+    const answer = (status: number, text: string) => {
+      up.off('data', onData);
+      settled(status);
+      endThenDestroy(client, `HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\nx-zdd-revision: ${revision}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    const timer = setTimeout(() => answer(504, `zdd router: revision ${revision} did not answer in time\n`), this.limits.upstreamHeadersTimeoutMs);
+    const onData = (d: Buffer): void => {
+      if (body) {
+        if (body(d)) up.destroy();
+        return;
+      }
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const endOfHead = buf.indexOf('\r\n\r\n');
+        if (endOfHead < 0) {
+          if (buf.length > 64 * 1024) answer(502, `zdd router: revision ${revision} sent a response head over 64 KB\n`);
+          return;
+        }
+        const head = parseResponseHead(buf.toString('latin1', 0, endOfHead));
+        if ('error' in head) return answer(502, `zdd router: revision ${revision} did not answer (${head.error})\n`);
+        const rest = buf.subarray(endOfHead + 4);
+        if (head.status === 101) {
+          clearTimeout(timer);
+          up.off('data', onData);
+          client.write(buf.subarray(0, endOfHead + 4));
+          if (rest.length) client.write(rest);
+          settled(101);
+          return;
+        }
+        if (head.status < 200) {
+          buf = rest;
+          continue;
+        }
+        clearTimeout(timer);
+        settled(head.status);
+        let out = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? ''}\r\n`;
+        let length = -1;
+        let chunked = false;
+        for (const [name, value] of head.headers) {
+          const lower = name.toLowerCase();
+          if (lower === 'connection' || lower === 'keep-alive' || lower === 'upgrade' || lower === 'proxy-connection') continue;
+          if (lower === 'content-length') length = Number(value);
+          if (lower === 'transfer-encoding') chunked = value.toLowerCase().endsWith('chunked');
+          out += `${name}: ${value}\r\n`;
+        }
+        client.write(`${out}x-zdd-revision: ${revision}\r\nconnection: close\r\n\r\n`, 'latin1');
+        // The body as it came, up to its end (then both connections close).
+        const noBody = req.method === 'HEAD' || head.status === 204 || head.status === 304;
+        if (noBody || (!chunked && length === 0)) {
+          endThenDestroy(client, '');
+          return;
+        }
+        if (chunked) {
+          const decoder = new ChunkedDecoder();
+          body = (part) => {
+            const r = decoder.push(part);
+            client.write(part);
+            if (r === null || r.done) endThenDestroy(client, '');
+            return r === null || r.done;
+          };
+        } else if (length > 0) {
+          let left = length;
+          body = (part) => {
+            const piece = part.subarray(0, left);
+            left -= piece.length;
+            client.write(piece);
+            if (left === 0) endThenDestroy(client, '');
+            return left === 0;
+          };
+        } else {
+          body = (part) => {
+            client.write(part);
+            return false;
+          };
+          up.once('end', () => endThenDestroy(client, ''));
+        }
+        if (rest.length && body(rest)) up.destroy();
+        return;
+      }
+    };
+    up.on('data', onData);
+    up.once('close', () => clearTimeout(timer));
   }
 
   // ---------------------------------------------------------------- instances
@@ -402,6 +579,7 @@ export class RouterCore {
   private newPool(rec: InstanceRecord): Pool {
     return new Pool(`http://${urlHost(this.state.host)}:${rec.port}`, {
       pipelining: 1,
+      connections: this.limits.upstreamConnectionsPerInstance,
       keepAliveTimeout: 4_000,
       connectTimeout: this.limits.upstreamConnectTimeoutMs,
       headersTimeout: this.limits.upstreamHeadersTimeoutMs,
@@ -410,7 +588,12 @@ export class RouterCore {
   }
 
   private addLive(rec: InstanceRecord): void {
-    const raw = new RawPool(this.state.host, rec.port, () => this.limits.upstreamConnectTimeoutMs);
+    const raw = new RawPool(
+      this.state.host,
+      rec.port,
+      () => this.limits.upstreamConnectTimeoutMs,
+      () => this.limits.upstreamConnectionsPerInstance,
+    );
     this.instances.set(rec.id, { record: rec, pool: this.newPool(rec), raw, connectTimeoutMs: this.limits.upstreamConnectTimeoutMs, inflight: 0, ejectedUntil: 0, tunnels: new Set() });
   }
 
@@ -597,6 +780,32 @@ function isResetBeforeResponse(err: unknown): boolean {
 function describeError(err: unknown): string {
   const e = err as { code?: string; message?: string };
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
+}
+
+/**
+ * Request header lines accepted (HAProxy's default is 101). Node itself drops lines past its own
+ * limit silently, and the router's X-Forwarded-* must not be among what is dropped.
+ */
+export const MAX_REQUEST_HEADERS = 100;
+
+/** Why a request is refused with 400 before anything reaches an instance, or undefined. */
+function refusal(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  if (raw.length > 2 * MAX_REQUEST_HEADERS) return `more than ${MAX_REQUEST_HEADERS} header lines`;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
+  return undefined;
+}
+
+/** How long a refused client gets to read the answer before its connection is destroyed. */
+const LINGER_MS = 1_000;
+
+/** Send `answer` and close; destroyed once it is flushed, or after LINGER_MS whatever the peer does. */
+function endThenDestroy(socket: Socket, answer: string): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+  socket.end(answer, () => socket.destroy());
 }
 
 /** HTTP/1.0 clients may send no Host: the instance still gets one. */

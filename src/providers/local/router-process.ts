@@ -10,7 +10,7 @@ import { ConfigError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import { AdminClient, AdminRequestError } from './admin-client.js';
 import { isAlive, portInUse } from './processes.js';
-import { type RouterState, readRouterState, writeRouterState } from './router-state.js';
+import { type RouterState, newTestValue, readRouterState, writeRouterState } from './router-state.js';
 import type { RouterStatus } from './router-server.js';
 import type { ResolvedLocalConfig } from './schema.js';
 
@@ -115,7 +115,8 @@ export class RouterProcess {
         port: this.cfg.port,
         socketPath: this.socketPath,
         testHeader: this.cfg.testHeader,
-        testValue: this.cfg.testValue,
+        testValue: this.cfg.testValue ?? newTestValue(),
+        testValueSecret: this.cfg.testValue === undefined,
         testRoute: null,
         weights: {},
         revisions: {},
@@ -194,13 +195,13 @@ export class RouterProcess {
     const dms = this.deadMansSwitchConfig();
     if (
       state.testHeader === this.cfg.testHeader &&
-      state.testValue === this.cfg.testValue &&
+      (this.cfg.testValue === undefined ? state.testValueSecret === true : state.testValue === this.cfg.testValue && !state.testValueSecret) &&
       JSON.stringify(state.limits ?? {}) === JSON.stringify(this.cfg.limits) &&
       JSON.stringify(state.deadMansSwitch ?? null) === JSON.stringify(dms ?? null)
     ) {
       return;
     }
-    await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue, limits: this.cfg.limits, deadMansSwitch: dms ?? null }, CALL_TIMEOUT_MS);
+    await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue ?? null, limits: this.cfg.limits, deadMansSwitch: dms ?? null }, CALL_TIMEOUT_MS);
   }
 
   private deadMansSwitchConfig(): RouterState['deadMansSwitch'] {

@@ -6,7 +6,7 @@ import { DeadMansSwitch } from './dead-mans-switch.js';
 import { isAlive, processStartTime, startDetached, stopGroup } from './processes.js';
 import { RouterCore, type LocalSample } from './router-core.js';
 import type { PeerLink } from './router-link.js';
-import { type InstanceRecord, type InstanceStatus, type RouterState, readRouterState, writeRouterState } from './router-state.js';
+import { type InstanceRecord, type InstanceStatus, type RouterState, newTestValue, readRouterState, writeRouterState } from './router-state.js';
 import { mergeSamples } from './traffic-stats.js';
 
 /** How long the rest of a dead instance's process group gets to exit after SIGTERM. */
@@ -174,13 +174,22 @@ export class RouterServer {
         if (rev !== null && !this.state.revisions[rev]) throw new AdminRejection(`unknown revision "${rev}"`);
         await this.change(() => {
           this.state.testRoute = rev;
+          // A secret value is new for each route set (each deploy): a past one opens nothing.
+          if (rev !== null && this.state.testValueSecret) this.state.testValue = newTestValue();
         });
         return { testRoute: rev };
       }
       case 'PUT /config':
         await this.change(() => {
           this.state.testHeader = String(body.testHeader ?? this.state.testHeader);
-          this.state.testValue = String(body.testValue ?? this.state.testValue);
+          if (body.testValue === null) {
+            // No value configured: a secret one, drawn now if the value was a configured one.
+            if (!this.state.testValueSecret) this.state.testValue = newTestValue();
+            this.state.testValueSecret = true;
+          } else if (body.testValue !== undefined) {
+            this.state.testValue = String(body.testValue);
+            this.state.testValueSecret = false;
+          }
           if (body.limits) this.state.limits = body.limits;
           if (body.deadMansSwitch !== undefined) this.state.deadMansSwitch = body.deadMansSwitch ?? undefined;
         });

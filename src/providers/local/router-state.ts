@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { RevisionSpec, WeightMap } from '../../core/provider.js';
 import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
 
@@ -51,6 +52,8 @@ export interface RouterState {
   deadMansSwitchFired?: DeadMansSwitchEvent;
   testHeader: string;
   testValue: string;
+  /** testValue is a secret the router draws anew each time the test route is set (no value configured). */
+  testValueSecret?: boolean;
   /** Revision that requests with the test header go to. */
   testRoute: string | null;
   /** Weights as last written (revisions not listed have 0). */
@@ -70,8 +73,10 @@ export interface RouterLimits {
   upstreamConnectTimeoutMs: number;
   /** Time an instance has to answer with response headers (then 504, an error of its revision). */
   upstreamHeadersTimeoutMs: number;
-  /** Client connections held at once by each proxying process; more are closed at once. */
+  /** Client connections held at once by each proxying process; at the limit the longest idle one is closed, or the new one answered 503. */
   maxConnections: number;
+  /** Connections each proxying process opens to one instance at most; more requests wait for one (within upstreamHeadersTimeoutMs). */
+  upstreamConnectionsPerInstance: number;
 }
 
 export const DEFAULT_LIMITS: RouterLimits = {
@@ -80,6 +85,7 @@ export const DEFAULT_LIMITS: RouterLimits = {
   upstreamConnectTimeoutMs: 2_000,
   upstreamHeadersTimeoutMs: 60_000,
   maxConnections: 4_096,
+  upstreamConnectionsPerInstance: 256,
 };
 
 export interface DeadMansSwitchConfig {
@@ -96,6 +102,11 @@ export interface DeadMansSwitchEvent {
   reason: string;
   weightsBefore: WeightMap;
   restored: string;
+}
+
+/** A test-route value nobody can guess: 128 random bits. */
+export function newTestValue(): string {
+  return randomBytes(16).toString('hex');
 }
 
 export async function readRouterState(path: string): Promise<RouterState | null> {

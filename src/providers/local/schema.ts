@@ -32,7 +32,7 @@ export const localProviderSchema = z.strictObject({
   testRoute: z
     .strictObject({
       header: nonEmptyString('Request header that selects the test route (default "X-Canary")').optional(),
-      value: nonEmptyString('Header value that selects the test route (default "always"; see valueFromEnv)').optional(),
+      value: nonEmptyString('Header value that selects the test route (default: a random secret drawn each time a deploy sets the test route, given to hooks and checks in ZDD_TEST_HEADERS; see valueFromEnv)').optional(),
       valueFromEnv: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (iss) => `must be an environment variable name, got ${show(iss.input)}` })
@@ -80,7 +80,8 @@ export interface ResolvedLocalConfig {
   healthPath: string;
   healthIntervalMs: number;
   testHeader: string;
-  testValue: string;
+  /** The configured test-route value; undefined: the router draws a secret one each time the test route is set. */
+  testValue: string | undefined;
   stopGraceMs: number;
   logLines: number;
   limits: RouterLimits;
@@ -93,7 +94,6 @@ export const LOCAL_DEFAULTS = {
   healthPath: '/health',
   healthIntervalMs: 200,
   testHeader: 'X-Canary',
-  testValue: 'always',
   stopGraceMs: 5_000,
   logLines: 20,
   testValueEnv: 'ZDD_TEST_ROUTE_VALUE',
