@@ -1,10 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import { systemClock } from '../core/clock.js';
 import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
-import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import { commandClock, loadCommandConfig } from './command-start.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
@@ -34,28 +34,8 @@ export interface CommandContext extends LoadedConfig {
   close(): Promise<void>;
 }
 
-let installedClock: Clock | null = null;
-
-/**
- * The clock commands use: the system clock. No environment variable or flag changes it, so a
- * production environment can never skip a bake by accident; only code running inside the process
- * can, through installCommandClock.
- */
-export function commandClock(): Clock {
-  return installedClock ?? systemClock;
-}
-
-/**
- * Test hook: every command in this process uses `clock`. The test suite preloads
- * test/cli/fast-clock.mjs (`node --import`) to drive the built binary through bakes in no real time.
- */
-export function installCommandClock(clock: Clock): void {
-  installedClock = clock;
-}
-
-export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {
-  return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
-}
+// Kept apart so that the incident path of `zdd rollback` reads config and state before this module loads.
+export { commandClock, installCommandClock, loadCommandConfig } from './command-start.js';
 
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
