@@ -1,8 +1,11 @@
 import { systemClock, type Clock } from '../core/clock.js';
+import { UsageError } from '../core/errors.js';
+import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES } from '../../strategies/index.js';
 import type { GlobalOptions } from './main.js';
 
-/** What every command starts from, its clock and its config, without loading the engine or a provider. */
+/** What every command starts from, its clock, its config and its strategies, without loading the engine or a provider. */
 
 let installedClock: Clock | null = null;
 
@@ -25,4 +28,19 @@ export function installCommandClock(clock: Clock): void {
 
 export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {
   return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+}
+
+/** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
+export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
+  const plugins = loaded.config.strategies?.plugins ?? {};
+  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? FLAG_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
+  if (!s) {
+    const known = [...Object.keys(BUILT_IN_STRATEGIES), ...(loaded.config.flags ? Object.keys(FLAG_STRATEGIES) : []), ...Object.keys(plugins)];
+    throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
+  }
+  return s;
+}
+
+export function defaultStrategy(loaded: LoadedConfig): string {
+  return loaded.config.strategies?.default ?? 'canary';
 }

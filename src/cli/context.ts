@@ -4,7 +4,7 @@ import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import type { LoadedConfig } from '../config/load-config.js';
-import { commandClock, loadCommandConfig } from './command-start.js';
+import { commandClock, loadCommandConfig, resolveStrategy } from './command-start.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
@@ -16,7 +16,7 @@ import { createStateStore, localStateDir } from '../state/create-state-store.js'
 import { currentHolder } from '../state/lock-holder.js';
 import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
 import { Notifier } from '../notify/notifier.js';
-import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import { restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
 import { configSecrets } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
@@ -35,22 +35,7 @@ export interface CommandContext extends LoadedConfig {
 }
 
 // Kept apart so that the incident path of `zdd rollback` reads config and state before this module loads.
-export { commandClock, installCommandClock, loadCommandConfig } from './command-start.js';
-
-/** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
-export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
-  const plugins = loaded.config.strategies?.plugins ?? {};
-  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? FLAG_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
-  if (!s) {
-    const known = [...Object.keys(BUILT_IN_STRATEGIES), ...(loaded.config.flags ? Object.keys(FLAG_STRATEGIES) : []), ...Object.keys(plugins)];
-    throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
-  }
-  return s;
-}
-
-export function defaultStrategy(loaded: LoadedConfig): string {
-  return loaded.config.strategies?.default ?? 'canary';
-}
+export { commandClock, installCommandClock, loadCommandConfig, resolveStrategy, defaultStrategy } from './command-start.js';
 
 /** Loads config, state store and provider, and wires the engine. */
 export async function createContext(globals: GlobalOptions, io: CommandIO, loaded?: LoadedConfig): Promise<CommandContext> {
