@@ -4,10 +4,13 @@
 //   2. time from `zdd rollback` invocation to 100% stable (median of runs)
 //   3. router overhead: requests/s and p50/p99 through the router versus straight to the app
 //   3b. unpaced requests/s with wrk: direct, router, HAProxy (Debian's) over the same instances
-//   4. `zdd --version` start time versus `node -e 0`
+//   2b. `zdd rollback` during a live canary, with the machine loaded by keep-alive clients
+//   4. start time of `zdd --version`, `--help` and `validate` as ratios of `node -e 0` (hyperfine)
+// `npm run bench -- --only=startup,live-rollback` runs only those sections and prints them (BENCHMARKS.md
+// is written by a full run only); sections: startup, strategies, rollback, live-rollback, overhead, throughput.
 // All load is bounded in count and time and stays on 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +47,7 @@ function zdd(dir, args) {
   });
 }
 
-async function project() {
+async function project({ canarySteps = "[{ weight: 10, pause: '2s' }, { weight: 50, pause: '2s' }, { weight: 100 }]" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-'));
   copyFileSync(APP, join(dir, 'app.mjs'));
   const port = await freePort('127.0.0.1');
@@ -58,7 +61,7 @@ export default defineConfig({
   health: { timeout: '15s' },
   drain: '1s',
   strategies: {
-    canary: { steps: [{ weight: 10, pause: '2s' }, { weight: 50, pause: '2s' }, { weight: 100 }] },
+    canary: { steps: ${canarySteps} },
     'blue-green': { bake: '1s', keepPrevious: '1m' },
     rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 },
   },
@@ -69,7 +72,20 @@ export default defineConfig({
 });
 `,
   );
-  return { dir, port, url: `http://127.0.0.1:${port}/`, state: () => JSON.parse(readFileSync(join(dir, '.zdd/local/bench/router.json'), 'utf8')) };
+  return {
+    dir,
+    port,
+    url: `http://127.0.0.1:${port}/`,
+    state: () => JSON.parse(readFileSync(join(dir, '.zdd/local/bench/router.json'), 'utf8')),
+    /** When the abort request of deploy `id` was written (ms since the epoch), or undefined. */
+    abortRequestedAt: (id) => {
+      try {
+        return statSync(join(dir, '.zdd/bench/requests', `${id}.abort.json`)).mtimeMs;
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
 
 // ---------------------------------------------------------------- 1. failed requests per strategy
@@ -426,63 +442,142 @@ Target: the router at 0.5 or more of HAProxy's requests/s.
 `;
 }
 
+// ---------------------------------------------------------------- 2b. rollback of a live canary under load
+
+const LIVE_RUNS = quick ? 3 : 7;
+const LIVE_CLIENTS = 6;
+
+/**
+ * The incident: a canary is live (10% on the candidate, in its bake) and the machine is loaded by
+ * LIVE_CLIENTS keep-alive clients sending as fast as answers come. `zdd rollback` is spawned; the
+ * clock stops when the router's own state reads stable 100%. Each run deploys a new candidate over
+ * the same stable. Also: when the abort request was written (the command's own start, config and
+ * state reads) and from there to the switch (the running deploy hearing it and switching).
+ */
+async function liveRollback() {
+  const p = await project({ canarySteps: "[{ weight: 10, pause: '10m' }, { weight: 100 }]" });
+  const runs = [];
+  let load;
+  try {
+    if ((await zdd(p.dir, ['deploy', '--revision', 'stable'])).code !== 0) throw new Error('first deploy failed');
+    load = startLoad({ url: p.url, concurrency: LIVE_CLIENTS, maxDurationMs: 900_000, maxRequests: 100_000_000 });
+    for (let i = 1; i <= LIVE_RUNS; i++) {
+      const candidate = `canary-${i}`;
+      const deploy = spawn(process.execPath, [BIN, 'deploy', '--revision', candidate, '--strategy', 'canary', '--no-color'], { cwd: p.dir, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+      const deployExit = new Promise((r) => deploy.on('close', r));
+      const live = await until(() => (p.state().weights?.[candidate] ?? 0) > 0, 60_000);
+      if (!live) throw new Error(`${candidate} never got traffic`);
+      await sleep(1_000); // into the bake, load settled
+      const record = JSON.parse(readFileSync(join(p.dir, '.zdd/bench/latest.json'), 'utf8'));
+      const loadAvg = loadavg()[0];
+      const t0 = Date.now();
+      const rollback = spawn(process.execPath, [BIN, 'rollback', '--no-color'], { cwd: p.dir, stdio: 'ignore', env: { ...process.env, CI: '1' } });
+      const rollbackExit = new Promise((r) => rollback.on('close', r));
+      const switched = await until(() => {
+        const w = p.state().weights ?? {};
+        return w.stable === 100 && !w[candidate];
+      }, 30_000);
+      const t1 = Date.now();
+      const requested = p.abortRequestedAt(record.id);
+      const [rbCode, deployCode] = await Promise.all([rollbackExit, deployExit]);
+      const run = { total: switched ? t1 - t0 : NaN, toRequest: requested ? requested - t0 : NaN, requestToSwitch: requested ? t1 - requested : NaN, loadAvg, rollbackExit: rbCode, deployExit: deployCode };
+      runs.push(run);
+      log(`live rollback ${i}: ${JSON.stringify(run)}`);
+    }
+  } finally {
+    const rep = await load?.stop();
+    if (rep) {
+      runs.failed = failedRequests(rep);
+      runs.requests = rep.requests;
+      runs.rps = rep.requests / (rep.durationMs / 1000);
+    }
+    await zdd(p.dir, ['down']);
+    rmSync(p.dir, { recursive: true, force: true });
+  }
+  return runs;
+}
+
+/** Polls `check` (errors count as false) every 2 ms; true when it held before `ms`. */
+async function until(check, ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    try {
+      if (check()) return true;
+    } catch {
+      // the state file is being replaced
+    }
+    await sleep(2);
+  }
+  return false;
+}
+
+function liveRollbackSection(runs) {
+  const col = (k) => runs.map((r) => r[k]).filter(Number.isFinite);
+  const row = (label, k) => {
+    const xs = col(k);
+    return `| ${label} | ${fmt(median(xs), 0)} | ${fmt(Math.min(...xs), 0)} | ${fmt(Math.max(...xs), 0)} |`;
+  };
+  const loads = col('loadAvg');
+  return `## Rollback of a live canary, machine loaded
+
+A canary holds 10% in its bake; ${LIVE_CLIENTS} keep-alive clients send requests through the router as fast as answers come (${fmt(runs.rps, 0)} requests/s on average), loading both cores; \`zdd rollback\` is spawned and the clock stops when the router's own state reads stable 100%. ${runs.length} runs, a new candidate each time; 1-minute load average at the rollbacks ${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)} (median ${fmt(median(loads), 2)}). ${runs.failed ?? '—'} failed requests out of ${runs.requests ?? '—'}.
+
+| measure | median (ms) | min | max |
+| --- | ---: | ---: | ---: |
+${row('invocation → stable 100% (loaded rollback)', 'total')}
+${row('invocation → abort request written (the command starting, loading its config, reading the record and the lock)', 'toRequest')}
+${row('abort request written → stable 100% (the running deploy hearing it and switching)', 'requestToSwitch')}
+
+Runs (ms): ${runs.map((r) => fmt(r.total, 0)).join(', ')}; exits (rollback/deploy): ${[...new Set(runs.map((r) => `${r.rollbackExit}/${r.deployExit}`))].join(', ')}.
+Target: under 1 s (stretch: 500 ms).
+`;
+}
+
 // ---------------------------------------------------------------- 4. start time
 
+/**
+ * Median wall time of each command over 20 rounds after 2 warm-up rounds, the commands interleaved
+ * within each round (not one command's runs after the other's, as hyperfine does): on a shared
+ * machine a busy moment then falls on every row alike, and the ratios to `node -e 0` hold.
+ */
 function startTimes() {
-  const time = (args) => {
-    const xs = [];
-    for (let i = 0; i < 11; i++) {
+  const commands = [
+    ['`node -e 0`', [process.execPath, '-e', '0']],
+    ['`zdd --version`', [process.execPath, BIN, '--version']],
+    ['`zdd --help`', [process.execPath, BIN, '--help']],
+    ['`zdd validate` (the local example: loads the TypeScript config)', [process.execPath, BIN, 'validate', '--config', join(ROOT, 'examples/local/deploy.config.ts')]],
+  ];
+  const rounds = quick ? 10 : 20;
+  const times = commands.map(() => []);
+  for (let round = -2; round < rounds; round++) {
+    commands.forEach(([, argv], i) => {
       const t0 = performance.now();
-      const r = spawnSync(process.execPath, args, { stdio: 'ignore' });
-      if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`);
-      xs.push(performance.now() - t0);
-    }
-    return median(xs.slice(1));
-  };
-  return {
-    node: time(['-e', '0']),
-    zdd: time([BIN, '--version']),
-    validate: time([BIN, 'validate', '--config', join(ROOT, 'examples/local/deploy.config.ts')]),
-  };
+      const r = spawnSync(argv[0], argv.slice(1), { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
+      if (round >= 0) times[i].push(performance.now() - t0);
+    });
+  }
+  return { rounds, rows: commands.map(([label], i) => ({ label, median: median(times[i]) })) };
+}
+
+function startSection(st) {
+  const base = st.rows[0].median;
+  return `## Start time
+
+Median of ${st.rounds} rounds, the commands interleaved within each round (a busy moment of the shared machine falls on every row alike).
+
+| command | median (ms) | × \`node -e 0\` |
+| --- | ---: | ---: |
+${st.rows.map((r) => `| ${r.label} | ${fmt(r.median, 0)} | ${fmt(r.median / base, 2)} |`).join('\n')}
+
+Targets: \`zdd --version\` ≤ 1.2×, \`zdd validate\` ≤ 2.5×.
+`;
 }
 
 // ---------------------------------------------------------------- report
 
-const started = new Date();
-const loadBefore = loadavg()[0];
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
-if (only === 'overhead') {
-  // quick look while working on the router; does not write BENCHMARKS.md
-  console.log(overheadSection(await overhead()));
-  process.exit(0);
-}
-if (only === 'throughput') {
-  console.log(throughputSection(await throughput()));
-  process.exit(0);
-}
-log('start times');
-const st = startTimes();
-log('strategies under load');
-const strat = await strategies();
-log('rollback times');
-const rb = await rollbackTimes();
-log('router overhead');
-const oh = await overhead();
-log('throughput versus HAProxy');
-const tp = await throughput();
-
-const rbTotal = median(rb.map((r) => r.total));
-const rbEngine = median(rb.map((r) => r.engine));
-const rbKept = median(rb.filter((r) => r.kept).map((r) => r.total));
-const rbStarted = median(rb.filter((r) => !r.kept).map((r) => r.total));
-
-const md = `# Benchmarks
-
-Fresh run of \`npm run bench\` (bench/run.mjs) on ${started.toISOString()}: Node ${process.version}, ${cpus().length} CPU cores (${cpus()[0]?.model ?? 'unknown'}), ${process.platform}; load average ${fmt(loadBefore, 2)} at the start and ${fmt(loadavg()[0], 2)} at the end (2 cores are shared with other work: latency under 1 ms is noise when the load average is above the core count).
-Load: the test suite's own keep-alive load generator (test/helpers/load-generator.ts), ${LOAD.concurrency} clients paced at ${LOAD.ratePerClient} requests/s each unless said otherwise, 127.0.0.1 only, bounded in count and time.
-The app is examples/local/app.mjs, 2 instances per revision. Other work may share the machine: compare rows of the same run, not runs.
-
-## Failed requests during a release under load
+function strategiesSection(strat) {
+  return `## Failed requests during a release under load
 
 "Failed" = connection errors plus 5xx responses, except the 500s the \`bad\` app returns on purpose (counted separately).
 
@@ -491,8 +586,15 @@ The app is examples/local/app.mjs, 2 instances per revision. Other work may shar
 ${strat.map((r) => `| ${r.name} | ${r.exit} | ${fmt(r.seconds)} | ${r.requests} | **${r.failed}** | ${r.conn} | ${r.bad5xx} |`).join('\n')}
 
 Target: zero failed requests for every strategy.
+`;
+}
 
-## Rollback: \`zdd rollback\` invocation to 100% on stable
+function rollbackSection(rb) {
+  const rbTotal = median(rb.map((r) => r.total));
+  const rbEngine = median(rb.map((r) => r.engine));
+  const rbKept = median(rb.filter((r) => r.kept).map((r) => r.total));
+  const rbStarted = median(rb.filter((r) => !r.kept).map((r) => r.total));
+  return `## Rollback: \`zdd rollback\` invocation to 100% on stable
 
 Measured by watching the router's own state from the moment the command is spawned, ${rb.length} runs, alternating a blue-green deploy (previous stable still running) and a canary deploy (previous stable retired, so the rollback starts its processes and waits for their health checks first). ${rb.failed ?? '—'} failed requests out of ${rb.requests ?? '—'} during all of it.
 
@@ -505,17 +607,50 @@ Measured by watching the router's own state from the moment the command is spawn
 
 Runs (ms, invocation → 100%): ${rb.map((r) => `${r.strategy} ${fmt(r.total, 0)}`).join(', ')}.
 Target: under 1 s including process start.
+`;
+}
 
-${overheadSection(oh)}
-${throughputSection(tp)}
-## Start time
+const SECTIONS = {
+  startup: { run: async () => startTimes(), render: startSection },
+  strategies: { run: strategies, render: strategiesSection },
+  rollback: { run: rollbackTimes, render: rollbackSection },
+  'live-rollback': { run: liveRollback, render: liveRollbackSection },
+  overhead: { run: overhead, render: overheadSection },
+  throughput: { run: throughput, render: throughputSection },
+};
 
-| command | median of 10 (ms) |
-| --- | ---: |
-| \`node -e 0\` | ${fmt(st.node, 0)} |
-| \`zdd --version\` | ${fmt(st.zdd, 0)} |
-| \`zdd validate --config examples/local/deploy.config.ts\` (loads the TypeScript config) | ${fmt(st.validate, 0)} |
+const started = new Date();
+const loadBefore = loadavg()[0];
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const unknown = only?.filter((name) => !SECTIONS[name]);
+if (unknown?.length) {
+  console.error(`bench: unknown section ${unknown.join(', ')}; sections: ${Object.keys(SECTIONS).join(', ')}`);
+  process.exit(2);
+}
+const rendered = {};
+for (const name of only ?? Object.keys(SECTIONS)) {
+  log(name);
+  rendered[name] = SECTIONS[name].render(await SECTIONS[name].run());
+}
+const header = `Run of \`npm run bench\` (bench/run.mjs) on ${started.toISOString()}: Node ${process.version}, ${cpus().length} CPU cores (${cpus()[0]?.model ?? 'unknown'}), ${process.platform}; load average ${fmt(loadBefore, 2)} at the start and ${fmt(loadavg()[0], 2)} at the end (2 cores are shared with other work: latency under 1 ms is noise when the load average is above the core count).`;
+if (only) {
+  // a look at some sections while working on them: BENCHMARKS.md is written by a full run only
+  console.log(`${header}\n\n${Object.values(rendered).join('\n')}`);
+  process.exit(0);
+}
 
+const md = `# Benchmarks
+
+${header}
+Load: the test suite's own keep-alive load generator (test/helpers/load-generator.ts), ${LOAD.concurrency} clients paced at ${LOAD.ratePerClient} requests/s each unless said otherwise, 127.0.0.1 only, bounded in count and time.
+The app is examples/local/app.mjs, 2 instances per revision. Other work may share the machine: compare rows of the same run, not runs.
+
+${rendered.strategies}
+${rendered.rollback}
+${rendered['live-rollback']}
+${rendered.overhead}
+${rendered.throughput}
+${rendered.startup}
 ## Reading these numbers
 
 * Every zdd release and rollback kept failed requests at zero while the naive restart of the same

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 // Thin entry: everything lives in dist/src/cli/main.js, loaded so that `zdd --help` stays fast.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
-const main = new URL('../dist/src/cli/main.js', import.meta.url);
-if (!existsSync(main)) {
-  process.stderr.write('zdd is not built: run `npm run build` (npm ci runs it for you).\n');
-  process.exit(2);
+// `zdd --version` alone answers before any module loads (commander's own -V/--version does the same
+// when it comes with other arguments).
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+} else {
+  const main = new URL('../dist/src/cli/main.js', import.meta.url);
+  if (!existsSync(main)) {
+    process.stderr.write('zdd is not built: run `npm run build` (npm ci runs it for you).\n');
+    process.exit(2);
+  }
+  const { main: run } = await import(main.href);
+  await run(process.argv);
 }
-const { main: run } = await import(main.href);
-await run(process.argv);

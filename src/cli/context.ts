@@ -1,10 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import { systemClock } from '../core/clock.js';
 import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
-import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import { commandClock, loadCommandConfig, resolveStrategy } from './command-start.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
@@ -16,7 +16,7 @@ import { createStateStore, localStateDir } from '../state/create-state-store.js'
 import { currentHolder } from '../state/lock-holder.js';
 import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
 import { Notifier } from '../notify/notifier.js';
-import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import { restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
 import { configSecrets } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
@@ -34,43 +34,8 @@ export interface CommandContext extends LoadedConfig {
   close(): Promise<void>;
 }
 
-let installedClock: Clock | null = null;
-
-/**
- * The clock commands use: the system clock. No environment variable or flag changes it, so a
- * production environment can never skip a bake by accident; only code running inside the process
- * can, through installCommandClock.
- */
-export function commandClock(): Clock {
-  return installedClock ?? systemClock;
-}
-
-/**
- * Test hook: every command in this process uses `clock`. The test suite preloads
- * test/cli/fast-clock.mjs (`node --import`) to drive the built binary through bakes in no real time.
- */
-export function installCommandClock(clock: Clock): void {
-  installedClock = clock;
-}
-
-export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {
-  return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
-}
-
-/** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
-export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {
-  const plugins = loaded.config.strategies?.plugins ?? {};
-  const s = plugins[name] ?? BUILT_IN_STRATEGIES[name] ?? FLAG_STRATEGIES[name] ?? RECORD_STRATEGIES[name];
-  if (!s) {
-    const known = [...Object.keys(BUILT_IN_STRATEGIES), ...(loaded.config.flags ? Object.keys(FLAG_STRATEGIES) : []), ...Object.keys(plugins)];
-    throw new UsageError(`Unknown strategy "${name}"`, `Use one of: ${known.join(', ')} (plugins come from strategies.plugins in the config).`);
-  }
-  return s;
-}
-
-export function defaultStrategy(loaded: LoadedConfig): string {
-  return loaded.config.strategies?.default ?? 'canary';
-}
+// Kept apart so that the incident path of `zdd rollback` reads config and state before this module loads.
+export { commandClock, installCommandClock, loadCommandConfig, resolveStrategy, defaultStrategy } from './command-start.js';
 
 /** Loads config, state store and provider, and wires the engine. */
 export async function createContext(globals: GlobalOptions, io: CommandIO, loaded?: LoadedConfig): Promise<CommandContext> {

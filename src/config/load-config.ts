@@ -1,12 +1,15 @@
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cosmiconfig, type Loader } from 'cosmiconfig';
+import type { Loader } from 'cosmiconfig';
+import { z } from 'zod';
 import { ConfigError, UsageError, errorMessage, type ConfigIssue } from '../core/errors.js';
 import { configSchema, type ZddConfig } from './schema.js';
 import { formatZodIssues } from './format-issues.js';
 import { crossFieldIssues } from './cross-field-rules.js';
 import { normaliseStrategySections } from './strategy-sections.js';
+import { transpileCacheDir } from './transpile-cache.js';
 
 export const SEARCH_PLACES = [
   'deploy.config.ts',
@@ -31,9 +34,26 @@ export interface LoadedConfig {
 /** Where the running zdd's public API lives, so `import … from 'zdd'` in a config gets this very copy. */
 const ZDD_PUBLIC_API = fileURLToPath(new URL('../index.js', import.meta.url));
 
+/**
+ * jiti and cosmiconfig are CommonJS packages: loaded through require they skip the ESM loader's
+ * parse of their sources for export names (about a third of their load time on every command).
+ */
+const requireCjs = createRequire(import.meta.url);
+
+// A command validates its config once: zod's compiled fast path (`new Function` per object schema)
+// costs more to build than it saves on a single parse.
+z.config({ jitless: true });
+
 const loadModule: Loader = async (filepath) => {
-  const { createJiti } = await import('jiti');
-  const jiti = createJiti(import.meta.url, { alias: { zdd: ZDD_PUBLIC_API }, interopDefault: true, moduleCache: false });
+  const { createJiti } = requireCjs('jiti') as typeof import('jiti');
+  const jiti = createJiti(import.meta.url, {
+    alias: { zdd: ZDD_PUBLIC_API },
+    interopDefault: true,
+    moduleCache: false,
+    // The transpiled config, keyed by its path and checked against its content's hash: a config
+    // transpiles once, not at every command.
+    fsCache: transpileCacheDir() ?? false,
+  });
   return jiti.import(filepath, { default: true });
 };
 
@@ -48,6 +68,7 @@ export async function loadConfig(opts: { configPath?: string; cwd: string; env?:
 }
 
 export async function readConfigFile(opts: { configPath?: string; cwd: string }): Promise<{ path: string; value: unknown }> {
+  const { cosmiconfig } = requireCjs('cosmiconfig') as typeof import('cosmiconfig');
   const explorer = cosmiconfig('zdd', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'none',

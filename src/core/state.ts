@@ -88,6 +88,12 @@ export interface RecordStore {
   request(service: string, deploymentId: string, kind: RequestKind, request: DeploymentRequest): Promise<void>;
   /** The newest request of each kind made of deploy `deploymentId` (empty when none). */
   requests(service: string, deploymentId: string): Promise<DeploymentRequests>;
+  /**
+   * Optional: call `onRequest` soon after any request of the service is written, so that a running
+   * deploy hears an abort at once instead of at its next poll. A hint only (it may fire for nothing,
+   * or not at all): readers still poll. Returns the function that stops watching.
+   */
+  watchRequests?(service: string, onRequest: () => void): Promise<() => void>;
 }
 
 /** What another process may ask of a running deploy (`zdd abort`/`zdd rollback`/`zdd flag kill`, `zdd promote`). */

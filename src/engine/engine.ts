@@ -21,9 +21,9 @@ import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
-import { abortLiveDeploy, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
+import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
+import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
-import { holdsToken } from '../state/lock-holder.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -185,17 +185,18 @@ export class Engine {
    * `zdd rollback` / `zdd abort`. During a deploy (running, paused or crashed): abort it and put all
    * traffic on stable. After a finished deploy (`abortOnly` false): restore the revision before it.
    */
-  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string }): Promise<Outcome> {
+  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string; asked?: AbortAsked }): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
+    // The command already asked this deploy to abort (live-abort.ts): follow it, whatever it has done since.
+    if (opts.asked && record?.id === opts.asked.deploymentId) return followAbort(deps, record, opts.asked.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));
     if (isNotSettled(record)) {
       if (opts.to !== undefined) {
         throw new UsageError(`The last run (${record.id}, ${record.candidate.id}) did not finish: it is ${record.status}; --to cannot be used until it does.`, 'Run `zdd rollback` without --to to finish it first.');
       }
       const restore = this.isRestore(record);
       const lock = await deps.store.lock.inspect(deps.config.service);
-      if (lock && !lock.stale && lock.holder.deploymentId === record.id && !holdsToken(lock.holder.token)) {
-        // Another live process runs it: identity is (host, pid, token), never the pid alone (containers share pids).
+      if (runByAnotherProcess(record, lock)) {
         // Aborting a live restore would put back the revision the operator is leaving.
         if (restore) throw new LockHeldError(deps.config.service, lock.holder, false);
         return abortLiveDeploy(deps, record, lock.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));

@@ -39,10 +39,16 @@ export function carryOverRequests(record: DeploymentRecord, onDisk: DeploymentRe
 /**
  * Watches the request channel (and the record, where an older zdd wrote them) for requests from
  * other processes (`zdd promote`, `zdd abort`, `zdd rollback`, `zdd flag kill`), which may run on another machine when the state is remote. Polls in real
- * time: these are human actions, and a fake test clock must not turn this into a busy loop.
+ * time: these are human actions, and a fake test clock must not turn this into a busy loop. Where
+ * the store can tell when a request is written (the file store), that wakes it at once: an
+ * incident's `zdd rollback` need not wait for the next poll.
  */
 export class RequestWatcher {
   private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  /** The store said a request came while a read was under way: read again when it ends. */
+  private again = false;
+  private unwatch: Promise<(() => void) | undefined> | null = null;
   private abortListeners: (() => void)[] = [];
   private promoteWaiters: { stepIndex: number; wake: () => void }[] = [];
   /** Promote requests of the request channel already acted on, and every one seen (the holder copies them into its record). */
@@ -59,6 +65,7 @@ export class RequestWatcher {
     private readonly deploymentId: string,
     private readonly service: string,
     private readonly writer?: { pid: number; host: string },
+    private readonly pollMs = POLL_MS,
   ) {}
 
   /** Called at each poll that finds the record written by another process. */
@@ -68,6 +75,7 @@ export class RequestWatcher {
 
   start(): void {
     const tick = async () => {
+      this.running = true;
       try {
         const r = await this.records.latest(this.service);
         // A damaged or unreadable request is no reason to miss the record's news: read again at the next tick.
@@ -104,15 +112,34 @@ export class RequestWatcher {
       } catch {
         // a failed read is retried at the next tick
       }
+      this.running = false;
+      if (!this.timer) return;
       // Not unref(): while a deploy waits at a pause for `zdd promote`, this poll is what keeps it alive.
-      if (this.timer) this.timer = setTimeout(tick, POLL_MS);
+      const wokenMeanwhile = this.again;
+      this.again = false;
+      this.timer = setTimeout(tick, wokenMeanwhile ? 0 : this.pollMs);
     };
-    this.timer = setTimeout(tick, POLL_MS);
+    this.timer = setTimeout(tick, this.pollMs);
+    const wake = () => {
+      if (!this.timer) return;
+      if (this.running) {
+        this.again = true;
+        return;
+      }
+      clearTimeout(this.timer);
+      this.timer = setTimeout(tick, 0);
+    };
+    // No watch (another store, or the watch failed): the poll alone hears requests.
+    this.unwatch = this.records.watchRequests
+      ? this.records.watchRequests(this.service, wake).catch(() => undefined)
+      : null;
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    void this.unwatch?.then((close) => close?.());
+    this.unwatch = null;
   }
 
   onAbort(listener: () => void): void {

@@ -136,10 +136,15 @@ async function saveWithRetries(deps: EngineDeps, runner: StepRunner, record: Dep
 
 /** A live process runs the deploy: ask it to abort and follow its record until it has rolled back. */
 export async function abortLiveDeploy(deps: EngineDeps, record: DeploymentRecord, holder: LockHolderInfo, takeOverIfGone: () => Promise<Outcome>): Promise<Outcome> {
+  // Through the request channel: the holder's record is never rewritten here (it notes the request at its next checkpoint).
+  await requestOnRecord(deps.store.records, deps.config.service, record.id, 'abort', deps.clock);
+  return followAbort(deps, record, holder, takeOverIfGone);
+}
+
+/** The deploy was asked to abort: follow its record until it has rolled back (or finish the rollback if its process is gone). */
+export async function followAbort(deps: EngineDeps, record: DeploymentRecord, holder: LockHolderInfo, takeOverIfGone: () => Promise<Outcome>): Promise<Outcome> {
   const { records } = deps.store;
   const service = deps.config.service;
-  // Through the request channel: the holder's record is never rewritten here (it notes the request at its next checkpoint).
-  await requestOnRecord(records, service, record.id, 'abort', deps.clock);
   deps.events.emit({ type: 'info', message: `Asked deploy ${record.id} (pid ${holder.pid} on ${holder.host}) to abort; waiting for its rollback` });
   // Deadline on the injected clock; the poll itself waits in real time (a person's command, not a bake).
   const deadline = deps.clock.now() + 10 * 60_000;

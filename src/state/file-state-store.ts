@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
@@ -69,6 +70,19 @@ export class FileRecordStore implements RecordStore {
       if (r) out[kind] = requestOf(r);
     }
     return out;
+  }
+
+  /**
+   * inotify on the requests folder (made here if need be, 0700 as writeFileAtomic makes it): a
+   * request written on this machine wakes the deploy at once. Across machines sharing the folder
+   * (NFS), no event comes and the poll remains. An error of the watch only ends the watch.
+   */
+  async watchRequests(service: string, onRequest: () => void): Promise<() => void> {
+    const dir = join(this.dir, service, 'requests');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const watcher = watch(dir, { persistent: false }, () => onRequest());
+    watcher.on('error', () => watcher.close());
+    return () => watcher.close();
   }
 
   private requestPath(service: string, deploymentId: string, kind: RequestKind): string {

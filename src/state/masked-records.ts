@@ -18,6 +18,7 @@ export function withMaskedRecords(store: StateStore, mask: SecretMask): StateSto
       save: (record) => records.save(mask.maskDeep(record)),
       request: (service, deploymentId, kind, request) => records.request(service, deploymentId, kind, request),
       requests: (service, deploymentId) => records.requests(service, deploymentId),
+      ...(records.watchRequests && { watchRequests: records.watchRequests.bind(records) }),
     },
   };
 }

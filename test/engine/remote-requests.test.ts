@@ -101,6 +101,38 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     }
   });
 
+  it('with the file store, a request wakes the watcher by itself, not at its next poll (here an hour away)', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    const watcher = new RequestWatcher(store.records, 'd1', 'web', undefined, 3_600_000);
+    let aborted = false;
+    watcher.onAbort(() => (aborted = true));
+    watcher.start();
+    try {
+      // a request from a process of its own, as `zdd rollback` writes it
+      await new FileStateStore(dir, clock).records.request('web', 'd1', 'abort', { at: 'now' });
+      await until(() => aborted, 10_000);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('the watch through the masking wrapper the CLI puts around the store still wakes the watcher', async () => {
+    const { withMaskedRecords } = await import('../../src/state/masked-records.js');
+    const { SecretMask } = await import('../../src/core/secret-mask.js');
+    const masked = withMaskedRecords(store, new SecretMask());
+    await masked.records.save(deploy({ status: 'running', stepIndex: 0 }));
+    const watcher = new RequestWatcher(masked.records, 'd1', 'web', undefined, 3_600_000);
+    let aborted = false;
+    watcher.onAbort(() => (aborted = true));
+    watcher.start();
+    try {
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      await until(() => aborted, 10_000);
+    } finally {
+      watcher.stop();
+    }
+  });
+
   it('a promote wakes only the pause it was meant for, once (a stale one never skips a later pause)', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
     await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });

@@ -1,5 +1,5 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { resolveStrategy, loadCommandConfig } from '../context.js';
+import { resolveStrategy, loadCommandConfig } from '../command-start.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
