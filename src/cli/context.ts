@@ -18,7 +18,7 @@ import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js
 import { Notifier } from '../notify/notifier.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
-import { configSecrets } from '../core/secret-mask.js';
+import { configSecrets, type SecretMask } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
 
@@ -53,8 +53,25 @@ export function installCommandClock(clock: Clock): void {
   installedClock = clock;
 }
 
-export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {
-  return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+/** The config, with every secret it carries masked in the command's output from here on (every command loads it this way). */
+export async function loadCommandConfig(globals: GlobalOptions, io: CommandIO): Promise<LoadedConfig> {
+  const loaded = await loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+  maskOutput(loaded, io);
+  return loaded;
+}
+
+const masks = new WeakMap<LoadedConfig, SecretMask>();
+
+/**
+ * Promise 12, the one place output masking is set up: secrets the config carries (header values,
+ * env, env-built commands, credentials in URLs, the flag token) are masked in every event, message
+ * and log line of the command from here on. Returns the mask (records are masked with it too).
+ */
+export function maskOutput(loaded: LoadedConfig, io: CommandIO): SecretMask {
+  let secrets = masks.get(loaded);
+  if (!secrets) masks.set(loaded, (secrets = configSecrets(loaded.config)));
+  io.bus.maskWith(secrets);
+  return secrets;
 }
 
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
@@ -74,7 +91,7 @@ export function defaultStrategy(loaded: LoadedConfig): string {
 
 /** Loads config, state store and provider, and wires the engine. */
 export async function createContext(globals: GlobalOptions, io: CommandIO, loaded?: LoadedConfig): Promise<CommandContext> {
-  loaded ??= await loadCommandConfig(globals);
+  loaded ??= await loadCommandConfig(globals, io);
   const clock = commandClock();
   const options = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
@@ -82,8 +99,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
   // Promise 12: secrets the config carries (header values, env, env-built commands) are masked in
   // every event, record and log line from here on.
-  const secrets = configSecrets(loaded.config);
-  io.bus.maskWith(secrets);
+  const secrets = maskOutput(loaded, io);
   if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const notifier = createNotifier(loaded, globals, io);
   const store = withMaskedRecords(

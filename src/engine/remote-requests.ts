@@ -43,7 +43,7 @@ export function carryOverRequests(record: DeploymentRecord, onDisk: DeploymentRe
  */
 export class RequestWatcher {
   private timer: NodeJS.Timeout | null = null;
-  private abortListeners: (() => void)[] = [];
+  private abortListeners: ((by?: string) => void)[] = [];
   private promoteWaiters: { stepIndex: number; wake: () => void }[] = [];
   /** Promote requests of the request channel already acted on, and every one seen (the holder copies them into its record). */
   private consumedPromote: string | undefined;
@@ -80,7 +80,7 @@ export class RequestWatcher {
         const own = r?.id === this.deploymentId ? r : null;
         if ((requests.abort || own?.abortRequested) && !this.aborted) {
           this.aborted = true;
-          for (const l of this.abortListeners) l();
+          for (const l of this.abortListeners) l(requests.abort?.by);
         }
         const promote = requests.promote;
         if (promote) this.channelPromotes.add(promote.at);
@@ -115,7 +115,8 @@ export class RequestWatcher {
     this.timer = null;
   }
 
-  onAbort(listener: () => void): void {
+  /** `by`: who asked, as the request says (e.g. `zdd flag kill`); undefined for `zdd abort`. */
+  onAbort(listener: (by?: string) => void): void {
     this.abortListeners.push(listener);
   }
 

@@ -11,8 +11,8 @@ import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 
-async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
-  const loaded = await loadCommandConfig(globals);
+async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
+  const loaded = await loadCommandConfig(globals, io);
   return { flags: await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }), loaded };
 }
 
@@ -27,8 +27,9 @@ async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: Gl
   if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
   if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
   // A request, not a write of the record: only the deploy's lock holder writes that (promise 11).
-  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString() });
-  return record.id;
+  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString(), by: `the kill switch (zdd flag kill "${flag}")` });
+  const what = record.strategy === 'flag-release' ? 'Release' : 'Deploy';
+  return `${what} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt})`;
 }
 
 function flagName(opts: { args?: string[] }): string {
@@ -45,7 +46,7 @@ function flagName(opts: { args?: string[] }): string {
 export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const started = performance.now();
   const flag = flagName(opts);
-  const { flags, loaded } = await flagProvider(globals);
+  const { flags, loaded } = await flagProvider(globals, io);
   try {
     const calling = performance.now();
     const state = await flags.kill(flag);
@@ -63,8 +64,10 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
       exitCode: ExitCode.Ok,
       message:
         `Flag "${flag}" is OFF in ${flags.environment} (read back ${ms}ms after the command started, ${serviceMs}ms of it with ${flags.name}): ${describeFlagState(state)}.` +
-        (aborted ? `\nAsked release ${aborted}, which ramps this flag, to abort: its rollback keeps the flag off.` : ''),
-      hint: aborted ? 'Follow it with `zdd status`.' : 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
+        (aborted ? `\n${aborted} ramps this flag and is running: asked it to stop; it rolls back and keeps the flag off.` : ''),
+      hint: aborted
+        ? 'Follow it with `zdd status`.'
+        : `The rollout is kept: \`zdd release\` or the flag service turns it back on when the incident is over. No running release of this flag is recorded in this machine's state${state.rollout !== null ? '; one running from elsewhere sees the flag off within a second and stops, keeping it off' : ''}.`,
     });
   } finally {
     await flags.close?.();
@@ -74,7 +77,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
 /** Prints the flag as the service reports it now. */
 export async function flagGet(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const flag = flagName(opts);
-  const { flags } = await flagProvider(globals);
+  const { flags } = await flagProvider(globals, io);
   try {
     const state = await flags.get(flag);
     if (io.output.json) io.output.data({ type: 'flag', action: 'get', state });
