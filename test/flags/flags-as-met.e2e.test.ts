@@ -259,4 +259,22 @@ describe.skipIf(skipWithoutPostgres())('feature flags as users met them (built b
       strict.cleanup();
     }
   });
+
+  it('wording: status does not call a flag release a deploy of the live revision, history names the flag, abort calls a release a release', async () => {
+    const flag = await newFlag();
+    const first = await releaser.run(['release', flag, '--steps', '10', '--pause', '0s'], { env: env() });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const status = await releaser.run(['status'], { env: env() });
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    expect(status.stdout).not.toMatch(/live: .* with flag-release/);
+    const history = await releaser.run(['history'], { env: env() });
+    expect(history.stdout).toContain(`flag ${flag}: off → on, 10% sticky on userId`);
+    const running = releaser.start(['release', flag, '--steps', '30,100', '--pause', '5m'], { env: env() });
+    await running.waitFor(/bake/);
+    const abort = await releaser.run(['abort'], { env: env() });
+    expect(abort.code, abort.stdout + abort.stderr).toBe(0);
+    expect(abort.stdout).toMatch(new RegExp(`Release \\S+ aborted and rolled back: flag "${flag}" on, 10% sticky on userId \\(as before the release, read back\\)`));
+    expect(abort.stdout + abort.stderr).not.toMatch(/Deploy /);
+    expect((await running.done).code).toBe(130);
+  });
 });
