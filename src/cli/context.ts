@@ -1,10 +1,9 @@
 import type { Clock } from '../core/clock.js';
-import { systemClock } from '../core/clock.js';
 import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
-import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import type { LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
@@ -18,7 +17,6 @@ import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js
 import { Notifier } from '../notify/notifier.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
-import { configSecrets, type SecretMask } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
 
@@ -34,45 +32,10 @@ export interface CommandContext extends LoadedConfig {
   close(): Promise<void>;
 }
 
-let installedClock: Clock | null = null;
-
-/**
- * The clock commands use: the system clock. No environment variable or flag changes it, so a
- * production environment can never skip a bake by accident; only code running inside the process
- * can, through installCommandClock.
- */
-export function commandClock(): Clock {
-  return installedClock ?? systemClock;
-}
-
-/**
- * Test hook: every command in this process uses `clock`. The test suite preloads
- * test/cli/fast-clock.mjs (`node --import`) to drive the built binary through bakes in no real time.
- */
-export function installCommandClock(clock: Clock): void {
-  installedClock = clock;
-}
-
-/** The config, with every secret it carries masked in the command's output from here on (every command loads it this way). */
-export async function loadCommandConfig(globals: GlobalOptions, io: CommandIO): Promise<LoadedConfig> {
-  const loaded = await loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
-  maskOutput(loaded, io);
-  return loaded;
-}
-
-const masks = new WeakMap<LoadedConfig, SecretMask>();
-
-/**
- * Promise 12, the one place output masking is set up: secrets the config carries (header values,
- * env, env-built commands, credentials in URLs, the flag token) are masked in every event, message
- * and log line of the command from here on. Returns the mask (records are masked with it too).
- */
-export function maskOutput(loaded: LoadedConfig, io: CommandIO): SecretMask {
-  let secrets = masks.get(loaded);
-  if (!secrets) masks.set(loaded, (secrets = configSecrets(loaded.config)));
-  io.bus.maskWith(secrets);
-  return secrets;
-}
+// The clock and config loading live in command-config.ts (light imports: `zdd flag kill` loads
+// only that, not the engine); re-exported here for the commands that import them from here.
+export { commandClock, installCommandClock, loadCommandConfig, maskOutput } from './command-config.js';
+import { commandClock, loadCommandConfig, maskOutput } from './command-config.js';
 
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {

@@ -1,12 +1,9 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError, errorMessage } from '../../core/errors.js';
 import type { LoadedConfig } from '../../config/load-config.js';
-import { isUnfinished } from '../../engine/deployment-record.js';
-import { createStateStore } from '../../state/create-state-store.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { providerFlags } from '../../providers/provider-manifest.js';
-import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
+import { commandClock, loadCommandConfig } from '../command-config.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -22,6 +19,13 @@ async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ fl
  * flag is already off, so a state store that cannot be reached only costs a warning.
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
+  // Loaded after the kill: the flag is off before any of this is read from disk.
+  const [{ isUnfinished }, { createStateStore }, { providerFlags }, { stateStoreOptions }] = await Promise.all([
+    import('../../engine/deployment-record.js'),
+    import('../../state/create-state-store.js'),
+    import('../../providers/provider-manifest.js'),
+    import('../context.js'),
+  ]);
   const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   const record = await store.records.latest(loaded.config.service);
   if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
