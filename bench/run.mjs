@@ -7,7 +7,8 @@
 //   2b. `zdd rollback` during a live canary, with the machine loaded by keep-alive clients
 //   4. start time of `zdd --version`, `--help` and `validate` as ratios of `node -e 0` (hyperfine)
 // `npm run bench -- --only=startup,live-rollback` runs only those sections and prints them (BENCHMARKS.md
-// is written by a full run only); sections: startup, strategies, rollback, live-rollback, overhead, throughput.
+// is written by a full run only); sections: startup, strategies, rollback, live-rollback, overhead, throughput, kill.
+//   5. kill switch: `zdd flag kill` spawned → the flag seen off by an outside poller of a real Unleash
 // All load is bounded in count and time and stays on 127.0.0.1.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -574,6 +575,92 @@ Targets: \`zdd --version\` ≤ 1.2×, \`zdd validate\` ≤ 2.5×.
 `;
 }
 
+// ---------------------------------------------------------------- 5. kill switch
+
+/**
+ * `zdd flag kill` against a real Unleash 6 (test/helpers/unleash.ts: npm unleash-server on its own
+ * PostgreSQL), from a directory with only a JSON config (a machine that never ran a release): the
+ * time from spawning the command to an outside poller (its own keep-alive client, a GET every
+ * ~5 ms) seeing the flag off. The flag is turned on again between runs.
+ */
+async function killSwitch() {
+  const { postgresAvailable } = await jiti.import(join(ROOT, 'test/helpers/postgres.ts'));
+  if (!postgresAvailable()) return { skipped: 'PostgreSQL is not installed (Unleash needs it)' };
+  const { startUnleash } = await jiti.import(join(ROOT, 'test/helpers/unleash.ts'));
+  const runs = quick ? 5 : 15;
+  const unleash = await startUnleash();
+  const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-kill-'));
+  const flag = 'bench-kill';
+  const feature = `/api/admin/projects/default/features/${flag}`;
+  const http = await import('node:http');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const enabled = () =>
+    new Promise((resolve, reject) => {
+      const req = http.get(`${unleash.url}${feature}`, { agent, headers: { authorization: unleash.token } }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body).environments.find((e) => e.name === 'production').enabled));
+      });
+      req.on('error', reject);
+    });
+  try {
+    writeFileSync(join(dir, 'deploy.config.json'), JSON.stringify({ service: 'bench', provider: { type: 'local', command: 'node app.mjs' }, flags: { provider: 'unleash', url: unleash.url } }));
+    await unleash.api('POST', '/api/admin/projects/default/features', { name: flag, type: 'release' });
+    await unleash.api('POST', `${feature}/environments/production/strategies`, { name: 'flexibleRollout', title: 'zdd rollout', parameters: { rollout: '50', stickiness: 'default', groupId: flag } });
+    const rows = [];
+    for (let i = 0; i < runs; i++) {
+      await unleash.api('POST', `${feature}/environments/production/on`);
+      if (!(await enabled())) throw new Error('the flag did not turn on');
+      await sleep(300);
+      const load = loadavg()[0];
+      const t0 = performance.now();
+      const child = spawn(process.execPath, [BIN, 'flag', 'kill', flag, '--no-color'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', UNLEASH_ADMIN_TOKEN: unleash.token } });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exited = new Promise((r) => child.on('close', (code) => r(code)));
+      let seenOff;
+      while (performance.now() - t0 < 15_000) {
+        if (!(await enabled())) {
+          seenOff = performance.now() - t0;
+          break;
+        }
+        await sleep(5);
+      }
+      const code = await exited;
+      const total = performance.now() - t0;
+      const said = /read back (\d+)ms after the command started, (\d+)ms of it/.exec(out);
+      if (code !== 0 || seenOff === undefined) throw new Error(`zdd flag kill exited ${code}, flag seen off: ${seenOff}: ${out}`);
+      rows.push({ seenOff, total, said: said ? Number(said[1]) : NaN, service: said ? Number(said[2]) : NaN, load });
+      log(`kill switch run ${i + 1}: seen off after ${fmt(seenOff, 0)} ms (exit after ${fmt(total, 0)} ms), load ${fmt(load, 2)}`);
+    }
+    return { rows };
+  } finally {
+    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
+    await unleash.stop();
+  }
+}
+
+function killSwitchSection(k) {
+  if (k.skipped) return `## Kill switch\n\nSkipped: ${k.skipped}.\n`;
+  const seen = k.rows.map((r) => r.seenOff);
+  const loads = k.rows.map((r) => r.load);
+  const stat = (xs) => `${fmt(median(xs), 0)} | ${fmt(Math.min(...xs), 0)} | ${fmt(Math.max(...xs), 0)}`;
+  return `## Kill switch: \`zdd flag kill\` → flag seen off
+
+A real Unleash 6 server (npm \`unleash-server\`, its own PostgreSQL) on 127.0.0.1; \`zdd flag kill\` spawned in a directory holding only a JSON config (no state: a machine that never ran a release); an outside poller (its own keep-alive client, one GET of the flag every ~5 ms) times the moment Unleash reports the flag off. ${k.rows.length} runs; load average ${fmt(Math.min(...loads), 2)}–${fmt(Math.max(...loads), 2)} during them.
+
+| measure (ms) | median | min | max |
+| --- | ---: | ---: | ---: |
+| spawn → flag seen off by the poller | ${stat(seen)} |
+| spawn → command exited (after its read-back and the look for a running release) | ${stat(k.rows.map((r) => r.total))} |
+| command start → read back, as the command prints it | ${stat(k.rows.map((r) => r.said))} |
+| of which the Unleash calls (off + kill marker in parallel, then read-back) | ${stat(k.rows.map((r) => r.service))} |
+
+Target: under 1 s from spawn to the flag seen off, with the machine under load.
+`;
+}
+
 // ---------------------------------------------------------------- report
 
 function strategiesSection(strat) {
@@ -617,6 +704,7 @@ const SECTIONS = {
   'live-rollback': { run: liveRollback, render: liveRollbackSection },
   overhead: { run: overhead, render: overheadSection },
   throughput: { run: throughput, render: throughputSection },
+  kill: { run: killSwitch, render: killSwitchSection },
 };
 
 const started = new Date();
@@ -650,6 +738,7 @@ ${rendered.rollback}
 ${rendered['live-rollback']}
 ${rendered.overhead}
 ${rendered.throughput}
+${rendered.kill}
 ${rendered.startup}
 ## Reading these numbers
 

@@ -1,11 +1,19 @@
-import { systemClock, type Clock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
 import { UsageError } from '../core/errors.js';
 import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
+import { configSecrets, type SecretMask } from '../core/secret-mask.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES } from '../../strategies/index.js';
 import type { GlobalOptions } from './main.js';
+import type { CommandIO } from './run-cli-command.js';
 
-/** What every command starts from, its clock, its config and its strategies, without loading the engine or a provider. */
+/**
+ * What every command does first: its clock, its config (with the config's secrets masked in the
+ * command's output) and its strategy, without loading the engine, a provider or a state store.
+ * Kept apart from context.ts so that `zdd rollback`, `zdd abort`, `zdd flag kill` and `zdd validate`
+ * start without loading any of that.
+ */
 
 let installedClock: Clock | null = null;
 
@@ -26,9 +34,27 @@ export function installCommandClock(clock: Clock): void {
   installedClock = clock;
 }
 
-export async function loadCommandConfig(globals: GlobalOptions): Promise<LoadedConfig> {
-  return loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+/** The config, with every secret it carries masked in the command's output from here on (every command loads it this way). */
+export async function loadCommandConfig(globals: GlobalOptions, io: CommandIO): Promise<LoadedConfig> {
+  const loaded = await loadConfig({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+  maskOutput(loaded, io);
+  return loaded;
 }
+
+const masks = new WeakMap<LoadedConfig, SecretMask>();
+
+/**
+ * Promise 12, the one place output masking is set up: secrets the config carries (header values,
+ * env, env-built commands, credentials in URLs, the flag token) are masked in every event, message
+ * and log line of the command from here on. Returns the mask (records are masked with it too).
+ */
+export function maskOutput(loaded: LoadedConfig, io: CommandIO): SecretMask {
+  let secrets = masks.get(loaded);
+  if (!secrets) masks.set(loaded, (secrets = configSecrets(loaded.config)));
+  io.bus.maskWith(secrets);
+  return secrets;
+}
+
 
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {

@@ -4,7 +4,6 @@ import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import type { LoadedConfig } from '../config/load-config.js';
-import { commandClock, loadCommandConfig, resolveStrategy } from './command-start.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
@@ -18,7 +17,6 @@ import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js
 import { Notifier } from '../notify/notifier.js';
 import { restorePrevious } from '../../strategies/index.js';
 import { withMaskedRecords } from '../state/masked-records.js';
-import { configSecrets } from '../core/secret-mask.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
 
@@ -34,12 +32,14 @@ export interface CommandContext extends LoadedConfig {
   close(): Promise<void>;
 }
 
-// Kept apart so that the incident path of `zdd rollback` reads config and state before this module loads.
-export { commandClock, installCommandClock, loadCommandConfig, resolveStrategy, defaultStrategy } from './command-start.js';
+// Kept apart so that the incident path of `zdd rollback`, `zdd flag kill` and `zdd validate` read
+// config and state before this module loads; re-exported for the commands that import them from here.
+export { commandClock, installCommandClock, loadCommandConfig, maskOutput, resolveStrategy, defaultStrategy } from './command-start.js';
+import { commandClock, loadCommandConfig, maskOutput, resolveStrategy } from './command-start.js';
 
 /** Loads config, state store and provider, and wires the engine. */
 export async function createContext(globals: GlobalOptions, io: CommandIO, loaded?: LoadedConfig): Promise<CommandContext> {
-  loaded ??= await loadCommandConfig(globals);
+  loaded ??= await loadCommandConfig(globals, io);
   const clock = commandClock();
   const options = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
   const stateDir = localStateDir(loaded.config.state, loaded.configDir);
@@ -47,8 +47,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   if (strategyDefault) resolveStrategy(loaded, strategyDefault);
   // Promise 12: secrets the config carries (header values, env, env-built commands) are masked in
   // every event, record and log line from here on.
-  const secrets = configSecrets(loaded.config);
-  io.bus.maskWith(secrets);
+  const secrets = maskOutput(loaded, io);
   if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const notifier = createNotifier(loaded, globals, io);
   const store = withMaskedRecords(

@@ -67,7 +67,8 @@ const ENV_IN_CONFIG_MIN = 8;
  *   came from the environment, or that look like a key (16+ characters with letters and digits);
  * - the password of any URL with credentials in it (`https://user:pass@host`);
  * - any value of the environment found inside a command or URL of the config (one built with
- *   `process.env.X` in deploy.config.ts), and every environment variable whose name says secret.
+ *   `process.env.X` in deploy.config.ts), but `flags.url`, and every environment variable whose name says secret;
+ * - the flag service's token (the variable `flags.tokenEnv` names).
  */
 export function configSecrets(config: unknown, env: NodeJS.ProcessEnv = process.env, mask = new SecretMask()): SecretMask {
   // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty value would be dropped by SecretMask.add's minimum length anyway
@@ -102,8 +103,13 @@ export function configSecrets(config: unknown, env: NodeJS.ProcessEnv = process.
   };
   walk(config, undefined);
 
+  // The flag service's address is no secret (its token is, in `tokenEnv`): taken from the
+  // environment, it is shown as it is, but for the credentials it may carry.
+  const flags = (config as { flags?: { url?: unknown; tokenEnv?: unknown } } | null)?.flags;
+  const plainAddress = typeof flags?.url === 'string' ? flags.url : undefined;
+  mask.add(env[typeof flags?.tokenEnv === 'string' ? flags.tokenEnv : 'UNLEASH_ADMIN_TOKEN']);
   for (const s of commands) {
-    for (const v of fromEnv) if (v.length >= ENV_IN_CONFIG_MIN && s.includes(v)) mask.add(v);
+    if (s !== plainAddress) for (const v of fromEnv) if (v.length >= ENV_IN_CONFIG_MIN && s.includes(v)) mask.add(v);
     // Stryker disable next-line Regex: the scheme is not anchored, so one letter before :// already matches; the password capture is what counts
     for (const m of s.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:([^@\s/]+)@/gi)) mask.add(m[1], 1);
   }

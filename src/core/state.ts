@@ -103,6 +103,8 @@ export type RequestKind = 'abort' | 'promote';
 export interface DeploymentRequest {
   at: string;
   stepIndex?: number;
+  /** Who asked, when not `zdd abort` itself: `the kill switch (zdd flag kill "x")`. */
+  by?: string;
 }
 
 export type DeploymentRequests = Partial<Record<RequestKind, DeploymentRequest>>;

@@ -101,7 +101,7 @@ export class Engine {
         deps.events.emit({ type: 'warn', message: `Revision ${req.candidate.id} names the image stable ${current.stable!.revision.id} runs (${stableImage}): unless that tag moved, this deploys the same code again` });
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
-      await preflightFlags(steps, deps.flags);
+      await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       if (forced) record.forced = forced;
       await runner.save(record);
@@ -123,7 +123,7 @@ export class Engine {
     return this.withLock((lock) => lock.acquire(id, req.lockWaitMs, deps.signal), async (_lock, runner) => {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
-      await preflightFlags(steps, deps.flags);
+      await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
       const current = await currentState(deps).catch(() => ({ stable: null, others: [] }) as CurrentState);
       const serving = current.stable?.revision ?? { id: '(no revision)' };
       const record = this.newRun(id, FLAG_RELEASE, current.stable, serving, steps);
@@ -317,7 +317,7 @@ export class Engine {
     if (lockSignal.aborted) onLockLost();
     deps.signal.addEventListener('abort', onSignal, { once: true });
     lockSignal.addEventListener('abort', onLockLost, { once: true });
-    watcher.onAbort(() => stop(new InterruptedError('zdd abort')));
+    watcher.onAbort((by) => stop(new InterruptedError(by ?? 'zdd abort')));
     watcher.start();
     const scope: RunScope = { record, phase: 'deploy', signal: run.signal, watcher, stopAtPause };
     try {

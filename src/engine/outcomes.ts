@@ -63,7 +63,11 @@ function flagsNow(record: DeploymentRecord): string {
 }
 
 export function rolledBack(record: DeploymentRecord, reason: string, stepText: string, interrupted: boolean): Outcome {
-  const where = `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.${flagsNow(record)}`;
+  // A flag release never moved traffic: where its flags are is the whole answer.
+  const where =
+    record.strategy === 'flag-release'
+      ? `Traffic was not changed.${flagsNow(record) || ' No flag had been written.'}`
+      : `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.${flagsNow(record)}`;
   if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `${subject(record)} ${reason}${stepText}; rolled back. ${where}`, record };
   return {
     result: 'rolled-back',

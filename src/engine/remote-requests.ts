@@ -49,7 +49,7 @@ export class RequestWatcher {
   /** The store said a request came while a read was under way: read again when it ends. */
   private again = false;
   private unwatch: Promise<(() => void) | undefined> | null = null;
-  private abortListeners: (() => void)[] = [];
+  private abortListeners: ((by?: string) => void)[] = [];
   private promoteWaiters: { stepIndex: number; wake: () => void }[] = [];
   /** Promote requests of the request channel already acted on, and every one seen (the holder copies them into its record). */
   private consumedPromote: string | undefined;
@@ -88,7 +88,7 @@ export class RequestWatcher {
         const own = r?.id === this.deploymentId ? r : null;
         if ((requests.abort || own?.abortRequested) && !this.aborted) {
           this.aborted = true;
-          for (const l of this.abortListeners) l();
+          for (const l of this.abortListeners) l(requests.abort?.by);
         }
         const promote = requests.promote;
         if (promote) this.channelPromotes.add(promote.at);
@@ -142,7 +142,8 @@ export class RequestWatcher {
     this.unwatch = null;
   }
 
-  onAbort(listener: () => void): void {
+  /** `by`: who asked, as the request says (e.g. `zdd flag kill`); undefined for `zdd abort`. */
+  onAbort(listener: (by?: string) => void): void {
     this.abortListeners.push(listener);
   }
 

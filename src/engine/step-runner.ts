@@ -7,7 +7,7 @@ import { CheckFailedError, ConfigError, LockLostError, ProviderError, TrafficMis
 import { describeStep, formatDuration, type PauseStep, type Role, type RoleWeights, type Step } from '../core/plan.js';
 import type { RevisionSpec, WeightMap } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
-import { runFlagStep } from '../flags/flag-step.js';
+import { runFlagStep, watchForKill } from '../flags/flag-step.js';
 import { hookProcess } from '../hooks/hook-process.js';
 import { runHooks } from '../hooks/hook-runner.js';
 import { addVerdict, describeRunStep, describeWeights } from './deployment-record.js';
@@ -328,7 +328,9 @@ export class StepRunner {
       })();
       const promoted = watcher ? watcher.waitForPromote(bake.signal, index).then(() => 'promoted' as const) : new Promise<never>(() => {});
       const all = Promise.all([timer, ...analyses]).then(() => 'done' as const);
-      const first = await Promise.race([all, promoted]);
+      // A flag this run turned on, found off (a kill from anywhere): stop now, not at the bake's end.
+      const killed = watchForKill(record, deps.flags, bake.signal);
+      const first = await Promise.race([all, promoted, killed]);
       if (first === 'promoted') {
         record.promoteRequested = undefined;
         deps.events.emit({ type: 'info', message: 'Promoted: bake skipped' });

@@ -1,4 +1,4 @@
-import { ProviderError } from '../core/errors.js';
+import { InterruptedError, ProviderError } from '../core/errors.js';
 
 /**
  * Feature flags, as zdd sees them: one flag in one environment of a flag service, with one gradual
@@ -50,12 +50,69 @@ export interface FlagProvider {
   readonly environment: string;
   /** Read the flag from the service; a missing flag, refused token or unreachable service is an error. */
   get(flag: string): Promise<FlagState>;
-  /** Write `setting` (exposure only grows after the rollout is in place), then read it back and fail if it differs. */
-  set(flag: string, setting: FlagSetting): Promise<FlagState>;
+  /**
+   * Write `setting` (exposure only grows after the rollout is in place), then read it back and fail if it differs.
+   * With `guard`, a turn-on loses to any kill since `guard.since` (a mark from `changeMark`): the flag ends off and
+   * the call throws FlagKilledError, whatever the interleaving of the two writes.
+   */
+  set(flag: string, setting: FlagSetting, guard?: KillGuard): Promise<FlagState>;
   /** The kill switch: turn the flag off with one write, then read it back. Leaves the rollout as it was. */
   kill(flag: string): Promise<FlagState>;
   /** Release clients and timers. */
   close?(): Promise<void>;
+  /** An opaque mark of the flag's change history now (Unleash: its newest event id); null when it has none. */
+  changeMark?(flag: string): Promise<string | null>;
+  /** The flag turned off in this environment after `mark` (who and when, as the service tells), or null. */
+  turnedOffSince?(flag: string, mark: string | null): Promise<FlagKill | null>;
+  /** Before any change: what the setting needs exists (project, environment, context fields); ProviderError (exit 5) naming what is missing. */
+  preflight?(flag: string, setting: FlagSetting): Promise<void>;
+  /** Rules of the flag that are not zdd's and are active: the service ORs them with zdd's rollout whenever the flag is on. */
+  otherRules?(flag: string): Promise<OtherRule[]>;
+}
+
+/** A kill the service has evidence of: who turned the flag off and when, as far as it tells. */
+export interface FlagKill {
+  by?: string;
+  at?: string;
+}
+
+/** `since`: the flag's change mark when zdd last knew it (read or verified it); a kill after that wins. */
+export interface KillGuard {
+  since: string | null;
+}
+
+/** Another rule on the flag (a strategy zdd does not own) and the share of users it gives the flag. */
+export interface OtherRule {
+  /** e.g. `"beta testers" (flexibleRollout)` */
+  name: string;
+  /** e.g. `33% where region in [eu]`, `users [alice, bob]`, `100%` */
+  share: string;
+}
+
+/** `"beta testers" (flexibleRollout): 33%; "staff" (default): 100% where userId in [alice]` */
+export function describeOtherRules(rules: OtherRule[]): string {
+  return rules.map((r) => `${r.name}: ${r.share}`).join('; ');
+}
+
+/** `by admin at 2026-12-03T16:40:01Z` (what the service told), or `` when it told nothing. */
+export function describeKill(kill: FlagKill | null | undefined): string {
+  if (!kill) return '';
+  return `${kill.by ? ` by ${kill.by}` : ''}${kill.at ? ` at ${kill.at}` : ''}`;
+}
+
+/**
+ * The run's flag was turned off by someone else (`zdd flag kill`, the flag service's own UI): the run
+ * stops at once and rolls back, keeping the flag off. An interruption by a person (exit 130), as `zdd abort` is.
+ */
+export class FlagKilledError extends InterruptedError {
+  constructor(
+    readonly flag: string,
+    readonly environment: string,
+    readonly kill: FlagKill | null,
+  ) {
+    super(`the kill switch: flag "${flag}" was turned off in ${environment}${describeKill(kill)}`);
+    this.name = 'FlagKilledError';
+  }
 }
 
 /** The setting that reproduces `state` exactly (what a rollback writes back). */

@@ -23,6 +23,10 @@ export const flagReleaseSchema = z.strictObject({
   stickiness: nonEmptyString('Context field the rollout sticks to (default "default": userId, then sessionId, then random)').optional(),
   groupId: nonEmptyString('Bucketing seed (default: the flag name)').optional(),
   constraints: z.array(constraintSchema).optional().describe('Limit the rollout to matching contexts, e.g. [{ contextName: "region", values: ["eu"] }]'),
+  otherRules: z
+    .enum(['warn', 'refuse'])
+    .optional()
+    .describe('Other active rules on the flag (Unleash strategies zdd does not own) widen exposure, since they are ORed with the rollout: warn and go on (default), or refuse the release (exit 5)'),
 });
 
 const releaseField = {

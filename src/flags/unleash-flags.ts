@@ -1,5 +1,5 @@
 import { ProviderError, errorMessage } from '../core/errors.js';
-import { flagDifferences, fullSetting, readBackError, type FlagConstraint, type FlagProvider, type FlagSetting, type FlagState } from './flag-provider.js';
+import { FlagKilledError, flagDifferences, fullSetting, readBackError, type FlagConstraint, type FlagKill, type FlagProvider, type FlagSetting, type FlagState, type KillGuard, type OtherRule } from './flag-provider.js';
 import { HttpJsonClient } from './http-json.js';
 import type { UnleashFlagsConfig } from './schema.js';
 
@@ -18,7 +18,23 @@ interface UnleashStrategy {
   disabled?: boolean | null;
   parameters?: Record<string, string>;
   constraints?: { contextName: string; operator: string; values?: string[]; inverted?: boolean }[];
+  segments?: number[];
 }
+
+/** One entry of Unleash's event log for a flag (`GET /api/admin/events/{flag}`, newest first). */
+interface UnleashEvent {
+  id: number;
+  type: string;
+  environment?: string | null;
+  createdBy?: string | null;
+  createdAt?: string;
+  data?: { value?: string } | null;
+}
+
+/** The event Unleash logs when a flag is turned off in an environment (UI, API, `zdd flag kill`). */
+const DISABLED_EVENT = 'feature-environment-disabled';
+/** The event of zdd's kill marker (a tag added and removed at once). */
+const TAGGED_EVENT = 'feature-tagged';
 
 interface UnleashFeature {
   name: string;
@@ -49,8 +65,8 @@ export class UnleashFlagProvider implements FlagProvider {
     return (await this.read(flag)).state;
   }
 
-  /** The flag's state plus zdd's own strategy, from one GET. */
-  private async read(flag: string): Promise<{ state: FlagState; mine?: UnleashStrategy }> {
+  /** The flag's state plus zdd's own strategy and the user's active ones, from one GET. */
+  private async read(flag: string): Promise<{ state: FlagState; mine?: UnleashStrategy; others: UnleashStrategy[] }> {
     const feature = await this.call<UnleashFeature>(flag, 'reading', 'GET', this.featurePath(flag));
     const env = feature.environments.find((e) => e.name === this.environment);
     if (!env) throw this.unknownEnvironment(flag, feature.environments.map((e) => e.name));
@@ -64,10 +80,69 @@ export class UnleashFlagProvider implements FlagProvider {
       groupId: mine?.parameters?.groupId ?? flag,
       constraints: (mine?.constraints ?? []).map(fromUnleashConstraint),
     };
-    return { state, mine };
+    return { state, mine, others: env.strategies.filter((s) => s !== mine && !s.disabled) };
   }
 
-  async set(flag: string, setting: FlagSetting): Promise<FlagState> {
+  async otherRules(flag: string): Promise<OtherRule[]> {
+    return (await this.read(flag)).others.map(describeStrategy);
+  }
+
+  /** The newest event id of the flag: every change in Unleash (UI, API, another zdd) logs one. */
+  async changeMark(flag: string): Promise<string | null> {
+    const events = await this.events(flag);
+    return events.length ? String(Math.max(...events.map((e) => e.id))) : null;
+  }
+
+  async turnedOffSince(flag: string, mark: string | null): Promise<FlagKill | null> {
+    const after = mark === null ? -1 : Number(mark);
+    const off = (await this.events(flag))
+      .filter((e) => e.id > after && ((e.type === DISABLED_EVENT && e.environment === this.environment) || (e.type === TAGGED_EVENT && e.data?.value === this.killTag)))
+      .sort((a, b) => b.id - a.id)[0];
+    return off ? { ...(off.createdBy ? { by: off.createdBy } : {}), ...(off.createdAt ? { at: off.createdAt } : {}) } : null;
+  }
+
+  /** The flag's last 100 events, as Unleash logs them. */
+  private async events(flag: string): Promise<UnleashEvent[]> {
+    const answer = await this.call<{ events?: UnleashEvent[] }>(flag, 'reading the change log of', 'GET', `/api/admin/events/${encodeURIComponent(flag)}`);
+    return answer?.events ?? [];
+  }
+
+  /**
+   * Before any change: the project, the environment and every context field the rollout names exist.
+   * Unleash would only refuse them at the write (the rollout half done), as a 404 that names no fix.
+   */
+  async preflight(flag: string, setting: FlagSetting): Promise<void> {
+    const missing: string[] = [];
+    const fixes: string[] = [];
+    const projects = await this.call<{ projects?: { id: string }[] }>(flag, 'listing the projects for', 'GET', '/api/admin/projects');
+    if (projects?.projects && !projects.projects.some((p) => p.id === this.project)) {
+      missing.push(`project "${this.project}"`);
+      fixes.push(`create the project in Unleash (Projects → New project) or set flags.project to one of: ${projects.projects.map((p) => p.id).join(', ')}`);
+    }
+    const envs = await this.call<{ environments?: { name: string; enabled?: boolean }[] }>(flag, 'listing the environments for', 'GET', '/api/admin/environments');
+    if (envs?.environments && !envs.environments.some((e) => e.name === this.environment && e.enabled !== false)) {
+      missing.push(`environment "${this.environment}"`);
+      fixes.push(`create or enable the environment in Unleash (Configure → Environments) and add it to project "${this.project}", or set flags.environment to one of: ${envs.environments.filter((e) => e.enabled !== false).map((e) => e.name).join(', ')}`);
+    }
+    const fields = [...new Set([...(setting.constraints ?? []).map((c) => c.contextName), ...(setting.stickiness && !BUILT_IN_STICKINESS.has(setting.stickiness) ? [setting.stickiness] : [])])];
+    if (fields.length) {
+      const context = await this.call<{ name: string }[]>(flag, 'listing the context fields for', 'GET', '/api/admin/context');
+      const known = new Set((context ?? []).map((c) => c.name));
+      const absent = fields.filter((f) => !known.has(f));
+      if (absent.length) {
+        missing.push(`context field${absent.length === 1 ? '' : 's'} ${absent.map((f) => `"${f}"`).join(', ')}`);
+        fixes.push(`create ${absent.length === 1 ? 'it' : 'them'} in Unleash (Configure → Context fields → New context field${setting.stickiness && absent.includes(setting.stickiness) ? ', with "custom stickiness" on for the stickiness field' : ''}), or change flags.release.constraints / stickiness`);
+      }
+    }
+    if (missing.length) {
+      throw new ProviderError(`Unleash at ${withoutCredentials(this.base)} has no ${missing.join(', no ')}, which releasing flag "${flag}" needs. Nothing was changed.`, {
+        code: 'flag-not-found',
+        hint: `${fixes.map((f) => f[0]!.toUpperCase() + f.slice(1)).join('. ')}.`,
+      });
+    }
+  }
+
+  async set(flag: string, setting: FlagSetting, guard?: KillGuard): Promise<FlagState> {
     const want = fullSetting(flag, setting);
     const { state: before, mine } = await this.read(flag);
     let wrote = false;
@@ -108,24 +183,54 @@ export class UnleashFlagProvider implements FlagProvider {
         await write('changing the rollout of', 'PUT', `${this.envPath(flag)}/strategies/${encodeURIComponent(mine.id)}`, body);
       }
     }
-    if (!before.enabled && want.enabled) await write('turning on', 'POST', `${this.envPath(flag)}/on`);
+    // The kill switch wins any interleaving: a kill logged since zdd last knew the flag is looked for
+    // before the turn-on (no write then) and after every write (the turn-on raced it: off again).
+    if (!before.enabled && want.enabled) {
+      if (guard) await step(() => this.refuseIfKilled(flag, guard, false));
+      await write('turning on', 'POST', `${this.envPath(flag)}/on`);
+    }
+    if (guard && want.enabled) await step(() => this.refuseIfKilled(flag, guard, true));
     const after = await step(() => this.get(flag));
     const diffs = flagDifferences(after, want);
     if (diffs.length) throw readBackError(this, flag, diffs);
     return after;
   }
 
+  /** Throws FlagKilledError when Unleash logged a turn-off since `guard.since`; with `turnOff`, turns the flag off first (one write, read back). */
+  private async refuseIfKilled(flag: string, guard: KillGuard, turnOff: boolean): Promise<void> {
+    const kill = await this.turnedOffSince(flag, guard.since);
+    if (!kill) return;
+    if (turnOff && (await this.get(flag)).enabled) await this.kill(flag);
+    throw new FlagKilledError(flag, this.environment, kill);
+  }
+
   async close(): Promise<void> {
     this.http.close();
   }
 
+  /**
+   * Off, and beside it (in parallel: no slower) a kill marker in Unleash's event log: a tag added
+   * and removed in one call, which logs an event even when the flag was already off (a release's
+   * turn-on still in flight), where the turn-off itself logs none. A release that sees either
+   * event after its read turns the flag off again and stops; the feature keeps no tag.
+   */
   async kill(flag: string): Promise<FlagState> {
-    await this.call(flag, 'turning off', 'POST', `${this.envPath(flag)}/off`);
+    const tag = { type: 'simple', value: this.killTag };
+    await Promise.all([
+      this.call(flag, 'turning off', 'POST', `${this.envPath(flag)}/off`),
+      // The turn-off is what matters: a marker Unleash refuses (no "simple" tag type) costs only the evidence.
+      this.call(flag, 'marking the kill of', 'PUT', `/api/admin/features/${encodeURIComponent(flag)}/tags`, { addedTags: [tag], removedTags: [tag] }).catch(() => undefined),
+    ]);
     const after = await this.get(flag).catch((e: unknown) => {
       throw e instanceof ProviderError ? new ProviderError(e.message, { hint: e.hint, changed: true, code: e.code, cause: e }) : e;
     });
     if (after.enabled) throw readBackError(this, flag, ['enabled true (wanted false)']);
     return after;
+  }
+
+  /** The tag value of zdd's kill marker in this environment (see kill). */
+  private get killTag(): string {
+    return `zdd-kill-${this.environment}`;
   }
 
   private featurePath(flag: string): string {
@@ -137,7 +242,7 @@ export class UnleashFlagProvider implements FlagProvider {
   }
 
   private where(flag: string): string {
-    return `flag "${flag}" in Unleash environment "${this.environment}" (project "${this.project}", ${this.base})`;
+    return `flag "${flag}" in Unleash environment "${this.environment}" (project "${this.project}", ${withoutCredentials(this.base)})`;
   }
 
   private token(flag: string): string {
@@ -207,7 +312,7 @@ export class UnleashFlagProvider implements FlagProvider {
         hint: 'Set flags.environment to an environment enabled in the project.',
       });
     }
-    return new ProviderError(`Flag "${flag}" does not exist in Unleash project "${this.project}" (environment "${this.environment}", ${this.base}): ${serverSays}`, {
+    return new ProviderError(`Flag "${flag}" does not exist in Unleash project "${this.project}" (environment "${this.environment}", ${withoutCredentials(this.base)}): ${serverSays}`, {
       code: 'flag-not-found',
       hint: 'Create the flag in Unleash first (zdd changes flags, it does not create them), or check the name and flags.project.',
     });
@@ -219,6 +324,25 @@ export class UnleashFlagProvider implements FlagProvider {
       hint: `Set flags.environment to one of: ${known.join(', ') || '(none enabled in the project)'}.`,
     });
   }
+}
+
+/** Stickiness values every Unleash has without a context field of that name. */
+const BUILT_IN_STICKINESS = new Set(['default', 'userId', 'sessionId', 'random']);
+
+/** The URL with any `user:password@` replaced (promise 12: a URL in a message never carries credentials). */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1***@');
+}
+
+/** A user's strategy and the share of users it gives the flag when the flag is on. */
+function describeStrategy(s: UnleashStrategy): OtherRule {
+  const p = s.parameters ?? {};
+  const where = (s.constraints ?? []).map((c) => `${c.contextName} ${(c.operator === 'NOT_IN') !== !!c.inverted ? 'not in' : c.operator === 'IN' ? 'in' : c.operator} [${(c.values ?? []).join(', ')}]`);
+  if (s.segments?.length) where.push(`segment${s.segments.length === 1 ? '' : 's'} ${s.segments.join(', ')}`);
+  const percent = p.rollout ?? p.percentage;
+  const base =
+    s.name === 'default' ? '100%' : percent !== undefined ? `${percent}%` : p.userIds ? `users [${p.userIds}]` : p.IPs ? `addresses [${p.IPs}]` : p.hostNames ? `hosts [${p.hostNames}]` : 'some users';
+  return { name: `${s.title ? `"${s.title}" ` : ''}(${s.name})`, share: `${base}${where.length ? ` where ${where.join(' and ')}` : ''}` };
 }
 
 function unleashMessage(text: string): string {

@@ -28,7 +28,8 @@ export function liveRevision(live: ProviderSnapshot | { error: string }, history
     if (last) revision = last.status === 'succeeded' ? last.candidate.id : last.stable?.id ?? undefined;
   }
   if (!revision) return null;
-  const made = history.find((r) => r.status === 'succeeded' && r.candidate.id === revision);
+  // A flag release names the serving revision as its candidate but deployed nothing.
+  const made = history.find((r) => r.status === 'succeeded' && r.candidate.id === revision && r.strategy !== 'flag-release');
   if (!made) return { revision, ...(weight !== undefined ? { weight } : {}) };
   return {
     revision,

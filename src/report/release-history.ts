@@ -1,5 +1,6 @@
 import { formatDuration } from '../core/plan.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { describeFlagState } from '../flags/flag-provider.js';
 
 /** One line of `zdd history`. */
 export interface Release {
@@ -19,6 +20,8 @@ export interface Release {
   reason?: string;
   /** Started with --force despite preflight findings. */
   forced?: boolean;
+  /** Each flag the run changed: before it, and as last read back (`off` → `on, 100%`). */
+  flags?: { flag: string; before: string; after: string }[];
 }
 
 export function toRelease(r: DeploymentRecord): Release {
@@ -36,7 +39,17 @@ export function toRelease(r: DeploymentRecord): Release {
     ...(r.finishedAt ? { finishedAt: r.finishedAt, durationMs: Date.parse(r.finishedAt) - Date.parse(r.startedAt) } : {}),
     ...(r.rollback ? { reason: r.rollback.reason } : r.error ? { reason: r.error.message } : {}),
     ...(r.forced ? { forced: true } : {}),
+    ...(r.flags && Object.keys(r.flags).length
+      ? { flags: Object.entries(r.flags).map(([flag, e]) => ({ flag, before: describeFlagState(e.before), after: e.last ? describeFlagState(e.last) : 'unchanged' })) }
+      : {}),
   };
+}
+
+/** The REVISION cell: a flag release changed no revision, so it names its flags instead. */
+function whatChanged(r: Release): string {
+  const flags = (r.flags ?? []).map((f) => `flag ${f.flag}: ${f.before} → ${f.after}`).join('; ');
+  if (r.strategy === 'flag-release') return cut(flags || 'flag (none written)', 48);
+  return flags ? `${r.revision} + ${cut(flags, 40)}` : r.revision;
 }
 
 /** A plain-text table, newest first; long cells are cut, the JSON has them whole. */
@@ -44,7 +57,7 @@ export function renderHistory(service: string, releases: Release[]): string {
   if (!releases.length) return `No deploys of ${service} recorded yet.\n`;
   const rows = releases.map((r) => [
     r.id,
-    r.revision,
+    whatChanged(r),
     cut(r.image ?? '—', 32),
     r.strategy,
     r.forced ? `${r.result} (forced)` : r.result,

@@ -15,5 +15,5 @@ export function isDeploymentRequest(v: unknown): v is DeploymentRequest {
 
 /** A request kept to what the interface promises (a stored file may carry more). */
 export function requestOf(v: DeploymentRequest): DeploymentRequest {
-  return v.stepIndex === undefined ? { at: v.at } : { at: v.at, stepIndex: v.stepIndex };
+  return { at: v.at, ...(v.stepIndex === undefined ? {} : { stepIndex: v.stepIndex }), ...(typeof v.by === 'string' ? { by: v.by } : {}) };
 }

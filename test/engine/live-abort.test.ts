@@ -25,7 +25,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function run(over: Partial<DeploymentRecord> = {}): DeploymentRecord {
   const plan = [{ kind: 'shiftTraffic' as const, weights: { stable: 90, candidate: 10 } }, { kind: 'pause' as const }];
   const by = currentHolder('deploy', Date.now());
-  return { ...newRecord({ id: 'd1', service: 'web', strategy: 'canary', stable: { id: 'v1' }, candidate: { id: 'v2' }, plan, by, now: Date.now() }), status: 'running', ...over };
+  return { ...newRecord({ id: 'd1', service: 'web', strategy: 'canary', stable: { revision: { id: 'v1' }, replicas: 2 }, candidate: { id: 'v2' }, plan, by, now: Date.now() }), status: 'running', ...over };
 }
 
 /** The lock as another live process holds it for `deploymentId` (this process, its token forgotten: alive, not ours). */

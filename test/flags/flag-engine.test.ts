@@ -148,8 +148,8 @@ describe('zdd release: a flag ramp through the engine', () => {
       if (method === 'get' && ++gets === 3) await file.kill(FLAG);
     };
     const outcome = await h.engine.release({ flag: FLAG, steps: [10, 50, 100], pauseMs: 1000, analysis: [], lockWaitMs: 0 });
-    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
-    expect(outcome.message).toMatch(/Flag "new-checkout" was turned off in flag file .* after zdd set it \(kill switch\)/);
+    expect(outcome.exitCode).toBe(ExitCode.Interrupted);
+    expect(outcome.message).toMatch(/interrupted by the kill switch: flag "new-checkout" was turned off in flag file/);
     expect(await file.get(FLAG)).toMatchObject({ enabled: false, rollout: 5 });
     expect(flags.calls).toEqual(['get', 'get', 'set', 'get', 'get', 'set']);
     expect(h.events.some((e) => e.type === 'warn' && /turned off during the release/.test(e.message))).toBe(true);

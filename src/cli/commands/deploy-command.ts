@@ -20,7 +20,7 @@ interface DeployFlags {
 
 export default async function deployCommand(flags: DeployFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   const candidate = providerCandidate(revisionFromFlags(flags), loaded.config.provider as { type: string });
   const strategy = flags.strategy ?? defaultStrategy(loaded);
   if (flags.detach) {

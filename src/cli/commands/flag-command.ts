@@ -1,18 +1,15 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError, errorMessage } from '../../core/errors.js';
 import type { LoadedConfig } from '../../config/load-config.js';
-import { isUnfinished } from '../../engine/deployment-record.js';
-import { createStateStore } from '../../state/create-state-store.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { providerFlags } from '../../providers/provider-manifest.js';
-import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
+import { commandClock, loadCommandConfig } from '../command-start.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 
-async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
-  const loaded = await loadCommandConfig(globals);
+async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
+  const loaded = await loadCommandConfig(globals, io);
   return { flags: await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }), loaded };
 }
 
@@ -22,13 +19,21 @@ async function flagProvider(globals: GlobalOptions): Promise<{ flags: FlagProvid
  * flag is already off, so a state store that cannot be reached only costs a warning.
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
+  // Loaded after the kill: the flag is off before any of this is read from disk.
+  const [{ isUnfinished }, { createStateStore }, { providerFlags }, { stateStoreOptions }] = await Promise.all([
+    import('../../engine/deployment-record.js'),
+    import('../../state/create-state-store.js'),
+    import('../../providers/provider-manifest.js'),
+    import('../context.js'),
+  ]);
   const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   const record = await store.records.latest(loaded.config.service);
   if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
   if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
   // A request, not a write of the record: only the deploy's lock holder writes that (promise 11).
-  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString() });
-  return record.id;
+  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString(), by: `the kill switch (zdd flag kill "${flag}")` });
+  const what = record.strategy === 'flag-release' ? 'Release' : 'Deploy';
+  return `${what} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt})`;
 }
 
 function flagName(opts: { args?: string[] }): string {
@@ -45,7 +50,7 @@ function flagName(opts: { args?: string[] }): string {
 export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const started = performance.now();
   const flag = flagName(opts);
-  const { flags, loaded } = await flagProvider(globals);
+  const { flags, loaded } = await flagProvider(globals, io);
   try {
     const calling = performance.now();
     const state = await flags.kill(flag);
@@ -63,8 +68,10 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
       exitCode: ExitCode.Ok,
       message:
         `Flag "${flag}" is OFF in ${flags.environment} (read back ${ms}ms after the command started, ${serviceMs}ms of it with ${flags.name}): ${describeFlagState(state)}.` +
-        (aborted ? `\nAsked release ${aborted}, which ramps this flag, to abort: its rollback keeps the flag off.` : ''),
-      hint: aborted ? 'Follow it with `zdd status`.' : 'The rollout is kept: `zdd release` or the flag service turns it back on when the incident is over.',
+        (aborted ? `\n${aborted} ramps this flag and is running: asked it to stop; it rolls back and keeps the flag off.` : ''),
+      hint: aborted
+        ? 'Follow it with `zdd status`.'
+        : `The rollout is kept: \`zdd release\` or the flag service turns it back on when the incident is over. No running release of this flag is recorded in this machine's state${state.rollout !== null ? '; one running from elsewhere sees the flag off within a second and stops, keeping it off' : ''}.`,
     });
   } finally {
     await flags.close?.();
@@ -74,7 +81,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
 /** Prints the flag as the service reports it now. */
 export async function flagGet(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const flag = flagName(opts);
-  const { flags } = await flagProvider(globals);
+  const { flags } = await flagProvider(globals, io);
   try {
     const state = await flags.get(flag);
     if (io.output.json) io.output.data({ type: 'flag', action: 'get', state });

@@ -9,7 +9,7 @@ import type { CommandIO } from '../run-cli-command.js';
 export default async function historyCommand(flags: { limit?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const limit = Number(flags.limit ?? 20);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a whole number of releases, got "${flags.limit}"`, 'For example `zdd history --limit 50`.');
-  const { service, store } = await openRecords(globals);
+  const { service, store } = await openRecords(globals, io);
   const releases = (await store.records.history(service, limit)).map(toRelease);
   if (io.output.json) io.output.data({ type: 'history', service, releases });
   else io.output.human(renderHistory(service, releases));

@@ -8,15 +8,15 @@ import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 import { createStateStore } from '../../state/create-state-store.js';
 
-async function store(globals: GlobalOptions) {
-  const loaded = await loadCommandConfig(globals);
+async function store(globals: GlobalOptions, io: CommandIO) {
+  const loaded = await loadCommandConfig(globals, io);
   if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   return { service: loaded.config.service, store: s };
 }
 
 export async function lockStatus(_flags: unknown, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  const { service, store: s } = await store(globals);
+  const { service, store: s } = await store(globals, io);
   const info = await s.lock.inspect(service);
   if (io.output.json) io.output.data({ type: 'lock', service, lock: info });
   if (!info) return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `Lock of ${service} is free.` });
@@ -30,7 +30,7 @@ export async function lockStatus(_flags: unknown, globals: GlobalOptions, io: Co
 
 export async function lockRelease(flags: { force?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   if (!flags.force) throw new UsageError('Releasing a lock another deploy may hold needs --force', 'Check `zdd lock status` first, then run `zdd lock release --force`.');
-  const { service, store: s } = await store(globals);
+  const { service, store: s } = await store(globals, io);
   // A damaged lock is what --force is for: say what it was, then remove it all the same.
   const info = await s.lock.inspect(service).catch((e: unknown) => {
     if (e instanceof ZddError && e.code === 'state-corrupt') return e;

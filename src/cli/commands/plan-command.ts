@@ -1,4 +1,5 @@
 import { describeStep } from '../../core/plan.js';
+import { widerExposure } from '../../flags/flag-step.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
 import { finish, withContext } from '../finish.js';
@@ -8,16 +9,18 @@ import type { CommandIO } from '../run-cli-command.js';
 
 /** A plan for the candidate `deploy` would use with the same flags (`--image x:1.4.2` → revision 1.4.2). */
 export default async function planCommand(flags: { revision?: string; image?: string; strategy?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   const strategyName = flags.strategy ?? defaultStrategy(loaded);
   const candidate = flags.revision || flags.image ? revisionFromFlags(flags) : { id: '<candidate>' };
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const { strategy, steps, current } = await ctx.engine.plan({ candidate, strategy: strategyName });
+    const notes = ctx.flags ? await widerExposure(steps, ctx.flags) : [];
     if (io.output.json) {
-      io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps });
+      io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps, ...(notes.length ? { notes } : {}) });
     } else {
       io.output.human(`Plan for ${ctx.config.service}: ${current.stable?.revision.id ?? '(nothing running)'} → ${candidate.id} with ${strategy.name} (${steps.length} steps)\n`);
       steps.forEach((s, i) => io.output.human(`  ${String(i + 1).padStart(2)}. ${describeStep(s)}\n`));
+      for (const n of notes) io.output.human(`  note: ${n}.\n`);
     }
     return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `${steps.length} steps; nothing was changed.` });
   });

@@ -1,7 +1,9 @@
 import { ExitCode } from '../../core/exit-codes.js';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import { DEFAULT_RELEASE_PAUSE_MS, DEFAULT_RELEASE_STEPS, flagRampSteps } from '../../flags/flag-plan.js';
+import { widerExposure } from '../../flags/flag-step.js';
+import { createFlagProvider } from '../../flags/registry.js';
 import { createContext, loadCommandConfig } from '../context.js';
 import { durationFlag } from '../durations.js';
 import { finish, withContext } from '../finish.js';
@@ -28,7 +30,7 @@ function parseSteps(value: string): number[] {
 export default async function releaseCommand(flags: ReleaseFlags, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const flag = flags.args?.[0];
   if (!flag) throw new UsageError('Which flag? `zdd release <flag>` needs the flag name');
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   const defaults = loaded.config.flags?.release ?? {};
   const gates = Object.keys(loaded.config.gates ?? {});
   const ramp = {
@@ -40,10 +42,15 @@ export default async function releaseCommand(flags: ReleaseFlags, globals: Globa
   if (missing.length) throw new UsageError(`Analysis gate${missing.length === 1 ? '' : 's'} ${missing.map((g) => `"${g}"`).join(', ')} not defined in the config`, 'Define it under gates, or pass --analysis with gates that exist.');
   if (flags.dryRun) {
     const steps = flagRampSteps(flag, ramp);
-    if (io.output.json) io.output.data({ type: 'plan', service: loaded.config.service, strategy: 'flag-release', flag, steps });
+    const provider = await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir });
+    const notes = await widerExposure(steps, provider)
+      .catch((e: unknown) => [`Could not read flag "${flag}" to check for other rules on it: ${errorMessage(e)}`])
+      .finally(() => provider.close?.());
+    if (io.output.json) io.output.data({ type: 'plan', service: loaded.config.service, strategy: 'flag-release', flag, steps, ...(notes.length ? { notes } : {}) });
     else {
       io.output.human(`Plan for releasing flag "${flag}" of ${loaded.config.service} (${steps.length} steps)\n`);
       steps.forEach((s, i) => io.output.human(`  ${String(i + 1).padStart(2)}. ${describeStep(s)}\n`));
+      for (const n of notes) io.output.human(`  note: ${n}.\n`);
     }
     return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `${steps.length} steps; nothing was changed.` });
   }

@@ -14,7 +14,7 @@ const SEARCH_LIMIT = 500;
 
 export default async function reportCommand(flags: { args?: string[]; output?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const wanted = flags.args?.[0];
-  const { service, store } = await openRecords(globals);
+  const { service, store } = await openRecords(globals, io);
   let record;
   if (!wanted) {
     record = await store.records.latest(service);

@@ -8,7 +8,7 @@ import type { CommandIO } from '../run-cli-command.js';
 /** `zdd rollback [--to <revision>]`: abort an unfinished deploy, or restore the previous (or the named) revision. */
 export default async function rollbackCommand(flags: { lockWait?: string; to?: string }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   // With --to a live deploy is refused, not aborted: the engine says so.
   const asked = flags.to === undefined ? await askLiveDeployEarly(loaded) : undefined;
   const { createContext } = await import('../context.js');

@@ -47,7 +47,7 @@ async function liveFlags(flags: FlagProvider | undefined, deployment: Deployment
 }
 
 export default async function statusCommand(flags: { watch?: boolean }, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   let ctx: CommandContext;
   try {
     ctx = await createContext(globals, io, loaded);

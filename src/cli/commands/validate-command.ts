@@ -5,7 +5,7 @@ import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 
 export default async function validateCommand(_flags: unknown, globals: GlobalOptions, io: CommandIO): Promise<number> {
-  const loaded = await loadCommandConfig(globals);
+  const loaded = await loadCommandConfig(globals, io);
   const { config } = loaded;
   if (config.strategies?.default) resolveStrategy(loaded, config.strategies.default);
   const gates = Object.keys(config.gates ?? {});
