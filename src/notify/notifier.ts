@@ -6,6 +6,12 @@ import { NotificationBuilder, type Notification, type NotificationContext } from
 import { NOTIFY_ON, type NotifyTarget } from './schema.js';
 
 export const DEFAULT_NOTIFY_TIMEOUT_MS = 5_000;
+/**
+ * How long a command that has done its work waits for notifications still in flight before it
+ * exits (and reports them as not delivered): a webhook that never answers must not hold an
+ * incident's `zdd rollback` for its whole timeout.
+ */
+export const EXIT_GRACE_MS = 300;
 
 /** Where a notifier's own problems go: a `warn` event while the command runs, stderr after its `done`. */
 export interface NotifierWarnings {
@@ -15,12 +21,15 @@ export interface NotifierWarnings {
 /**
  * Sends notifications for the events of a deploy, as a listener on the event bus: the engine
  * knows nothing of it. Every request is fired without being awaited (several at once, each
- * bounded by its timeout), so a slow or failing webhook never holds back a step or a rollback;
+ * bounded by its timeout, and all by a short grace once the command is done), so a slow or
+ * failing webhook never holds back a step, a rollback or the command's exit;
  * failures only warn, naming the target by its variable, never by its URL (a secret).
  */
 export class Notifier {
   private readonly builder: NotificationBuilder;
   private readonly pending = new Set<Promise<void>>();
+  /** Aborts every request in flight when the command's grace is over. */
+  private readonly exiting = new AbortController();
   private warnedMissing = false;
 
   constructor(
@@ -49,9 +58,21 @@ export class Notifier {
     }
   }
 
-  /** Wait for requests in flight (each ends by its own timeout). */
-  async flush(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+  /**
+   * Called when the command's work is done: waits up to `graceMs` for requests in flight, then
+   * gives up on the rest (each warns that it was not delivered) and returns.
+   */
+  async flush(graceMs = EXIT_GRACE_MS): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    const allSettled = (async () => {
+      while (this.pending.size) await Promise.all([...this.pending]);
+    })();
+    await Promise.race([allSettled, graceOver]);
+    clearTimeout(timer);
+    if (!this.pending.size) return;
+    this.exiting.abort();
+    await allSettled;
   }
 
   private async send(t: NotifyTarget, i: number, url: string, n: Notification): Promise<void> {
@@ -62,11 +83,15 @@ export class Notifier {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'zdd' },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.exiting.signal]),
       });
       await res.body?.cancel().catch(() => undefined);
       if (!res.ok) this.warnings.warn(`${label(t, i)}: the ${n.event} notification got HTTP ${res.status}; the deploy goes on`);
     } catch (e) {
+      if (this.exiting.signal.aborted) {
+        this.warnings.warn(`${label(t, i)}: the ${n.event} notification was not delivered (no answer by the time zdd's work was done; zdd exits without waiting out its ${formatDuration(timeoutMs)} timeout)`);
+        return;
+      }
       const why = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError') ? `no answer within ${formatDuration(timeoutMs)}` : describeFetchError(e);
       this.warnings.warn(`${label(t, i)}: the ${n.event} notification was not delivered (${why}); the deploy goes on`);
     }

@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import type { CheckResult } from '../core/checks.js';
+import { ExitCode } from '../core/exit-codes.js';
 import type { ZddEventWithTime } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
 import { verdictLabel, type Reporter } from './reporter.js';
@@ -43,7 +44,9 @@ export class GithubReporter implements Reporter {
         this.write(`::error title=zdd rollback::${escape(e.reason)}\n`);
         break;
       case 'done':
-        if (e.exitCode !== 0) this.write(`::error title=zdd ${e.result}::${escape(e.message)}\n`);
+        // A stop at a manual pause (exit 6) is on purpose and the action's step succeeds: a notice, not an error.
+        if (e.exitCode === ExitCode.Paused) this.write(`::notice title=zdd ${e.result}::${escape(e.message)}\n`);
+        else if (e.exitCode !== 0) this.write(`::error title=zdd ${e.result}::${escape(e.message)}\n`);
         this.writeSummary(e);
         break;
       default:
@@ -53,7 +56,7 @@ export class GithubReporter implements Reporter {
 
   private writeSummary(done: Extract<ZddEventWithTime, { type: 'done' }>): void {
     if (!this.summaryPath) return;
-    const icon = done.exitCode === 0 ? '✅' : done.exitCode === 1 || done.exitCode === 130 ? '↩️' : '❌';
+    const icon = done.exitCode === 0 ? '✅' : done.exitCode === ExitCode.Paused ? '⏸️' : done.exitCode === 1 || done.exitCode === 130 ? '↩️' : '❌';
     const lines = [this.header || '### zdd', '', `${icon} **${done.result}** (exit ${done.exitCode}): ${done.message.replace(/\n/g, ' ')}`, ''];
     if (this.steps.length) {
       lines.push('| phase | step | what | took |', '| --- | --- | --- | --- |');
