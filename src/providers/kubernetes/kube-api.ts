@@ -198,6 +198,14 @@ export class KubeApi {
     }
   }
 
+  /** Whether RBAC lets this user `verb` the resource in the namespace (a SelfSubjectAccessReview, which any user may create). */
+  async canI(verb: string, group: string, resource: string): Promise<boolean> {
+    const review = { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: this.namespace, verb, group, resource } } };
+    const res: KubeResource = { group: 'authorization.k8s.io', version: 'v1', plural: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview' };
+    const r = await this.send('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', res, undefined, review);
+    return this.ok<{ status?: { allowed?: boolean } }>(r, 'create', res).status?.allowed === true;
+  }
+
   private ok<T>(r: { status: number; body: unknown }, verb: string, res: KubeResource, name?: string): T {
     if (r.status >= 200 && r.status < 300) return r.body as T;
     throw this.statusError(r.status, r.body, verb, res, name);
