@@ -53,6 +53,8 @@ export class DeploymentPlatform implements Platform {
   readonly name = 'kubernetes';
   readonly capabilities = { batches: true, scaleToZero: true, surge: true };
   private template: DeploymentObject | null = null;
+  /** The header that reaches the candidate through the router's test route (set by the provider when its router has one). */
+  testHeaders?: Record<string, string>;
 
   constructor(
     private readonly api: KubeApi,
@@ -175,7 +177,8 @@ export class DeploymentPlatform implements Platform {
 
   async endpoints(revisionId: string): Promise<RevisionEndpoints> {
     void revisionId;
-    return this.config.url ? { serviceUrl: this.config.url } : {};
+    const url = this.config.url;
+    return { ...(url ? { serviceUrl: url } : {}), ...(this.testHeaders ? { testHeaders: this.testHeaders, ...(url ? { testUrl: url } : {}) } : {}) };
   }
 
   /** Every revision's Deployment (the user's and zdd's), as it stands. */

@@ -32,6 +32,7 @@ export class KubernetesProvider implements Provider {
       const header = r.testRoute === false ? null : { ...DEFAULT_TEST_HEADER, ...r.testRoute };
       const shape = r.type === 'istio' ? new IstioRoute(r.virtualService, r.route, ctx.service, header) : new GatewayApiRoute(r.httpRoute, r.rule ?? 0, header);
       this.router = new WeightedRouteRouter(r.type, api, shape, r.type === 'istio' ? r.virtualService : r.httpRoute, base!, this.platform, ctx.service, header);
+      if (header) this.platform.testHeaders = { [header.header]: header.value };
     }
     const caps = this.router.capabilities;
     this.capabilities = {
