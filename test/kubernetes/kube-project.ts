@@ -8,8 +8,8 @@ import { startKubeControlPlane, startKubeletStandIn, type KubeControlPlane } fro
 const FIXTURES = join(import.meta.dirname, '../fixtures/kubernetes');
 
 /** The manifests docs/kubernetes.md tells a user to apply (Deployment, Services, VirtualService, HTTPRoute). */
-export function appManifests(replicas = 2): string {
-  return `apiVersion: apps/v1
+export function appManifests(replicas = 2, routes = true): string {
+  const all = `apiVersion: apps/v1
 kind: Deployment
 metadata: { name: web, labels: { app: web } }
 spec:
@@ -56,12 +56,20 @@ spec:
     - matches: [{ path: { type: PathPrefix, value: / } }]
       backendRefs: [{ name: web, port: 80, weight: 100 }]
 `;
+  return routes ? all : all.split('\n---\n').filter((doc) => !/VirtualService|HTTPRoute/.test(doc)).join('\n---\n');
+}
+
+/** Istio's and the Gateway API's CRDs, from the fixtures. */
+export function installRouteCrds(cp: KubeControlPlane): void {
+  cp.apply(readFileSync(join(FIXTURES, 'istio-crds.yaml'), 'utf8'));
+  cp.apply(readFileSync(join(FIXTURES, 'gateway-api-crds.yaml'), 'utf8'));
+  cp.kubectl(['wait', '--for=condition=Established', 'crd/virtualservices.networking.istio.io', 'crd/httproutes.gateway.networking.k8s.io']);
 }
 
 export interface KubeSuite {
   cp: KubeControlPlane;
   /** A fresh namespace with the app's manifests applied and its pods ready. */
-  namespace(opts?: { replicas?: number }): Promise<string>;
+  namespace(opts?: { replicas?: number; routes?: boolean }): Promise<string>;
   /** A project directory whose deploy.config.ts targets `namespace` with the given router. */
   project(namespace: string, router: string, extra?: string, state?: string): string;
   zdd(dir: string, args: string[], opts?: { fastClock?: boolean; timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
@@ -73,7 +81,7 @@ export interface KubeSuite {
  * One control plane per test file (test/helpers/kube.ts), the kubelet stand-in running, the
  * Istio and Gateway API CRDs installed; each test gets its own namespace.
  */
-export function useKubeSuite(): KubeSuite {
+export function useKubeSuite(opts: { crds?: boolean } = {}): KubeSuite {
   let cp: KubeControlPlane;
   let kubelet: { stop(): Promise<void> } | null = null;
   const kubelets: { stop(): Promise<void> }[] = [];
@@ -81,9 +89,7 @@ export function useKubeSuite(): KubeSuite {
   let n = 0;
   beforeAll(async () => {
     cp = await startKubeControlPlane();
-    cp.apply(readFileSync(join(FIXTURES, 'istio-crds.yaml'), 'utf8'));
-    cp.apply(readFileSync(join(FIXTURES, 'gateway-api-crds.yaml'), 'utf8'));
-    cp.kubectl(['wait', '--for=condition=Established', 'crd/virtualservices.networking.istio.io', 'crd/httproutes.gateway.networking.k8s.io']);
+    if (opts.crds !== false) installRouteCrds(cp);
   }, 45 * 60_000);
   afterAll(async () => {
     for (const k of kubelets) await k.stop();
@@ -99,7 +105,7 @@ export function useKubeSuite(): KubeSuite {
     async namespace(opts = {}) {
       const ns = `t${++n}-${Math.random().toString(36).slice(2, 7)}`;
       cp.kubectl(['create', 'namespace', ns]);
-      cp.apply(appManifests(opts.replicas ?? 2), ns);
+      cp.apply(appManifests(opts.replicas ?? 2, opts.routes ?? true), ns);
       kubelets.push(startKubeletStandIn(cp, { namespace: ns, intervalMs: 150 }));
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
