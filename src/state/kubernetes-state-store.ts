@@ -70,7 +70,12 @@ function objectName(...parts: string[]): string {
     .slice(0, 253);
 }
 
+/** Label on a request ConfigMap naming the deploy it is for, so one list reads all of a deploy's requests. */
+const DEPLOYMENT_LABEL = 'zdd.dev/deployment';
+
 class ConfigMapRecordStore implements RecordStore {
+  /** resourceVersion of each ConfigMap this process last wrote: the next save replaces it in one call. */
+  private readonly written = new Map<string, string>();
   constructor(private readonly api: KubeApi) {}
 
   async latest(service: string): Promise<DeploymentRecord | null> {
@@ -93,13 +98,15 @@ class ConfigMapRecordStore implements RecordStore {
   }
 
   async request(service: string, deploymentId: string, kind: RequestKind, request: DeploymentRequest): Promise<void> {
-    await this.put(objectName('zdd', service, 'request', deploymentId, kind), service, 'request', JSON.stringify(requestOf(request)));
+    await this.put(objectName('zdd', service, 'request', deploymentId, kind), service, 'request', JSON.stringify(requestOf(request)), { [DEPLOYMENT_LABEL]: labelValue(deploymentId), 'zdd.dev/request': kind });
   }
 
+  /** One list call (a running deploy polls this during pauses). */
   async requests(service: string, deploymentId: string): Promise<DeploymentRequests> {
     const out: DeploymentRequests = {};
+    const cms = await this.api.list<ConfigMap>(RESOURCES.configMap, `${SERVICE_LABEL}=${service},${STATE_LABEL}=request,${DEPLOYMENT_LABEL}=${labelValue(deploymentId)}`);
     for (const kind of ['abort', 'promote'] as const) {
-      const cm = await this.api.get<ConfigMap>(RESOURCES.configMap, objectName('zdd', service, 'request', deploymentId, kind));
+      const cm = cms.find((c) => c.metadata.name === objectName('zdd', service, 'request', deploymentId, kind));
       if (cm) out[kind] = requestOf(this.parse(cm, REQUEST_KIND));
     }
     return out;
@@ -109,16 +116,30 @@ class ConfigMapRecordStore implements RecordStore {
     return parseStateJson(cm.data?.['value.json'] ?? '', `ConfigMap ${cm.metadata.name} in namespace ${this.api.namespace}`, kind);
   }
 
-  /** Create, or replace with the resourceVersion read (a record has one writer: the lock holder). */
-  private async put(name: string, service: string, state: string, value: string): Promise<void> {
+  /**
+   * Replace with the resourceVersion this process last wrote (one call), else create; a 409 or a
+   * name taken reads it again and replaces with the version read (a record has one writer: the lock holder).
+   */
+  private async put(name: string, service: string, state: string, value: string, labels: Record<string, string> = {}): Promise<void> {
     const body: ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name, labels: { ...MANAGED_BY, [SERVICE_LABEL]: service, [STATE_LABEL]: state } },
+      metadata: { name, labels: { ...MANAGED_BY, [SERVICE_LABEL]: service, [STATE_LABEL]: state, ...labels } },
       data: { 'value.json': value },
     };
-    if (await this.api.create(RESOURCES.configMap, body)) return;
-    await this.api.update<ConfigMap>(RESOURCES.configMap, name, (cm) => ({ ...cm, data: body.data }));
+    const known = this.written.get(name);
+    if (known) {
+      try {
+        const done = await this.api.replace<ConfigMap>(RESOURCES.configMap, { ...body, metadata: { ...body.metadata, resourceVersion: known } });
+        this.written.set(name, done.metadata.resourceVersion ?? '');
+        return;
+      } catch (e) {
+        if (!(e instanceof KubeConflict)) throw e;
+      }
+    }
+    const created = await this.api.create<ConfigMap>(RESOURCES.configMap, body);
+    const done = created ?? (await this.api.update<ConfigMap>(RESOURCES.configMap, name, (cm) => ({ ...cm, metadata: { ...cm.metadata, labels: body.metadata.labels }, data: body.data })));
+    this.written.set(name, done.metadata.resourceVersion ?? '');
   }
 }
 
@@ -244,6 +265,11 @@ class LeaseLockStore implements LockStore {
       },
     });
   }
+}
+
+/** A label value (at most 63 characters of [A-Za-z0-9._-]). */
+function labelValue(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
 }
 
 /** Lease times are MicroTime: RFC 3339 with microseconds. */

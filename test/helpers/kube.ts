@@ -19,8 +19,12 @@ import { freePort } from './moto.js';
  */
 export interface KubeControlPlane {
   server: string;
-  /** A kubeconfig with contexts `admin` (current; system:masters) and `limited` (no RBAC grants). */
+  /** A kubeconfig with contexts `admin` (current; user "zdd-admin" in system:masters) and `limited` (user "limited", no RBAC grants). */
   kubeconfig: string;
+  /** Requests the API server's audit log holds from `user` so far (zdd's calls: "zdd-admin"). */
+  auditCount(user: string, since?: number): number;
+  /** The same requests by "verb resource" (e.g. "get virtualservices"). */
+  auditSummary(user: string, since?: number): Record<string, number>;
   adminToken: string;
   limitedToken: string;
   /** Admin HTTPS call for test setup and assertions. */
@@ -87,7 +91,13 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
     const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
     const limitedToken = `limited-${Math.random().toString(36).slice(2)}`;
     const controllerToken = `controller-${Math.random().toString(36).slice(2)}`;
-    writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n${limitedToken},limited,limited-uid\n${controllerToken},system:kube-controller-manager,kcm-uid,"system:masters"\n`);
+    const zddToken = `zdd-${Math.random().toString(36).slice(2)}`;
+    writeFileSync(
+      join(dir, 'tokens.csv'),
+      `${adminToken},admin,admin-uid,"system:masters"\n${zddToken},zdd-admin,zdd-uid,"system:masters"\n${limitedToken},limited,limited-uid\n${controllerToken},system:kube-controller-manager,kcm-uid,"system:masters"\n`,
+    );
+    // The audit log counts zdd's requests (the closing note's "API calls per canary").
+    writeFileSync(join(dir, 'audit-policy.json'), JSON.stringify({ apiVersion: 'audit.k8s.io/v1', kind: 'Policy', omitStages: ['RequestReceived'], rules: [{ level: 'None', users: ['admin', 'system:kube-controller-manager'] }, { level: 'Metadata' }] }));
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
     writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -104,6 +114,7 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       '--service-cluster-ip-range=10.0.0.0/24',
       // No service accounts are minted (no tokens controller): pods need none.
       '--disable-admission-plugins=ServiceAccount',
+      `--audit-policy-file=${join(dir, 'audit-policy.json')}`, `--audit-log-path=${join(dir, 'audit.log')}`,
       '--logtostderr', '--v=0',
     ]);
     const server = `https://127.0.0.1:${apiPort}`;
@@ -129,7 +140,7 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [{ name: 'zdd-test', cluster: { server, 'certificate-authority-data': caData } }],
-      users: [userConfig('admin', adminToken), userConfig('limited', limitedToken), userConfig('controller', controllerToken)],
+      users: [userConfig('admin', zddToken), userConfig('limited', limitedToken), userConfig('controller', controllerToken)],
       contexts: [
         { name: 'admin', context: { cluster: 'zdd-test', user: 'admin', namespace: 'default' } },
         { name: 'limited', context: { cluster: 'zdd-test', user: 'limited', namespace: 'default' } },
@@ -146,8 +157,21 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       '--logtostderr', '--v=0',
     ]);
 
+    const audit = (user: string, since: number): any[] => {
+      let text = '';
+      try {
+        text = readFileSync(join(dir, 'audit.log'), 'utf8');
+      } catch {
+        return [];
+      }
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.user?.username === user && Date.parse(e.requestReceivedTimestamp) >= since);
+    };
     const kubectl = (args: string[], input?: string) => {
-      const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input, timeout: 30_000 });
+      const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, `--token=${adminToken}`, ...args], { encoding: 'utf8', input, timeout: 30_000 });
       if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
       return r.stdout;
     };
@@ -156,6 +180,17 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       kubeconfig,
       adminToken,
       limitedToken,
+      auditCount(user, since = 0) {
+        return audit(user, since).length;
+      },
+      auditSummary(user, since = 0) {
+        const out: Record<string, number> = {};
+        for (const e of audit(user, since)) {
+          const key = `${e.verb} ${e.objectRef?.resource ?? e.requestURI}`;
+          out[key] = (out[key] ?? 0) + 1;
+        }
+        return out;
+      },
       request: (method, path, body) => call(server, ca, adminToken, method, path, body),
       kubectl,
       apply: (manifest, namespace = 'default') => void kubectl(['apply', '-n', namespace, '-f', '-'], manifest),
