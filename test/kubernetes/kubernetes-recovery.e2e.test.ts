@@ -5,6 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { LockHeldError, LockLostError } from '../../src/core/errors.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createKubernetesStateStore } from '../../src/state/kubernetes-state-store.js';
+import { KubeApi } from '../../src/providers/kubernetes/kube-api.js';
+import { KubernetesProvider } from '../../src/providers/kubernetes/kubernetes-provider.js';
+import { kubernetesProviderSchema } from '../../src/providers/kubernetes/schema.js';
 import { ZDD_BIN } from '../cli/cli-harness.js';
 import { events, failed, useKubeSuite } from './kube-project.js';
 
@@ -88,5 +91,32 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: recovery, state in the
     console.log(`5-step canary on Istio (2 replicas, state in the cluster): ${calls} API requests`, k.cp.auditSummary('zdd-admin', since));
     expect(calls).toBeGreaterThan(20);
     expect(calls).toBeLessThan(300);
+  });
+
+  it('a write that meets 409 (another writer edited the VirtualService in between) reads again, keeps their edit and applies the weights', async () => {
+    const ns = await k.namespace({ replicas: 1 });
+    const config = kubernetesProviderSchema.parse({ type: 'kubernetes', kubeconfig: k.cp.kubeconfig, namespace: ns, deployment: 'web', router: { type: 'istio', virtualService: 'web', route: 'primary', service: 'web' }, pollInterval: '200ms' });
+    const api = await KubeApi.connect({ kubeconfig: k.cp.kubeconfig, namespace: ns });
+    const provider = new KubernetesProvider(api, config, { service: 'web', configDir: '/tmp', stateDir: '/tmp', env: undefined, clock: systemClock, events: { emit: () => {} }, options: {} });
+    await provider.platform.provision({ id: 'v2', image: 'example.com/web:v2' }, 1);
+    await provider.platform.waitHealthy('v2', { timeoutMs: 30_000 });
+    // Between zdd's read and its replace, someone else edits another route (3 times in a row).
+    const replace = api.replace.bind(api);
+    let interfere = 3;
+    api.replace = (async (res: any, obj: any) => {
+      if (interfere-- > 0) {
+        const path = `/apis/networking.istio.io/v1beta1/namespaces/${ns}/virtualservices/web`;
+        const vs = (await k.cp.request('GET', path)).body;
+        vs.spec.http[0].timeout = `${10 + interfere}s`;
+        expect((await k.cp.request('PUT', path, vs)).status).toBe(200);
+      }
+      return replace(res, obj);
+    }) as typeof api.replace;
+    await provider.router.setWeights({ v1: 80, v2: 20 });
+    expect(provider.router instanceof Object && (provider.router as any).conflicts).toBe(3);
+    const vs = await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web');
+    expect(vs.spec.http[0].timeout).toBe('10s');
+    expect(vs.spec.http[1].route.map((d: any) => [d.destination.host, d.weight])).toEqual([['web', 80], ['web-v2', 20]]);
+    expect(vs.metadata.annotations['zdd.dev/weights']).toBe('web');
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ZDD_BIN } from '../cli/cli-harness.js';
 import { events, failed, useKubeSuite } from './kube-project.js';
@@ -93,6 +94,30 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
       expect(await deployments(ns)).toEqual({ web: 2 });
       const svcs = (await k.get(ns, '/api/v1/namespaces/NS/services')).items.map((s: any) => s.metadata.name).sort();
       expect(svcs).toEqual(['web', 'web-preview']);
+    });
+  }
+
+  for (const fate of ['never-ready', 'crash-loop'] as const) {
+    it(`rolling on istio with a ${fate} candidate: fails its health wait naming the pods, rolled back to the previous template`, async () => {
+      const ns = await k.namespace({ replicas: 3 });
+      const dir = k.project(ns, "{ type: 'istio', virtualService: 'web', route: 'primary', service: 'web' }", `health: { timeout: '${fate === 'never-ready' ? '8s' : '60s'}' },`);
+      const config = join(dir, 'deploy.config.ts');
+      // One health timeout only: the project's default is replaced.
+      writeFileSync(config, readFileSync(config, 'utf8').replace("health: { timeout: '40s' },\n", '').replace('strategies: {', "strategies: {\n    rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 },"));
+      const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--image', `example.com/web:${fate}`, '--strategy', 'rolling', '--json']);
+      expect(r.code, failed(r)).toBe(1);
+      const done = events(r.stdout).find((e) => e.type === 'done');
+      expect(done.message).toMatch(fate === 'never-ready' ? /Deployment web-v2 \(revision v2\): not ready within 8s.*Pods: web-v2-\S+ Running, not ready \(ContainersNotReady/s : /a container is crash-looping.*container web waiting: CrashLoopBackOff/s);
+      // The candidate never had weight; stable's template and size are as before.
+      const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
+      expect(traffic.every((e) => (e.byRevision.v2 ?? 0) === 0)).toBe(true);
+      const vs = await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web');
+      expect(vs.spec.http.find((h: any) => h.name === 'primary').route).toEqual([{ destination: { host: 'web', port: { number: 80 } }, weight: 100 }]);
+      const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+      expect(web.spec.replicas).toBe(3);
+      expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+      expect(web.status.availableReplicas).toBe(3);
+      expect(await deployments(ns)).toEqual({ web: 3 });
     });
   }
 });
