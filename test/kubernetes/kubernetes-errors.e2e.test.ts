@@ -111,4 +111,20 @@ subjects: [{ kind: User, name: limited }]
     await deployExpecting5(project("{ type: 'istio', virtualService: 'web', route: 'canary', service: 'web' }"), /VirtualService web has no http route named "canary" \(routes: admin, primary\)/);
     await expectUnchanged(ns);
   });
+
+  it('the minimal Role in docs/kubernetes.md is enough for a canary with state in the cluster', async () => {
+    installRouteCrds(k.cp);
+    const ns = await k.namespace();
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/kubernetes.md'), 'utf8');
+    const role = docs.slice(docs.indexOf('## RBAC: the minimal Role')).match(/```yaml\n([\s\S]*?)```/)![1]
+      .replaceAll('namespace: web', `namespace: ${ns}`)
+      .replace(/subjects: .*/, 'subjects: [{ kind: User, name: limited }]');
+    k.cp.apply(role, ns);
+    const dir = k.project(ns, ISTIO);
+    withKubeconfig(dir, kubeconfigWith(dir, (c) => (c['current-context'] = 'limited')));
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary']);
+    expect(r.code, failed(r)).toBe(0);
+    const back = await k.zdd(dir, ['rollback']);
+    expect(back.code, failed(back)).toBe(0);
+  });
 });
