@@ -107,7 +107,7 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
       const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--image', `example.com/web:${fate}`, '--strategy', 'rolling', '--json']);
       expect(r.code, failed(r)).toBe(1);
       const done = events(r.stdout).find((e) => e.type === 'done');
-      expect(done.message).toMatch(fate === 'never-ready' ? /Deployment web-v2 \(revision v2\): not ready within 8s.*Pods: web-v2-\S+ Running, not ready \(ContainersNotReady/s : /a container is crash-looping.*container web waiting: CrashLoopBackOff/s);
+      expect(done?.message).toMatch(fate === 'never-ready' ? /Deployment web-v2 \(revision v2\): not ready within 8s.*Pods: web-v2-\S+ Running, not ready \(ContainersNotReady/s : /a container is crash-looping.*container web waiting: CrashLoopBackOff/s);
       // The candidate never had weight; stable's template and size are as before.
       const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
       expect(traffic.every((e) => (e.byRevision.v2 ?? 0) === 0)).toBe(true);
