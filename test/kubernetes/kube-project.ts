@@ -83,7 +83,6 @@ export interface KubeSuite {
  */
 export function useKubeSuite(opts: { crds?: boolean } = {}): KubeSuite {
   let cp: KubeControlPlane;
-  let kubelet: { stop(): Promise<void> } | null = null;
   const kubelets: { stop(): Promise<void> }[] = [];
   const dirs: string[] = [];
   let n = 0;
@@ -93,7 +92,6 @@ export function useKubeSuite(opts: { crds?: boolean } = {}): KubeSuite {
   }, 45 * 60_000);
   afterAll(async () => {
     for (const k of kubelets) await k.stop();
-    void kubelet;
     await cp?.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });

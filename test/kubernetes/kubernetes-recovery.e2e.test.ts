@@ -74,7 +74,6 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: recovery, state in the
     await expect(lease.heartbeat()).rejects.toBeInstanceOf(LockLostError);
     // Records and requests round-trip through ConfigMaps.
     expect(await a.records.latest('svc')).toBeNull();
-    void systemClock;
   });
 
   it('API calls of a 5-step canary (counted in the API server audit log)', async () => {
