@@ -109,6 +109,9 @@ subjects: [{ kind: User, name: limited }]
     await deployExpecting5(project("{ type: 'istio', virtualService: 'nope', route: 'primary', service: 'web' }"), new RegExp(`VirtualService "nope" does not exist in namespace ${ns}`));
     await deployExpecting5(project("{ type: 'gateway-api', httpRoute: 'nope', service: 'web' }"), new RegExp(`HTTPRoute "nope" does not exist in namespace ${ns}`));
     await deployExpecting5(project("{ type: 'istio', virtualService: 'web', route: 'canary', service: 'web' }"), /VirtualService web has no http route named "canary" \(routes: admin, primary\)/);
+    // A route another zdd service weights is not ours to touch.
+    k.cp.kubectl(['annotate', '-n', ns, 'virtualservice', 'web', 'zdd.dev/weights=billing']);
+    await deployExpecting5(project(ISTIO), /VirtualService web, route "primary" is weighted by zdd for "billing" \(annotation zdd.dev\/weights\), not "web": zdd leaves it alone/);
     await expectUnchanged(ns);
   });
 
