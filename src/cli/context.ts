@@ -8,6 +8,8 @@ import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
 import { prepareAwsSdk } from '../aws/sdk-notice.js';
+import { kubeAccess } from '../providers/kubernetes/cli-options.js';
+import type { KubeAccess } from '../providers/kubernetes/kube-api.js';
 import { awsClientOptions } from '../providers/aws/cli-options.js';
 import { providerFlags } from '../providers/provider-manifest.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
@@ -89,6 +91,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
 /** Region and profile for the S3 state store: state.region first (the bucket's), then the AWS provider's. */
 export function stateStoreOptions(loaded: LoadedConfig, flags: Record<string, string | undefined>): Record<string, string | undefined> {
   const provider = loaded.config.provider as { type: string; region?: string; profile?: string };
+  if (provider.type === 'kubernetes' || loaded.config.state?.type === 'kubernetes') return kubeAccess(provider.type === 'kubernetes' ? (provider as KubeAccess) : undefined, flags) as Record<string, string | undefined>;
   return awsClientOptions(provider.type === 'aws' ? provider : undefined, flags);
 }
 

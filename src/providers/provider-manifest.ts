@@ -1,4 +1,5 @@
 import { awsCliOptions } from './aws/cli-options.js';
+import { kubernetesCliOptions } from './kubernetes/cli-options.js';
 
 /** A CLI flag a provider adds to the commands that reach it; `key` is its name in ProviderContext.options. */
 export interface ProviderCliOption {
@@ -34,6 +35,11 @@ export const PROVIDER_MANIFEST = {
     title: 'AWS provider (ECS + ALB)',
     cliOptions: awsCliOptions,
     initTemplate: async (opts: InitOptions) => (await import('./aws/init-template.js')).awsInitTemplate(opts),
+  },
+  kubernetes: {
+    title: 'Kubernetes provider (Deployments + Service, Istio or Gateway API)',
+    cliOptions: kubernetesCliOptions,
+    initTemplate: async (opts: InitOptions) => (await import('./kubernetes/init-template.js')).kubernetesInitTemplate(opts),
   },
   custom: { title: 'custom provider', cliOptions: [] },
 } satisfies Record<string, ProviderManifest>;

@@ -3,6 +3,8 @@ import type { ProviderFactory, RevisionSpec } from '../core/provider.js';
 import { fn, nonEmptyString } from '../config/schema-helpers.js';
 import { awsCandidate } from './aws/candidate.js';
 import { awsProviderSchema } from './aws/schema.js';
+import { kubernetesCandidate } from './kubernetes/candidate.js';
+import { kubernetesProviderSchema } from './kubernetes/schema.js';
 import { localProviderSchema } from './local/schema.js';
 import { PROVIDER_MANIFEST, type ProviderManifest } from './provider-manifest.js';
 
@@ -33,6 +35,7 @@ export interface ProviderEntry extends ProviderManifest {
 export const PROVIDER_TYPES = {
   local: { ...PROVIDER_MANIFEST.local, schema: localProviderSchema, load: () => import('./local/local-provider.js').then((m) => m.localProvider as ProviderFactory<any>) },
   aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, candidate: awsCandidate, load: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
+  kubernetes: { ...PROVIDER_MANIFEST.kubernetes, schema: kubernetesProviderSchema, candidate: kubernetesCandidate, load: () => import('./kubernetes/kubernetes-provider.js').then((m) => m.kubernetesProvider as ProviderFactory<any>) },
   custom: {
     ...PROVIDER_MANIFEST.custom,
     schema: customProviderSchema,

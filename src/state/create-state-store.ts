@@ -13,6 +13,10 @@ export async function createStateStore(
     // Locks live in real time (leases, --lock-wait), whatever clock the engine bakes with.
     return new FileStateStore(resolve(ctx.configDir, config?.dir ?? '.zdd'), systemClock);
   }
+  if (config.type === 'kubernetes') {
+    const { createKubernetesStateStore } = await import('./kubernetes-state-store.js');
+    return createKubernetesStateStore(config, ctx.options);
+  }
   const { createS3StateStore } = await import('./s3-state-store.js');
   return createS3StateStore(config, {
     region: config.region ?? ctx.options.region,

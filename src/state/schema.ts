@@ -14,6 +14,14 @@ export const s3StateSchema = z.strictObject({
   region: nonEmptyString().optional(),
 });
 
-export const stateSchema = z.discriminatedUnion('type', [fileStateSchema, s3StateSchema], {
-  error: (iss) => (iss.code === 'invalid_union' ? 'type must be "file" or "s3"' : undefined),
+/** Records as ConfigMaps and the lock as a Lease in the cluster, so `zdd rollback` works from any machine with cluster access. */
+export const kubernetesStateSchema = z.strictObject({
+  type: z.literal('kubernetes'),
+  namespace: nonEmptyString('Namespace of the ConfigMaps and the Lease (default: the provider\'s namespace, else the context\'s)').optional(),
+  kubeconfig: nonEmptyString('Kubeconfig file (default: the provider\'s, --kubeconfig, KUBECONFIG)').optional(),
+  context: nonEmptyString('Kubeconfig context (default: the provider\'s, --context, the current one)').optional(),
+});
+
+export const stateSchema = z.discriminatedUnion('type', [fileStateSchema, s3StateSchema, kubernetesStateSchema], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'type must be "file", "s3" or "kubernetes"' : undefined),
 });

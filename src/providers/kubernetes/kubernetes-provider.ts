@@ -1,0 +1,87 @@
+import { ProviderError } from '../../core/errors.js';
+import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, TrafficRouter } from '../../core/provider.js';
+import { DeploymentPlatform } from './deployment-platform.js';
+import { GatewayApiRoute } from './gateway-api-route.js';
+import { IstioRoute } from './istio-route.js';
+import { KubeApi, type KubeAccess } from './kube-api.js';
+import { kubeAccess } from './cli-options.js';
+import type { KubernetesProviderConfig } from './schema.js';
+import { ServiceRouter } from './service-router.js';
+import { WeightedRouteRouter } from './weighted-route-router.js';
+
+const DEFAULT_TEST_HEADER = { header: 'x-canary', value: 'always' };
+
+/** Deployments in a namespace, behind a Service selector, an Istio VirtualService or an HTTPRoute. Loaded lazily by the registry. */
+export const kubernetesProvider: ProviderFactory<KubernetesProviderConfig> = {
+  create: async (config, ctx) => new KubernetesProvider(await KubeApi.connect(kubeAccess(config, ctx.options)), config, ctx),
+};
+
+export class KubernetesProvider implements Provider {
+  readonly name = 'kubernetes';
+  readonly capabilities: ProviderCapabilities;
+  readonly platform: DeploymentPlatform;
+  readonly router: (ServiceRouter | WeightedRouteRouter) & TrafficRouter;
+
+  constructor(readonly api: KubeApi, config: KubernetesProviderConfig, ctx: ProviderContext) {
+    const r = config.router;
+    const base = r.type === 'service' ? undefined : (r.service ?? config.deployment);
+    this.platform = new DeploymentPlatform(api, config, ctx.service, ctx.clock, base);
+    if (r.type === 'service') {
+      this.router = new ServiceRouter(api, r, this.platform, config.deployment);
+    } else {
+      const header = r.testRoute === false ? null : { ...DEFAULT_TEST_HEADER, ...r.testRoute };
+      const shape = r.type === 'istio' ? new IstioRoute(r.virtualService, r.route, ctx.service, header) : new GatewayApiRoute(r.httpRoute, r.rule ?? 0, header);
+      this.router = new WeightedRouteRouter(r.type, api, shape, r.type === 'istio' ? r.virtualService : r.httpRoute, base!, this.platform, ctx.service, header);
+      if (header) this.platform.testHeaders = { [header.header]: header.value };
+    }
+    const caps = this.router.capabilities;
+    this.capabilities = {
+      weightedTraffic: caps.weights !== false,
+      instantSwitch: caps.instantSwitch,
+      testRoute: caps.headerRoute || (this.router instanceof ServiceRouter && this.router.hasTestRoute),
+      batches: this.platform.capabilities.batches,
+    };
+  }
+
+  /** Reads everything zdd will touch (exit 5 on 401/403/missing objects/CRDs), then asks RBAC about the writes. */
+  async preflight(): Promise<void> {
+    await this.platform.templateDeployment();
+    await this.router.preflight();
+    await this.checkWrites();
+  }
+
+  async snapshot(): Promise<ProviderSnapshot> {
+    const [revisions, weights, testRoute] = [await this.platform.revisions(), await this.router.getWeights(), await this.router.testRoute()];
+    const notes = [`namespace ${this.api.namespace} on ${this.api.server}`];
+    return { revisions, weights, testRoute, notes };
+  }
+
+  async close(): Promise<void> {}
+
+  /** SelfSubjectAccessReview for each write a deploy makes: a missing grant is exit 5 before any change, naming verb, resource and namespace. */
+  private async checkWrites(): Promise<void> {
+    const needs: [string, string, string][] = [
+      ['apps', 'deployments', 'create'],
+      ['apps', 'deployments', 'update'],
+      ['apps', 'deployments', 'delete'],
+      ['', 'pods', 'list'],
+    ];
+    if (this.router instanceof ServiceRouter) needs.push(['', 'services', 'update']);
+    else {
+      needs.push(['', 'services', 'create'], ['', 'services', 'delete']);
+      needs.push(this.router.name === 'istio' ? ['networking.istio.io', 'virtualservices', 'update'] : ['gateway.networking.k8s.io', 'httproutes', 'update']);
+    }
+    for (const [group, resource, verb] of needs) {
+      const allowed = await this.api.canI(verb, group, resource);
+      if (!allowed) {
+        const full = group ? `${resource}.${group}` : resource;
+        throw new ProviderError(`Kubernetes forbids user "${this.api.user}" to ${verb} ${full} in namespace ${this.api.namespace} (RBAC), which a deploy needs`, {
+          code: 'kube-forbidden',
+          hint: `Grant it with a Role in namespace ${this.api.namespace}: apiGroups ["${group}"], resources ["${resource}"], verbs ["${verb}"] (docs/kubernetes.md lists the minimal Role).`,
+        });
+      }
+    }
+  }
+}
+
+export type { KubeAccess };

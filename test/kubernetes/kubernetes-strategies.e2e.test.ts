@@ -1,0 +1,123 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ZDD_BIN } from '../cli/cli-harness.js';
+import { events, failed, useKubeSuite } from './kube-project.js';
+
+const live = (w: Record<string, number>) => Object.fromEntries(Object.entries(w).filter(([, v]) => v > 0));
+
+// The seed's workflows through the built binary against a genuine kube-apiserver and controller
+// manager. The only stand-in is the kubelet (test/helpers/kube.ts); no traffic flows, so every
+// assertion is on the objects the API server stores, as Argo Rollouts' own e2e tests do.
+describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout: 240_000 }, () => {
+  const k = useKubeSuite();
+  const selector = async (ns: string, svc: string) => (await k.get(ns, `/api/v1/namespaces/NS/services/${svc}`)).spec.selector;
+  const vsRoutes = async (ns: string) => (await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web')).spec.http;
+  const httpRoute = async (ns: string) => (await k.get(ns, '/apis/gateway.networking.k8s.io/v1/namespaces/NS/httproutes/web'));
+  const deployments = async (ns: string) =>
+    Object.fromEntries((await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments')).items.map((d: any) => [d.metadata.name, d.spec.replicas]));
+
+  it('blue-green by Service selector: preview Service first, one switch, instant rollback', async () => {
+    const ns = await k.namespace();
+    const dir = k.project(ns, "{ type: 'service', service: 'web', previewService: 'web-preview' }");
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'blue-green', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
+    expect(traffic.map((e) => live(e.byRevision))).toEqual([{ v2: 100 }]);
+    expect(traffic.every((e) => e.verified)).toBe(true);
+    expect((await selector(ns, 'web'))['zdd.dev/revision']).toBe('v2');
+    // The user's other selector keys are untouched.
+    expect((await selector(ns, 'web')).app).toBe('web');
+    const d = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web-v2');
+    expect(d.metadata.labels['app.kubernetes.io/managed-by']).toBe('zdd');
+    expect(d.spec.template.spec.containers[0].image).toBe('example.com/web:v2');
+    // Blue is kept (keepPrevious) so the rollback is one write.
+    expect(await deployments(ns)).toEqual({ web: 2, 'web-v2': 2 });
+
+    const started = Date.now();
+    const back = await k.zdd(dir, ['rollback', '--json']);
+    expect(back.code, failed(back)).toBe(0);
+    expect((await selector(ns, 'web'))['zdd.dev/revision']).toBe('v1');
+    expect((await selector(ns, 'web-preview'))['zdd.dev/revision']).toBe('v1');
+    console.log(`blue-green: zdd rollback → Service selector read back on v1 in ${Date.now() - started} ms`);
+  });
+
+  for (const kind of ['istio', 'gateway-api'] as const) {
+    const router = kind === 'istio' ? "{ type: 'istio', virtualService: 'web', route: 'primary', service: 'web' }" : "{ type: 'gateway-api', httpRoute: 'web', rule: 0, service: 'web' }";
+    const weightsOf = async (ns: string): Promise<Record<string, number>> => {
+      if (kind === 'istio') {
+        const primary = (await vsRoutes(ns)).find((h: any) => h.name === 'primary');
+        return Object.fromEntries(primary.route.map((d: any) => [d.destination.host, d.weight]));
+      }
+      return Object.fromEntries((await httpRoute(ns)).spec.rules[0].backendRefs.map((b: any) => [b.name, b.weight]));
+    };
+
+    it(`canary 10 → 50 → 100 on ${kind} weights, header test route added and removed, old revision retired`, async () => {
+      const ns = await k.namespace();
+      // The smoke gate runs while the header route exists: kubectl reads it from the API server.
+      const probe = kind === 'istio'
+        ? `kubectl --kubeconfig ${k.cp.kubeconfig} -n ${ns} get virtualservice web -o jsonpath='{.spec.http[1].name}={.spec.http[1].match[0].headers.x-canary.exact}={.spec.http[1].route[0].destination.host}' | grep -qx zdd-test-web=always=web-v2`
+        : `kubectl --kubeconfig ${k.cp.kubeconfig} -n ${ns} get httproute web -o jsonpath='{.spec.rules[1].matches[0].headers[0].name}={.spec.rules[1].backendRefs[0].name}' | grep -qx x-canary=web-v2`;
+      const dir = k.project(ns, router, `gates: { smoke: { checks: [{ type: 'command', run: 'test -n "$ZDD_TEST_HEADERS"' }, { type: 'command', run: ${JSON.stringify(probe)} }] } },`);
+      const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
+      expect(r.code, failed(r)).toBe(0);
+      const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
+      expect(traffic.map((e) => live(e.byRevision))).toEqual([10, 50, 100].map((w) => (w === 100 ? { v2: 100 } : { v1: 100 - w, v2: w })));
+      expect(traffic.every((e) => e.verified)).toBe(true);
+      expect(await weightsOf(ns)).toEqual({ 'web-v2': 100 });
+      // zdd created the candidate's Service and weighted only its route.
+      expect((await selector(ns, 'web-v2'))['zdd.dev/revision']).toBe('v2');
+      if (kind === 'istio') {
+        const routes = await vsRoutes(ns);
+        expect(routes.map((h: any) => h.name)).toEqual(['admin', 'primary']);
+        expect(routes[0]).toEqual({ name: 'admin', match: [{ uri: { prefix: '/admin' } }], route: [{ destination: { host: 'admin' } }] });
+        expect(routes[1].route[0].destination.port).toEqual({ number: 80 });
+      } else {
+        const rules = (await httpRoute(ns)).spec.rules;
+        expect(rules).toHaveLength(1);
+        expect(rules[0].matches).toEqual([{ path: { type: 'PathPrefix', value: '/' } }]);
+      }
+      // Stable (the user's Deployment) scaled to 0, never deleted; the candidate runs.
+      expect(await deployments(ns)).toEqual({ web: 0, 'web-v2': 2 });
+    });
+
+    it(`canary on ${kind} rolled back on a failed analysis: weights read back to stable 100`, async () => {
+      const ns = await k.namespace();
+      const dir = k.project(ns, router, `gates: { analysis: { checks: [{ type: 'command', run: 'test "$ZDD_WEIGHT" -lt 50' }] } },`);
+      const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
+      expect(r.code, failed(r)).toBe(1);
+      const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
+      expect(live(traffic.at(-1)!.byRevision)).toEqual({ v1: 100 });
+      expect(traffic.at(-1)!.verified).toBe(true);
+      expect(await weightsOf(ns)).toEqual({ web: 100 });
+      // The candidate's Deployment and Service are gone; the user's objects stay.
+      expect(await deployments(ns)).toEqual({ web: 2 });
+      const svcs = (await k.get(ns, '/api/v1/namespaces/NS/services')).items.map((s: any) => s.metadata.name).sort();
+      expect(svcs).toEqual(['web', 'web-preview']);
+    });
+  }
+
+  for (const fate of ['never-ready', 'crash-loop'] as const) {
+    it(`rolling on istio with a ${fate} candidate: fails its health wait naming the pods, rolled back to the previous template`, async () => {
+      const ns = await k.namespace({ replicas: 3 });
+      const dir = k.project(ns, "{ type: 'istio', virtualService: 'web', route: 'primary', service: 'web' }", `health: { timeout: '${fate === 'never-ready' ? '8s' : '60s'}' },`);
+      const config = join(dir, 'deploy.config.ts');
+      // One health timeout only: the project's default is replaced.
+      writeFileSync(config, readFileSync(config, 'utf8').replace("health: { timeout: '40s' },\n", '').replace('strategies: {', "strategies: {\n    rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0 },"));
+      const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--image', `example.com/web:${fate}`, '--strategy', 'rolling', '--json']);
+      expect(r.code, failed(r)).toBe(1);
+      const done = events(r.stdout).find((e) => e.type === 'done');
+      expect(done?.message).toMatch(fate === 'never-ready' ? /Deployment web-v2 \(revision v2\): not ready within 8s.*Pods: web-v2-\S+ Running, not ready \(ContainersNotReady/s : /a container is crash-looping.*container web waiting: CrashLoopBackOff/s);
+      // The candidate never had weight; stable's template and size are as before.
+      const traffic = events(r.stdout).filter((e) => e.type === 'traffic');
+      expect(traffic.every((e) => (e.byRevision.v2 ?? 0) === 0)).toBe(true);
+      const vs = await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web');
+      expect(vs.spec.http.find((h: any) => h.name === 'primary').route).toEqual([{ destination: { host: 'web', port: { number: 80 } }, weight: 100 }]);
+      const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+      expect(web.spec.replicas).toBe(3);
+      expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+      expect(web.status.availableReplicas).toBe(3);
+      expect(await deployments(ns)).toEqual({ web: 3 });
+    });
+  }
+});
