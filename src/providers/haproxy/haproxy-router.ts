@@ -66,7 +66,13 @@ export async function resolveHostPort(url: string): Promise<string> {
  */
 export class HaproxyRouter implements TrafficRouter {
   readonly name = 'haproxy';
+  readonly capabilities;
   readonly api: RuntimeApi;
+  /** The platform calls these when its instances come and go (composition wires them). */
+  readonly instanceRouting = {
+    instancesChanged: (_revisionId: string) => this.instancesChanged(),
+    drainInstances: (_revisionId: string, urls: string[], opts: { drainMs: number }) => this.drainInstances(urls, opts.drainMs),
+  };
   private readonly prefix: string;
   private readonly test?: { map: string; backend: string; header: string; value: string };
   private readonly history: CounterSnapshot[] = [];
@@ -86,6 +92,25 @@ export class HaproxyRouter implements TrafficRouter {
     this.api = deps.api ?? new RuntimeApi(cfg.runtimeApi, cfg.timeout ?? HAPROXY_DEFAULTS.timeoutMs);
     this.prefix = cfg.slots ?? HAPROXY_DEFAULTS.slots;
     if (cfg.testRoute) this.test = { header: HAPROXY_DEFAULTS.header, value: HAPROXY_DEFAULTS.value, ...cfg.testRoute };
+    this.capabilities = { weights: { granularity: 1 }, instantSwitch: true, headerRoute: this.test !== undefined, testListener: false, trafficSample: true, mirror: false } as const;
+  }
+
+  /** Weights, test route and what HAProxy runs, for `zdd status`. */
+  async snapshot(): Promise<{ weights: WeightMap; testRoute?: string | null; notes: string[] }> {
+    const info = parseInfo(await this.api.ask('show info'));
+    const { slots } = await this.readBackend(this.cfg.backend);
+    const notes = [`HAProxy ${info['Version'] ?? '?'} (pid ${info['Pid'] ?? '?'}, up ${info['Uptime'] ?? '?'}) at ${this.api.where}, backend ${this.cfg.backend}`];
+    const used = slots.filter((s) => this.isSlot(s) && !inMaintenance(s));
+    const free = slots.filter((s) => this.isSlot(s) && inMaintenance(s)).length;
+    notes.push(
+      `servers: ${used.map((s) => `${s.name} ${s.address} ${s.revision ?? 'no known revision'} weight ${effectiveWeight(s)}${draining(s) ? ' draining' : ''}${s.opState === 0 ? ' DOWN' : ''}`).join(', ') || 'none in use'}; ${free} free slot${free === 1 ? '' : 's'}`,
+    );
+    return { weights: await this.getWeights(), ...(this.test ? { testRoute: await this.testRoute() } : {}), notes };
+  }
+
+  /** `zdd down`: remove the test route zdd added; the servers keep serving (zdd never takes a site down). */
+  async down(): Promise<void> {
+    if (this.test && (await this.testRoute()) !== null) await this.setTestRoute(null);
   }
 
   get testHeaders(): Record<string, string> | undefined {
@@ -329,7 +354,7 @@ export class HaproxyRouter implements TrafficRouter {
   }
 
   /** A revision's instances changed (scaled up): new healthy instances join at the revision's current share. */
-  instancesChanged(): Promise<void> {
+  private instancesChanged(): Promise<void> {
     return this.serial(() => this.respreadFromLive());
   }
 
