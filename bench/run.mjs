@@ -332,7 +332,7 @@ function haproxyPresent() {
   return !spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).error;
 }
 
-/** HAProxy (Debian's) in front of the same instances, round robin, keep-alive both ways; stopped by the caller. */
+/** HAProxy (Debian's) in front of the same instances as a user tunes it: round robin, keep-alive both ways, `http-reuse always`; stopped by the caller. */
 async function startHaproxy(instancePorts) {
   const port = await freePort('127.0.0.1');
   const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-haproxy-'));
@@ -352,6 +352,7 @@ frontend f
   default_backend b
 backend b
   balance roundrobin
+  http-reuse always
 ${instancePorts.map((p, i) => `  server i${i} 127.0.0.1:${p}`).join('\n')}
 `,
   );
@@ -416,7 +417,7 @@ function throughputSection(tp) {
   );
   return `## Throughput versus HAProxy
 
-wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; direct goes to one instance, the router and HAProxy (Debian's, \`balance roundrobin\`, keep-alive both ways) to the same two instances. Two rounds of the same run, alternating targets: compare within a round.${tp.note ? ` ${tp.note}.` : ''}
+wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; direct goes to one instance, the router and HAProxy (Debian's, \`balance roundrobin\`, keep-alive both ways, \`http-reuse always\`) to the same two instances. Two rounds of the same run, alternating targets: compare within a round.${tp.note ? ` ${tp.note}.` : ''}
 
 | round | target | requests/s | p50 (ms) | p99 (ms) | router / HAProxy |
 | --- | --- | ---: | ---: | ---: | ---: |
