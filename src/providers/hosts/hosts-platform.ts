@@ -117,6 +117,13 @@ export class HostsPlatform implements Platform {
     await this.write(inv);
   }
 
+  /** `zdd down`: stop every instance of every revision with the retire command (after draining it), and forget them. */
+  async down(): Promise<void> {
+    const inv = await this.read();
+    for (const id of Object.keys(inv.revisions)) await this.retire(id, { drainMs: 0 });
+    this.ctx.events.emit({ type: 'info', message: `Stopped every instance of "${this.ctx.service}" on ${this.cfg.hosts.join(', ')}` });
+  }
+
   async endpoints(revisionId: string): Promise<RevisionEndpoints> {
     const rev = (await this.read()).revisions[revisionId];
     return { instanceUrls: (rev?.instances ?? []).filter((i) => i.status === 'ready').map(url) };
