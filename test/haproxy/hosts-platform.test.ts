@@ -12,10 +12,7 @@ import { freePort, isAlive } from '../../src/providers/local/processes.js';
 import { failedRequests, sharePercent, startLoad } from '../helpers/load-generator.js';
 import { skipWithoutHaproxy, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { EXAMPLE_APP } from '../local/local-fixture.js';
-
-/** The commands docs/haproxy.md gives for trying the hosts platform on one machine (127.0.0.1 and 127.0.0.2 are both loopback). */
-export const HOSTS_PROVISION = 'mkdir -p run; HOST={{host}} PORT={{port}} ZDD_REVISION={{revision}} nohup node app.mjs > run/{{host}}-{{port}}.log 2>&1 & echo $! > run/{{host}}-{{port}}.pid';
-export const HOSTS_RETIRE = 'kill $(cat run/{{host}}-{{port}}.pid) && rm run/{{host}}-{{port}}.pid';
+import { HOSTS_PROVISION, HOSTS_RETIRE } from './haproxy-project.js';
 
 function runningPids(dir: string): number[] {
   const run = join(dir, 'run');
