@@ -100,6 +100,27 @@ describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router 
     expect(snap.revisions.map((r) => [r.revision.id, r.desired, r.healthy])).toEqual([['v2', 2, 2]]);
   });
 
+  it('an HAProxy reload with the documented server-state-file keeps the slots and their weights: zero failed requests', async () => {
+    await platform.provision({ id: 'v3' }, 2);
+    await platform.waitHealthy('v3', { timeoutMs: 10_000 });
+    await router.setWeights({ v2: 70, v3: 30 });
+    await router.setTestRoute('v3');
+    const load = startLoad({ url: `${h.url}/`, concurrency: 4, ratePerClient: 150, maxDurationMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const before = h.pid();
+    await h.reload();
+    expect(h.pid()).not.toBe(before);
+    expect(await router.getWeights()).toEqual({ v2: 70, v3: 30 });
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await load.stop();
+    console.log(`reload with server-state-file: ${r.requests} requests, ${failedRequests(r)} failed ${JSON.stringify(r.connectionErrorKinds)}`);
+    expect(failedRequests(r)).toBe(0);
+    // The map is read from its file again: only the test route needs zdd (the reload watch writes it back).
+    await router.setTestRoute(null);
+    await router.setWeights({ v2: 100, v3: 0 });
+    await platform.retire('v3', { drainMs: 500 });
+  });
+
   it('a provision command that fails names itself, its exit code and its stderr', async () => {
     const failing = new HostsPlatform(
       { type: 'hosts', hosts: ['127.0.0.1'], ports: [1, 2], provision: 'echo "no such unit app@{{port}}" >&2; exit 4', retire: 'true' },
