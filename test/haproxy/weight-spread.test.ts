@@ -24,7 +24,7 @@ describe('spreading a revision\'s percent over its HAProxy servers', () => {
 
   it('puts revisions not listed at 0, and refuses a percent for a revision without servers', () => {
     const w = spreadWeights({ a: 100 }, { a: ['a1'], b: ['b1', 'b2'] });
-    expect([...w]).toEqual([['a1', 256], ['b1', 0], ['b2', 0]]);
+    expect([...w]).toEqual([['a1', 200], ['b1', 0], ['b2', 0]]);
     expect(() => spreadWeights({ a: 50, b: 50 }, { a: ['a1'] })).toThrow(/revision "b" has 50% but no server/);
   });
 });
