@@ -69,4 +69,17 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: kill -9 and reloa
     expect(total.connectionErrors).toBe(0);
     expect(failedRequests(total)).toBe(total.byStatus[503] ?? 0);
   });
+
+  it('a reload while no deploy runs: the next deploy refuses to start (weights differ from the record, exit 2), and zdd rollback writes the recorded weights back', async () => {
+    await h.reload();
+    const deploy = await p.run(['deploy', '--revision', 'v4', '--strategy', 'canary']);
+    expect(deploy.code, explain(deploy)).toBe(2);
+    expect(explain(deploy)).toMatch(/not in a state zdd would start a deploy from/);
+    const t0 = Date.now();
+    const rollback = await p.run(['rollback', '--yes']);
+    expect(rollback.code, explain(rollback)).toBe(0);
+    console.log(`zdd rollback after a reload that lost the weights: ${Date.now() - t0}ms`);
+    const served = await startLoad({ url: p.url, concurrency: 2, maxRequests: 100 }).done;
+    expect(failedRequests(served)).toBe(0);
+  });
 });
