@@ -35,6 +35,11 @@ export const PROVIDER_MANIFEST = {
     cliOptions: awsCliOptions,
     initTemplate: async (opts: InitOptions) => (await import('./aws/init-template.js')).awsInitTemplate(opts),
   },
+  hosts: {
+    title: 'hosts platform (instances started by your commands, behind HAProxy)',
+    cliOptions: [],
+    initTemplate: async () => (await import('./hosts/init-template.js')).hostsInitTemplate(),
+  },
   custom: { title: 'custom provider', cliOptions: [] },
 } satisfies Record<string, ProviderManifest>;
 

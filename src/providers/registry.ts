@@ -4,6 +4,8 @@ import { fn, nonEmptyString } from '../config/schema-helpers.js';
 import { awsCandidate } from './aws/candidate.js';
 import { awsProviderSchema } from './aws/schema.js';
 import { localProviderSchema } from './local/schema.js';
+import { hostsPlatformSchema } from './hosts/schema.js';
+import { haproxyRouterSchema } from './haproxy/schema.js';
 import { PROVIDER_MANIFEST, type ProviderManifest } from './provider-manifest.js';
 
 /**
@@ -33,6 +35,7 @@ export interface ProviderEntry extends ProviderManifest {
 export const PROVIDER_TYPES = {
   local: { ...PROVIDER_MANIFEST.local, schema: localProviderSchema, load: () => import('./local/local-provider.js').then((m) => m.localProvider as ProviderFactory<any>) },
   aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, candidate: awsCandidate, load: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
+  hosts: { ...PROVIDER_MANIFEST.hosts, schema: hostsPlatformSchema.extend({ router: haproxyRouterSchema }), load: () => import('./hosts/hosts-provider.js').then((m) => m.hostsProvider as ProviderFactory<any>) },
   custom: {
     ...PROVIDER_MANIFEST.custom,
     schema: customProviderSchema,
