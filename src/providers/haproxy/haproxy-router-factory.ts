@@ -13,15 +13,15 @@ type FrontedPlatform = Pick<Platform, 'endpoints'> & { snapshot(): Promise<{ rev
 export const haproxyRouterFactory = {
   create(config: HaproxyRouterConfig, ctx: ProviderContext & { platform: FrontedPlatform }): HaproxyRouter {
     const platform = ctx.platform;
+    const own = platform.endpoints.bind(platform);
     const router = new HaproxyRouter(config, {
       directory: {
         revisions: async () => (await platform.snapshot()).revisions.map((r) => r.revision.id),
-        instanceUrls: async (id) => (await platform.endpoints(id)).instanceUrls ?? [],
+        instanceUrls: async (id) => (await own(id)).instanceUrls ?? [],
       },
       clock: ctx.clock,
       events: ctx.events,
     });
-    const own = platform.endpoints.bind(platform);
     // Where production and test requests enter is the router's to say, not the platform's.
     platform.endpoints = async (revisionId: string): Promise<RevisionEndpoints> => {
       const base = await own(revisionId);
