@@ -46,7 +46,7 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: kill -9 and reloa
     expect(rollback.code, explain(rollback)).toBe(0);
     console.log(`zdd rollback from another directory after kill -9: ${Date.now() - t0}ms`);
     const snap = await laptop.run(['status']);
-    expect(snap.stdout + JSON.stringify(snap.events)).toMatch(/v1 100%/);
+    expect(snap.events.find((e) => e.type === 'status')?.live?.weights).toEqual({ v1: 100 });
     const r = await load.stop();
     console.log(`kill -9 + rollback: ${r.requests} requests, ${failedRequests(r)} failed ${JSON.stringify(r.connectionErrorKinds)}`);
     expect(failedRequests(r)).toBe(0);
@@ -70,16 +70,19 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: kill -9 and reloa
     expect(failedRequests(total)).toBe(total.byStatus[503] ?? 0);
   });
 
-  it('a reload while no deploy runs: the next deploy refuses to start (weights differ from the record, exit 2), and zdd rollback writes the recorded weights back', async () => {
+  it('a reload while no deploy runs: status shows HAProxy without weights, the next deploy refuses to start (exit 2), and a forced deploy puts traffic back', async () => {
     await h.reload();
-    const deploy = await p.run(['deploy', '--revision', 'v4', '--strategy', 'canary']);
+    const status = await p.run(['status']);
+    expect(status.events.find((e) => e.type === 'status')?.live?.weights).toEqual({});
+    const deploy = await p.run(['deploy', '--revision', 'v4', '--strategy', 'blue-green']);
     expect(deploy.code, explain(deploy)).toBe(2);
     expect(explain(deploy)).toMatch(/not in a state zdd would start a deploy from/);
     const t0 = Date.now();
-    const rollback = await p.run(['rollback', '--yes']);
-    expect(rollback.code, explain(rollback)).toBe(0);
-    console.log(`zdd rollback after a reload that lost the weights: ${Date.now() - t0}ms`);
+    const forced = await p.run(['deploy', '--revision', 'v4', '--strategy', 'blue-green', '--force']);
+    expect(forced.code, explain(forced)).toBe(0);
+    console.log(`forced deploy after a reload that lost the weights: ${Date.now() - t0}ms`);
     const served = await startLoad({ url: p.url, concurrency: 2, maxRequests: 100 }).done;
     expect(failedRequests(served)).toBe(0);
+    expect(served.byRevision).toEqual({ v4: 100 });
   });
 });
