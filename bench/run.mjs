@@ -44,6 +44,20 @@ function zdd(dir, args) {
   });
 }
 
+/** The hosts platform on this machine (127.0.0.1 and 127.0.0.2), with the commands docs/haproxy.md gives. */
+async function hostsProviderSource(router) {
+  const ports = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+  return `{
+    type: 'hosts',
+    hosts: ['127.0.0.1', '127.0.0.2'],
+    ports: ${JSON.stringify(ports)},
+    provision: 'mkdir -p run; HOST={{host}} PORT={{port}} ZDD_REVISION={{revision}} nohup node app.mjs > run/{{host}}-{{port}}.log 2>&1 & echo $! > run/{{host}}-{{port}}.pid',
+    retire: 'kill $(cat run/{{host}}-{{port}}.pid) && rm run/{{host}}-{{port}}.pid',
+    health: { path: '/health', interval: '50ms' },
+    router: ${router},
+  }`;
+}
+
 async function project(opts = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-'));
   copyFileSync(APP, join(dir, 'app.mjs'));
@@ -53,7 +67,7 @@ async function project(opts = {}) {
     `import { defineConfig } from 'zdd';
 export default defineConfig({
   service: 'bench',
-  provider: { type: 'local', command: 'node app.mjs', port: ${port}, health: { path: '/health', interval: '50ms' }, stopGrace: '2s'${opts.router ? `, router: ${opts.router}` : ''} },
+  provider: ${opts.provider ?? `{ type: 'local', command: 'node app.mjs', port: ${port}, health: { path: '/health', interval: '50ms' }, stopGrace: '2s' }`},
   replicas: 2,
   health: { timeout: '15s' },
   drain: '1s',
@@ -438,9 +452,9 @@ async function throughput() {
     const haproxyNote = haproxyPresent() ? undefined : 'HAProxy is not installed (apt-get install haproxy): its rows are skipped';
     if (!haproxyNote) {
       haproxy = await startHaproxy(ports);
-      // zdd's release path through HAProxy: the local platform's instances, HAProxy as the router.
+      // zdd's release path through HAProxy: instances started by the hosts platform's commands, HAProxy as the router.
       viaHaproxy = await startHaproxyForZdd();
-      pz = await project({ router: viaHaproxy.router });
+      pz = await project({ provider: await hostsProviderSource(viaHaproxy.router) });
       const d = await zdd(pz.dir, ['deploy', '--revision', 'v1']);
       if (d.code !== 0) throw new Error(`deploy behind HAProxy failed: ${d.out}`);
     }
@@ -486,7 +500,7 @@ wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; dire
 | --- | --- | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
-Target: the router at 0.5 or more of HAProxy's requests/s. "zdd via HAProxy router" is HAProxy with the haproxy.cfg of docs/haproxy.md in front of the local platform's two instances, its server slots filled and weighted by \`zdd deploy\` through the Runtime API: it should match "HAProxy alone".
+Target: the router at 0.5 or more of HAProxy's requests/s. "zdd via HAProxy router" is HAProxy with the haproxy.cfg of docs/haproxy.md in front of two instances of the same app started by the hosts platform's commands (on 127.0.0.1 and 127.0.0.2), its server slots filled and weighted by \`zdd deploy\` through the Runtime API: it should match "HAProxy alone".
 `;
 }
 
