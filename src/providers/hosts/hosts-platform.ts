@@ -258,3 +258,12 @@ function rank(i: HostInstance): number {
 function shellWord(v: string): string {
   return /^[A-Za-z0-9_.:,+@%/-]*$/.test(v) && v !== '' ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
+
+/** The platform registry's factory: the router is reached through `ctx.routing` (composition wires it). */
+export const hostsPlatformFactory = {
+  create(config: HostsPlatformConfig, ctx: { service: string; configDir: string; stateDir: string; clock: Clock; events: EventSink; routing?: InstanceRouting }): HostsPlatform {
+    const platform = new HostsPlatform(config, ctx);
+    if (ctx.routing) platform.attachRouting(ctx.routing);
+    return platform;
+  },
+};
