@@ -48,7 +48,22 @@ function zdd(dir, args) {
   });
 }
 
-async function project({ canarySteps = "[{ weight: 10, pause: '2s' }, { weight: 50, pause: '2s' }, { weight: 100 }]" } = {}) {
+/** The hosts platform on this machine (127.0.0.1 and 127.0.0.2), with the commands docs/haproxy.md gives. */
+async function hostsProviderSource(router) {
+  const ports = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
+  return `{
+    type: 'hosts',
+    hosts: ['127.0.0.1', '127.0.0.2'],
+    ports: ${JSON.stringify(ports)},
+    provision: 'mkdir -p run; HOST={{host}} PORT={{port}} ZDD_REVISION={{revision}} nohup node app.mjs > run/{{host}}-{{port}}.log 2>&1 & echo $! > run/{{host}}-{{port}}.pid',
+    retire: 'kill $(cat run/{{host}}-{{port}}.pid) && rm run/{{host}}-{{port}}.pid',
+    health: { path: '/health', interval: '50ms' },
+    router: ${router},
+  }`;
+}
+
+async function project(opts = {}) {
+  const canarySteps = opts.canarySteps ?? "[{ weight: 10, pause: '2s' }, { weight: 50, pause: '2s' }, { weight: 100 }]";
   const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-'));
   copyFileSync(APP, join(dir, 'app.mjs'));
   const port = await freePort('127.0.0.1');
@@ -57,7 +72,7 @@ async function project({ canarySteps = "[{ weight: 10, pause: '2s' }, { weight: 
     `import { defineConfig } from 'zdd';
 export default defineConfig({
   service: 'bench',
-  provider: { type: 'local', command: 'node app.mjs', port: ${port}, health: { path: '/health', interval: '50ms' }, stopGrace: '2s' },
+  provider: ${opts.provider ?? `{ type: 'local', command: 'node app.mjs', port: ${port}, health: { path: '/health', interval: '50ms' }, stopGrace: '2s' }`},
   replicas: 2,
   health: { timeout: '15s' },
   drain: '1s',
@@ -349,7 +364,7 @@ function haproxyPresent() {
   return !spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).error;
 }
 
-/** HAProxy (Debian's) in front of the same instances, round robin, keep-alive both ways; stopped by the caller. */
+/** HAProxy (Debian's) in front of the same instances as a user tunes it: round robin, keep-alive both ways, `http-reuse always`; stopped by the caller. */
 async function startHaproxy(instancePorts) {
   const port = await freePort('127.0.0.1');
   const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-haproxy-'));
@@ -369,6 +384,7 @@ frontend f
   default_backend b
 backend b
   balance roundrobin
+  http-reuse always
 ${instancePorts.map((p, i) => `  server i${i} 127.0.0.1:${p}`).join('\n')}
 `,
   );
@@ -389,6 +405,53 @@ ${instancePorts.map((p, i) => `  server i${i} 127.0.0.1:${p}`).join('\n')}
 }
 
 /**
+ * HAProxy with the haproxy.cfg docs/haproxy.md gives (admin stats socket, a backend of zdd's
+ * server slots, \`http-reuse always\`, keep-alive both ways), empty until zdd fills the slots.
+ */
+async function startHaproxyForZdd() {
+  const port = await freePort('127.0.0.1');
+  const dir = mkdtempSync(join(tmpdir(), 'zdd-bench-haproxy-zdd-'));
+  const cfg = join(dir, 'haproxy.cfg');
+  const socket = join(dir, 'admin.sock');
+  writeFileSync(join(dir, 'zdd-test-route.map'), '');
+  writeFileSync(
+    cfg,
+    `global
+  maxconn 4096
+  stats socket ${socket} mode 600 level admin
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend f
+  bind 127.0.0.1:${port}
+  use_backend %[req.hdr(X-Canary),map(${dir}/zdd-test-route.map)] if { req.hdr(X-Canary),map(${dir}/zdd-test-route.map) -m found }
+  default_backend app
+backend app
+  balance roundrobin
+  http-reuse always
+  server-template zdd 1-8 127.0.0.1:1 disabled
+backend app_test
+  balance roundrobin
+  server-template zdd 1-4 127.0.0.1:1 disabled
+`,
+  );
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: 'ignore' });
+  await sleep(300);
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    router: `{ type: 'haproxy', runtimeApi: ${JSON.stringify(socket)}, backend: 'app', url: 'http://127.0.0.1:${port}', testRoute: { map: ${JSON.stringify(`${dir}/zdd-test-route.map`)}, backend: 'app_test' } }`,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
  * Unpaced requests/s with wrk (1 thread, 32 keep-alive connections) straight to one instance,
  * through the local router and through HAProxy over the same two instances, alternating, in
  * ROUNDS rounds of the same run: compare within a round (the machine is shared).
@@ -399,12 +462,21 @@ async function throughput() {
   const p = await project();
   const rounds = [];
   let haproxy;
+  let viaHaproxy;
+  let pz;
   try {
     if ((await zdd(p.dir, ['deploy', '--revision', 'v1'])).code !== 0) throw new Error('deploy failed');
     const ports = p.state().instances.filter((i) => i.status === 'ready').map((i) => i.port);
-    const haproxyNote = haproxyPresent() ? undefined : 'HAProxy is not installed (apt-get install haproxy): its row is skipped';
-    if (!haproxyNote) haproxy = await startHaproxy(ports);
-    const targets = [['direct', `http://127.0.0.1:${ports[0]}/`], ['router', p.url], ...(haproxy ? [['haproxy', haproxy.url]] : [])];
+    const haproxyNote = haproxyPresent() ? undefined : 'HAProxy is not installed (apt-get install haproxy): its rows are skipped';
+    if (!haproxyNote) {
+      haproxy = await startHaproxy(ports);
+      // zdd's release path through HAProxy: instances started by the hosts platform's commands, HAProxy as the router.
+      viaHaproxy = await startHaproxyForZdd();
+      pz = await project({ provider: await hostsProviderSource(viaHaproxy.router) });
+      const d = await zdd(pz.dir, ['deploy', '--revision', 'v1']);
+      if (d.code !== 0) throw new Error(`deploy behind HAProxy failed: ${d.out}`);
+    }
+    const targets = [['direct', `http://127.0.0.1:${ports[0]}/`], ['router', p.url], ...(haproxy ? [['haproxy', haproxy.url], ['zdd via haproxy', viaHaproxy.url]] : [])];
     for (const [, url] of targets) wrk(url, 1); // warm up
     for (let round = 1; round <= 2; round++) {
       const row = {};
@@ -417,6 +489,11 @@ async function throughput() {
     return { rounds, note: haproxyNote, seconds };
   } finally {
     await haproxy?.stop();
+    if (pz) {
+      await zdd(pz.dir, ['down']);
+      rmSync(pz.dir, { recursive: true, force: true });
+    }
+    await viaHaproxy?.stop();
     await zdd(p.dir, ['down']);
     rmSync(p.dir, { recursive: true, force: true });
   }
@@ -426,20 +503,22 @@ function wrkPresent() {
   return !spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error;
 }
 
+const TARGET_LABELS = { router: "zdd's router", haproxy: 'HAProxy alone', 'zdd via haproxy': 'zdd via HAProxy router' };
+
 function throughputSection(tp) {
   if (tp.skipped) return `## Throughput versus HAProxy\n\nSkipped: ${tp.skipped}.\n`;
   const rows = tp.rounds.flatMap((r, i) =>
-    Object.entries(r).map(([name, w]) => `| ${i + 1} | ${name} | ${fmt(w.rps, 0)} | ${fmt(w.p50, 2)} | ${fmt(w.p99, 2)} | ${r.haproxy && name === 'router' ? fmt(w.rps / r.haproxy.rps, 2) : ''} |`),
+    Object.entries(r).map(([name, w]) => `| ${i + 1} | ${TARGET_LABELS[name] ?? name} | ${fmt(w.rps, 0)} | ${fmt(w.p50, 2)} | ${fmt(w.p99, 2)} | ${r.haproxy && name !== 'haproxy' && name !== 'direct' ? fmt(w.rps / r.haproxy.rps, 2) : ''} |`),
   );
   return `## Throughput versus HAProxy
 
-wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; direct goes to one instance, the router and HAProxy (Debian's, \`balance roundrobin\`, keep-alive both ways) to the same two instances. Two rounds of the same run, alternating targets: compare within a round.${tp.note ? ` ${tp.note}.` : ''}
+wrk, 1 thread, 32 keep-alive connections, ${tp.seconds} s per row, unpaced; direct goes to one instance, zdd's router and HAProxy alone (Debian's, \`balance roundrobin\`, keep-alive both ways, \`http-reuse always\`) to the same two instances. Two rounds of the same run, alternating targets: compare within a round.${tp.note ? ` ${tp.note}.` : ''}
 
-| round | target | requests/s | p50 (ms) | p99 (ms) | router / HAProxy |
+| round | target | requests/s | p50 (ms) | p99 (ms) | / HAProxy alone |
 | --- | --- | ---: | ---: | ---: | ---: |
 ${rows.join('\n')}
 
-Target: the router at 0.5 or more of HAProxy's requests/s.
+Target: the router at 0.5 or more of HAProxy's requests/s. "zdd via HAProxy router" is HAProxy with the haproxy.cfg of docs/haproxy.md in front of two instances of the same app started by the hosts platform's commands (on 127.0.0.1 and 127.0.0.2), its server slots filled and weighted by \`zdd deploy\` through the Runtime API: it should match "HAProxy alone".
 `;
 }
 

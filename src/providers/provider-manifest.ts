@@ -41,6 +41,11 @@ export const PROVIDER_MANIFEST = {
     cliOptions: kubernetesCliOptions,
     initTemplate: async (opts: InitOptions) => (await import('./kubernetes/init-template.js')).kubernetesInitTemplate(opts),
   },
+  hosts: {
+    title: 'hosts platform (instances started by your commands, behind HAProxy)',
+    cliOptions: [],
+    initTemplate: async () => (await import('./hosts/init-template.js')).hostsInitTemplate(),
+  },
   custom: { title: 'custom provider', cliOptions: [] },
 } satisfies Record<string, ProviderManifest>;
 

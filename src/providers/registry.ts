@@ -6,6 +6,8 @@ import { awsProviderSchema } from './aws/schema.js';
 import { kubernetesCandidate } from './kubernetes/candidate.js';
 import { kubernetesProviderSchema } from './kubernetes/schema.js';
 import { localProviderSchema } from './local/schema.js';
+import { hostsPlatformSchema } from './hosts/schema.js';
+import { haproxyRouterSchema } from './haproxy/schema.js';
 import { PROVIDER_MANIFEST, type ProviderManifest } from './provider-manifest.js';
 
 /**
@@ -36,6 +38,7 @@ export const PROVIDER_TYPES = {
   local: { ...PROVIDER_MANIFEST.local, schema: localProviderSchema, load: () => import('./local/local-provider.js').then((m) => m.localProvider as ProviderFactory<any>) },
   aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, candidate: awsCandidate, load: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
   kubernetes: { ...PROVIDER_MANIFEST.kubernetes, schema: kubernetesProviderSchema, candidate: kubernetesCandidate, load: () => import('./kubernetes/kubernetes-provider.js').then((m) => m.kubernetesProvider as ProviderFactory<any>) },
+  hosts: { ...PROVIDER_MANIFEST.hosts, schema: hostsPlatformSchema.extend({ router: haproxyRouterSchema }), load: () => import('./hosts/hosts-provider.js').then((m) => m.hostsProvider as ProviderFactory<any>) },
   custom: {
     ...PROVIDER_MANIFEST.custom,
     schema: customProviderSchema,

@@ -27,7 +27,7 @@ const INVALID: [string, Record<string, unknown>, string[]][] = [
   ['typo at top level', { replica: 3 }, ['replica: unknown key; did you mean "replicas"?']],
   ['missing service', { service: null }, ['service: is required: the name of the service, e.g. service: "web"']],
   ['service with spaces', { service: 'my web' }, ['service: must be letters, digits, ".", "_" or "-" (max 63), got "my web"']],
-  ['unknown provider type', { provider: { type: 'k8s' } }, ['provider.type: type must be one of "local", "aws", "custom"']],
+  ['unknown provider type', { provider: { type: 'k8s' } }, ['provider.type: type must be one of "local", "aws", "hosts", "custom"']],
   ['local provider without command', { provider: { type: 'local', port: 8080 } }, ['provider.command: is required']],
   ['port out of range', { provider: { type: 'local', command: 'x', port: 70000 } }, ['provider.port: must be 1–65535, got 70000']],
   ['replicas zero', { replicas: 0 }, ['replicas: must be 1–1000, got 0']],

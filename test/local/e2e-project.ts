@@ -50,6 +50,8 @@ export interface ProjectOptions {
   replicas?: number;
   port?: number;
   healthTimeout?: string;
+  /** Source of the whole `provider: {...}` object, replacing the local one (another platform or router). */
+  provider?: string;
 }
 
 /**
@@ -65,12 +67,15 @@ export async function localProject(opts: ProjectOptions = {}): Promise<LocalProj
     `import { defineConfig } from 'zdd';
 export default defineConfig({
   service: 'web',
-  provider: {
+  provider: ${
+    opts.provider ??
+    `{
     type: 'local',
     command: ${JSON.stringify(opts.command ?? 'node app.mjs')},
     port: ${port},
     health: { path: '/health', interval: '50ms' },
     stopGrace: '2s',
+  }`
   },
   replicas: ${opts.replicas ?? 2},
   health: { timeout: ${JSON.stringify(opts.healthTimeout ?? '10s')} },
