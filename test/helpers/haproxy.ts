@@ -86,6 +86,8 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
       'defaults',
       '  mode http',
       '  option http-keep-alive',
+      // As docs/haproxy.md says: on a reload, keep idle client connections until their next request.
+      '  option idle-close-on-response',
       '  timeout connect 2s',
       '  timeout client 60s',
       '  timeout server 60s',
