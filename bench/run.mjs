@@ -432,10 +432,10 @@ frontend f
 backend app
   balance roundrobin
   http-reuse always
-  server-template zdd 1-8 127.0.0.1:1 disabled
+  server-template zdd 1-8 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1
 backend app_test
   balance roundrobin
-  server-template zdd 1-4 127.0.0.1:1 disabled
+  server-template zdd 1-4 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1
 `,
   );
   const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: 'ignore' });

@@ -78,6 +78,10 @@ mkdir -p "$WORK/.go/src/k8s.io"
 ln -s "$SRC" "$WORK/.go/src/k8s.io/kubernetes"
 cd "$WORK/.go/src/k8s.io/kubernetes"
 export GOPATH="$WORK/.go" GOCACHE="$WORK/.gocache" CGO_ENABLED=0
+# providerless: leave out the in-tree cloud providers (AWS, Azure, GCE, OpenStack, vSphere SDKs), which
+# the tests never use: 53 MB of Go source to compile instead of 94 MB, so a fresh machine's build (and
+# the CI run it overlaps) takes much less CPU.
+export GOFLAGS="-tags=providerless"
 upstream="${VERSION#*really}"; upstream="${upstream%%[-+]*}"     # 1.20.5+really1.20.2-1.1 → 1.20.2
 export KUBE_GIT_VERSION="v$upstream" KUBE_GIT_TREE_STATE=clean
 whats=""

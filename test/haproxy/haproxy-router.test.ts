@@ -90,7 +90,16 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     expect(await fails({ slots: 'slot' })).toMatch(/no server slots named slot1, slot2[\s\S]*server-template slot 1-10/);
     expect(await fails({ testRoute: { map: '/etc/haproxy/other.map', backend: h.testBackend } })).toMatch(/no map file \/etc\/haproxy\/other\.map loaded/);
     await make().preflight();
+    expect(events.filter((e) => e.type === 'warn')).toEqual([]);
     await make({ runtimeApi: h.tcpApi }).preflight();
+    // Slots declared with an address lose it on every reload (HAProxy restores it only for named ones): a warning, not a refusal.
+    const byAddress = await startHaproxy({ serverStateFile: false, slotsDeclaredByAddress: true });
+    try {
+      await make({ runtimeApi: byAddress.socket, testRoute: { map: byAddress.map, backend: byAddress.testBackend } }).preflight();
+      expect(events.map((e) => (e.type === 'warn' ? e.message : '')).join('\n')).toMatch(/Backend "app" declares zdd's slots with an address \(zdd1 127\.0\.0\.1:1\): a reload[\s\S]*zdd-slot\.invalid:1 disabled init-addr last,127\.0\.0\.1/);
+    } finally {
+      await byAddress.stop();
+    }
   });
 
   it('preflight names an HAProxy too old for zdd (a stand-in socket answering as 1.8: no real 1.8 runs here)', async () => {

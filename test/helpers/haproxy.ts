@@ -32,6 +32,8 @@ export interface HaproxyOptions {
   serverStateFile?: boolean;
   /** Also open an operator-level (not admin) socket, for the "no admin level" test. */
   operatorSocket?: boolean;
+  /** Declare the slots as `127.0.0.1:1` (addresses not kept across reloads) instead of by name as docs/haproxy.md says. */
+  slotsDeclaredByAddress?: boolean;
   /** Static servers of the user's own in the backend, e.g. `server legacy 127.0.0.1:9 weight 10`. */
   extraBackendLines?: string[];
 }
@@ -72,6 +74,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
   const configFile = join(dir, 'haproxy.cfg');
   const keepState = opts.serverStateFile !== false;
   writeFileSync(map, '');
+  const slotTarget = opts.slotsDeclaredByAddress ? '127.0.0.1:1 disabled' : 'zdd-slot.invalid:1 disabled init-addr last,127.0.0.1';
   writeFileSync(
     configFile,
     [
@@ -102,13 +105,13 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
       `backend ${backend}`,
       '  balance roundrobin',
       '  http-reuse always',
-      `  server-template zdd 1-${slots} 127.0.0.1:1 disabled`,
+      `  server-template zdd 1-${slots} ${slotTarget}`,
       ...(opts.extraBackendLines ?? []).map((l) => `  ${l}`),
       '',
       `backend ${testBackend}`,
       '  balance roundrobin',
       '  http-reuse always',
-      '  server-template zdd 1-4 127.0.0.1:1 disabled',
+      `  server-template zdd 1-4 ${slotTarget}`,
       '',
     ].join('\n'),
   );

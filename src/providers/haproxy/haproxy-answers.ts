@@ -17,6 +17,8 @@ export interface ServerState {
   adminState: number;
   /** The weight set by config or `set weight` (0–256). */
   weight: number;
+  /** The name the server is declared with in haproxy.cfg, undefined when it is declared with an address. */
+  fqdn?: string;
 }
 
 /** Forced or inherited maintenance: takes no traffic and is free for zdd to reuse when it is a slot. */
@@ -44,6 +46,7 @@ export function parseServersState(text: string): ServerState[] {
     return i;
   };
   const [be, srv, addr, op, admin, weight, port] = ['be_name', 'srv_name', 'srv_addr', 'srv_op_state', 'srv_admin_state', 'srv_uweight', 'srv_port'].map(col);
+  const fqdn = header.indexOf('srv_fqdn');
   return lines
     .slice(1)
     .filter((l) => !l.startsWith('#'))
@@ -55,6 +58,7 @@ export function parseServersState(text: string): ServerState[] {
       opState: Number(f[op]),
       adminState: Number(f[admin]),
       weight: Number(f[weight]),
+      ...(fqdn >= 0 && f[fqdn] && f[fqdn] !== '-' ? { fqdn: f[fqdn] } : {}),
     }));
 }
 

@@ -152,20 +152,35 @@ export class HaproxyRouter implements TrafficRouter {
   }
 
   private async checkBackend(backend: string, path: string): Promise<void> {
+    const slots = await this.checkedSlots(backend, path);
+    // HAProxy restores a server's address from the server-state-file only when haproxy.cfg declares
+    // the server by name with `init-addr last`: slots declared as 127.0.0.1:1 all point back there
+    // after a reload, and only a zdd process that is running at that moment puts them back.
+    const byAddress = slots.filter((s) => s.fqdn === undefined);
+    if (byAddress.length > 0) {
+      this.deps.events.emit({
+        type: 'warn',
+        message: `Backend "${backend}" declares zdd's slots with an address (${byAddress[0]!.name} ${byAddress[0]!.address}): a reload of HAProxy points every slot back at that address, server-state-file or not, and clients get errors until zdd writes the addresses again. Declare them by name: \`server-template ${this.prefix} 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1\` (docs/haproxy.md, section 3)`,
+      });
+    }
+  }
+
+  private async checkedSlots(backend: string, path: string): Promise<ServerState[]> {
     const answer = await this.api.ask(`show servers state ${backend}`);
     if (/can't find backend|no such backend/i.test(answer)) {
       throw new ProviderError(`HAProxy at ${this.api.where} has no backend "${backend}" (${path})`, {
-        hint: `Fix ${path}, or add \`backend ${backend}\` with \`server-template ${this.prefix} 1-10 127.0.0.1:1 disabled\` to haproxy.cfg and reload HAProxy (docs/haproxy.md).`,
+        hint: `Fix ${path}, or add \`backend ${backend}\` with \`server-template ${this.prefix} 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1\` to haproxy.cfg and reload HAProxy (docs/haproxy.md).`,
         code: 'haproxy-unknown-backend',
       });
     }
     const slots = parseServersState(answer).filter((s) => this.isSlot(s));
     if (slots.length === 0) {
       throw new ProviderError(`Backend "${backend}" of HAProxy at ${this.api.where} has no server slots named ${this.prefix}1, ${this.prefix}2, … for zdd to fill`, {
-        hint: `Add \`server-template ${this.prefix} 1-10 127.0.0.1:1 disabled\` to backend ${backend} (as many slots as instances of two revisions at once) and reload HAProxy (docs/haproxy.md).`,
+        hint: `Add \`server-template ${this.prefix} 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1\` to backend ${backend} (as many slots as instances of two revisions at once) and reload HAProxy (docs/haproxy.md).`,
         code: 'haproxy-no-slots',
       });
     }
+    return slots;
   }
 
   /**

@@ -4,7 +4,7 @@ export const haproxyInitSnippet = `router: {
       type: 'haproxy',
       // The stats socket, at level admin (or host:port for \`stats socket ipv4@host:port level admin\`).
       runtimeApi: '/run/haproxy/admin.sock',
-      // The backend whose \`server-template zdd 1-10 127.0.0.1:1 disabled\` slots zdd fills.
+      // The backend whose \`server-template zdd 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1\` slots zdd fills.
       backend: 'app',
       // Where clients reach the frontend: checks and hooks use it.
       url: 'http://127.0.0.1:80',

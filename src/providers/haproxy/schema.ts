@@ -15,7 +15,7 @@ export const haproxyRouterSchema = z.strictObject({
     'HAProxy\'s Runtime API: the path of its stats socket (`stats socket <path> level admin`) or host:port (`stats socket ipv4@<host>:<port> level admin`)',
   ),
   backend: serverName('The backend whose server slots zdd fills with the instances of each revision'),
-  slots: serverName('Name prefix of zdd\'s server slots in the backend: `server-template zdd 1-10 127.0.0.1:1 disabled` makes zdd1…zdd10 (default "zdd")').optional(),
+  slots: serverName('Name prefix of zdd\'s server slots in the backend: `server-template zdd 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1` makes zdd1…zdd10 (default "zdd")').optional(),
   url: nonEmptyString('Where production traffic enters HAProxy\'s frontend, e.g. "http://127.0.0.1:80": checks, hooks and `zdd status` use it')
     .refine((u) => /^https?:\/\//.test(u), { error: (iss) => `must be an http:// or https:// URL, got ${show(iss.input)}` })
     .optional(),
