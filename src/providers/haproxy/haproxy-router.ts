@@ -198,14 +198,26 @@ export class HaproxyRouter implements TrafficRouter {
     }
     const { slots, urls } = await this.readBackend(this.cfg.backend, Object.keys(weights));
     const commands: string[] = [];
+    // A zdd slot that points at the same instance as an earlier live slot is a duplicate: after a reload
+    // that lost the slots' addresses, several point back at one place (haproxy.cfg's placeholder or one
+    // instance). Duplicates and slots at no instance of any revision are zdd's to reuse, after the free ones.
+    const seen = new Set<string>();
+    const duplicate = new Set<string>();
+    for (const s of slots) {
+      if (inMaintenance(s)) continue;
+      if (seen.has(s.address) && this.isSlot(s)) duplicate.add(s.name);
+      seen.add(s.address);
+    }
+    const stray = (s: Slot) => this.isSlot(s) && !inMaintenance(s) && !draining(s) && (!s.revision || duplicate.has(s.name));
     const serversOf: Record<string, string[]> = {};
     // Draining servers take no new requests: a revision's share is spread over the others.
-    for (const s of slots) if (s.revision && !inMaintenance(s) && !draining(s)) (serversOf[s.revision] ??= []).push(s.name);
-    const free = slots.filter((s) => this.isSlot(s) && inMaintenance(s));
+    for (const s of slots) if (s.revision && !inMaintenance(s) && !draining(s) && !stray(s)) (serversOf[s.revision] ??= []).push(s.name);
+    const free = [...slots.filter((s) => this.isSlot(s) && inMaintenance(s)), ...slots.filter(stray)];
+    const reused = new Set<string>();
     // Every healthy instance of a revision that gets traffic has a slot (a new one at weight 0 until the spread below).
     for (const [rev, w] of Object.entries(weights)) {
       if (w === 0) continue;
-      const have = new Set(slots.filter((s) => s.revision === rev && !inMaintenance(s)).map((s) => s.address));
+      const have = new Set(slots.filter((s) => s.revision === rev && !inMaintenance(s) && !stray(s)).map((s) => s.address));
       const missing = (urls.get(rev) ?? []).filter((a) => !have.has(a));
       if ((urls.get(rev) ?? []).length === 0) {
         throw new ProviderError(`Revision "${rev}" has no healthy instance for HAProxy to send ${w}% to`, { hint: 'Run `zdd status` to see what runs.' });
@@ -217,6 +229,7 @@ export class HaproxyRouter implements TrafficRouter {
       }
       for (const addr of missing) {
         const slot = free.shift()!;
+        reused.add(slot.name);
         commands.push(...this.fill(this.cfg.backend, slot.name, addr, 0));
         (serversOf[rev] ??= []).push(slot.name);
       }
@@ -236,7 +249,7 @@ export class HaproxyRouter implements TrafficRouter {
     for (const [name, w] of [...up, ...down]) commands.push(`set weight ${this.cfg.backend}/${name} ${w}`);
     // Last, slots of zdd that point at no instance the platform knows (gone, or never ours) are freed.
     for (const s of slots) {
-      if (this.isSlot(s) && !s.revision && !inMaintenance(s) && !draining(s)) commands.push(`set server ${this.cfg.backend}/${s.name} state maint`);
+      if (stray(s) && !reused.has(s.name)) commands.push(`set server ${this.cfg.backend}/${s.name} state maint`);
     }
     await this.run(commands, true);
     this.written = { weights: { ...weights }, testRoute: this.written?.testRoute };
@@ -405,7 +418,8 @@ export class HaproxyRouter implements TrafficRouter {
 
   private fill(backend: string, slot: string, addr: string, weight: number): string[] {
     const i = addr.lastIndexOf(':');
-    return [`set server ${backend}/${slot} addr ${addr.slice(0, i)} port ${addr.slice(i + 1)}`, `set weight ${backend}/${slot} ${weight}`, `set server ${backend}/${slot} state ready`];
+    // Weight before address: a reused live slot takes no request for the new address before its share is set.
+    return [`set weight ${backend}/${slot} ${weight}`, `set server ${backend}/${slot} addr ${addr.slice(0, i)} port ${addr.slice(i + 1)}`, `set server ${backend}/${slot} state ready`];
   }
 
   private async run(commands: string[], changes: boolean): Promise<void> {
