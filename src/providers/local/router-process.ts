@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { formatWeights } from '../../core/weights.js';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,36 @@ import { isAlive, portInUse } from './processes.js';
 import { type RouterState, newTestValue, readRouterState, writeRouterState } from './router-state.js';
 import type { RouterStatus } from './router-server.js';
 import type { ResolvedLocalConfig } from './schema.js';
+
+/**
+ * The shared-temp directory that holds a router's socket when the state folder's path is too long
+ * must be this user's alone, as ssh demands of ~/.ssh: another local user who made it first could
+ * put a socket of their own there and answer zdd's admin calls. Missing is fine (zdd creates it 0700).
+ */
+export function assertPrivateSocketDir(dir: string): void {
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  const uid = process.getuid?.();
+  const problem = st.isSymbolicLink()
+    ? 'is a symbolic link'
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : uid !== undefined && st.uid !== uid
+        ? `belongs to uid ${st.uid}, not to this user (uid ${uid})`
+        : (st.mode & 0o022) !== 0
+          ? `can be written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`
+          : undefined;
+  if (!problem) return;
+  throw new ProviderError(`The local router's socket directory ${dir} ${problem}: another user could answer zdd's admin calls there, so zdd does not use it`, {
+    hint: `Remove it (\`rm -rf ${dir}\`; zdd makes it again with mode 0700), or give state.dir a shorter path so that the socket lives in the state folder.`,
+    code: 'unsafe-socket-dir',
+  });
+}
 
 /** How to run the router entry: `node [execArgv] script`. */
 export interface RouterEntry {
@@ -55,6 +85,7 @@ export class RouterProcess {
       preferred.length <= MAX_SOCKET_PATH
         ? preferred
         : join(tmpdir(), `zdd-${process.getuid?.() ?? 'user'}`, `${createHash('sha256').update(dir).digest('hex').slice(0, 20)}.sock`);
+    if (this.socketPath !== preferred) assertPrivateSocketDir(join(this.socketPath, '..'));
     this.client = new AdminClient(this.socketPath);
   }
 
@@ -231,7 +262,10 @@ export class RouterProcess {
   }
 
   private async spawnRouter(fresh: boolean): Promise<void> {
-    if (this.socketPath !== join(this.dir, 'admin.sock')) await mkdir(join(this.socketPath, '..'), { recursive: true, mode: 0o700 });
+    if (this.socketPath !== join(this.dir, 'admin.sock')) {
+      await mkdir(join(this.socketPath, '..'), { recursive: true, mode: 0o700 });
+      assertPrivateSocketDir(join(this.socketPath, '..')); // made by someone else since the constructor looked
+    }
     const log = await open(this.logPath, 'a', 0o600);
     let child;
     try {
