@@ -10,6 +10,16 @@ import type { Haproxy } from '../helpers/haproxy.js';
 export const HOSTS_PROVISION = 'mkdir -p run; HOST={{host}} PORT={{port}} ZDD_REVISION={{revision}} nohup node app.mjs > run/{{host}}-{{port}}.log 2>&1 & echo $! > run/{{host}}-{{port}}.pid';
 export const HOSTS_RETIRE = 'kill $(cat run/{{host}}-{{port}}.pid) && rm run/{{host}}-{{port}}.pid';
 
+/** Pids of the instances HOSTS_PROVISION started under `home` (its run/*.pid files) that are alive. */
+export function runningInstancePids(home: string): number[] {
+  const run = join(home, 'run');
+  if (!existsSync(run)) return [];
+  return readdirSync(run)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => Number(readFileSync(join(run, f), 'utf8')))
+    .filter((pid) => isAlive(pid));
+}
+
 export interface HostsProject extends LocalProject {
   /** Where the "hosts" keep their instances (the commands' cwd): pid and log files. */
   home: string;
@@ -44,14 +54,7 @@ export async function hostsProject(h: Haproxy, opts: ProjectOptions & { home?: s
   const home = opts.home ?? mkdtempSync(join(tmpdir(), 'zdd-hosts-home-'));
   copyFileSync(EXAMPLE_APP, join(home, 'app.mjs'));
   const p = await localProject({ ...opts, provider: opts.provider ?? (await hostsProviderBlock(h, home)) });
-  const instancePids = () => {
-    const run = join(home, 'run');
-    if (!existsSync(run)) return [];
-    return readdirSync(run)
-      .filter((f) => f.endsWith('.pid'))
-      .map((f) => Number(readFileSync(join(run, f), 'utf8')))
-      .filter((pid) => isAlive(pid));
-  };
+  const instancePids = () => runningInstancePids(home);
   return {
     ...p,
     url: `${h.url}/`,

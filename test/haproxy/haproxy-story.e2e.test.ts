@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../src/providers/haproxy/haproxy-router.js';
-import { failedRequests, sharePercent, startLoad, type LoadReport, type LoadRun, type LoadWindow } from '../helpers/load-generator.js';
+import { failedRequests, sharePercent, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { skipWithoutHaproxy, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
-import { explain, type ZddRun } from '../local/e2e-project.js';
+import { explain, loadPerStep } from '../local/e2e-project.js';
 import { hostsProject, type HostsProject } from './haproxy-project.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -49,30 +49,6 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: the story under l
     return Object.fromEntries(Object.entries(await router.getWeights()).filter(([, w]) => w > 0));
   }
 
-  function trackSteps(run: ZddRun, candidate: string): Promise<{ weight: number; report: LoadReport }[]> {
-    const steps: { weight: number; report: LoadReport }[] = [];
-    let open: { weight: number; w?: LoadWindow; timer: NodeJS.Timeout } | undefined;
-    const close = () => {
-      if (!open) return;
-      clearTimeout(open.timer);
-      if (open.w) steps.push({ weight: open.weight, report: open.w.close() });
-      open = undefined;
-    };
-    run.onEvent((e) => {
-      if (e.type === 'step.start' && e.step.kind === 'shiftTraffic') close();
-      if (e.type === 'traffic' && e.verified) {
-        close();
-        const o: NonNullable<typeof open> = { weight: e.byRevision[candidate] ?? 0, timer: setTimeout(() => (o.w = load.window()), 150) };
-        open = o;
-      }
-      if (e.type === 'rollback.start' || e.type === 'done') close();
-    });
-    return run.done.then(() => {
-      close();
-      return steps;
-    });
-  }
-
   it('canary 10 → 50 → 100 (HAProxy reloaded mid-canary), blue-green, rolling, a bad canary and zdd rollback, with zero failed requests', async () => {
     const first = await p.run(['deploy', '--revision', 'v1']);
     expect(first.code, explain(first)).toBe(0);
@@ -88,7 +64,7 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: the story under l
 
     await phase('canary (HAProxy reloaded at 10%)', async () => {
       const canary = p.start(['deploy', '--revision', 'v2', '--strategy', 'canary']);
-      const steps = trackSteps(canary, 'v2');
+      const steps = loadPerStep(canary, 'v2', load);
       await canary.waitForEvent((e) => e.type === 'traffic' && e.verified && e.byRevision.v2 === 10, 60_000);
       await h.reload();
       const r = await canary.done;

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,20 +9,11 @@ import { inMaintenance, parseServersState } from '../../src/providers/haproxy/ha
 import { HaproxyRouter } from '../../src/providers/haproxy/haproxy-router.js';
 import { HostsPlatform } from '../../src/providers/hosts/hosts-platform.js';
 import type { HostsPlatformConfig } from '../../src/providers/hosts/schema.js';
-import { freePort, isAlive } from '../../src/providers/local/processes.js';
+import { freePort } from '../../src/providers/local/processes.js';
 import { failedRequests, sharePercent, startLoad } from '../helpers/load-generator.js';
 import { skipWithoutHaproxy, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { EXAMPLE_APP } from '../local/local-fixture.js';
-import { HOSTS_PROVISION, HOSTS_RETIRE } from './haproxy-project.js';
-
-function runningPids(dir: string): number[] {
-  const run = join(dir, 'run');
-  if (!existsSync(run)) return [];
-  return readdirSync(run)
-    .filter((f) => f.endsWith('.pid'))
-    .map((f) => Number(readFileSync(join(run, f), 'utf8')))
-    .filter((p) => isAlive(p));
-}
+import { HOSTS_PROVISION, HOSTS_RETIRE, runningInstancePids } from './haproxy-project.js';
 
 describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router (instances started by the user\'s commands)', { timeout: 90_000 }, () => {
   let h: Haproxy;
@@ -57,7 +48,7 @@ describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router 
   });
   afterAll(async () => {
     await router?.close();
-    for (const p of runningPids(dir)) process.kill(p, 'SIGKILL');
+    for (const p of runningInstancePids(dir)) process.kill(p, 'SIGKILL');
     await h?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -96,7 +87,7 @@ describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router 
       console.log(`hosts + haproxy: ${r.requests} requests, ${failedRequests(r)} failed ${JSON.stringify(r.connectionErrorKinds)}`);
       expect(failedRequests(r)).toBe(0);
     }
-    expect(runningPids(dir)).toHaveLength(2);
+    expect(runningInstancePids(dir)).toHaveLength(2);
     const snap = await platform.snapshot();
     expect(snap.revisions.map((r) => [r.revision.id, r.desired, r.healthy])).toEqual([['v2', 2, 2]]);
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isAlive, freePort, stopGroup } from '../../src/providers/local/processes.js';
 import type { RouterState } from '../../src/providers/local/router-state.js';
+import type { LoadReport, LoadRun, LoadWindow } from '../helpers/load-generator.js';
 import { FAST_CLOCK_ARGS, type StartOptions } from '../cli/cli-harness.js';
 import { EXAMPLE_APP, ROOT } from './local-fixture.js';
 
@@ -215,5 +216,30 @@ export function unrecordedProcesses(p: LocalProject): number[] {
     } catch {
       return false;
     }
+  });
+}
+
+/** Opens a load window per verified traffic shift of `run` (skipping 150ms of settling), keyed by the candidate's weight. */
+export function loadPerStep(run: ZddRun, candidate: string, load: LoadRun): Promise<{ weight: number; report: LoadReport }[]> {
+  const steps: { weight: number; report: LoadReport }[] = [];
+  let open: { weight: number; w?: LoadWindow; timer: NodeJS.Timeout } | undefined;
+  const close = () => {
+    if (!open) return;
+    clearTimeout(open.timer);
+    if (open.w) steps.push({ weight: open.weight, report: open.w.close() });
+    open = undefined;
+  };
+  run.onEvent((e) => {
+    if (e.type === 'step.start' && e.step.kind === 'shiftTraffic') close();
+    if (e.type === 'traffic' && e.verified) {
+      close();
+      const o: NonNullable<typeof open> = { weight: e.byRevision[candidate] ?? 0, timer: setTimeout(() => (o.w = load.window()), 150) };
+      open = o;
+    }
+    if (e.type === 'rollback.start' || e.type === 'done') close();
+  });
+  return run.done.then(() => {
+    close();
+    return steps;
   });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failedRequests, sharePercent, startLoad, type LoadReport, type LoadRun, type LoadWindow } from '../helpers/load-generator.js';
+import { failedRequests, sharePercent, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { isAlive } from '../../src/providers/local/processes.js';
-import { explain, localProject, type LocalProject, type ZddRun } from './e2e-project.js';
+import { explain, loadPerStep, localProject, type LocalProject } from './e2e-project.js';
 
 /**
  * The README story through the built binary against real processes, under continuous keep-alive
@@ -21,31 +21,6 @@ describe('local provider: the story under load', { timeout: 240_000 }, () => {
     await p?.cleanup();
   });
 
-  /** Opens a load window per verified traffic shift (skipping 150ms of settling), keyed by the candidate's weight. */
-  function trackSteps(run: ZddRun, candidate: string): Promise<{ weight: number; report: LoadReport }[]> {
-    const steps: { weight: number; report: LoadReport }[] = [];
-    let open: { weight: number; w?: LoadWindow; timer: NodeJS.Timeout } | undefined;
-    const close = () => {
-      if (!open) return;
-      clearTimeout(open.timer);
-      if (open.w) steps.push({ weight: open.weight, report: open.w.close() });
-      open = undefined;
-    };
-    run.onEvent((e) => {
-      if (e.type === 'step.start' && e.step.kind === 'shiftTraffic') close();
-      if (e.type === 'traffic' && e.verified) {
-        close();
-        const o: NonNullable<typeof open> = { weight: e.byRevision[candidate] ?? 0, timer: setTimeout(() => (o.w = load.window()), 150) };
-        open = o;
-      }
-      if (e.type === 'rollback.start' || e.type === 'done') close();
-    });
-    return run.done.then(() => {
-      close();
-      return steps;
-    });
-  }
-
   it('deploys v1, then canary, blue-green, rolling, a bad canary, a crash and a manual rollback with zero failed requests', async () => {
     const first = await p.run(['deploy', '--revision', 'v1']);
     expect(first.code, explain(first)).toBe(0);
@@ -54,7 +29,7 @@ describe('local provider: the story under load', { timeout: 240_000 }, () => {
 
     // canary: share of the candidate at each step
     const canary = p.start(['deploy', '--revision', 'v2', '--strategy', 'canary']);
-    const steps = await trackSteps(canary, 'v2');
+    const steps = await loadPerStep(canary, 'v2', load);
     const r2 = await canary.done;
     expect(r2.code, explain(r2)).toBe(0);
     const measured = steps.filter((s) => s.weight > 0 && s.weight < 100 && s.report.requests > 100);
