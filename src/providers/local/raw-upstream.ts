@@ -210,7 +210,19 @@ export class RawExchange {
       this.fail(Object.assign(new Error(`not an HTTP/1 response: ${JSON.stringify(statusLine.slice(0, 40))}`), { code: 'UND_ERR_SOCKET' }));
       return false;
     }
-    if (status < 200) return true; // 1xx: another head follows
+    if (status === 101) {
+      // This path carries no upgrade request (those tunnel elsewhere): a 101 here has no protocol to switch to.
+      this.fail(Object.assign(new Error('101 Switching Protocols to a request that asked for no upgrade'), { code: 'UND_ERR_SOCKET' }));
+      return false;
+    }
+    if (status < 200) {
+      // 103 Early Hints go to the client as HAProxy forwards them (their Link headers); other 1xx are dropped. Another head follows.
+      if (status === 103) {
+        const links = lines.slice(1).filter((l) => /^link:/i.test(l) && !BAD_VALUE_BYTE.test(l)).map((l) => l.slice(5).trim());
+        if (links.length > 0) this.res.writeEarlyHints({ link: links });
+      }
+      return true;
+    }
     clearTimeout(this.headersTimer);
     let length = -1;
     let chunked = false;
