@@ -143,7 +143,7 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     expect(statusOf((await rawRequest(router.port, GET)).text)).toBe(200);
   });
 
-  it('9. a 101 to a plain GET is a 502 at once, not a wait for the headers timeout; a 103 Early Hints reaches the client with its Link, then the answer', async () => {
+  it('9. a 101 to a plain GET is a 502 at once, not a wait for the headers timeout; a 103 Early Hints reaches the client with its Link, then the answer; a bad chunk size before any body byte is a 502', async () => {
     backend.answer = (_head, s) => s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', 'latin1');
     // rawRequest gives up after 5 s: the router's own headers timeout is far longer.
     const switched = await rawRequest(router.port, GET);
@@ -151,6 +151,10 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     backend.answer = (_head, s) => s.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok', 'latin1');
     const hinted = await rawRequest(router.port, GET);
     expect(hinted.text).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n[\s\S]*[Ll]ink: <\/style\.css>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/);
+    // A chunk size that is no hex number before any byte of the body went out: a 502 (HAProxy: 502), not a silent close.
+    backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n', 'latin1');
+    const badChunk = await rawRequest(router.port, GET);
+    expect(statusOf(badChunk.text), JSON.stringify(badChunk.text.slice(0, 200))).toBe(502);
     expectSameProcesses();
     backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
   });

@@ -120,6 +120,8 @@ export class RawExchange {
   private headersTimer?: NodeJS.Timeout;
   private socket?: UpstreamSocket;
   private finished = false;
+  /** The response head, held until its first body byte or its end: a body that breaks before then is still a clean 502. */
+  private pendingHead?: [status: number, headers: string[]];
 
   constructor(
     private readonly host: RawExchangeHost,
@@ -266,7 +268,7 @@ export class RawExchange {
       const i = headers.findIndex((h, k) => k % 2 === 0 && h.toLowerCase() === 'content-length');
       if (i >= 0) headers.splice(i, 2);
     }
-    this.res.writeHead(status, headers);
+    this.pendingHead = [status, headers];
     if (noBody || (!chunked && length === 0)) this.mode = 'done';
     else if (chunked) {
       this.mode = 'chunked';
@@ -302,7 +304,14 @@ export class RawExchange {
     }
   }
 
+  private flushHead(): void {
+    if (!this.pendingHead) return;
+    this.res.writeHead(...this.pendingHead);
+    this.pendingHead = undefined;
+  }
+
   private write(d: Buffer): void {
+    this.flushHead();
     if (!this.res.write(d)) {
       const s = this.socket!;
       s.pause();
@@ -314,6 +323,7 @@ export class RawExchange {
     if (this.finished) return;
     this.mode = 'done';
     this.finish();
+    this.flushHead();
     this.res.end();
     const s = this.socket!;
     // Paused for backpressure on the last write: the client's drain no longer concerns this connection.
@@ -328,7 +338,8 @@ export class RawExchange {
     this.finish();
     this.socket?.destroy();
     const neverConnected = !this.reused && !this.gotBytes && isConnectError(err);
-    this.host.failed(this, err, neverConnected, this.status !== 0);
+    // Started: the head went to the client (Node sends it with the first body byte or the end).
+    this.host.failed(this, err, neverConnected, this.status !== 0 && this.pendingHead === undefined);
   }
 
   private finish(): void {
