@@ -51,7 +51,7 @@ export const localProviderSchema = z.strictObject({
     })
     .optional()
     .describe('Timeouts of the local router'),
-  maxConnections: intBetween(1, 1_000_000, 'Client connections each router process holds at once; more are closed (default 4096)').optional(),
+  maxConnections: intBetween(1, 1_000_000, 'Client connections each router process holds at once; at the limit the longest-idle keep-alive connection makes room, and with all busy a new client gets 503 (default 4096)').optional(),
   deadMansSwitch: z
     .union([
       z.boolean(),
