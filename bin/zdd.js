@@ -2,6 +2,16 @@
 // Thin entry: everything lives in dist/src/cli/main.js, loaded so that `zdd --help` stays fast.
 import { existsSync, readFileSync } from 'node:fs';
 
+// A reader that goes away (`zdd status | head -1`) must neither stop zdd mid-command (a deploy goes
+// on to its end whatever happens to its output) nor print a stack trace: the rest of the output is
+// dropped, and the command ends with its own exit code.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code !== 'EPIPE') throw e;
+    stream.write = () => true;
+  });
+}
+
 // `zdd --version` alone answers before any module loads (commander's own -V/--version does the same
 // when it comes with other arguments).
 const args = process.argv.slice(2);
