@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
@@ -99,7 +100,8 @@ export function stateStoreOptions(loaded: LoadedConfig, flags: Record<string, st
 function createNotifier(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO): Notifier | null {
   const targets = loaded.config.notify;
   if (!targets?.length) return null;
-  const flags = `${globals.config ? ` --config ${globals.config}` : ''}${globals.env ? ` --env ${globals.env}` : ''}`;
+  // Absolute: the promote command in a notification must work from wherever the reader runs it.
+  const flags = `${globals.config ? ` --config ${resolve(globals.config)}` : ''}${globals.env ? ` --env ${globals.env}` : ''}`;
   const holder = currentHolder('', Date.now());
   let done = false;
   const warnings = {

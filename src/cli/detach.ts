@@ -21,18 +21,19 @@ export interface DetachResult {
  * it is underway (its record and lock exist: `zdd status --watch`, `promote`, `abort` follow it),
  * or with its own result if it ended before that (a config error, a held lock).
  */
-export async function detachDeploy(argv: string[], opts: { cwd: string; log?: string; configDir: string; now: number; signal: AbortSignal }): Promise<DetachResult> {
+export async function detachDeploy(argv: string[], opts: { cwd: string; log?: string; /** The local state folder: logs go to its logs/ (0700, files 0600) as the records do. */ stateDir: string; now: number; signal: AbortSignal }): Promise<DetachResult> {
   const stamp = new Date(opts.now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const log = resolve(opts.cwd, opts.log ?? join(opts.configDir, '.zdd', 'logs', `deploy-${stamp}.log`));
+  const log = resolve(opts.cwd, opts.log ?? join(opts.stateDir, 'logs', `deploy-${stamp}.log`));
   let fd: number;
   try {
-    mkdirSync(dirname(log), { recursive: true });
-    fd = openSync(log, 'a');
+    // The log holds what the deploy prints (revisions, hosts, hook output): no wider than the state folder.
+    mkdirSync(dirname(log), { recursive: true, mode: 0o700 });
+    fd = openSync(log, 'a', 0o600);
   } catch (e) {
     // Nothing started yet: a log that cannot be written is bad input, not a failed deploy.
     throw new ZddError('detach-log', `Cannot write the --detach log ${log}: ${(e as Error).message}. Nothing was started.`, {
       exitCode: ExitCode.Usage,
-      hint: 'Pass --log with a file in a writable directory, or leave it out (default .zdd/logs/ next to the config).',
+      hint: 'Pass --log with a file in a writable directory, or leave it out (default logs/ in the state folder, .zdd/logs/ next to the config unless state.dir says otherwise).',
     });
   }
   const args: string[] = [];

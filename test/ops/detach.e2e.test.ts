@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { explain, localProject, type LocalProject } from '../local/e2e-project.js';
@@ -80,6 +80,11 @@ describe('zdd deploy --detach', { timeout: 180_000 }, () => {
     const d = await p.run(['deploy', '--revision', 'v4', '--detach']);
     expect(d.code, explain(d)).toBe(4);
     expect(d.events.at(-1).message).toMatch(/did not finish: paused[\s\S]*background deploy pid \d+ ended; log .*\.zdd\/logs\/deploy-/);
+    // The log is in the state folder's logs/ and no wider than the state folder (issue 19 point 8).
+    const logPath = /; log (\S+\.log)/.exec(d.events.at(-1).message)![1];
+    expect(dirname(logPath)).toBe(join(p.dir, '.zdd', 'logs'));
+    expect(statSync(logPath).mode & 0o777).toBe(0o600);
+    expect(statSync(dirname(logPath)).mode & 0o777).toBe(0o700);
     const abort = await p.run(['abort']);
     expect(abort.code, explain(abort)).toBe(0);
   });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { explain, localProject, type LocalProject } from '../local/e2e-project.js';
@@ -86,14 +87,16 @@ describe('operating zdd: notifications, history, report, status', { timeout: 240
   });
 
   it('a manual pause notifies with the exact promote and abort commands, which work', async () => {
-    const run = p.start(['deploy', '--revision', 'v4', '--env', 'manual'], env);
+    // --config as typed (relative): the notification carries it absolute, so the command works from anywhere.
+    const run = p.start(['deploy', '--revision', 'v4', '--config', 'deploy.config.ts', '--env', 'manual'], env);
+    const cfg = join(p.dir, 'deploy.config.ts');
     await run.waitForEvent((e) => e.type === 'paused', 60_000);
     await expect.poll(() => recv.bodies('/ok/hook').find((b) => b.revision === 'v4' && b.event === 'pause'), { timeout: 10_000 }).toBeTruthy();
     const pause = recv.bodies('/ok/hook').find((b) => b.revision === 'v4' && b.event === 'pause');
-    expect(pause.commands).toEqual({ promote: 'zdd promote --env manual', abort: 'zdd abort --env manual' });
+    expect(pause.commands).toEqual({ promote: `zdd promote --config ${cfg} --env manual`, abort: `zdd abort --config ${cfg} --env manual` });
     expect(pause.env).toBe('manual');
     const slack = recv.bodies('/ok/slack').map((b) => b.text as string).find((t) => t.includes('pause'));
-    expect(slack).toContain('`zdd promote --env manual` to continue, `zdd abort --env manual` to roll back');
+    expect(slack).toContain(`\`zdd promote --config ${cfg} --env manual\` to continue, \`zdd abort --config ${cfg} --env manual\` to roll back`);
     const promote = await p.run(['promote', '--env', 'manual'], env);
     expect(promote.code, explain(promote)).toBe(0);
     const r = await run.done;

@@ -25,7 +25,9 @@ export default async function deployCommand(flags: DeployFlags, globals: GlobalO
   const strategy = flags.strategy ?? defaultStrategy(loaded);
   if (flags.detach) {
     const { detachDeploy } = await import('../detach.js');
-    return finish(io, await detachDeploy(process.argv.slice(2), { cwd: process.cwd(), log: flags.log, configDir: loaded.configDir, now: Date.now(), signal: io.signal }));
+    const { localStateDir } = await import('../../state/create-state-store.js');
+    const stateDir = localStateDir(loaded.config.state, loaded.configDir);
+    return finish(io, await detachDeploy(process.argv.slice(2), { cwd: process.cwd(), log: flags.log, stateDir, now: Date.now(), signal: io.signal }));
   }
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const outcome = await ctx.engine.deploy({ candidate, strategy, rollbackOnFailure: flags.rollback !== false, lockWaitMs, stopAtPause: !!flags.untilPause, force: !!flags.force });
