@@ -45,7 +45,7 @@ describe('a quiet service deployed with the `zdd init` defaults (local provider,
       await second.waitFor(new RegExp(`("type":"paused".*){${seen + 1}}`, 's'), 60_000);
       const paused = parseNdjson(second.stdout()).filter((e) => e.type === 'paused').at(-1) as { message: string };
       expect(paused.message).toMatch(
-        /^Analysis "analysis" was inconclusive: check "error-rate" was inconclusive: too little traffic \(\d requests, need 20\) on candidate v2 \(production traffic only; \d+ test-route requests ignored\) \(no conclusive result in the whole bake\)\. onInconclusive: pause, so the deploy waits: run `zdd promote` to go on or `zdd abort` to roll back/,
+        /^Analysis "analysis" was inconclusive: check "error-rate" was inconclusive: too little traffic \(\d requests, need 20\) on candidate v2 \(production traffic only; \d+ test-route requests? ignored\) \(no conclusive result in the whole bake\)\. onInconclusive: pause, so the deploy waits: run `zdd promote` to go on or `zdd abort` to roll back/,
       );
       const status = await runZdd(['status', '--json'], dir, env, 60_000, FAST);
       const report = parseNdjson(status.stdout).find((e) => e.type === 'status') as { deployment: { status: string; weights: { candidate: number } } };

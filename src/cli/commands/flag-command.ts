@@ -18,7 +18,7 @@ async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ fl
  * asked to abort, through the state store's request channel (as `zdd abort` does). Its rollback then keeps the flag off. The
  * flag is already off, so a state store that cannot be reached only costs a warning.
  */
-async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions): Promise<string | undefined> {
+async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions, killedAt: string): Promise<string | undefined> {
   // Loaded after the kill: the flag is off before any of this is read from disk.
   const [{ isUnfinished }, { createStateStore }, { providerFlags }, { stateStoreOptions }] = await Promise.all([
     import('../../engine/deployment-record.js'),
@@ -28,12 +28,17 @@ async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: Gl
   ]);
   const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
   const record = await store.records.latest(loaded.config.service);
-  if (!isUnfinished(record) || record.status === 'rolling-back') return undefined;
-  if (!record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
-  // A request, not a write of the record: only the deploy's lock holder writes that (promise 11).
-  await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString(), by: `the kill switch (zdd flag kill "${flag}")` });
-  const what = record.strategy === 'flag-release' ? 'Release' : 'Deploy';
-  return `${what} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt})`;
+  if (!record || !record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
+  const what = `${record.strategy === 'flag-release' ? 'Release' : 'Deploy'} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt}) ramps this flag`;
+  if (isUnfinished(record) && record.status !== 'rolling-back') {
+    // A request, not a write of the record: only the deploy's lock holder writes that (promise 11).
+    await store.records.request(loaded.config.service, record.id, 'abort', { at: new Date().toISOString(), by: `the kill switch (zdd flag kill "${flag}")` });
+    return `${what} and is running: asked it to stop; it rolls back and keeps the flag off.`;
+  }
+  // Its bake reads the flag on every poll: between the kill and this read it may have seen the flag
+  // off and begun its rollback by itself. Still the release the kill stopped: say so.
+  if (record.rollback && record.rollback.startedAt >= killedAt) return `${what} and saw it off: it is rolling back by itself and keeps the flag off.`;
+  return undefined;
 }
 
 function flagName(opts: { args?: string[] }): string {
@@ -49,6 +54,7 @@ function flagName(opts: { args?: string[] }): string {
  */
 export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const started = performance.now();
+  const killedAt = new Date().toISOString();
   const flag = flagName(opts);
   const { flags, loaded } = await flagProvider(globals, io);
   try {
@@ -59,7 +65,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
     if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms, serviceMs });
     let aborted: string | undefined;
     try {
-      aborted = await abortReleaseUsing(flag, loaded, globals);
+      aborted = await abortReleaseUsing(flag, loaded, globals, killedAt);
     } catch (e) {
       io.bus.emit({ type: 'warn', message: `The flag is off, but the deployment records could not be read to stop a running release: ${errorMessage(e)}` });
     }
@@ -68,7 +74,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
       exitCode: ExitCode.Ok,
       message:
         `Flag "${flag}" is OFF in ${flags.environment} (read back ${ms}ms after the command started, ${serviceMs}ms of it with ${flags.name}): ${describeFlagState(state)}.` +
-        (aborted ? `\n${aborted} ramps this flag and is running: asked it to stop; it rolls back and keeps the flag off.` : ''),
+        (aborted ? `\n${aborted}` : ''),
       hint: aborted
         ? 'Follow it with `zdd status`.'
         : `The rollout is kept: \`zdd release\` or the flag service turns it back on when the incident is over. No running release of this flag is recorded in this machine's state${state.rollout !== null ? '; one running from elsewhere sees the flag off within a second and stops, keeping it off' : ''}.`,
