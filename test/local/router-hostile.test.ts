@@ -159,6 +159,16 @@ describe('local router under hostile input (built router, raw sockets)', { timeo
     backend.answer = (_head, s) => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
   });
 
+  it('9. two Host headers are a 400 and CONNECT a 405 (as HAProxy answers them), and neither reaches the app', async () => {
+    const seen = backend.heads.length;
+    const twoHosts = await rawRequest(router.port, 'GET / HTTP/1.1\r\nHost: shop.example\r\nHost: admin.internal\r\nConnection: close\r\n\r\n');
+    expect(statusOf(twoHosts.text), JSON.stringify(twoHosts.text.slice(0, 200))).toBe(400);
+    const connectReq = await rawRequest(router.port, 'CONNECT admin.internal:22 HTTP/1.1\r\nHost: admin.internal:22\r\n\r\n');
+    expect(statusOf(connectReq.text), JSON.stringify(connectReq.text.slice(0, 200))).toBe(405);
+    expect(backend.heads.length).toBe(seen);
+    expectSameProcesses();
+  });
+
   it('2. a client that never finishes its headers and never reads loses its connection after the 408, not when it chooses to close', async () => {
     await router.admin.call('PUT', '/config', { limits: { clientHeadersTimeoutMs: 300 } });
     try {
