@@ -74,6 +74,8 @@ export interface DeploymentRecord {
   forced?: { at: string; findings: string[] };
   /** Timeline entries dropped to keep the record small (repeated passes of a long bake). */
   timelineOmitted?: number;
+  /** `zdd down` stopped everything after this deploy, on purpose: production serving nothing is what zdd left, not drift. */
+  down?: { at: string; by: LockHolderInfo };
 }
 
 /** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */

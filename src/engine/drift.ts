@@ -23,7 +23,8 @@ export function findDrift(live: ProviderSnapshot, history: DeploymentRecord[]): 
     const differ = differingRevisions(wrote, liveWeights);
     if (differ.length) {
       const detail = differ.map((id) => `${id} has ${liveWeights[id] ?? 0}% (zdd wrote ${wrote[id] ?? 0}%, ${signed((liveWeights[id] ?? 0) - (wrote[id] ?? 0))} points)`).join(', ');
-      findings.push({ kind: 'weights', message: `Traffic differs from what zdd last wrote (deploy ${last.id}): ${detail}. Someone, or Terraform/CDK, changed the router or listener.` });
+      const what = last.down ? `what zdd left (\`zdd down\` stopped everything after deploy ${last.id})` : `what zdd last wrote (deploy ${last.id})`;
+      findings.push({ kind: 'weights', message: `Traffic differs from ${what}: ${detail}. Someone, or Terraform/CDK, changed the router or listener.` });
     }
   }
 
@@ -45,9 +46,10 @@ export function findDrift(live: ProviderSnapshot, history: DeploymentRecord[]): 
   return findings;
 }
 
-/** The weights by revision that a finished record says zdd left production at. */
+/** The weights by revision that a finished record says zdd left production at (none after `zdd down`). */
 export function writtenWeights(r: DeploymentRecord): Record<string, number> {
   const out: Record<string, number> = {};
+  if (r.down) return out;
   if (r.stable) out[r.stable.id] = (out[r.stable.id] ?? 0) + r.weights.stable;
   out[r.candidate.id] = (out[r.candidate.id] ?? 0) + r.weights.candidate;
   return out;

@@ -19,7 +19,7 @@ function quickstartLines(): string[] {
   return block[1].split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
-describe('the quickstart, as documented', { timeout: 180_000 }, () => {
+describe('the quickstart, as documented', { timeout: 360_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'zdd-readme-'));
   cpSync(join(ROOT, 'examples/local'), join(dir, 'examples/local'), { recursive: true, filter: (src) => !src.includes('.zdd') });
   afterAll(async () => {
@@ -37,12 +37,15 @@ describe('the quickstart, as documented', { timeout: 180_000 }, () => {
     });
   }
 
-  it('runs every line with the promised outcome', async () => {
+  // Twice: the story ends with `zdd down`, and a reader who runs it again must get the same outcomes
+  // (a service stopped on purpose is not drift).
+  it('runs every line with the promised outcome, twice in a row', async () => {
     const port = await freePort('127.0.0.1');
     const lines = quickstartLines();
     expect(lines[0]).toBe('npm ci');
     expect(lines.filter((l) => l.startsWith('npx zdd'))).toHaveLength(8);
-    for (const line of lines.slice(1)) {
+    expect(lines.at(-1)).toMatch(/^npx zdd down /);
+    for (const line of [...lines.slice(1), ...lines.slice(1)]) {
       const [cmd, comment = ''] = line.split(/\s+#\s+/);
       if (cmd.startsWith('curl')) {
         const body = await (await fetch(`http://127.0.0.1:${port}/`)).text();
@@ -54,7 +57,17 @@ describe('the quickstart, as documented', { timeout: 180_000 }, () => {
       const expected = /exit (\d+)/.exec(comment)?.[1] ?? '0';
       const r = await run(args, { PORT: String(port) });
       expect(`${r.code}`, `${line}\n${r.out.slice(-2500)}`).toBe(expected);
-      if (args[0] === 'status') expect(r.out).toMatch(/traffic \(live\): v3 100%/);
+      if (args[0] === 'status') {
+        expect(r.out).toMatch(/traffic \(live\): v3 100%/);
+        expect(r.out).not.toContain('DRIFT');
+      }
+      if (args[0] === 'down') {
+        // Stopped on purpose: status tells it, without calling it drift.
+        const status = await run(['status', ...args.slice(1)], { PORT: String(port) });
+        expect(`${status.code}`, status.out).toBe('0');
+        expect(status.out).not.toContain('DRIFT');
+        expect(status.out).toMatch(/stopped on purpose: `zdd down` by .* the next deploy starts from nothing/);
+      }
     }
   });
 });

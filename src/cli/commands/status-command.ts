@@ -212,7 +212,8 @@ export function renderStatus(s: StatusReport): string {
       const next = d.status === 'paused' ? '' : d.status === 'rolling-back' ? ' `zdd rollback` finishes the rollback.' : ' `zdd rollback` restores stable; `zdd promote` continues from this step.';
       out.push(`    process: GONE — ${s.deployProcess.reason}; nothing moves it on.${next}`);
     }
-    out.push(`    traffic (recorded): ${describeWeights(d)}`);
+    if (d.down) out.push(`    stopped on purpose: \`zdd down\` by ${d.down.by.who}@${d.down.by.host} at ${d.down.at}; the next deploy starts from nothing`);
+    else out.push(`    traffic (recorded): ${describeWeights(d)}`);
     if (d.error) out.push(`    error: ${d.error.message}`);
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
     if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
