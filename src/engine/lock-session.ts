@@ -68,22 +68,33 @@ export class LockSession {
    */
   async takeOver(deploymentId: string): Promise<void> {
     const { deps } = this;
-    let info = await deps.lock.inspect(deps.service);
     // The local router's dead-man's switch holds a dead deploy's lock for a moment while it puts
     // stable back, then frees it: wait for that (in real time, like the heartbeat) rather than refuse.
-    // Stryker disable next-line EqualityOperator: one poll more or less in a five-second wait
-    for (let waited = 0; info && !info.stale && info.holder.command === DEAD_MANS_SWITCH_COMMAND && waited < SWITCH_WAIT_MS; waited += 100) {
-      await new Promise((r) => setTimeout(r, 100));
-      info = await deps.lock.inspect(deps.service);
-    }
-    if (info && !info.stale && info.holder.deploymentId !== deploymentId) throw new LockHeldError(deps.service, info.holder, false);
-    if (!info) {
-      this.started(await deps.lock.acquire(deps.service, { ...deps.holder, deploymentId }, { waitMs: 0 }));
-    } else if (deps.lock.takeOver) {
-      deps.events.emit({ type: 'warn', message: `Taking over the lock of deploy ${deploymentId} from ${info.holder.who}@${info.holder.host} (pid ${info.holder.pid}): ${info.staleReason ?? 'holder gone'}` });
-      this.started(await deps.lock.takeOver(deps.service, deps.holder, deploymentId));
-    } else {
-      throw new LockHeldError(deps.service, info.holder, info.stale, info.staleReason);
+    // It can also fence between our look and our take-over: then look again, within the same wait.
+    const waitUntil = Date.now() + SWITCH_WAIT_MS;
+    for (;;) {
+      let info = await deps.lock.inspect(deps.service);
+      // Stryker disable next-line EqualityOperator: one poll more or less in a five-second wait
+      while (info && !info.stale && info.holder.command === DEAD_MANS_SWITCH_COMMAND && Date.now() < waitUntil) {
+        await new Promise((r) => setTimeout(r, 100));
+        info = await deps.lock.inspect(deps.service);
+      }
+      try {
+        if (info && !info.stale && info.holder.deploymentId !== deploymentId) throw new LockHeldError(deps.service, info.holder, false);
+        if (!info) {
+          this.started(await deps.lock.acquire(deps.service, { ...deps.holder, deploymentId }, { waitMs: 0 }));
+        } else if (deps.lock.takeOver) {
+          deps.events.emit({ type: 'warn', message: `Taking over the lock of deploy ${deploymentId} from ${info.holder.who}@${info.holder.host} (pid ${info.holder.pid}): ${info.staleReason ?? 'holder gone'}` });
+          this.started(await deps.lock.takeOver(deps.service, deps.holder, deploymentId));
+        } else {
+          throw new LockHeldError(deps.service, info.holder, info.stale, info.staleReason);
+        }
+        return;
+      } catch (e) {
+        const switchCameFirst = e instanceof LockHeldError && !e.stale && e.holder.command === DEAD_MANS_SWITCH_COMMAND;
+        if (switchCameFirst && Date.now() < waitUntil) continue;
+        throw e;
+      }
     }
   }
 

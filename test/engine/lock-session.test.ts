@@ -124,6 +124,46 @@ describe("take-over and the local router's dead-man's switch", () => {
     }
   });
 
+  it('the switch fencing between the take-over\'s look and its write: the take-over waits for it and then takes the lock (not exit 3)', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { FileLockStore } = await import('../../src/state/file-lock-store.js');
+    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const dir = mkdtempSync(join(tmpdir(), 'zdd-switch-'));
+    try {
+      const clock = new FakeClock(Date.UTC(2026, 10, 30, 12));
+      const files = new FileLockStore(dir, clock);
+      await files.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
+      await clock.advance(200_000); // the dead deploy's lease ran out
+      // The interleaving CI met, made certain: the take-over's first look sees the dead deploy's
+      // stale lock, and the router's switch fences it right after, before the take-over writes.
+      let looks = 0;
+      const store: LockStore = {
+        acquire: (...a) => files.acquire(...a),
+        forceRelease: (...a) => files.forceRelease(...a),
+        takeOver: (...a) => files.takeOver(...a),
+        inspect: async (service) => {
+          const info = await files.inspect(service);
+          if (++looks === 1) {
+            expect(info?.stale).toBe(true);
+            const fence = await files.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND });
+            expect(fence).not.toBeNull();
+            setTimeout(() => void fence!.free('lease ran out; 100% back on v1'), 300);
+          }
+          return info;
+        },
+      };
+      const { s } = session(store, clock);
+      await s.takeOver('d1');
+      expect((await files.inspect('web'))?.holder.who).toBe('me');
+      expect(looks).toBeGreaterThan(1);
+      await s.release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a switch whose own lock went stale is not waited for: the take-over happens at once", async () => {
     const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
     let inspections = 0;
