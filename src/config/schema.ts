@@ -93,6 +93,18 @@ export const hooksSchema = z.strictObject(
   >,
 );
 
+export const observedSplitSchema = z.strictObject({
+  enabled: z.boolean().optional().describe('Check each traffic shift from outside (default: on where the router names the revision in its answers, or `header` is set)'),
+  requests: intBetween(20, 10_000, 'Requests sent to the production entry point after each shift (default 100)').optional(),
+  within: duration('Time limit of those requests (default 5s)').optional(),
+  path: z.string().regex(/^\//, { error: (iss) => `must start with "/", got ${show(iss.input)}` }).optional().describe('Path requested (default "/"): an inexpensive GET that every revision answers'),
+  header: z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be an HTTP header name, got ${show(iss.input)}` })
+    .optional()
+    .describe('Response header the app sets to its revision id (where the router names none: AWS, Kubernetes, or hosts behind a proxy of your own)'),
+});
+
 export const healthSchema = z.strictObject({
   timeout: duration('How long a new revision may take to become healthy (default 60s)').optional(),
 });
@@ -107,6 +119,7 @@ const baseShape = {
   state: stateSchema.optional(),
   strategies: strategiesSchema.optional().describe('Strategy options; each section is used when that strategy runs'),
   health: healthSchema.optional().describe('Health of new revisions (what is probed is the provider\'s: an HTTP path locally, target health on AWS)'),
+  observedSplit: observedSplitSchema.optional().describe('After each traffic shift, count which revision answers real requests at the production entry point; a split far from the weights zdd set fails the step (see docs/observed-split.md)'),
   drain: duration('Time a revision at weight 0 keeps serving in-flight requests before it is stopped (default 5s)').optional(),
   hooks: hooksSchema.optional().describe('Commands or functions at lifecycle points: a command string, { run, timeout, env, continueOnError }, a function, or a list of them; they get ZDD_* variables'),
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),

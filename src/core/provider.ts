@@ -72,8 +72,20 @@ export interface RevisionTrafficSample {
   testRouteRequests?: number;
 }
 
+/**
+ * How the router's answers name the revision that served them (for the observed-split probe): a
+ * response header, and where its value is not the revision id (HAProxy's server name), the mapping
+ * as it stands when the probe runs.
+ */
+export interface AnswerTag {
+  header: string;
+  mapping?(): Promise<(value: string) => string | undefined>;
+}
+
 /** Splits production traffic between revisions. */
 export interface TrafficRouter {
+  /** Declared by a router that names the serving revision in every answer. Optional capability. */
+  readonly answerTag?: AnswerTag;
   /** Write the weights for every listed revision in one call; revisions not listed go to 0. */
   setWeights(weights: WeightMap): Promise<void>;
   /** Read the weights back from the router itself (not from a cache). */

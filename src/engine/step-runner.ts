@@ -15,6 +15,8 @@ import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
 import { carryOverRequests, type RequestWatcher } from './remote-requests.js';
+import { joinUrl } from '../checks/http-check.js';
+import { judgeSplit, observedSplitSetting, probeSplit, type ObservedSplitSetting } from './observed-split.js';
 
 const ROLLBACK_STEP_ATTEMPTS = 3;
 
@@ -55,6 +57,8 @@ export interface StepCursor {
 export class StepRunner {
   /** The weights this runner last read back, per deploy: what the router should still say at the next shift. */
   private verified: { id: string; byRevision: WeightMap } | null = null;
+  /** The observed-split setting of this run (turned off when a router's answers turn out to carry no tag). */
+  private observed?: ObservedSplitSetting;
 
   constructor(private readonly deps: EngineDeps, readonly lock: LockSession) {}
 
@@ -185,7 +189,7 @@ export class StepRunner {
         return;
       }
       case 'shiftTraffic':
-        return this.shiftTraffic(step.weights, record);
+        return this.shiftTraffic(step.weights, record, scope);
       case 'gate': {
         const gate = deps.config.gates?.[step.gate];
         if (!gate) throw new ConfigError([{ path: `gates.${step.gate}`, message: 'is used by the plan but not defined' }]);
@@ -242,7 +246,7 @@ export class StepRunner {
   }
 
   /** One router call, then read back: promise 2. No weight for a revision that is not healthy: promise 1. */
-  private async shiftTraffic(weights: RoleWeights, record: DeploymentRecord): Promise<void> {
+  private async shiftTraffic(weights: RoleWeights, record: DeploymentRecord, scope: RunScope): Promise<void> {
     const { deps } = this;
     const total = weights.stable + weights.candidate;
     if (total !== 100 && total !== 0) throw new ZddError('bad-plan', `Plan error: weights must sum to 100, got stable ${weights.stable} + candidate ${weights.candidate}`);
@@ -271,6 +275,45 @@ export class StepRunner {
     record.weights = { ...weights };
     this.verified = { id: record.id, byRevision: nonZero(readBack) };
     deps.events.emit({ type: 'traffic', weights: { ...weights }, byRevision, verified: true });
+    await this.observeSplit(byRevision, record, scope);
+  }
+
+  /**
+   * After a verified shift, the split as clients meet it: real requests at the production entry
+   * point, counted by the revision that answered (docs/observed-split.md). A split far from the
+   * weights just read back (a stale balancer cache, a second listener, a CDN) fails the step; in a
+   * rollback it only warns, and the rollback goes on.
+   */
+  private async observeSplit(written: WeightMap, record: DeploymentRecord, scope: RunScope): Promise<void> {
+    const { deps } = this;
+    const setting = (this.observed ??= observedSplitSetting(deps.config, deps.provider.router));
+    if (!setting.on) return;
+    const off = (why: string) => {
+      this.observed = { on: false, why };
+      deps.events.emit({ type: 'warn', message: `Observed split off for this run: ${why}` });
+    };
+    const url = (await deps.provider.platform.endpoints(record.candidate.id)).serviceUrl;
+    if (!url) return off('the provider reports no production URL to send requests to');
+    const revisionOf = setting.mapping ? await setting.mapping() : undefined;
+    const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, signal: scope.signal });
+    if (setting.source === 'router' && seen.untagged > 0 && Object.keys(seen.byRevision).length === 0) {
+      return off(`no answer from ${url} carried the ${setting.header} header the router names revisions with (docs/haproxy.md shows the line haproxy.cfg needs), so the split cannot be seen`);
+    }
+    const verdict = judgeSplit(written, seen, setting.header);
+    if (verdict.inconclusive) {
+      deps.events.emit({ type: 'warn', message: `Observed split not judged: ${verdict.inconclusive} (${verdict.summary})` });
+      return;
+    }
+    if (verdict.ok) {
+      deps.events.emit({ type: 'info', message: `Observed split at ${url}: ${verdict.summary}` });
+      return;
+    }
+    const message = `The split clients meet at ${url} is not what the router reports: ${verdict.problems.join('; ')} (${verdict.summary})`;
+    if (scope.phase === 'rollback') {
+      deps.events.emit({ type: 'warn', message: `${message}; the rollback goes on` });
+      return;
+    }
+    throw new CheckFailedError(message, 'Look for what else answers at the entry point: a balancer or CDN caching answers, a second listener or target group, or instances registered by hand. `observedSplit` in the config tunes or turns off this check.');
   }
 
   /**

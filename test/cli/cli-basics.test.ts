@@ -137,6 +137,8 @@ describe('deploy through the binary (fake provider, fast clock)', () => {
       const human = await p.run(['plan', '--revision', 'v3', '--strategy', 'canary']);
       expect(human.stdout).toMatch(/Plan for web: v2 → v3 with canary \(\d+ steps\)/);
       expect(human.stdout).toContain('shift traffic: stable 80% | candidate 20%');
+      // The fake provider's router names no revision in its answers: the plan says the check is off, and how to turn it on.
+      expect(human.stdout).toContain('note: observed split: off (the router does not name the revision in its answers; set observedSplit.header');
     } finally {
       p.cleanup();
     }

@@ -69,6 +69,12 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: the story under l
       await h.reload();
       const r = await canary.done;
       expect(r.code, explain(r)).toBe(0);
+      // Each shift checked from outside: answers counted by HAProxy's x-zdd-server, mapped to revisions by slot.
+      expect(explain(r).match(/Observed split at [^\n]*/g), explain(r)).toEqual([
+        expect.stringMatching(/^Observed split at http:\/\/127\.0\.0\.1:\d+: v1 \d+ \(set 90%\), v2 \d+ \(set 10%\) of 100 answers$/),
+        expect.stringMatching(/: v1 \d+ \(set 50%\), v2 \d+ \(set 50%\) of 100 answers$/),
+        expect.stringMatching(/: v2 100 \(set 100%\) of 100 answers$/),
+      ]);
       const measured = (await steps).filter((s) => s.weight > 0 && s.weight < 100 && s.report.requests > 100);
       expect(measured.map((s) => s.weight)).toEqual([10, 50]);
       for (const s of measured) {

@@ -34,6 +34,8 @@ export interface HaproxyOptions {
   operatorSocket?: boolean;
   /** Declare the slots as `127.0.0.1:1` (addresses not kept across reloads) instead of by name as docs/haproxy.md says. */
   slotsDeclaredByAddress?: boolean;
+  /** Name the serving slot in every answer (`http-response set-header x-zdd-server %s`), as docs/haproxy.md says. Default true. */
+  tagAnswers?: boolean;
   /** Static servers of the user's own in the backend, e.g. `server legacy 127.0.0.1:9 weight 10`. */
   extraBackendLines?: string[];
 }
@@ -105,6 +107,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
       `backend ${backend}`,
       '  balance roundrobin',
       '  http-reuse always',
+      ...(opts.tagAnswers === false ? [] : ['  http-response set-header x-zdd-server %s']),
       `  server-template zdd 1-${slots} ${slotTarget}`,
       ...(opts.extraBackendLines ?? []).map((l) => `  ${l}`),
       '',

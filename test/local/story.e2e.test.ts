@@ -40,6 +40,14 @@ describe('local provider: the story under load', { timeout: 240_000 }, () => {
       expect(Math.abs(share - s.weight), `candidate share ${share.toFixed(1)}% at weight ${s.weight}% over ${s.report.requests} requests`).toBeLessThanOrEqual(5);
     }
 
+    // Each shift was also checked from outside: real requests at the router's port, counted by x-zdd-revision.
+    const observed = explain(r2).match(/Observed split at http:\/\/[^:]+:\d+: [^\n]*/g) ?? [];
+    expect(observed.map((l) => l.replace(/^.*?: /, '').replace(/ \d+ \(set/g, ' n (set'))).toEqual([
+      'v1 n (set 80%), v2 n (set 20%) of 100 answers',
+      'v1 n (set 50%), v2 n (set 50%) of 100 answers',
+      'v2 n (set 100%) of 100 answers',
+    ]);
+
     const r3 = await p.run(['deploy', '--revision', 'v3', '--strategy', 'blue-green']);
     expect(r3.code, explain(r3)).toBe(0);
     const r4 = await p.run(['deploy', '--revision', 'v4', '--strategy', 'rolling']);

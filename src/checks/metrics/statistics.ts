@@ -117,3 +117,25 @@ export function mean(values: readonly number[]): number {
 export function median(values: readonly number[]): number {
   return percentile(values, 50);
 }
+
+/**
+ * Exact two-sided binomial test: the probability, when each of `n` trials succeeds with
+ * probability `p`, of an outcome no more likely than `k` successes (the method of R's binom.test).
+ */
+export function binomialTwoSidedP(k: number, n: number, p: number): number {
+  if (n <= 0) return 1;
+  if (p <= 0) return k === 0 ? 1 : 0;
+  if (p >= 1) return k === n ? 1 : 0;
+  const logFact = [0];
+  for (let i = 1; i <= n; i++) logFact.push(logFact[i - 1] + Math.log(i));
+  const logPmf = (i: number) => logFact[n] - logFact[i] - logFact[n - i] + i * Math.log(p) + (n - i) * Math.log1p(-p);
+  const observed = logPmf(k);
+  // A relative tolerance, as R uses, so that outcomes exactly as likely as k count despite rounding.
+  const limit = observed + Math.log1p(1e-7);
+  let total = 0;
+  for (let i = 0; i <= n; i++) {
+    const l = logPmf(i);
+    if (l <= limit) total += Math.exp(l);
+  }
+  return Math.min(1, total);
+}

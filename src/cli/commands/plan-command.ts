@@ -1,6 +1,7 @@
 import { describeStep } from '../../core/plan.js';
 import { widerExposure } from '../../flags/flag-step.js';
 import { ExitCode } from '../../core/exit-codes.js';
+import { describeObservedSplit, observedSplitSetting } from '../../engine/observed-split.js';
 import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -15,6 +16,7 @@ export default async function planCommand(flags: { revision?: string; image?: st
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const { strategy, steps, current } = await ctx.engine.plan({ candidate, strategy: strategyName });
     const notes = ctx.flags ? await widerExposure(steps, ctx.flags) : [];
+    if (steps.some((s) => s.kind === 'shiftTraffic')) notes.push(describeObservedSplit(observedSplitSetting(ctx.config, ctx.provider.router)));
     if (io.output.json) {
       io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps, ...(notes.length ? { notes } : {}) });
     } else {

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../core/clock.js';
 import { ProviderError, TrafficMismatchError, errorMessage } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
-import type { RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core/provider.js';
+import type { AnswerTag, RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core/provider.js';
 import { differingRevisions, formatWeights, nonZero } from '../../core/weights.js';
 import { draining, effectiveWeight, inMaintenance, majorMinor, parseInfo, parseMap, parseServersState, parseStat, type ServerCounters, type ServerState } from './haproxy-answers.js';
 import { RuntimeApi, RuntimeApiCommandError } from './runtime-api.js';
@@ -72,6 +72,18 @@ export class HaproxyRouter implements TrafficRouter {
   readonly instanceRouting = {
     instancesChanged: (_revisionId: string) => this.instancesChanged(),
     drainInstances: (_revisionId: string, urls: string[], opts: { drainMs: number }) => this.drainInstances(urls, opts.drainMs),
+  };
+  /**
+   * Each answer names its server slot when the backend says `http-response set-header x-zdd-server %s`
+   * (docs/haproxy.md); which revision a slot holds is read when the probe runs.
+   */
+  readonly answerTag: AnswerTag = {
+    header: 'x-zdd-server',
+    mapping: async () => {
+      const { slots } = await this.readBackend(this.cfg.backend);
+      const byName = new Map(slots.map((s) => [s.name, s.revision]));
+      return (value: string) => byName.get(value);
+    },
   };
   private readonly prefix: string;
   private readonly test?: { map: string; backend: string; header: string; value: string };

@@ -6,6 +6,9 @@ import type { RouterStatus, TrafficAnswer } from './router-server.js';
 
 /** The TrafficRouter side of the local provider: every call goes to the router process's admin channel. */
 export class LocalRouter implements TrafficRouter {
+  /** Every answer the router passes on (and every error it makes) carries `x-zdd-revision`. */
+  readonly answerTag = { header: 'x-zdd-revision' };
+
   constructor(private readonly router: RouterProcess) {}
 
   async setWeights(weights: WeightMap): Promise<void> {
