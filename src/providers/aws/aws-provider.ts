@@ -48,7 +48,8 @@ export class AwsProvider implements Provider {
         hint: 'Move that traffic to a slot (or set its weight to 0) before deploying with zdd.',
       });
     }
-    const sticky = stickinessWarning(snap.actions);
+    // With `stickiness` configured zdd drives it (off whenever one revision holds 100%): nothing to warn about.
+    const sticky = this.slots.config.stickiness === undefined ? stickinessWarning(snap.actions) : null;
     if (sticky) this.slots.emitWarn(sticky);
   }
 
