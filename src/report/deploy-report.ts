@@ -63,6 +63,8 @@ export interface DeployReport {
   durationMs?: number;
   steps: ReportStep[];
   rollback?: { reason: string; startedAt: string; ok?: boolean; message?: string };
+  /** The local router's dead-man's switch put stable back after the deploy's process died. */
+  deadMansSwitch?: { at: string; reason: string; restored: string; weightsBefore: Record<string, number>; lastHeard: string };
   error?: DeploymentRecord['error'];
   warnings: string[];
   /** Started with --force despite these preflight findings. */
@@ -145,6 +147,10 @@ export function buildReport(record: DeploymentRecord): DeployReport {
         break;
       case 'start':
         if (t.resumedAt !== undefined) report.warnings.push(`continued at step ${t.resumedAt + 1} by another process at ${t.at}`);
+        break;
+      case 'dead-mans-switch':
+        closeOpen(current, t.at);
+        report.deadMansSwitch = { at: t.at, reason: t.reason, restored: t.restored, weightsBefore: t.weightsBefore, lastHeard: t.lastHeard };
         break;
     }
   }

@@ -8,6 +8,11 @@ export function renderReportMarkdown(r: DeployReport): string {
   out.push(`- deploy \`${r.id}\`${r.env ? ` (env ${r.env})` : ''} by ${r.who} on ${r.host}${r.ciRunUrl ? `, CI run ${r.ciRunUrl}` : ''}`);
   if (r.image) out.push(`- image \`${r.image}\``);
   out.push(`- started ${r.startedAt}${r.finishedAt ? `, finished ${r.finishedAt} (took ${formatDuration(r.durationMs ?? 0)})` : ', not finished'}`);
+  if (r.deadMansSwitch) {
+    const d = r.deadMansSwitch;
+    out.push(`- **the deploy's process died** (last heard at ${d.lastHeard}): ${oneLine(d.reason)}`);
+    out.push(`- **dead-man's switch** at ${d.at}: the local router put 100% back on ${d.restored} (was ${Object.entries(d.weightsBefore).map(([id, w]) => `${id} ${w}%`).join(' / ')})`);
+  }
   if (r.rollback) {
     const how = r.rollback.ok === undefined ? '' : r.rollback.ok ? ` — rollback done: ${r.rollback.message}` : ` — ROLLBACK FAILED: ${r.rollback.message}`;
     out.push(`- **rollback** at ${r.rollback.startedAt}: ${oneLine(r.rollback.reason)}${oneLine(how)}`);
