@@ -7,9 +7,9 @@ import { configSchema } from './schema.js';
  * test keeps one bad config per rule as a known exception.
  */
 export const RULES_BEYOND_JSON_SCHEMA = [
-  'strategies.default must name a built-in strategy (hybrid and flag-release only with a flags section)',
+  'strategies.default must name a built-in strategy (hybrid only with a flags section)',
   'strategies.<name>.analysis must name gates defined under gates',
-  'strategies.hybrid and strategies.flag-release need a flags section',
+  'strategies.hybrid needs a flags section',
   'strategies.rolling: maxSurge and maxUnavailable cannot both be 0, nor maxSurge 0 with 1 replica',
   'provider (aws): the two slots need different services and different target groups',
   'gates.<name>.checks[] (cloudwatch): window and settle must be whole minutes',

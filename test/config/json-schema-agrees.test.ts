@@ -104,7 +104,7 @@ const ALONE = ['strategies section that is no strategy'];
 const KNOWN_EXCEPTIONS: Record<string, { rule: string; config: unknown }> = {
   'default strategy that does not exist': { rule: 'strategies.default must name', config: base({ strategies: { default: 'canery' } }) },
   'analysis naming a gate that is not defined': { rule: 'must name gates defined under gates', config: base({ strategies: { canary: { steps: [{ weight: 10 }], analysis: ['missing'] } } }) },
-  'hybrid without a flags section': { rule: 'need a flags section', config: base({ strategies: { hybrid: { flags: [{ flag: 'f' }] } } }) },
+  'hybrid without a flags section': { rule: 'strategies.hybrid needs a flags section', config: base({ strategies: { hybrid: { flags: [{ flag: 'f' }] } } }) },
   'rolling that can never move': { rule: 'maxSurge and maxUnavailable cannot both be 0', config: base({ strategies: { rolling: { maxSurge: 0, maxUnavailable: 0 } } }) },
   'aws slots sharing a service': { rule: 'two slots need different services', config: aws({ slots: [{ service: 'a', targetGroup: 'a' }, { service: 'a', targetGroup: 'b' }] }) },
   'cloudwatch window of 90s': { rule: 'window and settle must be whole minutes', config: gate({ type: 'cloudwatch', maxErrorRate: 5, window: '90s' }) },
