@@ -40,7 +40,7 @@ export const awsTestRouteSchema = z.strictObject({
   header: z
     .string({ error: (iss) => `must be a header name, got ${show(iss.input)}` })
     .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/, { error: (iss) => `must be an HTTP header name of at most 40 characters, got ${show(iss.input)}` })
-    .refine((h) => h.toLowerCase() !== 'host', { error: 'cannot be "Host" (use a custom header such as X-Canary)' })
+    .regex(/^(?![Hh][Oo][Ss][Tt]$)/, { error: 'cannot be "Host" (use a custom header such as X-Canary)' })
     .describe('Header that sends a request to the candidate (default "X-Canary")')
     .optional(),
   value: z

@@ -23,7 +23,7 @@ export const localProviderSchema = z.strictObject({
   health: z
     .strictObject({
       path: nonEmptyString('HTTP path that must answer 2xx before an instance takes traffic (default "/health")')
-        .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/", got ${show(iss.input)}` })
+        .regex(/^\//, { error: (iss) => `must start with "/", got ${show(iss.input)}` })
         .optional(),
       interval: duration('Time between health probes while an instance starts (default 200ms)').optional(),
     })
