@@ -282,13 +282,15 @@ export class Engine {
       const chosen = restoreTarget({ service: deps.config.service, current, history, to: opts.to, isRestore: (r) => this.isRestore(r) });
       if (!('target' in chosen) || !current.stable) return chosen as Outcome;
       const { target } = chosen;
-      const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
+      // Back to 100% on the revision that has the most weight already (drift): it is the one running.
+      const stable = chosen.stable ?? current.stable;
+      const running = chosen.stable ? current.stable : current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
       const candidate = running?.revision ?? target;
       const steps = strategy.plan({
         service: deps.config.service,
-        stable: current.stable,
+        stable,
         candidate,
         replicas,
         options: {},
@@ -297,7 +299,7 @@ export class Engine {
         gates: Object.keys(deps.config.gates ?? {}),
         drainMs: drainMs(deps),
       }).steps;
-      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0, 'restore');
+      const record = this.newRun(id, strategy.name, stable, candidate, steps, running?.replicas ?? 0, 'restore');
       await runner.save(record);
       this.announce(record);
       return restoreOutcome(record, await this.runDeploy(runner, record, strategy, true));
