@@ -295,7 +295,8 @@ export class StepRunner {
     const url = (await deps.provider.platform.endpoints(record.candidate.id)).serviceUrl;
     if (!url) return off('the provider reports no production URL to send requests to');
     const revisionOf = setting.mapping ? await setting.mapping() : undefined;
-    const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, signal: scope.signal });
+    const headers = setting.probeHeaders ? await setting.probeHeaders() : undefined;
+    const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, headers, signal: scope.signal });
     if (setting.source === 'router' && seen.untagged > 0 && Object.keys(seen.byRevision).length === 0) {
       return off(`no answer from ${url} carried the ${setting.header} header the router names revisions with (docs/haproxy.md shows the line haproxy.cfg needs), so the split cannot be seen`);
     }
