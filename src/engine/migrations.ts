@@ -158,7 +158,6 @@ export async function executeMigration(phase: MigrationPhase, ctx: MigrationCont
     ...cfg.env,
   };
   const label = `migration ${phase} ${run.id}`;
-  deps.events.emit({ type: 'hook', hook: label, status: 'start' });
   const timeoutMs = cfg.timeout ?? DEFAULT_MIGRATION_TIMEOUT_MS;
   let r;
   try {
@@ -170,6 +169,8 @@ export async function executeMigration(phase: MigrationPhase, ctx: MigrationCont
       onSpawn: async (pgid) => {
         record.hookProcess = hookProcess(label, pgid, deps.holder.host, nowIso(deps));
         await ctx.save();
+        // Said once the record names its process group: a killed zdd leaves it endable.
+        deps.events.emit({ type: 'hook', hook: label, status: 'start' });
       },
     });
   } finally {
