@@ -15,7 +15,13 @@ import { ROOT } from '../local/local-fixture.js';
  * whether v1 still runs when it drops v1's column.
  */
 const skip = skipWithoutPostgres();
-const pg = createRequire(join(ROOT, 'package.json'))('pg') as typeof import('pg');
+/** The little of `pg` (a dependency of unleash-server, untyped here) this test uses. */
+interface PgClient {
+  connect(): Promise<void>;
+  query(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+  end(): Promise<void>;
+}
+const pg = createRequire(join(ROOT, 'package.json'))('pg') as { Client: new (opts: { connectionString: string }) => PgClient };
 
 const APP = `
 import http from 'node:http';
@@ -77,7 +83,7 @@ describe.skipIf(skip)('migrations in phases on PostgreSQL 15', { timeout: 120_00
   let db: Postgres;
   let p: LocalProject;
   let load: LoadRun | undefined;
-  let sql: import('pg').Client;
+  let sql: PgClient;
   const all: LoadReport[] = [];
 
   const zdd = async (args: string[], env: Record<string, string> = {}) => { const t = Date.now(); const r = await p.run(args, { DATABASE_URL: db.databaseUrl, ZDD_TEST_ROOT: ROOT, ...env }); if (process.env.TIMING) console.log(`TIMING ${args.join(' ')} ${Date.now() - t}ms`); return r; };
