@@ -24,7 +24,7 @@ import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
-import { contractFailedOutcome, contractGuard, executeMigration, initMigrations, schemaVersionOf, settleMigrationInFlight, unfinishedContractGuard, type MigrationAnswer } from './migrations.js';
+import { contractFailedOutcome, contractGuard, warnPendingContract, executeMigration, initMigrations, schemaVersionOf, settleMigrationInFlight, unfinishedContractGuard, type MigrationAnswer } from './migrations.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -89,6 +89,7 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      warnPendingContract(deps, last);
       // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
       // One snapshot for both questions (AWS: a handful of API calls).
       const live = await deps.provider.snapshot();

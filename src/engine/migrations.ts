@@ -302,3 +302,13 @@ export function contractFailedOutcome(record: DeploymentRecord): { result: 'fail
     record,
   };
 }
+
+/** A new deploy over a release whose contract never ran: `zdd contract` will only know the new release's, so say what is left. */
+export function warnPendingContract(deps: Pick<EngineDeps, 'events'>, last: DeploymentRecord | null): void {
+  const contract = last?.migrations?.contract;
+  if (!last || last.status !== 'succeeded' || !contract || contract.state === 'done') return;
+  deps.events.emit({
+    type: 'warn',
+    message: `The contract migration ${contract.id} of release ${last.id} (${last.candidate.id}) is ${contract.state} and was never run; after this deploy \`zdd contract\` runs only the new release's contract. Run \`${contract.command}\` yourself once nothing needs what it drops (docs/migrations.md).`,
+  });
+}

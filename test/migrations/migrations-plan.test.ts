@@ -98,3 +98,17 @@ describe('rollback guard', () => {
     expect(() => contractGuard({ events }, [rec('d3', 'v1b', 'v2', '1'), ...history.slice(1)], 'v1b', false)).not.toThrow();
   });
 });
+
+describe('schema versions in zdd history and zdd status', () => {
+  it('history has a SCHEMA column (with the contract) once a release recorded one, and none before', async () => {
+    const { renderHistory, toRelease } = await import('../../src/report/release-history.js');
+    const base = { service: 'web', strategy: 'canary', status: 'succeeded', by: { who: 'me', host: 'h' }, startedAt: '2026-12-04T00:00:00Z', plan: [] };
+    const v1 = { ...base, id: 'd1', candidate: { id: 'v1' }, stable: null } as unknown as DeploymentRecord;
+    expect(renderHistory('web', [toRelease(v1)])).not.toContain('SCHEMA');
+    const v2 = { ...base, id: 'd2', candidate: { id: 'v2' }, stable: { id: 'v1' }, migrations: { schemaVersion: '2', contract: { id: 'd2-contract', command: 'x', state: 'pending' } } } as unknown as DeploymentRecord;
+    const text = renderHistory('web', [toRelease(v2), toRelease(v1)]);
+    expect(text.split('\n')[0]).toMatch(/^ID\s+REVISION\s+SCHEMA\s+IMAGE/);
+    expect(text).toMatch(/d2\s+v2\s+2 \(contract pending\)/);
+    expect(text).toMatch(/d1\s+v1\s+—/);
+  });
+});
