@@ -143,6 +143,7 @@ export async function executeMigration(phase: MigrationPhase, ctx: MigrationCont
     id: migrationId(record, phase),
     command: commandText(cfg.command),
     state: 'running',
+    ...(migrations[phase]?.dueAt ? { dueAt: migrations[phase]!.dueAt } : {}),
     startedAt: nowIso(deps),
     host: deps.holder.host,
     pid: deps.holder.pid,
