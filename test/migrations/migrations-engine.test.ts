@@ -45,4 +45,25 @@ describe('engine: migrations', () => {
     expect(Date.parse(contract!.startedAt!) - started).toBeGreaterThanOrEqual(3_600_000);
     expect(Date.parse(contract!.dueAt!)).toBeLessThanOrEqual(Date.parse(contract!.startedAt!));
   });
+
+  it('blue-green keeping the old revision: the contract is left pending, `zdd contract` refuses (exit 2) until the old revision is retired', async () => {
+    h = createHarness({
+      config: {
+        strategies: { 'blue-green': { bake: '10s', keepPrevious: '10m' } },
+        migrations: { expand: { command: 'true' }, contract: { command: 'echo "$ZDD_MIGRATION_ID" > contracted', when: 'after-release' }, schemaVersion: '2' },
+      },
+    });
+    const outcome = await h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'blue-green', rollbackOnFailure: true, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    const record = (await h.latest())!;
+    expect(record.migrations?.contract?.state).toBe('pending');
+    await expect(h.engine.contract({ lockWaitMs: 0 })).rejects.toMatchObject({ exitCode: ExitCode.Usage, message: expect.stringMatching(/the old revision v1 is still kept/) });
+    expect((await h.latest())?.migrations?.contract?.state).toBe('pending');
+    expect((await h.engine.retireDue({ now: true, lockWaitMs: 0 })).exitCode).toBe(ExitCode.Ok);
+    const ran = await h.engine.contract({ lockWaitMs: 0 });
+    expect(ran.exitCode).toBe(ExitCode.Ok);
+    expect(ran.message).toMatch(/schema is on version 2 only/);
+    expect((await h.latest())?.migrations?.contract).toMatchObject({ state: 'done', id: `${record.id}-contract` });
+    expect((await h.engine.contract({ lockWaitMs: 0 })).message).toMatch(/already ran/);
+  });
 });
