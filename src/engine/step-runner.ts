@@ -14,6 +14,7 @@ import { addVerdict, describeRunStep, describeWeights } from './deployment-recor
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
+import { runMigrationStep } from './migrations.js';
 import { carryOverRequests, type RequestWatcher } from './remote-requests.js';
 import { joinUrl } from '../checks/http-check.js';
 import { judgeSplit, observedSplitSetting, probeSplit, type ObservedSplitSetting } from './observed-split.js';
@@ -217,6 +218,9 @@ export class StepRunner {
         }
         return;
       }
+      case 'migration':
+        await lock.beforeProviderWrite();
+        return runMigrationStep(step, { deps, record, signal, save: () => this.checkpoint(scope) });
       case 'flag':
         await lock.beforeProviderWrite();
         return runFlagStep(step, record, { flags: deps.flags, release: deps.config.flags?.release, save: () => this.checkpoint(scope), events: deps.events });
