@@ -96,8 +96,11 @@ export class Engine {
       const live = await deps.provider.snapshot();
       const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
-      const forced = await checkDrift(deps, !!req.force, live);
-      await retireKeptBeforeDeploy(deps, lock, last);
+      // One read of the records for both (S3: a request per record).
+      const history = deps.store.records.history(deps.config.service, HISTORY_LIMIT);
+      history.catch(() => undefined);
+      const forced = await checkDrift(deps, !!req.force, live, history);
+      await retireKeptBeforeDeploy(deps, lock, last, live, req.candidate.id, await history.catch(() => []));
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
       if (stableImage && stableImage === req.candidate.image) {

@@ -236,3 +236,24 @@ describe('engine: the state store fails', () => {
     expect(h.events.some((e) => e.type === 'warn' && /Could not release the lock of web in .*: 503 SlowDown/.test(e.message))).toBe(true);
   });
 });
+
+describe('engine: kept revisions never orphaned (issue 19, point 5)', () => {
+  it('a kept revision that had weight when its turn came (forced past drift) is retired by a later deploy once it is at 0%', async () => {
+    h = createHarness({ config: { strategies: { 'blue-green': { bake: '10s', keepPrevious: '1h' } } } });
+    const bg = (id: string, force = false) => h!.engine.deploy({ candidate: { id }, strategy: 'blue-green', rollbackOnFailure: true, lockWaitMs: 0, force });
+    expect((await bg('v2')).exitCode).toBe(ExitCode.Ok); // v1 kept at 0%
+    // Someone gives the kept v1 30% by hand; the next deploy is forced past that drift.
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(h.stateFile, JSON.stringify({ ...h.fakeState(), weights: { v1: 30, v2: 70 } }));
+    expect((await bg('v3', true)).exitCode).toBe(ExitCode.Ok);
+    expect(h.events.some((e) => e.type === 'warn' && e.message === 'Not retiring v1: the router still gives it 30%')).toBe(true);
+    expect(h.fakeState().revisions.v1.running).toBe(true); // v1 now at 0%, but the latest record keeps v2, not v1
+    expect(h.fakeState().weights.v1 ?? 0).toBe(0);
+
+    expect((await bg('v4')).exitCode).toBe(ExitCode.Ok);
+    expect(h.fakeState().revisions.v1.running).toBe(false);
+    expect(h.events.some((e) => e.type === 'info' && /^Retiring v1: deploy \S+ kept it, it still runs at 0%, and no deploy keeps it any more$/.test(e.message))).toBe(true);
+    // v2 (kept by the v3 deploy) was retired as before; v3 is kept by the v4 deploy, v4 serves.
+    expect(Object.entries(h.fakeState().revisions).filter(([, r]) => r.running).map(([id]) => id).sort()).toEqual(['v3', 'v4']);
+  });
+});
