@@ -18,6 +18,7 @@ import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsSer
 import { writtenWeights } from './drift.js';
 import { differingRevisions, formatWeights, nonZero } from '../core/weights.js';
 import { checkDrift } from './preflight.js';
+import { checkDrains } from './drain-check.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
@@ -94,6 +95,7 @@ export class Engine {
       const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
       const forced = await checkDrift(deps, !!req.force, live);
+      await checkDrains(deps, buildPlan(deps, strategy, await currentState(deps, live), req.candidate), !!req.force);
       await retireKeptBeforeDeploy(deps, lock, last);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
