@@ -21,7 +21,8 @@ export const ECS_DEFAULT_STOP_TIMEOUT_S = 30;
  */
 export async function awsDrainFacts(slots: AwsSlots): Promise<DrainFacts> {
   const r = await slots.resolve();
-  const snap = await slots.refresh();
+  // The snapshot preflight just read is fresh enough for settings nobody changes mid-deploy.
+  const snap = await slots.current();
   const elb = slots.clients.elb;
   const deregistrationDelays = [];
   for (const ref of r.slots) {
