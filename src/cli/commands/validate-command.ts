@@ -1,3 +1,4 @@
+import { ConfigError, errorMessage } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { readDrainFindings } from '../../engine/drain-check.js';
 import { describeDrainFinding, type DrainFinding } from '../../engine/drain-lint.js';
@@ -34,7 +35,15 @@ async function providerChecks(loaded: LoadedConfig, globals: GlobalOptions, io: 
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const found = new Map<string, StrategyFinding>();
     for (const name of strategies) {
-      const { steps } = await ctx.engine.plan({ candidate: { id: '<candidate>' }, strategy: name });
+      let steps;
+      try {
+        ({ steps } = await ctx.engine.plan({ candidate: { id: '<candidate>' }, strategy: name }));
+      } catch (e) {
+        // A section for a strategy this provider cannot run is not the drain lint's business; the default strategy's is.
+        if (name === strategies[0] || !(e instanceof ConfigError)) throw e;
+        io.output.human(`  skipped strategy ${name}: ${errorMessage(e)}\n`);
+        continue;
+      }
       const reading = await readDrainFindings(ctx.provider, config.drain ?? DEFAULT_DRAIN_MS, steps);
       if ('unread' in reading) {
         return finish(io, { result: 'failed', exitCode: ExitCode.ProviderBeforeChange, message: `${summary} Provider checks failed: ${reading.unread}.`, hint: 'Check the credentials and permissions the provider reads with (AWS: elasticloadbalancing:DescribeTargetGroupAttributes, DescribeLoadBalancerAttributes, ecs:DescribeTaskDefinition).' });
