@@ -18,7 +18,9 @@ const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
 } else {
-  const main = new URL('../dist/src/cli/main.js', import.meta.url);
+  // The bundle (scripts/bundle.mjs) when it is built: a few files to load instead of ~190.
+  const bundled = new URL('../dist/bundle/main.js', import.meta.url);
+  const main = existsSync(bundled) ? bundled : new URL('../dist/src/cli/main.js', import.meta.url);
   if (!existsSync(main)) {
     process.stderr.write('zdd is not built: run `npm run build` (npm ci runs it for you).\n');
     process.exit(2);

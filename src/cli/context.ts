@@ -122,7 +122,8 @@ function createNotifier(loaded: LoadedConfig, globals: GlobalOptions, io: Comman
 
 /** Keeps the deploy's timeline for `zdd report` from the events: the engine knows nothing of it. */
 function timelineRecorder(io: CommandIO): TimelineRecorder {
-  const recorder = new TimelineRecorder();
+  const holder = currentHolder('', Date.now());
+  const recorder = new TimelineRecorder(`${holder.who}@${holder.host}`);
   io.bus.on((e) => recorder.onEvent(e));
   return recorder;
 }

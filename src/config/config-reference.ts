@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION_PATTERN } from './schema-helpers.js';
 import { configSchema } from './schema.js';
 
 type Json = { [k: string]: any };
@@ -75,8 +76,8 @@ function typeName(s: Json): string {
   if (typeof s.$ref === 'string') return s.$ref.split('/').pop()!;
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((e: unknown) => `\`${JSON.stringify(e)}\``).join(' \\| ');
-  if (Array.isArray(s.type) && s.type.includes('string') && s.type.includes('number')) return 'duration';
   const options: Json[] | undefined = s.anyOf ?? s.oneOf;
+  if (options?.some((o) => o.pattern === DURATION_PATTERN.source)) return 'duration';
   if (options) return [...new Set(options.map(typeName))].join(' \\| ');
   if (s.type === 'array') return `${s.items ? typeName(s.items) : 'any'}[]`;
   if (s.type === 'object' && s.additionalProperties && !s.properties) return 'map';

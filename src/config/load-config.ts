@@ -31,8 +31,12 @@ export interface LoadedConfig {
   env?: string;
 }
 
-/** Where the running zdd's public API lives, so `import … from 'zdd'` in a config gets this very copy. */
-const ZDD_PUBLIC_API = fileURLToPath(new URL('../index.js', import.meta.url));
+/**
+ * Where the running zdd's public API lives, so `import … from 'zdd'` in a config gets this very copy:
+ * dist/src/index.js beside dist/src/config/, or the bundle's own index.js entry next to its chunks
+ * (dist/bundle/, see scripts/bundle.mjs).
+ */
+const ZDD_PUBLIC_API = fileURLToPath(new URL(/\/dist\/bundle\/[^/]+$/.test(import.meta.url) ? './index.js' : '../index.js', import.meta.url));
 
 /**
  * jiti and cosmiconfig are CommonJS packages: loaded through require they skip the ESM loader's

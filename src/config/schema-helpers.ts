@@ -1,10 +1,19 @@
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 
+/**
+ * What parseDuration accepts as text (src/core/duration.ts), spelled so that the JSON Schema carries
+ * it: whole milliseconds, or number+unit pairs such as `1h30m`.
+ */
+export const DURATION_PATTERN = /^\s*(?:\d+|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)\s*$/;
+
 /** A duration: `500ms`, `30s`, `5m`, `1h30m`, or a number of milliseconds. Parsed to ms. */
 export function duration(description?: string) {
+  const badText = (iss: { input?: unknown }) => `must be a duration like "30s", "5m" or "1h30m", got ${show(iss.input)}`;
   const s = z
-    .union([z.string(), z.number()], { error: (iss) => `must be a duration like "30s" or "5m", got ${show(iss.input)}` })
+    .union([z.string().regex(DURATION_PATTERN, { error: badText }), z.number().min(0, { error: (iss) => `must be a duration like "30s" or "5m", or a number of milliseconds (0 or more), got ${show(iss.input)}` })], {
+      error: (iss) => `must be a duration like "30s" or "5m", got ${show(iss.input)}`,
+    })
     .transform((v, ctx) => {
       const ms = parseDuration(v);
       if (ms === undefined) {
@@ -21,7 +30,9 @@ export function intBetween(min: number, max: number, description?: string) {
   const s = z
     .number({ error: (iss) => `must be a number ${min}–${max}, got ${show(iss.input)}` })
     .int({ error: (iss) => `must be a whole number ${min}–${max}, got ${show(iss.input)}` })
-    .refine((n) => n >= min && n <= max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` });
+    // .min/.max (not a refinement) so that the JSON Schema carries the bounds.
+    .min(min, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
+    .max(max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` });
   return description ? s.describe(description) : s;
 }
 

@@ -2,7 +2,7 @@ import { InterruptedError, LockHeldError, ProviderError, UsageError, ZddError, e
 import { ExitCode } from '../core/exit-codes.js';
 import { describeStep, type Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
-import type { DeploymentRecord } from '../core/state.js';
+import type { DeploymentRecord, LockInfo } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { describeFlagState } from '../flags/flag-provider.js';
 import { flagRampSteps, type FlagRampOptions } from '../flags/flag-plan.js';
@@ -25,6 +25,7 @@ import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
+import { unfinishedRollbackReason } from './unfinished-reason.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -205,7 +206,7 @@ export class Engine {
       }
       // An interrupted restore is finished in the direction the operator asked for.
       if (restore && (record.status === 'running' || record.status === 'failed')) return this.resume(record);
-      return this.rollbackUnfinished(record);
+      return this.rollbackUnfinished(record, lock);
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
     const settled = record as DeploymentRecord | null;
@@ -239,14 +240,16 @@ export class Engine {
   // ---------------------------------------------------------------- runs
 
   /** Roll back a deploy that did not finish (crashed, failed, or whose rollback was cut short). */
-  private rollbackUnfinished(record: DeploymentRecord): Promise<Outcome> {
+  private rollbackUnfinished(record: DeploymentRecord, lock: LockInfo | null = null): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
+      // Read before this process takes the record over: it names the process that died.
+      const reason = unfinishedRollbackReason(record, lock);
       record.by = { ...deps.holder, deploymentId: record.id };
       await endLeftoverHook(deps, runner, record, 'rollback');
       const strategy = deps.strategy(record.strategy);
-      const result = await runRollback(deps, runner, record, strategy, record.rollback?.reason ?? 'manual rollback of an unfinished deploy');
+      const result = await runRollback(deps, runner, record, strategy, reason);
       // A release changed nothing but flags: say where they are, not only where traffic is.
       const flags = flagsAfterRollback(record);
       const message =

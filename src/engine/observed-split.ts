@@ -1,4 +1,3 @@
-import { Agent, request } from 'undici';
 import type { AnswerTag, TrafficRouter, WeightMap } from '../core/provider.js';
 import { binomialTwoSidedP } from '../checks/metrics/statistics.js';
 import type { ZddConfig } from '../config/schema.js';
@@ -55,6 +54,8 @@ export async function probeSplit(
   url: string,
   opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string) => string | undefined; signal?: AbortSignal; concurrency?: number },
 ): Promise<SplitObservation> {
+  // undici loads here, when a shift is probed: every other command starts without its ~110 files.
+  const { Agent, request } = await import('undici');
   const out: SplitObservation = { sent: 0, byRevision: {}, untagged: 0, failed: 0 };
   const deadline = Date.now() + opts.withinMs;
   const agent = new Agent({ connections: opts.concurrency ?? OBSERVED_SPLIT_DEFAULTS.concurrency, headersTimeout: opts.withinMs, bodyTimeout: opts.withinMs });

@@ -40,6 +40,8 @@ export interface ReportStep {
   weights?: RoleWeights;
   byRevision?: Record<string, number>;
   paused?: string;
+  /** A manual pause that a later run went past: `zdd promote` (by whom, when). */
+  promoted?: { at: string; by?: string };
   checks: ReportCheck[];
   hooks: ReportHook[];
 }
@@ -63,6 +65,8 @@ export interface DeployReport {
   durationMs?: number;
   steps: ReportStep[];
   rollback?: { reason: string; startedAt: string; ok?: boolean; message?: string };
+  /** The local router's dead-man's switch put stable back after the deploy's process died. */
+  deadMansSwitch?: { at: string; reason: string; restored: string; weightsBefore: Record<string, number>; lastHeard: string };
   error?: DeploymentRecord['error'];
   warnings: string[];
   /** Started with --force despite these preflight findings. */
@@ -102,6 +106,7 @@ export function buildReport(record: DeploymentRecord): DeployReport {
   }
 
   let current: ReportStep | undefined;
+  let currentIsPause = false;
   // Results seen before the first step (a resumed deploy's first checks) still belong somewhere.
   const loose: ReportStep = { phase: 'deploy', index: -1, total: record.plan.length, description: 'before the first step', done: true, checks: [], hooks: [] };
   const step = () => current ?? loose;
@@ -110,6 +115,7 @@ export function buildReport(record: DeploymentRecord): DeployReport {
       case 'step.start':
         closeOpen(current, t.at);
         current = { phase: t.phase, index: t.index, total: t.total, description: t.description, startedAt: t.at, done: false, checks: [], hooks: [] };
+        currentIsPause = t.step.kind === 'pause';
         report.steps.push(current);
         break;
       case 'step.done':
@@ -144,7 +150,18 @@ export function buildReport(record: DeploymentRecord): DeployReport {
         report.warnings.push(t.message);
         break;
       case 'start':
-        if (t.resumedAt !== undefined) report.warnings.push(`continued at step ${t.resumedAt + 1} by another process at ${t.at}`);
+        if (t.resumedAt === undefined) break;
+        // A run that stopped at a manual pause (--until-pause) left it open; this one went past it: promoted.
+        if (current && !current.done && currentIsPause && current.phase === 'deploy' && t.resumedAt > current.index) {
+          current.done = true;
+          current.promoted = { at: t.at, ...(t.who ? { by: t.who } : {}) };
+          closeOpen(current, t.at);
+        }
+        report.warnings.push(`continued at step ${t.resumedAt + 1} by another process${t.who ? ` (${t.who})` : ''} at ${t.at}`);
+        break;
+      case 'dead-mans-switch':
+        closeOpen(current, t.at);
+        report.deadMansSwitch = { at: t.at, reason: t.reason, restored: t.restored, weightsBefore: t.weightsBefore, lastHeard: t.lastHeard };
         break;
     }
   }

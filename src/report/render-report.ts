@@ -8,6 +8,11 @@ export function renderReportMarkdown(r: DeployReport): string {
   out.push(`- deploy \`${r.id}\`${r.env ? ` (env ${r.env})` : ''} by ${r.who} on ${r.host}${r.ciRunUrl ? `, CI run ${r.ciRunUrl}` : ''}`);
   if (r.image) out.push(`- image \`${r.image}\``);
   out.push(`- started ${r.startedAt}${r.finishedAt ? `, finished ${r.finishedAt} (took ${formatDuration(r.durationMs ?? 0)})` : ', not finished'}`);
+  if (r.deadMansSwitch) {
+    const d = r.deadMansSwitch;
+    out.push(`- **the deploy's process died** (last heard at ${d.lastHeard}): ${oneLine(d.reason)}`);
+    out.push(`- **dead-man's switch** at ${d.at}: the local router put 100% back on ${d.restored} (was ${Object.entries(d.weightsBefore).map(([id, w]) => `${id} ${w}%`).join(' / ')})`);
+  }
   if (r.rollback) {
     const how = r.rollback.ok === undefined ? '' : r.rollback.ok ? ` — rollback done: ${r.rollback.message}` : ` — ROLLBACK FAILED: ${r.rollback.message}`;
     out.push(`- **rollback** at ${r.rollback.startedAt}: ${oneLine(r.rollback.reason)}${oneLine(how)}`);
@@ -20,7 +25,7 @@ export function renderReportMarkdown(r: DeployReport): string {
   for (const s of r.steps) {
     const n = s.index < 0 ? '—' : `${s.index + 1}/${s.total}`;
     const took = s.durationMs !== undefined ? formatDuration(s.durationMs) : '—';
-    const state = s.done ? '' : s.startedAt ? ' ✗' : r.planOnly ? ' (not run)' : '';
+    const state = s.promoted ? ` ✓ ${promotedBy(s.promoted)}` : s.done ? '' : s.startedAt ? ' ✗' : r.planOnly ? ' (not run)' : '';
     out.push(`| ${s.phase} | ${n} ${cell(s.description)}${state} | ${s.startedAt ? time(s.startedAt) : '—'} | ${took} | ${weights(s)} | ${checkSummary(s.checks)} | ${s.hooks.map((h) => `${h.hook} ${h.status === 'ok' ? '✓' : '✗'}${h.exitCode !== undefined ? ` (exit ${h.exitCode})` : ''}`).join(', ')} |`);
   }
   out.push('');
@@ -30,6 +35,7 @@ export function renderReportMarkdown(r: DeployReport): string {
     for (const s of detailed) {
       out.push(`**${s.phase === 'rollback' ? 'rollback ' : ''}${s.index < 0 ? s.description : `step ${s.index + 1}: ${s.description}`}**`, '');
       if (s.paused) out.push(`paused: ${oneLine(s.paused)}`, '');
+      if (s.promoted) out.push(`${promotedBy(s.promoted)}`, '');
       if (s.checks.length) {
         out.push('| at | check | gate | verdict | observed | threshold | times |', '| --- | --- | --- | --- | --- | --- | --- |');
         for (const c of s.checks) out.push(`| ${time(c.at)} | ${cell(c.check)} (${c.type}) | ${cell(c.gate ?? '')} | ${verdict(c)} | ${cell(observed(c))} | ${cell(c.threshold ?? '')} | ${c.count > 1 ? `${c.count}× until ${time(c.lastAt)}` : '1'} |`);
@@ -42,6 +48,10 @@ export function renderReportMarkdown(r: DeployReport): string {
   if (r.warnings.length) out.push('### Warnings', '', ...r.warnings.map((w) => `- ${oneLine(w)}`), '');
   if (r.timelineOmitted) out.push(`_${r.timelineOmitted} repeated passing check results were left out to keep the record small._`, '');
   return `${out.join('\n')}\n`;
+}
+
+function promotedBy(p: NonNullable<ReportStep['promoted']>): string {
+  return `promoted${p.by ? ` by ${p.by}` : ''} at ${p.at}`;
 }
 
 function weights(s: ReportStep): string {

@@ -19,6 +19,9 @@ export class TimelineRecorder {
   private omitted = 0;
   private priorOmitted: number | undefined;
 
+  /** `who`: the person (user@host) this process acts for, noted on its start entry (a promote says who promoted). */
+  constructor(private readonly who?: string) {}
+
   onEvent(e: ZddEventWithTime): void {
     const at = e.time;
     const run = this.run;
@@ -29,7 +32,7 @@ export class TimelineRecorder {
         this.priorOmitted = undefined;
       }
       this.deploymentId = e.deploymentId;
-      this.push({ at, run, kind: 'start', strategy: e.strategy, stable: e.stable?.id ?? null, candidate: e.candidate.id, ...(e.resumedAt !== undefined ? { resumedAt: e.resumedAt } : {}) });
+      this.push({ at, run, kind: 'start', strategy: e.strategy, stable: e.stable?.id ?? null, candidate: e.candidate.id, ...(e.resumedAt !== undefined ? { resumedAt: e.resumedAt } : {}), ...(this.who ? { who: this.who } : {}) });
       return;
     }
     if (this.deploymentId === null) return;

@@ -258,6 +258,15 @@ describe('pure helpers', () => {
     });
   });
 
+  it('with stickiness driven by zdd: on while more than one group has weight, off when one has all; without it, the block as it was', () => {
+    const actions = [{ Type: 'forward' as const, ForwardConfig: { TargetGroups: [{ TargetGroupArn: TG[0], Weight: 100 }, { TargetGroupArn: TG[1], Weight: 0 }] } }];
+    const sticky = (w: number, s?: number) => withForwardWeights(actions, new Map([[TG[0], 100 - w], [TG[1], w]]), s)[0].ForwardConfig!.TargetGroupStickinessConfig;
+    expect(sticky(10, 300)).toEqual({ Enabled: true, DurationSeconds: 300 });
+    expect(sticky(100, 300)).toEqual({ Enabled: false, DurationSeconds: 300 });
+    expect(sticky(0, 300)).toEqual({ Enabled: false, DurationSeconds: 300 });
+    expect(sticky(10)).toBeUndefined();
+  });
+
   it('reads both forward shapes and turns relative weights into percents', () => {
     expect(forwardWeights([{ Type: 'forward', TargetGroupArn: 'x' }])).toEqual(new Map([['x', 1]]));
     expect(forwardWeights([{ Type: 'fixed-response' }])).toBeNull();

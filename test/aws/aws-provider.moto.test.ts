@@ -281,6 +281,30 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     expect(stickiness?.message).toMatch(/stickiness is on for 86400s: clients with the cookie stay on their slot/);
   });
 
+  it('drives ALB stickiness when `stickiness` is configured: on while traffic is split, off when one revision holds 100%; no warning', async () => {
+    await moto.reset();
+    stack = await createMotoStack(moto, c, { stickinessSeconds: 86_400 });
+    const ctx = testContext();
+    const p = provider({ stickiness: '10m' }, ctx);
+    await p.preflight();
+    expect(ctx.emitted.filter((e) => e.type === 'warn')).toEqual([]);
+    // zdd owns the setting: the drain lint has no stickiness to warn about.
+    expect((await p.drainFacts()).stickiness).toBeUndefined();
+    await p.platform.provision({ id: '1.4.2', image: 'repo/web:1.4.2' }, 2);
+    await p.platform.waitHealthy('1.4.2', { timeoutMs: 60_000 });
+    const sticky = async () => (await listenerForward()).ForwardConfig!.TargetGroupStickinessConfig;
+    await p.router.setWeights({ '1.4.1': 50, '1.4.2': 50 });
+    expect(await sticky()).toEqual({ Enabled: true, DurationSeconds: 600 });
+    // Promote (or a rollback): one revision holds everything, so pinned clients move at their next request.
+    await p.router.setWeights({ '1.4.1': 0, '1.4.2': 100 });
+    expect(await sticky()).toEqual({ Enabled: false, DurationSeconds: 600 });
+    await p.router.setWeights({ '1.4.1': 90, '1.4.2': 10 });
+    expect(await sticky()).toEqual({ Enabled: true, DurationSeconds: 600 });
+    await p.router.setWeights({ '1.4.1': 100, '1.4.2': 0 });
+    expect(await sticky()).toEqual({ Enabled: false, DurationSeconds: 600 });
+    expect(await p.router.getWeights()).toEqual({ '1.4.1': 100, '1.4.2': 0 });
+  });
+
   it('times out waiting for targets that never register, saying what it saw', async () => {
     const clients = motoClients(moto); // no bridge: nothing registers in the group
     const p = new AwsProvider(stackConfig(), testContext(), { clients });

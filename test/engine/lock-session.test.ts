@@ -97,18 +97,27 @@ describe('lock session', () => {
 });
 
 describe("take-over and the local router's dead-man's switch", () => {
-  it('waits for the switch to free the lock it holds for a moment, then takes it; a live deploy holding it is still refused', async () => {
+  /** A file lock store in a temporary folder whose lock is held by deploy d1, dead: its lease ran out. */
+  async function deadDeployLock(body: (store: import('../../src/state/file-lock-store.js').FileLockStore, clock: FakeClock) => Promise<void>): Promise<void> {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const { FileLockStore } = await import('../../src/state/file-lock-store.js');
-    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
     const dir = mkdtempSync(join(tmpdir(), 'zdd-switch-'));
     try {
       const clock = new FakeClock(Date.UTC(2026, 10, 30, 12));
       const store = new FileLockStore(dir, clock);
       await store.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
-      await clock.advance(200_000); // the dead deploy's lease ran out
+      await clock.advance(200_000);
+      await body(store, clock);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('waits for the switch to free the lock it holds for a moment, then takes it; a live deploy holding it is still refused', async () => {
+    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    await deadDeployLock(async (store, clock) => {
       const fence = await store.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND });
       expect(fence).not.toBeNull();
       setTimeout(() => void fence!.free('lease ran out; 100% back on v1'), 300);
@@ -119,23 +128,12 @@ describe("take-over and the local router's dead-man's switch", () => {
 
       await store.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
       await expect(session(store, clock).s.takeOver('d1')).rejects.toMatchObject({ exitCode: 3 });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('the switch fencing between the take-over\'s look and its write: the take-over waits for it and then takes the lock (not exit 3)', async () => {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const { join } = await import('node:path');
-    const { FileLockStore } = await import('../../src/state/file-lock-store.js');
     const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
-    const dir = mkdtempSync(join(tmpdir(), 'zdd-switch-'));
-    try {
-      const clock = new FakeClock(Date.UTC(2026, 10, 30, 12));
-      const files = new FileLockStore(dir, clock);
-      await files.acquire('web', { ...them, deploymentId: 'd1' }, { waitMs: 0 });
-      await clock.advance(200_000); // the dead deploy's lease ran out
+    await deadDeployLock(async (files, clock) => {
       // The interleaving CI met, made certain: the take-over's first look sees the dead deploy's
       // stale lock, and the router's switch fences it right after, before the take-over writes.
       let looks = 0;
@@ -159,9 +157,7 @@ describe("take-over and the local router's dead-man's switch", () => {
       expect((await files.inspect('web'))?.holder.who).toBe('me');
       expect(looks).toBeGreaterThan(1);
       await s.release();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a switch whose own lock went stale is not waited for: the take-over happens at once", async () => {

@@ -26,6 +26,21 @@ export interface LoadOptions {
    * router), else `x-revision`, else the first word of the body.
    */
   revisionOf?: (res: { status: number; headers: Record<string, string | string[] | undefined>; body: string }) => string | undefined;
+  /**
+   * Each client acts as a browser session of this many requests: it keeps the cookie its answers
+   * set and sends it back, then starts a new session without cookies. `sessions()` tells which
+   * revisions each session met. Default: no cookies.
+   */
+  sessionLength?: number;
+}
+
+/** One cookie-keeping session of a client: when it ran (performance.now()) and the revisions it met, in order. */
+export interface SessionLog {
+  startedAt: number;
+  endedAt: number;
+  requests: number;
+  /** Revisions that answered, each change of revision appended (["v1", "v2"]: moved once). */
+  revisions: string[];
 }
 
 /** Counters over some span of the run (the whole run or a window). */
@@ -59,6 +74,8 @@ export interface LoadRun {
   window(): LoadWindow;
   /** Stop the load (in-flight requests finish) and return the whole-run report. */
   stop(): Promise<LoadReport>;
+  /** The sessions so far (with `sessionLength`), oldest first. */
+  sessions(): SessionLog[];
   /** Resolves with the whole-run report when a bound is reached or `stop()` was called. */
   readonly done: Promise<LoadReport>;
 }
@@ -143,21 +160,38 @@ export function startLoad(opts: LoadOptions): LoadRun {
   const deadline = Date.now() + maxDurationMs;
   const minGapMs = opts.ratePerClient ? 1000 / opts.ratePerClient : 0;
 
+  const sessions: SessionLog[] = [];
   const record = (fn: (c: Counters) => void) => {
     fn(total);
     for (const w of windows) fn(w);
   };
 
   async function client(): Promise<void> {
+    let session: SessionLog | undefined;
+    let cookie: string | undefined;
     while (!stopping && issued < maxRequests && Date.now() < deadline) {
       issued++;
       const t0 = performance.now();
+      if (opts.sessionLength && (!session || session.requests >= opts.sessionLength)) {
+        session = { startedAt: t0, endedAt: t0, requests: 0, revisions: [] };
+        sessions.push(session);
+        cookie = undefined;
+      }
       try {
-        const res = await pool.request({ path, method: (opts.method ?? 'GET') as 'GET', headers: opts.headers, signal: AbortSignal.timeout(timeoutMs) });
+        const headers = cookie ? { ...opts.headers, cookie } : opts.headers;
+        const res = await pool.request({ path, method: (opts.method ?? 'GET') as 'GET', headers, signal: AbortSignal.timeout(timeoutMs) });
         const body = await res.body.text();
         const latency = performance.now() - t0;
         const rev = revisionOf({ status: res.statusCode, headers: res.headers, body }) ?? UNKNOWN;
         record((c) => c.response(res.statusCode, rev, latency));
+        if (session) {
+          const set = res.headers['set-cookie'];
+          const first = Array.isArray(set) ? set[0] : set;
+          if (first) cookie = first.split(';')[0].trim();
+          session.requests++;
+          session.endedAt = performance.now();
+          if (session.revisions.at(-1) !== rev) session.revisions.push(rev);
+        }
       } catch (e) {
         record((c) => c.connectionError(errorKind(e)));
       }
@@ -177,6 +211,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
 
   return {
     report: () => total.copy(),
+    sessions: () => sessions.map((s) => ({ ...s, revisions: [...s.revisions] })),
     window() {
       const c = new Counters();
       windows.add(c);

@@ -59,4 +59,22 @@ describe('timeline recorder', () => {
     // Another deploy's record is left alone.
     expect(second.attach(record({ id: 'd2' })).timeline).toBeUndefined();
   });
+
+  it('a manual pause left open by --until-pause is promoted by the run that goes past it (who, when); a run that goes back to reshift does not promote it', () => {
+    const first = new TimelineRecorder('alice@ci-1');
+    first.onEvent(start('d1'));
+    first.onEvent({ type: 'step.start', index: 3, total: 5, step: { kind: 'pause' }, description: 'pause until `zdd promote`', phase: 'deploy', time: at(4) });
+    first.onEvent({ type: 'paused', index: 3, message: 'paused', time: at(5) });
+    const stored = first.attach(record({ status: 'paused' }));
+
+    const promoter = new TimelineRecorder('bob@laptop');
+    promoter.onEvent({ ...start('d1', 4), time: at(30) });
+    const pause = buildReport(promoter.attach(stored)).steps.find((s) => s.index === 3)!;
+    expect(pause).toMatchObject({ done: true, promoted: { by: 'bob@laptop', at: at(30) }, durationMs: 26_000 });
+
+    const reshift = new TimelineRecorder('bob@laptop');
+    reshift.onEvent({ ...start('d1', 2), time: at(30) });
+    expect(buildReport(reshift.attach(stored)).steps.find((s) => s.index === 3)).toMatchObject({ done: false });
+    expect(buildReport(reshift.attach(stored)).steps.find((s) => s.index === 3)!.promoted).toBeUndefined();
+  });
 });

@@ -12,7 +12,8 @@ import { thresholdFields } from '../threshold-schema.js';
 function numberBetween(min: number, max: number, description: string) {
   return z
     .number({ error: (iss) => `must be a number ${min}–${max}, got ${show(iss.input)}` })
-    .refine((n) => Number.isFinite(n) && n >= min && n <= max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
+    .min(min, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
+    .max(max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
     .describe(description);
 }
 
@@ -46,6 +47,9 @@ function requireOneRule(keys: readonly string[]) {
   };
 }
 
+/** requireOneRule as JSON Schema says it (the refinement itself does not reach the JSON Schema). */
+const oneRuleOf = (keys: readonly string[]) => ({ anyOf: keys.map((k) => ({ required: [k] })) });
+
 export const routerCheckSchema = z
   .strictObject({
     type: z.literal('router'),
@@ -57,11 +61,11 @@ export const routerCheckSchema = z
     mannWhitney: mannWhitneySchema.optional(),
   })
   .superRefine(requireOneRule(TRAFFIC_RULES))
-  .describe('Error rate and latency of the candidate (and stable) from the local router\'s per-revision counts');
+  .meta({ description: 'Error rate and latency of the candidate (and stable) from the local router\'s per-revision counts', ...oneRuleOf(TRAFFIC_RULES) });
 export type RouterCheckConfig = z.output<typeof routerCheckSchema>;
 
 /** `"< 0.05"`, `">= 0.99"`, `"== 0"`: a comparison applied to every value the query returns. */
-const CONDITION = /^\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)\s*$/i;
+const CONDITION = /^\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
 export type ConditionOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
 export interface Condition {
   op: ConditionOperator;
@@ -69,16 +73,20 @@ export interface Condition {
   text: string;
 }
 
+const badCondition = (s: unknown) => `must be an operator (<, <=, >, >=, ==, !=) and a number, like "< 0.05", got ${show(s)}`;
 export const conditionSchema = z
   .string({ error: (iss) => `must be a comparison like "< 0.05", got ${show(iss.input)}` })
+  .regex(CONDITION, { error: (iss) => badCondition(iss.input) })
   .transform((s, ctx): Condition => {
     const m = CONDITION.exec(s);
     if (!m) {
-      ctx.issues.push({ code: 'custom', input: s, message: `must be an operator (<, <=, >, >=, ==, !=) and a number, like "< 0.05", got ${show(s)}` });
+      ctx.issues.push({ code: 'custom', input: s, message: badCondition(s) });
       return z.NEVER;
     }
     return { op: m[1] as ConditionOperator, value: Number(m[2]), text: `${m[1]} ${m[2]}` };
   });
+
+const PROMETHEUS_RULES = ['successCondition', 'maxIncrease', 'maxRatio', 'mannWhitney'] as const;
 
 export const prometheusCheckSchema = z
   .strictObject({
@@ -97,15 +105,21 @@ export const prometheusCheckSchema = z
     mannWhitney: mannWhitneySchema.optional(),
     headers: z.record(z.string(), z.string()).optional().describe('HTTP headers sent with every query, e.g. { Authorization: `Bearer ${process.env.PROM_TOKEN}` }'),
   })
-  .superRefine(requireOneRule(['successCondition', 'maxIncrease', 'maxRatio', 'mannWhitney']))
+  .superRefine(requireOneRule(PROMETHEUS_RULES))
   .superRefine((v, ctx) => {
     for (const k of ['maxIncrease', 'maxRatio', 'mannWhitney'] as const) {
       if (v[k] !== undefined && v.stableQuery === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'compares with stable: set stableQuery too' });
     }
     if (v.mannWhitney !== undefined && v.range === undefined) ctx.addIssue({ code: 'custom', path: ['mannWhitney'], message: 'needs samples: set range (e.g. "5m") so the queries return a series of points' });
   })
-  .describe('A PromQL query against a Prometheus server, optionally compared with the same query for stable');
+  .meta({
+    description: 'A PromQL query against a Prometheus server, optionally compared with the same query for stable',
+    ...oneRuleOf(PROMETHEUS_RULES),
+    dependencies: { maxIncrease: ['stableQuery'], maxRatio: ['stableQuery'], mannWhitney: ['stableQuery', 'range'] },
+  });
 export type PrometheusCheckConfig = z.output<typeof prometheusCheckSchema>;
+
+const CLOUDWATCH_RULES = TRAFFIC_RULES.filter((k) => k !== 'mannWhitney');
 
 export const cloudwatchCheckSchema = z
   .strictObject({
@@ -119,7 +133,7 @@ export const cloudwatchCheckSchema = z
     window: duration('Look-back in whole minutes, ending where `settle` says (default: the interval rounded up to minutes, at least 1m)').optional(),
     settle: duration('Newest complete minutes left out, because ALB metrics arrive a minute or more late and a half-published minute can show its requests before its 5xx (default "1m"; "0s" reads up to the last complete minute)').optional(),
   })
-  .superRefine(requireOneRule(TRAFFIC_RULES.filter((k) => k !== 'mannWhitney')))
+  .superRefine(requireOneRule(CLOUDWATCH_RULES))
   .superRefine((v, ctx) => {
     if (v.window !== undefined && (v.window < 60_000 || v.window % 60_000 !== 0)) {
       ctx.addIssue({ code: 'custom', path: ['window'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "1m" or "3m", got ${formatDuration(v.window)}` });
@@ -128,7 +142,10 @@ export const cloudwatchCheckSchema = z
       ctx.addIssue({ code: 'custom', path: ['settle'], message: `must be whole minutes (CloudWatch ALB metrics are per minute), e.g. "0s", "1m" or "2m", got ${formatDuration(v.settle)}` });
     }
   })
-  .describe('ALB per-target-group metrics (RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime) for the candidate and stable; rates computed by zdd');
+  .meta({
+    description: 'ALB per-target-group metrics (RequestCount, HTTPCode_Target_5XX_Count, TargetResponseTime) for the candidate and stable; rates computed by zdd',
+    ...oneRuleOf(CLOUDWATCH_RULES),
+  });
 export type CloudwatchCheckConfig = z.output<typeof cloudwatchCheckSchema>;
 
 export const cloudwatchAlarmCheckSchema = z

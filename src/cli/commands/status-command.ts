@@ -58,25 +58,25 @@ export default async function statusCommand(flags: { watch?: boolean }, globals:
   }
   return withContext(ctx, async (ctx) => {
     let report: StatusReport;
-    let followed = false;
     for (;;) {
       report = await readStatus(ctx);
       print(io, report);
       if (!flags.watch || !isUnfinished(report.deployment) || io.signal.aborted) break;
-      followed = true;
       // Nothing will move it on: a watch must not wait forever for a deploy whose process is gone.
       if (report.deployProcess && !report.deployProcess.alive) break;
       await new Promise((r) => setTimeout(r, 1000));
       if (io.signal.aborted) break;
       if (!io.output.json) io.output.human('\n');
     }
-    if (followed && !io.signal.aborted && !('error' in report.live)) return finishWatch(io, report);
+    // A watch ends with the deploy's result, also when it ended before the watch began
+    // (`deploy --detach` that rolled back at once): a script's `status --watch` learns it either way.
+    if (flags.watch && report.deployment && !io.signal.aborted && !('error' in report.live)) return finishWatch(io, report);
     return finishStatus(io, report);
   });
 }
 
 /**
- * `status --watch` that followed a deploy ends with its result: 0 succeeded, 1 rolled back, 4 when
+ * `status --watch` ends with the result of the deploy it followed (or found ended): 0 succeeded, 1 rolled back, 4 when
  * it stopped failed or its process is gone while it runs (a person finishes it), 6 when it stands
  * at a pause with no process waiting (promote or abort continues it).
  */

@@ -35,7 +35,8 @@ export class AlbRouter implements TrafficRouter {
     }
     const actions = await this.slots.readActions();
     // ALB weights are relative (0–999); percents summing to 100 are valid ALB weights as they are.
-    await this.slots.writeActions(withForwardWeights(actions, next));
+    const sticky = this.slots.config.stickiness;
+    await this.slots.writeActions(withForwardWeights(actions, next, sticky === undefined ? undefined : Math.round(sticky / 1000)));
     // slotOf() may have refreshed the snapshot: update and tag the current one.
     const views = (await this.slots.current()).views;
     for (const v of views) this.slots.update(v.ref.index, { weight: next.get(v.ref.targetGroupArn) ?? 0 });

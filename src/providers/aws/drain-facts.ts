@@ -17,7 +17,7 @@ export const ECS_DEFAULT_STOP_TIMEOUT_S = 30;
 /**
  * What AWS itself waits around a stop: each slot's deregistration delay, the load balancer's idle
  * timeout, the stop timeout of the essential containers of the serving task definition (candidates
- * are copies of it), and the production forward action's stickiness.
+ * are copies of it), and the production forward action's stickiness when zdd does not drive it.
  */
 export async function awsDrainFacts(slots: AwsSlots): Promise<DrainFacts> {
   const r = await slots.resolve();
@@ -34,7 +34,8 @@ export async function awsDrainFacts(slots: AwsSlots): Promise<DrainFacts> {
   const idle = attribute(lb.Attributes, 'idle_timeout.timeout_seconds');
   const serving = stableView(snap.views) ?? snap.views.find((v) => v.service.taskDefinition);
   const td = serving?.service.taskDefinition ? await slots.taskDefinition(serving.service.taskDefinition) : undefined;
-  const stickiness = forwardStickiness(snap.actions);
+  // With provider.stickiness zdd drives it and turns it off whenever one revision holds 100% (promote, rollback): no fact to lint.
+  const stickiness = slots.config.stickiness === undefined ? forwardStickiness(snap.actions) : undefined;
   return {
     ...(deregistrationDelays.length ? { deregistrationDelays } : {}),
     ...(idle !== undefined ? { idleTimeout: { loadBalancer: loadBalancerName(r.loadBalancerArn), seconds: idle } } : {}),

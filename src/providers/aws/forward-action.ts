@@ -29,9 +29,11 @@ export function toPercents(raw: Map<string, number>): Map<string, number> {
 
 /**
  * The action list with the forward action replaced: `weights` for the listed groups, other
- * groups kept as they were, the stickiness block kept, other actions (authenticate …) untouched.
+ * groups kept as they were, other actions (authenticate …) untouched. Stickiness: with
+ * `stickySeconds` (zdd drives it) on while more than one group has weight and off when one holds
+ * everything; without it, the block is kept as it was.
  */
-export function withForwardWeights(actions: Action[], weights: Map<string, number>): Action[] {
+export function withForwardWeights(actions: Action[], weights: Map<string, number>, stickySeconds?: number): Action[] {
   const index = actions.findIndex((a) => a.Type === 'forward');
   if (index < 0) throw new Error('no forward action');
   const fwd = actions[index];
@@ -39,12 +41,14 @@ export function withForwardWeights(actions: Action[], weights: Map<string, numbe
   const groups: TargetGroupTuple[] = [];
   for (const [arn, w] of weights) groups.push({ TargetGroupArn: arn, Weight: w });
   for (const [arn, w] of current) if (!weights.has(arn)) groups.push({ TargetGroupArn: arn, Weight: w });
+  const split = groups.filter((g) => (g.Weight ?? 0) > 0).length > 1;
+  const stickiness = stickySeconds !== undefined ? { Enabled: split, DurationSeconds: stickySeconds } : fwd.ForwardConfig?.TargetGroupStickinessConfig;
   const next: Action = {
     Type: 'forward',
     ...(fwd.Order !== undefined ? { Order: fwd.Order } : {}),
     ForwardConfig: {
       TargetGroups: groups,
-      ...(fwd.ForwardConfig?.TargetGroupStickinessConfig ? { TargetGroupStickinessConfig: fwd.ForwardConfig.TargetGroupStickinessConfig } : {}),
+      ...(stickiness ? { TargetGroupStickinessConfig: stickiness } : {}),
     },
   };
   return actions.map((a, i) => (i === index ? next : a));

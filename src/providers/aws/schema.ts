@@ -40,7 +40,7 @@ export const awsTestRouteSchema = z.strictObject({
   header: z
     .string({ error: (iss) => `must be a header name, got ${show(iss.input)}` })
     .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,40}$/, { error: (iss) => `must be an HTTP header name of at most 40 characters, got ${show(iss.input)}` })
-    .refine((h) => h.toLowerCase() !== 'host', { error: 'cannot be "Host" (use a custom header such as X-Canary)' })
+    .regex(/^(?![Hh][Oo][Ss][Tt]$)/, { error: 'cannot be "Host" (use a custom header such as X-Canary)' })
     .describe('Header that sends a request to the candidate (default "X-Canary")')
     .optional(),
   value: z
@@ -83,6 +83,12 @@ export const awsProviderSchema = z.strictObject({
     .optional()
     .describe('A second listener whose default action zdd points at the candidate (blue-green smoke tests), like CodeDeploy test traffic'),
   url: z.url({ error: (iss) => `must be a URL such as "https://web.example.com", got ${show(iss.input)}` }).optional().describe('Production URL for checks and hooks (default http(s)://<load balancer DNS>:<port>)'),
+  stickiness: duration(
+    'Sticky canary: while traffic is split, a client stays on the target group (revision) that first served it for this long (ALB target group stickiness on the forward action, 1s–7d); ' +
+      'zdd turns it on with each split and off when one revision holds 100% (promote, rollback), so clients move at their next request. Default: the listener\'s own setting, untouched',
+  )
+    .refine((ms) => ms >= 1000 && ms <= 7 * 24 * 3600 * 1000, { error: 'must be between 1s and 7d (the ALB limits)' })
+    .optional(),
   pollInterval: duration('Time between health polls of ECS and the target group (default 5s; the API rate limits advise 5–15s)').optional(),
 });
 export type AwsProviderConfig = z.output<typeof awsProviderSchema>;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { duration, nonEmptyString, show } from '../../config/schema-helpers.js';
 
 const serverName = (d: string) =>
-  nonEmptyString(d).refine((s) => /^[A-Za-z0-9_.:-]+$/.test(s), { error: (iss) => `must be an HAProxy name (letters, digits, _ . : -), got ${show(iss.input)}` });
+  nonEmptyString(d).regex(/^[A-Za-z0-9_.:-]+$/, { error: (iss) => `must be an HAProxy name (letters, digits, _ . : -), got ${show(iss.input)}` });
 
 /**
  * The `haproxy` router: zdd fills server slots of one backend with the instances of each
@@ -17,7 +17,7 @@ export const haproxyRouterSchema = z.strictObject({
   backend: serverName('The backend whose server slots zdd fills with the instances of each revision'),
   slots: serverName('Name prefix of zdd\'s server slots in the backend: `server-template zdd 1-10 zdd-slot.invalid:1 disabled init-addr last,127.0.0.1` makes zdd1…zdd10 (default "zdd")').optional(),
   url: nonEmptyString('Where production traffic enters HAProxy\'s frontend, e.g. "http://127.0.0.1:80": checks, hooks and `zdd status` use it')
-    .refine((u) => /^https?:\/\//.test(u), { error: (iss) => `must be an http:// or https:// URL, got ${show(iss.input)}` })
+    .regex(/^https?:\/\//, { error: (iss) => `must be an http:// or https:// URL, got ${show(iss.input)}` })
     .optional(),
   testRoute: z
     .strictObject({

@@ -17,7 +17,7 @@ export const hostsPlatformSchema = z.strictObject({
     .array(intBetween(1, 65535))
     .min(2, { error: 'must list at least two ports: the running revision and the candidate each need one on every host' })
     .refine((p) => new Set(p).size === p.length, { error: (iss) => `must not repeat a port, got ${show(iss.input)}` })
-    .describe('Ports an instance may take on a host; a new revision takes one that no running revision uses there'),
+    .meta({ description: 'Ports an instance may take on a host; a new revision takes one that no running revision uses there', uniqueItems: true }),
   provision: nonEmptyString(
     'Command (run by /bin/sh here) that starts one instance and returns, e.g. "ssh {{host}} sudo systemctl start app@{{port}}"; ' +
       '{{host}}, {{port}}, {{revision}}, {{image}} and {{service}} are replaced, ZDD_HOST, ZDD_PORT, ZDD_REVISION, ZDD_IMAGE and ZDD_SERVICE are in its environment',
@@ -26,7 +26,7 @@ export const hostsPlatformSchema = z.strictObject({
   health: z
     .strictObject({
       path: nonEmptyString('HTTP path each instance answers 2xx on when healthy (default "/health")')
-        .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/", got ${show(iss.input)}` })
+        .regex(/^\//, { error: (iss) => `must start with "/", got ${show(iss.input)}` })
         .optional(),
       interval: duration('Time between health probes while an instance starts (default 500ms)').optional(),
     })

@@ -45,6 +45,22 @@ export class DeadMansSwitch {
     clearTimeout(this.timer);
   }
 
+  /**
+   * Tell the deploy's own record (and so `zdd report` and the rollback that follows) that its
+   * process died and the router put stable back. Written while the switch holds the lock: the
+   * only writer then. A record that cannot be written costs only the note: traffic is back already.
+   */
+  private async noteInRecord(records: FileRecordStore, deploymentId: string, event: DeadMansSwitchEvent, lastHeard: string): Promise<void> {
+    try {
+      const record = await records.latest(this.state().service);
+      if (record?.id !== deploymentId) return;
+      const note = { at: event.at, run: 'dead-mans-switch', kind: 'dead-mans-switch' as const, reason: event.reason, restored: event.restored, weightsBefore: event.weightsBefore, lastHeard };
+      await records.save({ ...record, timeline: [...(record.timeline ?? []), note] });
+    } catch (e) {
+      console.error(`zdd router: dead-man's switch could not note the restore in deploy ${deploymentId}'s record: ${(e as Error).message}`);
+    }
+  }
+
   /** One look at the lock and the record; restores stable when the deploy holding the lock is gone. */
   async check(): Promise<boolean> {
     const state = this.state();
@@ -54,7 +70,8 @@ export class DeadMansSwitch {
     const locks = new FileLockStore(cfg.stateDir, systemClock);
     const lock = await locks.inspect(state.service);
     if (!lock?.stale) return false;
-    const record = await new FileRecordStore(cfg.stateDir).latest(state.service);
+    const records = new FileRecordStore(cfg.stateDir);
+    const record = await records.latest(state.service);
     if (!record || (record.status !== 'running' && record.status !== 'rolling-back')) return false;
     if (!cfg.strategies.includes(record.strategy)) return false;
     const stable = record.stable?.id;
@@ -82,6 +99,7 @@ export class DeadMansSwitch {
     console.error(`zdd router: dead-man's switch: ${event.reason}; putting 100% back on ${stable}`);
     try {
       await this.restore({ [stable]: 100 }, event);
+      await this.noteInRecord(records, record.id, event, lock.heartbeat);
     } finally {
       await fence.free(`${lock.staleReason ?? 'stale lock'}; 100% back on ${stable}`);
     }

@@ -131,6 +131,7 @@ export function resolveLocalConfig(config: LocalProviderConfig, configDir: strin
     healthPath: config.health?.path ?? LOCAL_DEFAULTS.healthPath,
     healthIntervalMs: config.health?.interval ?? LOCAL_DEFAULTS.healthIntervalMs,
     testHeader: config.testRoute?.header ?? LOCAL_DEFAULTS.testHeader,
+    sticky: !config.sticky ? null : { cookie: (config.sticky === true ? undefined : config.sticky.cookie) ?? LOCAL_DEFAULTS.stickyCookie, ...(config.sticky !== true && config.sticky.maxAge !== undefined ? { maxAgeS: Math.round(config.sticky.maxAge / 1000) } : {}) },
     testValue: testRouteValue(config, env),
     stopGraceMs: config.stopGrace ?? LOCAL_DEFAULTS.stopGraceMs,
     logLines: config.logLines ?? LOCAL_DEFAULTS.logLines,

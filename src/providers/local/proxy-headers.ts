@@ -31,15 +31,15 @@ export function forwardHeaders(req: IncomingMessage, upgrade = false, testHeader
   return out;
 }
 
-/** Upstream response headers (raw, from undici) as a flat list for writeHead, hop-by-hop ones dropped. */
-export function responseHeaders(raw: Buffer[], revision: string): string[] {
+/** Upstream response headers (raw, from undici) as a flat list for writeHead, hop-by-hop ones dropped, then the router's own (`answerHeaders`). */
+export function responseHeaders(raw: Buffer[], answerHeaders: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toString('latin1');
     if (HOP_BY_HOP.has(name.toLowerCase())) continue;
     out.push(name, raw[i + 1].toString('latin1'));
   }
-  out.push('x-zdd-revision', revision);
+  out.push(...answerHeaders);
   return out;
 }
 

@@ -128,7 +128,8 @@ export class RawExchange {
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     private readonly head: string,
-    private readonly revision: () => string,
+    /** Headers the router adds to the answer (`x-zdd-revision`, a sticky-session cookie). */
+    private readonly answerHeaders: () => string[],
   ) {}
 
   start(pool: RawPool, headersTimeoutMs: number): void {
@@ -260,7 +261,7 @@ export class RawExchange {
       if (HOP_BY_HOP.has(lower) || (chunked && lower === 'content-length')) continue;
       headers.push(name, value);
     }
-    headers.push('x-zdd-revision', this.revision());
+    headers.push(...this.answerHeaders());
     this.status = status;
     const noBody = this.req.method === 'HEAD' || status === 204 || status === 304;
     if (chunked && !noBody) {

@@ -60,6 +60,8 @@ export class RouterCore {
   private readonly picker = new WeightedPicker();
   private readonly rrIndex = new Map<string, number>();
   private testHeader = '';
+  /** Sticky sessions: the cookie's name and the attributes it is set with. */
+  private sticky?: { cookie: string; attributes: string };
   readonly stats = new TrafficStats();
   readonly testStats = new TrafficStats();
   private readonly sockets = new Set<Socket>();
@@ -107,6 +109,7 @@ export class RouterCore {
     this.state = next;
     this.limits = { ...DEFAULT_LIMITS, ...(next.limits ?? {}) };
     this.testHeader = next.testHeader.toLowerCase();
+    this.sticky = next.sticky ? { cookie: next.sticky.cookie, attributes: `; Path=/; HttpOnly; SameSite=Lax${next.sticky.maxAgeS !== undefined ? `; Max-Age=${next.sticky.maxAgeS}` : ''}` } : undefined;
     this.front.headersTimeout = this.limits.clientHeadersTimeoutMs;
     this.front.keepAliveTimeout = this.limits.clientIdleTimeoutMs;
     const seen = new Set<string>();
@@ -227,7 +230,9 @@ export class RouterCore {
       const started = performance.now();
       const tested = this.isTestRequest(req);
       const tried = new Set<string>();
-      const target = this.pick(tested, tried);
+      // A test request is never pinned and gets no cookie (it names the revision it is served by).
+      const pinned = tested ? (this.state.testRoute ?? undefined) : this.pinnedRevision(req);
+      const target = this.pick(tested, tried, undefined, pinned);
       if (!target) {
         res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end(this.noTarget(tested));
         return;
@@ -236,10 +241,10 @@ export class RouterCore {
       const cl = req.headers['content-length'];
       const hasBody = te !== undefined || (cl !== undefined && cl !== '0');
       if (!hasBody && IDEMPOTENT.has(req.method ?? 'GET')) {
-        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req, false, this.testHeader), this.state.host, target.record.port)), tested, tried, started, target);
+        this.fast(req, res, requestHead(req, withHost(forwardHeaders(req, false, this.testHeader), this.state.host, target.record.port)), tested, tried, started, target, pinned);
         return;
       }
-      const ex = new Exchange(this, req, res, forwardHeaders(req, false, this.testHeader), hasBody ? lazyBody(req) : null, tested, tried, started);
+      const ex = new Exchange(this, req, res, forwardHeaders(req, false, this.testHeader), hasBody ? lazyBody(req) : null, tested, tried, started, pinned);
       ex.send(target, 1);
     } catch (e) {
       // A router bug must cost one request, never the process.
@@ -254,7 +259,7 @@ export class RouterCore {
    * the backend cannot have acted on it: never connected, or the connection closed before any
    * response byte (these methods are idempotent).
    */
-  private fast(req: IncomingMessage, res: ServerResponse, head: string, tested: boolean, tried: Set<string>, started: number, first: LiveInstance): void {
+  private fast(req: IncomingMessage, res: ServerResponse, head: string, tested: boolean, tried: Set<string>, started: number, first: LiveInstance, pinned: string | undefined): void {
     let current: RawExchange | undefined;
     let clientGone = false;
     res.once('close', () => {
@@ -305,7 +310,7 @@ export class RouterCore {
         req,
         res,
         head,
-        () => revision,
+        () => this.answerHeaders(revision, pinned),
       );
       current = ex;
       ex.start(inst.raw, this.limits.upstreamHeadersTimeoutMs);
@@ -364,9 +369,11 @@ export class RouterCore {
    * Choose an instance: the test route's revision for test requests, otherwise a revision by
    * smooth weighted round robin; then round robin over that revision's ready instances.
    * On a retry, prefer another instance of `sameRevision`, then any other revision with weight.
+   * A sticky client's `pinned` revision is kept while it has weight (and a usable instance); its
+   * requests do not move the weighted pick, so new clients still follow the weights.
    * @internal
    */
-  pick(tested: boolean, exclude: Set<string>, sameRevision?: string): LiveInstance | undefined {
+  pick(tested: boolean, exclude: Set<string>, sameRevision?: string, pinned?: string): LiveInstance | undefined {
     const now = Date.now();
     const usable = (i: LiveInstance) => !exclude.has(i.record.id) && i.ejectedUntil <= now;
     if (tested) return this.roundRobin(this.state.testRoute!, usable);
@@ -374,12 +381,39 @@ export class RouterCore {
       const again = this.roundRobin(sameRevision, usable);
       if (again) return again;
     }
+    if (pinned && (this.state.weights[pinned] ?? 0) > 0) {
+      const kept = this.roundRobin(pinned, usable);
+      if (kept) return kept;
+    }
     const rev = this.picker.pick(this.state.weights, (id) => this.hasUsable(id, usable));
     if (rev) return this.roundRobin(rev, usable);
     // Every instance was ejected recently: try them anyway rather than refuse outright.
     const lenient = (i: LiveInstance) => !exclude.has(i.record.id);
     const fallback = this.picker.pick(this.state.weights, (id) => this.hasUsable(id, lenient));
     return fallback ? this.roundRobin(fallback, lenient) : undefined;
+  }
+
+  /** The revision a sticky client's cookie names (sticky sessions on), else undefined. */
+  private pinnedRevision(req: IncomingMessage): string | undefined {
+    const header = this.sticky && req.headers.cookie;
+    if (!header) return undefined;
+    const prefix = `${this.sticky!.cookie}=`;
+    for (const part of header.split(';')) {
+      const p = part.trim();
+      if (!p.startsWith(prefix)) continue;
+      try {
+        return decodeURIComponent(p.slice(prefix.length));
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** What the router adds to every answer: the revision that served it, and a sticky client's cookie when it names another (or none). @internal */
+  answerHeaders(revision: string, pinned: string | undefined): string[] {
+    if (!this.sticky || revision === pinned) return ['x-zdd-revision', revision];
+    return ['x-zdd-revision', revision, 'set-cookie', `${this.sticky.cookie}=${encodeURIComponent(revision)}${this.sticky.attributes}`];
   }
 
   private hasUsable(revision: string, ok: (i: LiveInstance) => boolean): boolean {
@@ -637,6 +671,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly tested: boolean,
     private readonly tried: Set<string>,
     private readonly started: number,
+    private readonly pinned: string | undefined,
   ) {
     res.once('close', () => {
       if (res.writableFinished || this.settled) return;
@@ -663,7 +698,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true;
     this.status = statusCode;
     this.resume = resume;
-    this.res.writeHead(statusCode, responseHeaders(rawHeaders, this.inst.record.revision));
+    this.res.writeHead(statusCode, responseHeaders(rawHeaders, this.core.answerHeaders(this.inst.record.revision, this.pinned)));
     return true;
   }
 

@@ -148,6 +148,7 @@ export class RouterProcess {
         testHeader: this.cfg.testHeader,
         testValue: this.cfg.testValue ?? newTestValue(),
         testValueSecret: this.cfg.testValue === undefined,
+        ...(this.cfg.sticky ? { sticky: this.cfg.sticky } : {}),
         testRoute: null,
         weights: {},
         revisions: {},
@@ -221,18 +222,19 @@ export class RouterProcess {
     );
   }
 
-  /** The router takes the test header, limits and dead-man's switch from the config of each command. */
+  /** The router takes the test header, limits, sticky sessions and dead-man's switch from the config of each command. */
   private async pushConfig(state: RouterState): Promise<void> {
     const dms = this.deadMansSwitchConfig();
     if (
       state.testHeader === this.cfg.testHeader &&
       (this.cfg.testValue === undefined ? state.testValueSecret === true : state.testValue === this.cfg.testValue && !state.testValueSecret) &&
       JSON.stringify(state.limits ?? {}) === JSON.stringify(this.cfg.limits) &&
-      JSON.stringify(state.deadMansSwitch ?? null) === JSON.stringify(dms ?? null)
+      JSON.stringify(state.deadMansSwitch ?? null) === JSON.stringify(dms ?? null) &&
+      JSON.stringify(state.sticky ?? null) === JSON.stringify(this.cfg.sticky ?? null)
     ) {
       return;
     }
-    await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue ?? null, limits: this.cfg.limits, deadMansSwitch: dms ?? null }, CALL_TIMEOUT_MS);
+    await this.client.call('PUT', '/config', { testHeader: this.cfg.testHeader, testValue: this.cfg.testValue ?? null, limits: this.cfg.limits, deadMansSwitch: dms ?? null, sticky: this.cfg.sticky ?? null }, CALL_TIMEOUT_MS);
   }
 
   private deadMansSwitchConfig(): RouterState['deadMansSwitch'] {

@@ -192,6 +192,7 @@ export class RouterServer {
           }
           if (body.limits) this.state.limits = body.limits;
           if (body.deadMansSwitch !== undefined) this.state.deadMansSwitch = body.deadMansSwitch ?? undefined;
+          if (body.sticky !== undefined) this.state.sticky = body.sticky ?? undefined;
         });
         return {};
       case 'PUT /revision': {

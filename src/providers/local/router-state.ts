@@ -5,6 +5,13 @@ import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
 /** starting: launched, not yet healthy (no traffic). ready: takes traffic. draining: no new requests, finishing in-flight ones. */
 export type InstanceStatus = 'starting' | 'ready' | 'draining';
 
+/** A cookie that keeps a client on the revision that first answered it, while that revision has weight. */
+export interface StickySessions {
+  cookie: string;
+  /** Max-Age of the cookie in seconds; absent: a session cookie. */
+  maxAgeS?: number;
+}
+
 /** One process running one revision. */
 export interface InstanceRecord {
   /** `<revision>#<n>` */
@@ -52,6 +59,8 @@ export interface RouterState {
   deadMansSwitchFired?: DeadMansSwitchEvent;
   testHeader: string;
   testValue: string;
+  /** Sticky sessions by cookie (absent: off). */
+  sticky?: StickySessions;
   /** testValue is a secret the router draws anew each time the test route is set (no value configured). */
   testValueSecret?: boolean;
   /** Revision that requests with the test header go to. */

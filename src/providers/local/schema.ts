@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
-import type { RouterLimits } from './router-state.js';
+import type { RouterLimits, StickySessions } from './router-state.js';
 
 /**
  * The local provider: revisions run as local processes, traffic goes through zdd's own router.
@@ -23,7 +23,7 @@ export const localProviderSchema = z.strictObject({
   health: z
     .strictObject({
       path: nonEmptyString('HTTP path that must answer 2xx before an instance takes traffic (default "/health")')
-        .refine((p) => p.startsWith('/'), { error: (iss) => `must start with "/", got ${show(iss.input)}` })
+        .regex(/^\//, { error: (iss) => `must start with "/", got ${show(iss.input)}` })
         .optional(),
       interval: duration('Time between health probes while an instance starts (default 200ms)').optional(),
     })
@@ -41,6 +41,23 @@ export const localProviderSchema = z.strictObject({
     })
     .optional()
     .describe('Requests carrying this header go to the candidate, before it has any weight'),
+  sticky: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        cookie: z
+          .string()
+          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be a cookie name (letters, digits, - _ . and a few symbols), got ${show(iss.input)}` })
+          .optional()
+          .describe('Name of the cookie (default "zdd-revision")'),
+        maxAge: duration('Lifetime of the cookie (default: until the browser closes)').optional(),
+      }),
+    ])
+    .optional()
+    .describe(
+      'Sticky sessions: the router sets a cookie naming the revision that answered, and a client that sends it back stays on that revision while it has weight. ' +
+        'New clients go by weight; when their revision drops to 0% (promote, rollback) clients move at their next request. Default off',
+    ),
   stopGrace: duration('Time between SIGTERM and SIGKILL when an instance is stopped (default 5s)').optional(),
   timeouts: z
     .strictObject({
@@ -85,6 +102,8 @@ export interface ResolvedLocalConfig {
   stopGraceMs: number;
   logLines: number;
   limits: RouterLimits;
+  /** Sticky sessions by cookie; null: off. */
+  sticky: StickySessions | null;
   deadMansSwitch: { enabled: boolean; strategies: string[]; intervalMs: number };
 }
 
@@ -94,6 +113,7 @@ export const LOCAL_DEFAULTS = {
   healthPath: '/health',
   healthIntervalMs: 200,
   testHeader: 'X-Canary',
+  stickyCookie: 'zdd-revision',
   stopGraceMs: 5_000,
   logLines: 20,
   testValueEnv: 'ZDD_TEST_ROUTE_VALUE',

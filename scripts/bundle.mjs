@@ -1,0 +1,33 @@
+// Bundles the built CLI (dist/src, from tsc) into dist/bundle: a few files instead of ~190, which
+// halves the CPU every zdd command spends before its first line of work (module resolution and
+// loading dominate a CLI's start). Entry points keep their names, next to each other, so paths
+// built from import.meta.url (the router process's script, the public API for configs) resolve
+// the same way in both layouts. Dependencies stay outside except zod and commander (pure ESM,
+// loaded by every command); the AWS SDK, the Kubernetes client, undici, execa, jiti and
+// cosmiconfig load from node_modules, and only when a command needs them.
+import { rm } from 'node:fs/promises';
+import { rolldown } from 'rolldown';
+
+const BUNDLED = ['zod', 'commander'];
+const inside = (id) => BUNDLED.some((p) => id === p || id.startsWith(`${p}/`));
+
+await rm('dist/bundle', { recursive: true, force: true });
+const bundle = await rolldown({
+  input: {
+    main: 'dist/src/cli/main.js',
+    'router-main': 'dist/src/providers/local/router-main.js',
+    index: 'dist/src/index.js',
+  },
+  platform: 'node',
+  external: (id) => id.startsWith('node:') || (!id.startsWith('.') && !id.startsWith('/') && !inside(id)),
+  logLevel: 'warn',
+});
+await bundle.write({
+  dir: 'dist/bundle',
+  format: 'esm',
+  entryFileNames: '[name].js',
+  chunkFileNames: '[name]-[hash].js',
+  // Each bundled dependency in a chunk named after it, so a test can still see which ones a command loads.
+  codeSplitting: { groups: BUNDLED.map((name) => ({ name, test: new RegExp(`node_modules[\\\\/]${name}[\\\\/]`) })) },
+});
+await bundle.close();
