@@ -40,8 +40,6 @@ const MAX_STOP_TIMEOUT_S = 120;
 /** The usual preStop sleep: a few seconds for kube-proxy, ingress controllers and meshes to drop the pod. */
 const PRESTOP_SLEEP_S = 5;
 
-export const DEFAULT_DRAIN_SECONDS = 5;
-
 /** The settings a plan implies: its bakes, whether it keeps the previous stable, whether it shrinks a serving revision. */
 export function drainSettings(drainMs: number, steps: Step[]): DrainSettings {
   const bakes = steps.flatMap((s) => (s.kind === 'pause' && s.durationMs ? [s.durationMs] : []));

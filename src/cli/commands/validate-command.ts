@@ -1,11 +1,9 @@
 import { ConfigError, errorMessage } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
-import { readDrainFindings } from '../../engine/drain-check.js';
 import { describeDrainFinding, type DrainFinding } from '../../engine/drain-lint.js';
 import { DEFAULT_DRAIN_MS } from '../../engine/engine-deps.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { resolveStrategy, loadCommandConfig, defaultStrategy } from '../command-start.js';
-import { createContext } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -32,6 +30,8 @@ async function providerChecks(loaded: LoadedConfig, globals: GlobalOptions, io: 
   const { config } = loaded;
   // Each strategy the config sets up has its own bakes and keepPrevious: lint every one of them.
   const strategies = [...new Set([defaultStrategy(loaded), ...Object.keys(config.strategies ?? {}).filter((k) => k !== 'default')])];
+  // Loaded only here: plain `zdd validate` stays offline and starts as fast as before.
+  const [{ createContext }, { readDrainFindings }] = await Promise.all([import('../context.js'), import('../../engine/drain-check.js')]);
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const found = new Map<string, StrategyFinding>();
     for (const name of strategies) {
