@@ -31,13 +31,19 @@ async function providerChecks(loaded: LoadedConfig, globals: GlobalOptions, io: 
   // Each strategy the config sets up has its own bakes and keepPrevious: lint every one of them.
   const strategies = [...new Set([defaultStrategy(loaded), ...Object.keys(config.strategies ?? {}).filter((k) => k !== 'default')])];
   // Loaded only here: plain `zdd validate` stays offline and starts as fast as before.
-  const [{ createContext }, { readDrainFindings }] = await Promise.all([import('../context.js'), import('../../engine/drain-check.js')]);
+  const [{ createContext }, { readDrainFindings }, { buildPlan }] = await Promise.all([import('../context.js'), import('../../engine/drain-check.js'), import('../../engine/planning.js')]);
   return withContext(await createContext(globals, io, loaded), async (ctx) => {
     const found = new Map<string, StrategyFinding>();
     for (const name of strategies) {
       let steps;
       try {
-        ({ steps } = await ctx.engine.plan({ candidate: { id: '<candidate>' }, strategy: name }));
+        const planned = await ctx.engine.plan({ candidate: { id: '<candidate>' }, strategy: name });
+        steps = planned.steps;
+        // Nothing runs yet: the first deploy has no bakes, but the config is about every deploy after it.
+        if (!planned.current.stable) {
+          const stable = { revision: { id: '<stable>' }, replicas: config.replicas ?? 1 };
+          steps = buildPlan({ config, provider: ctx.provider }, planned.strategy, { stable, others: [] }, { id: '<candidate>' });
+        }
       } catch (e) {
         // A section for a strategy this provider cannot run is not the drain lint's business; the default strategy's is.
         if (name === strategies[0] || !(e instanceof ConfigError)) throw e;
