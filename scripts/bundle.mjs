@@ -5,13 +5,15 @@
 // the same way in both layouts. Dependencies stay outside except zod and commander (pure ESM,
 // loaded by every command); the AWS SDK, the Kubernetes client, undici, execa, jiti and
 // cosmiconfig load from node_modules, and only when a command needs them.
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { rolldown } from 'rolldown';
 
 const BUNDLED = ['zod', 'commander'];
 const inside = (id) => BUNDLED.some((p) => id === p || id.startsWith(`${p}/`));
 
-await rm('dist/bundle', { recursive: true, force: true });
+// Written beside the old bundle and swapped in with two renames, so a zdd started during a rebuild
+// finds one whole bundle or the other, never a half-written one.
+await rm('dist/bundle-next', { recursive: true, force: true });
 const bundle = await rolldown({
   input: {
     main: 'dist/src/cli/main.js',
@@ -23,7 +25,7 @@ const bundle = await rolldown({
   logLevel: 'warn',
 });
 await bundle.write({
-  dir: 'dist/bundle',
+  dir: 'dist/bundle-next',
   format: 'esm',
   entryFileNames: '[name].js',
   chunkFileNames: '[name]-[hash].js',
@@ -31,3 +33,9 @@ await bundle.write({
   codeSplitting: { groups: BUNDLED.map((name) => ({ name, test: new RegExp(`node_modules[\\\\/]${name}[\\\\/]`) })) },
 });
 await bundle.close();
+await rm('dist/bundle-old', { recursive: true, force: true });
+await rename('dist/bundle', 'dist/bundle-old').catch((e) => {
+  if (e.code !== 'ENOENT') throw e;
+});
+await rename('dist/bundle-next', 'dist/bundle');
+await rm('dist/bundle-old', { recursive: true, force: true });

@@ -66,6 +66,9 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .description('abort a deploy in progress, or restore the revision that ran before the last deploy')
     .option('--to <revision>', 'restore this revision (any running or recorded one) instead of the previous')
     .option('--lock-wait <duration>', 'wait this long for the lock', '0')
+    .option('--force', 'roll back even to a revision that needs a schema a contract migration removed (docs/migrations.md)')
+    .option('--migration-ran', 'a migration cut short by a crash did take effect (checked in the database): do not run it again')
+    .option('--migration-not-run', 'a migration cut short by a crash did not take effect (checked in the database)')
     .action(action(() => import('./commands/rollback-command.js')));
 
   program
@@ -91,7 +94,17 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .command('promote')
     .description('continue a paused deploy (or one whose process is gone) past its pause')
     .option('--until-pause', 'stop again (exit 6) at the next manual pause instead of waiting there')
+    .option('--migration-ran', 'a migration cut short by a crash did take effect (checked in the database): skip it')
+    .option('--migration-not-run', 'a migration cut short by a crash did not take effect (checked in the database): run it again')
     .action(action(() => import('./commands/promote-command.js')));
+
+  program
+    .command('contract')
+    .description('run the pending contract migration of the last release (config migrations.contract), once the old revision is retired')
+    .option('--lock-wait <duration>', 'wait this long for the lock', '0')
+    .option('--migration-ran', 'a contract cut short by a crash did take effect (checked in the database): record it as run')
+    .option('--migration-not-run', 'a contract cut short by a crash did not take effect (checked in the database): run it again')
+    .action(action(() => import('./commands/contract-command.js')));
 
   program
     .command('abort')

@@ -12,6 +12,7 @@ export const RULES_BEYOND_JSON_SCHEMA = [
   'strategies.hybrid needs a flags section',
   'strategies.rolling: maxSurge and maxUnavailable cannot both be 0, nor maxSurge 0 with 1 replica',
   'provider (aws): the two slots need different services and different target groups',
+  'provider.stickiness (aws): between 1s and 7d once parsed',
   'gates.<name>.checks[] (cloudwatch): window and settle must be whole minutes',
   'environments.<name>: each override is checked once merged over the top level',
 ] as const;

@@ -7,6 +7,7 @@ import { flagsSchema } from '../flags/schema.js';
 import { stateSchema } from '../state/schema.js';
 import { ON_INCONCLUSIVE } from '../checks/on-inconclusive.js';
 import { notifySchema } from '../notify/schema.js';
+import { migrationsSchema } from './migrations-schema.js';
 import { blueGreenOptionsSchema } from '../../strategies/blue-green.js';
 import { canaryOptionsSchema } from '../../strategies/canary.js';
 import { linearOptionsSchema } from '../../strategies/linear.js';
@@ -125,6 +126,7 @@ const baseShape = {
   gates: z.record(z.string(), gateSchema).optional().describe('Named gates: "smoke" runs before traffic, "analysis" during bakes'),
   flags: flagsSchema.optional().describe('Feature flag service for `zdd release`, `zdd flag kill` and flag steps (Unleash, or a flagd flag file)'),
   notify: notifySchema.optional(),
+  migrations: migrationsSchema.optional().describe('Database migrations in phases: expand before the candidate gets traffic, contract after the old revision is retired (docs/migrations.md)'),
 };
 
 export const configSchema = z.strictObject({

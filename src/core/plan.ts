@@ -84,7 +84,20 @@ export interface FlagStep {
   percent?: number;
 }
 
-export type Step = ProvisionStep | ScaleStep | TestRouteStep | ShiftTrafficStep | GateStep | PauseStep | HookStep | RetireStep | FlagStep;
+/**
+ * Run the configured database migration of a phase (config `migrations`, docs/migrations.md).
+ * `expand` comes before the candidate gets any traffic; `contract` after the old revision is
+ * retired, `afterMs` later, or (`manual`) only marked pending for `zdd contract`. The record
+ * checkpoints its start and end under an id: a migration that may have run is never run again unasked.
+ */
+export interface MigrationStep {
+  kind: 'migration';
+  phase: 'expand' | 'contract';
+  afterMs?: number;
+  manual?: boolean;
+}
+
+export type Step = ProvisionStep | ScaleStep | TestRouteStep | ShiftTrafficStep | GateStep | PauseStep | HookStep | RetireStep | FlagStep | MigrationStep;
 export type StepKind = Step['kind'];
 
 export const HOOK_POINTS = ['preDeploy', 'postProvision', 'preShift', 'postShift', 'postDeploy', 'onRollback'] as const;
@@ -118,6 +131,10 @@ export function describeStep(step: Step): string {
     case 'flag':
       if (step.action === 'rollout') return `flag "${step.flag}": on for ${step.percent ?? 0}%`;
       return step.action === 'off' ? `flag "${step.flag}": off` : `flag "${step.flag}": back to its state before the release`;
+    case 'migration':
+      if (step.phase === 'expand') return 'migration expand (before the candidate gets any traffic)';
+      if (step.manual) return 'migration contract: pending, run later by `zdd contract`';
+      return step.afterMs ? `migration contract ${formatDuration(step.afterMs)} after release` : 'migration contract (old revision retired)';
   }
 }
 

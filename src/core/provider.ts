@@ -80,6 +80,8 @@ export interface RevisionTrafficSample {
 export interface AnswerTag {
   header: string;
   mapping?(): Promise<(value: string) => string | undefined>;
+  /** Headers the probe's requests carry so the router leaves them out of its statistics (its traffic sample). */
+  probeHeaders?(): Promise<Record<string, string>>;
 }
 
 /** Splits production traffic between revisions. */

@@ -76,6 +76,38 @@ export interface DeploymentRecord {
   timelineOmitted?: number;
   /** `zdd down` stopped everything after this deploy, on purpose: production serving nothing is what zdd left, not drift. */
   down?: { at: string; by: LockHolderInfo };
+  /** Database migrations of this run (config `migrations`) and the schema version each revision needs (docs/migrations.md). */
+  migrations?: MigrationsRecord;
+}
+
+/** What a run knows of its migrations: the rollback guard and `zdd status`/`history` read it. */
+export interface MigrationsRecord {
+  /** The schema version the candidate needs (config `migrations.schemaVersion`, or the expand command's `ZDD_SCHEMA_VERSION=<v>`). */
+  schemaVersion?: string;
+  /** The schema version stable needs, as its own deploy recorded it. */
+  stableSchemaVersion?: string;
+  expand?: MigrationRun;
+  contract?: MigrationRun;
+}
+
+/**
+ * One migration command, checkpointed before it starts and after it ends. `running` left in a
+ * record means zdd died while it ran: it may have run in part or in full, and only a person can say.
+ */
+export interface MigrationRun {
+  /** `<deployment id>-expand` / `-contract`: passed to the command as ZDD_MIGRATION_ID. */
+  id: string;
+  command: string;
+  state: 'pending' | 'running' | 'done' | 'failed' | 'not-run';
+  /** A contract that waits (`"30m after release"`, or a kept old revision): not before this time. */
+  dueAt?: string;
+  startedAt?: string;
+  endedAt?: string;
+  host?: string;
+  pid?: number;
+  error?: string;
+  /** A person settled a migration zdd lost track of (`--migration-ran` / `--migration-not-run`). */
+  settledBy?: string;
 }
 
 /** Stores deployment records. Writes are atomic: a reader sees the old or the new record, never half. */

@@ -9,7 +9,7 @@ import { flagRampSteps, type FlagRampOptions } from '../flags/flag-plan.js';
 import { preflightFlags } from '../flags/flag-step.js';
 import { endHookProcess } from '../hooks/hook-process.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
-import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
+import { NOT_SETTLED, describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { endLeftoverHook } from './left-over-hook.js';
 import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
@@ -26,6 +26,7 @@ import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, run
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
 import { unfinishedRollbackReason } from './unfinished-reason.js';
+import { contractFailedOutcome, contractGuard, warnPendingContract, executeMigration, initMigrations, schemaVersionOf, settleMigrationInFlight, unfinishedContractGuard, type MigrationAnswer } from './migrations.js';
 
 export type { EngineDeps } from './engine-deps.js';
 export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
@@ -90,6 +91,7 @@ export class Engine {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
       await this.preflight();
+      warnPendingContract(deps, last);
       // Before anything changes: a re-run of the same deploy (a CI retry) must not even retire the kept revision.
       // One snapshot for both questions (AWS: a handful of API calls).
       const live = await deps.provider.snapshot();
@@ -107,6 +109,7 @@ export class Engine {
       await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       if (forced) record.forced = forced;
+      if (deps.config.migrations) initMigrations(record, deps, await deps.store.records.history(deps.config.service, HISTORY_LIMIT));
       await runner.save(record);
       this.announce(record);
       return this.runDeploy(runner, record, strategy, req.rollbackOnFailure, req.stopAtPause);
@@ -141,7 +144,7 @@ export class Engine {
    * `zdd promote`: a deploy paused by a live process is told to go on; a deploy whose process is
    * gone is continued here from its last checkpoint.
    */
-  async promote(opts: { stopAtPause?: boolean } = {}): Promise<Outcome> {
+  async promote(opts: { stopAtPause?: boolean; migrationAnswer?: MigrationAnswer } = {}): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     if (!record || !['running', 'paused', 'failed', 'rolling-back'].includes(record.status)) {
@@ -156,17 +159,19 @@ export class Engine {
     // A rollback cut short cannot be promoted back: finishing it is the only way to a known state.
     if (record.status === 'rolling-back') {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} was rolling back when its process died; finishing the rollback (a rollback is never undone by promote)` });
-      return this.rollbackUnfinished(record);
+      return this.rollbackUnfinished(record, { migrationAnswer: opts.migrationAnswer });
     }
-    return this.resume(record, opts.stopAtPause);
+    return this.resume(record, opts.stopAtPause, opts.migrationAnswer);
   }
 
   /** Continue a run whose process is gone from its last checkpoint (promote; rollback of a restore). */
-  private resume(record: DeploymentRecord, stopAtPause = false): Promise<Outcome> {
+  private resume(record: DeploymentRecord, stopAtPause = false, migrationAnswer?: MigrationAnswer): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
       await this.preflight();
       await endLeftoverHook(deps, runner, record, 'resume');
+      // A migration cut short is settled by a person before anything goes on (docs/migrations.md).
+      await settleMigrationInFlight(deps, record, migrationAnswer, 'promote', () => runner.save(record));
       deps.events.emit({ type: 'info', message: `Continuing ${this.isRestore(record) ? 'rollback' : 'deploy'} ${record.id} from step ${record.stepIndex + 1} of ${record.plan.length} (its process is gone)` });
       const strategy = deps.strategy(record.strategy);
       // The step in flight when the process died is run again (steps are idempotent), except a
@@ -188,7 +193,7 @@ export class Engine {
    * `zdd rollback` / `zdd abort`. During a deploy (running, paused or crashed): abort it and put all
    * traffic on stable. After a finished deploy (`abortOnly` false): restore the revision before it.
    */
-  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string; asked?: AbortAsked }): Promise<Outcome> {
+  async rollback(opts: { abortOnly: boolean; lockWaitMs: number; to?: string; asked?: AbortAsked; force?: boolean; migrationAnswer?: MigrationAnswer }): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     // The command already asked this deploy to abort (live-abort.ts): follow it, whatever it has done since.
@@ -205,13 +210,13 @@ export class Engine {
         return abortLiveDeploy(deps, record, lock.holder, () => this.rollback({ abortOnly: true, lockWaitMs: 0 }));
       }
       // An interrupted restore is finished in the direction the operator asked for.
-      if (restore && (record.status === 'running' || record.status === 'failed')) return this.resume(record);
-      return this.rollbackUnfinished(record, lock);
+      if (restore && (record.status === 'running' || record.status === 'failed')) return this.resume(record, false, opts.migrationAnswer);
+      return this.rollbackUnfinished(record, { ...opts, lock });
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
     const settled = record as DeploymentRecord | null;
     if (opts.to === undefined && settled?.strategy === FLAG_RELEASE && settled.status === 'succeeded') return this.rollbackRelease(settled, opts.lockWaitMs);
-    return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs });
+    return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs, force: opts.force });
   }
 
   /** Retire revisions whose keep time has passed (blue-green's previous stable). */
@@ -237,17 +242,67 @@ export class Engine {
     });
   }
 
+  /**
+   * `zdd contract`: run the pending contract migration of the last release, from any machine that
+   * shares the state, once the old revision is retired. Recorded on that release's record.
+   */
+  async contract(opts: { lockWaitMs: number; migrationAnswer?: MigrationAnswer }): Promise<Outcome> {
+    const { deps } = this;
+    const service = deps.config.service;
+    const first = await deps.store.records.latest(service);
+    if (!first?.migrations?.contract) return nothingToDo(`No contract migration is pending: the last run${first ? ` (${first.id})` : ''} has none. \`zdd history\` shows the schema version of each release.`);
+    return this.withLock((lock) => lock.acquire(first.id, opts.lockWaitMs, deps.signal), async (lock, runner) => {
+      // Read again under the lock: another machine may have run it meanwhile.
+      const record = await deps.store.records.latest(service);
+      const contract = record?.migrations?.contract;
+      if (!record || record.id !== first.id || !contract) return nothingToDo('The last run changed while zdd took the lock; nothing was changed. Run `zdd contract` again.');
+      if (NOT_SETTLED.includes(record.status)) {
+        throw new UsageError(`The last deploy (${record.id}, ${record.candidate.id}) is ${record.status}: its contract waits for it to finish.`, 'Finish it with `zdd promote` (or give it up with `zdd rollback`), then run `zdd contract`.');
+      }
+      if (record.status !== 'succeeded') return nothingToDo(`The last deploy (${record.id}) ended ${record.status}: its contract migration ${contract.id} no longer applies, and was not run.`);
+      const save = () => runner.save(record);
+      await endLeftoverHook(deps, runner, record, 'rollback');
+      await settleMigrationInFlight(deps, record, opts.migrationAnswer, 'contract', save);
+      if (contract.state === 'done') return nothingToDo(`Contract migration ${contract.id} already ran${contract.endedAt ? ` (${contract.endedAt})` : ''}; nothing was changed.`);
+      // The old revision must be gone: the contract removes what it needs.
+      const old = record.stable?.id;
+      const kept = keptRevision(record);
+      if (kept) throw new UsageError(`Not running contract migration ${contract.id}: the old revision ${kept.revision.id} is still kept (until ${kept.retireAt}) for instant rollback, and it needs what the contract drops. Nothing was changed.`, 'Retire it first (`zdd retire`, or `zdd retire --now`), then run `zdd contract`.');
+      const live = await deps.provider.snapshot();
+      const stillRuns = old ? live.revisions.find((r) => r.revision.id === old && r.desired > 0) : undefined;
+      if (old && (stillRuns || (live.weights[old] ?? 0) > 0)) {
+        throw new UsageError(`Not running contract migration ${contract.id}: the old revision ${old} still runs (${live.weights[old] ?? 0}% of traffic) and needs what the contract drops. Nothing was changed.`, '`zdd status` shows what runs; retire it first.');
+      }
+      await lock.beforeProviderWrite();
+      try {
+        await executeMigration('contract', { deps, record, signal: deps.signal, save });
+      } catch (e) {
+        if (e instanceof ZddError && e.code === 'hook-failed') return contractFailedOutcome(record)!;
+        throw e;
+      }
+      const v = record.migrations?.schemaVersion;
+      return {
+        result: 'succeeded',
+        exitCode: ExitCode.Ok,
+        message: `Contract migration ${contract.id} ran (recorded on release ${record.id}).${v ? ` The schema is on version ${v} only: \`zdd rollback\` to a revision that needs an older one is refused from now on (--force to do it anyway).` : ''}`,
+        record,
+      };
+    });
+  }
+
   // ---------------------------------------------------------------- runs
 
   /** Roll back a deploy that did not finish (crashed, failed, or whose rollback was cut short). */
-  private rollbackUnfinished(record: DeploymentRecord, lock: LockInfo | null = null): Promise<Outcome> {
+  private rollbackUnfinished(record: DeploymentRecord, opts: { force?: boolean; migrationAnswer?: MigrationAnswer; lock?: LockInfo | null } = {}): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((session) => session.takeOver(record.id), async (_lock, runner) => {
-      deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       // Read before this process takes the record over: it names the process that died.
-      const reason = unfinishedRollbackReason(record, lock);
+      const reason = unfinishedRollbackReason(record, opts.lock ?? null);
       record.by = { ...deps.holder, deploymentId: record.id };
       await endLeftoverHook(deps, runner, record, 'rollback');
+      await settleMigrationInFlight(deps, record, opts.migrationAnswer, 'rollback', () => runner.save(record));
+      unfinishedContractGuard(deps, record, !!opts.force);
+      deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, reason);
       // A release changed nothing but flags: say where they are, not only where traffic is.
@@ -274,7 +329,7 @@ export class Engine {
    * `zdd rollback` after a finished deploy: the revision before the serving one (or `to`) back on
    * 100%, planned by the restore strategy. It never walks back further than one step on its own.
    */
-  private restore(last: DeploymentRecord | null, opts: { to?: string; lockWaitMs: number }): Promise<Outcome> {
+  private restore(last: DeploymentRecord | null, opts: { to?: string; lockWaitMs: number; force?: boolean }): Promise<Outcome> {
     const { deps } = this;
     const id = newDeploymentId(deps.clock.now());
     return this.withLock((lock) => lock.acquire(id, opts.lockWaitMs, deps.signal), async (_lock, runner) => {
@@ -284,13 +339,16 @@ export class Engine {
       const chosen = restoreTarget({ service: deps.config.service, current, history, to: opts.to, isRestore: (r) => this.isRestore(r) });
       if (!('target' in chosen) || !current.stable) return chosen as Outcome;
       const { target } = chosen;
-      const running = current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
+      contractGuard(deps, history, target.id, !!opts.force);
+      // Back to 100% on the revision that has the most weight already (drift): it is the one running.
+      const stable = chosen.stable ?? current.stable;
+      const running = chosen.stable ? current.stable : current.others.find((o) => o.revision.id === target.id && o.replicas > 0);
       const replicas = running?.replicas ?? last?.stableReplicasBefore ?? deps.config.replicas ?? current.stable.replicas;
       const strategy = deps.restoreStrategy;
       const candidate = running?.revision ?? target;
       const steps = strategy.plan({
         service: deps.config.service,
-        stable: current.stable,
+        stable,
         candidate,
         replicas,
         options: {},
@@ -299,7 +357,8 @@ export class Engine {
         gates: Object.keys(deps.config.gates ?? {}),
         drainMs: drainMs(deps),
       }).steps;
-      const record = this.newRun(id, strategy.name, current.stable, candidate, steps, running?.replicas ?? 0, 'restore');
+      const record = this.newRun(id, strategy.name, stable, candidate, steps, running?.replicas ?? 0, 'restore');
+      initMigrations(record, { config: { ...deps.config, migrations: undefined } }, history, schemaVersionOf(history, candidate.id));
       await runner.save(record);
       this.announce(record);
       return restoreOutcome(record, await this.runDeploy(runner, record, strategy, true));
@@ -330,7 +389,7 @@ export class Engine {
       record.status = 'succeeded';
       record.finishedAt = nowIso(deps);
       await runner.save(record);
-      return deploySucceeded(record);
+      return contractFailedOutcome(record) ?? deploySucceeded(record);
     } catch (e) {
       if (e instanceof StoppedAtPause && !lockSignal.aborted) {
         // Already saved as paused; this write only lets the record carry what was said since (the pause itself).

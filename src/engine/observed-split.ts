@@ -12,7 +12,7 @@ const MIN_DEVIATION_PP = 5;
 
 /** Whether and how the traffic shifts of a run are checked from outside, as `zdd plan` says it. */
 export type ObservedSplitSetting =
-  | { on: true; requests: number; withinMs: number; path: string; header: string; source: 'router' | 'config'; mapping?: AnswerTag['mapping'] }
+  | { on: true; requests: number; withinMs: number; path: string; header: string; source: 'router' | 'config'; mapping?: AnswerTag['mapping']; probeHeaders?: AnswerTag['probeHeaders'] }
   | { on: false; why: string };
 
 /**
@@ -26,7 +26,7 @@ export function observedSplitSetting(config: Pick<ZddConfig, 'observedSplit'>, r
   const common = { requests: cfg.requests ?? OBSERVED_SPLIT_DEFAULTS.requests, withinMs: cfg.within ?? OBSERVED_SPLIT_DEFAULTS.withinMs, path: cfg.path ?? OBSERVED_SPLIT_DEFAULTS.path };
   if (cfg.header) return { on: true, ...common, header: cfg.header.toLowerCase(), source: 'config' };
   const tag = router.answerTag;
-  if (tag) return { on: true, ...common, header: tag.header.toLowerCase(), source: 'router', ...(tag.mapping ? { mapping: tag.mapping } : {}) };
+  if (tag) return { on: true, ...common, header: tag.header.toLowerCase(), source: 'router', ...(tag.mapping ? { mapping: tag.mapping } : {}), ...(tag.probeHeaders ? { probeHeaders: tag.probeHeaders } : {}) };
   return { on: false, why: 'the router does not name the revision in its answers; set observedSplit.header to a response header the app sets to its revision id' };
 }
 
@@ -52,7 +52,7 @@ export interface SplitObservation {
  */
 export async function probeSplit(
   url: string,
-  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string) => string | undefined; signal?: AbortSignal; concurrency?: number },
+  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string) => string | undefined; headers?: Record<string, string>; signal?: AbortSignal; concurrency?: number },
 ): Promise<SplitObservation> {
   // undici loads here, when a shift is probed: every other command starts without its ~110 files.
   const { Agent, request } = await import('undici');
@@ -64,7 +64,7 @@ export async function probeSplit(
     while (out.sent < opts.requests && Date.now() < deadline && !stop.aborted) {
       out.sent++;
       try {
-        const res = await request(url, { method: 'GET', dispatcher: agent, signal: stop, headers: { 'user-agent': 'zdd-observed-split' } });
+        const res = await request(url, { method: 'GET', dispatcher: agent, signal: stop, headers: { ...opts.headers, 'user-agent': 'zdd-observed-split' } });
         await res.body.dump();
         const v = res.headers[opts.header];
         const value = Array.isArray(v) ? v[0] : v;

@@ -5,6 +5,7 @@ import type { ProviderSnapshot, RevisionSpec } from '../core/provider.js';
 import type { Strategy } from '../core/strategy.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { drainMs, type EngineDeps } from './engine-deps.js';
+import { withMigrations } from './migrations.js';
 
 /** What the current production state is, as the provider reports it. */
 export interface CurrentState {
@@ -55,7 +56,7 @@ export function buildPlan(deps: Pick<EngineDeps, 'config' | 'provider'>, strateg
     drainMs: drainMs(deps as EngineDeps),
   });
   checkPlanReferences(config.gates ?? {}, plan.steps);
-  return plan.steps;
+  return withMigrations(plan.steps, config.migrations, !!current.stable);
 }
 
 /** A strategy's section of the config (`strategies.<name>`), already validated and normalised. */

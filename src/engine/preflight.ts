@@ -1,7 +1,9 @@
 import { ZddError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { ProviderSnapshot } from '../core/provider.js';
-import { findDrift } from './drift.js';
+import type { DeploymentRecord } from '../core/state.js';
+import { nonZero } from '../core/weights.js';
+import { findDrift, writtenWeights, type DriftFinding } from './drift.js';
 import { nowIso, type EngineDeps } from './engine-deps.js';
 
 /**
@@ -11,8 +13,10 @@ import { nowIso, type EngineDeps } from './engine-deps.js';
  */
 export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot): Promise<{ at: string; findings: string[] } | undefined> {
   let findings;
+  let history: DeploymentRecord[];
   try {
-    findings = findDrift(live, await deps.store.records.history(deps.config.service, 50));
+    history = await deps.store.records.history(deps.config.service, 50);
+    findings = findDrift(live, history);
   } catch (e) {
     // What cannot be read cannot be compared; the provider's own preflight has already passed.
     deps.events.emit({ type: 'warn', message: `Preflight could not read the records to compare production with: ${errorMessage(e)}` });
@@ -26,6 +30,25 @@ export async function checkDrift(deps: EngineDeps, force: boolean, live: Provide
   }
   throw new ZddError('preflight-drift', `Production is not in a state zdd would start a deploy from:\n${lines.map((l) => `  - ${l}`).join('\n')}\nNothing was changed.`, {
     exitCode: ExitCode.Usage,
-    hint: 'Put production back the way zdd left it (`zdd status` shows what differs; `zdd rollback` restores the last recorded state), or run the deploy with --force to start anyway (the record notes it).',
+    hint: driftHint(findings, history[0]),
   });
+}
+
+/** What each way out of a drift refusal does, with the commands for this service's records. */
+export function driftHint(findings: DriftFinding[], last: DeploymentRecord | undefined): string {
+  const ways: string[] = [];
+  if (findings.some((f) => f.kind === 'weights') && last) {
+    const wrote = Object.entries(nonZero(writtenWeights(last)));
+    if (last.down) {
+      ways.push('`zdd down` stops again what was started since zdd stopped everything');
+    } else if (wrote.length === 1) {
+      const [target] = wrote[0];
+      ways.push(`\`zdd rollback --to ${target}\` puts back what zdd last wrote (${target} 100%), read back from the router`);
+      const previous = last.status === 'succeeded' ? last.stable?.id : undefined;
+      if (previous && previous !== target) ways.push(`plain \`zdd rollback\` goes back to the previous revision, ${previous}, instead`);
+    }
+  }
+  if (findings.some((f) => f.kind === 'stable-unhealthy')) ways.push('a stable that is not whole: wait for its instances (or replace them), then deploy');
+  ways.push('`--force` deploys from production as it is now (the record notes what differed)');
+  return `${ways.join('; ')}. \`zdd status\` shows what differs.`;
 }

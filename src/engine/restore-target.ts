@@ -18,7 +18,7 @@ export function restoreTarget(args: {
   history: DeploymentRecord[];
   to?: string;
   isRestore: (record: DeploymentRecord) => boolean;
-}): { target: RevisionSpec } | Outcome {
+}): { target: RevisionSpec; stable?: { revision: RevisionSpec; replicas: number } } | Outcome {
   const { current, history, to, isRestore } = args;
   if (!current.stable) return nothingToDo('Nothing to roll back: no revision serves production.');
   const from = current.stable.revision.id;
@@ -26,7 +26,13 @@ export function restoreTarget(args: {
   const ids = recorded.map((r) => r.id).join(', ');
   const further = recorded.length ? `\`zdd rollback --to <revision>\` (recorded: ${ids})` : '`zdd rollback --to <revision>`';
   if (to !== undefined) {
-    if (to === from) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
+    if (to === from) {
+      // `to` has the most weight, but someone gave another revision some (drift): put it back on
+      // 100%, restoring from the revision that holds the stray weight.
+      const stray = current.others.filter((o) => o.weight > 0).sort((a, b) => b.weight - a.weight)[0];
+      if (!stray) return nothingToDo(`Revision ${from} already serves 100% of production; nothing to roll back.`);
+      return { target: current.stable.revision, stable: { revision: stray.revision, replicas: stray.replicas } };
+    }
     const target = recorded.find((r) => r.id === to);
     if (!target) throw new UsageError(`Revision "${to}" is neither running nor recorded for ${args.service}; nothing was changed.`, recorded.length ? `Pass one of: ${ids}.` : 'No other revision is recorded.');
     return { target };

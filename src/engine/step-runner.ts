@@ -14,6 +14,7 @@ import { addVerdict, describeRunStep, describeWeights } from './deployment-recor
 import { drainMs, healthTimeoutMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { baseEnv, hookEnv } from './hook-env.js';
 import type { LockSession } from './lock-session.js';
+import { runMigrationStep } from './migrations.js';
 import { carryOverRequests, type RequestWatcher } from './remote-requests.js';
 import { joinUrl } from '../checks/http-check.js';
 import { judgeSplit, observedSplitSetting, probeSplit, type ObservedSplitSetting } from './observed-split.js';
@@ -217,6 +218,9 @@ export class StepRunner {
         }
         return;
       }
+      case 'migration':
+        await lock.beforeProviderWrite();
+        return runMigrationStep(step, { deps, record, signal, save: () => this.checkpoint(scope) });
       case 'flag':
         await lock.beforeProviderWrite();
         return runFlagStep(step, record, { flags: deps.flags, release: deps.config.flags?.release, save: () => this.checkpoint(scope), events: deps.events });
@@ -295,7 +299,8 @@ export class StepRunner {
     const url = (await deps.provider.platform.endpoints(record.candidate.id)).serviceUrl;
     if (!url) return off('the provider reports no production URL to send requests to');
     const revisionOf = setting.mapping ? await setting.mapping() : undefined;
-    const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, signal: scope.signal });
+    const headers = setting.probeHeaders ? await setting.probeHeaders() : undefined;
+    const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, headers, signal: scope.signal });
     if (setting.source === 'router' && seen.untagged > 0 && Object.keys(seen.byRevision).length === 0) {
       return off(`no answer from ${url} carried the ${setting.header} header the router names revisions with (docs/haproxy.md shows the line haproxy.cfg needs), so the split cannot be seen`);
     }

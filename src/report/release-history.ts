@@ -22,6 +22,9 @@ export interface Release {
   forced?: boolean;
   /** Each flag the run changed: before it, and as last read back (`off` → `on, 100%`). */
   flags?: { flag: string; before: string; after: string }[];
+  /** The schema version the revision needs, and the state of the release's contract migration (config `migrations`). */
+  schemaVersion?: string;
+  contract?: string;
 }
 
 export function toRelease(r: DeploymentRecord): Release {
@@ -42,6 +45,8 @@ export function toRelease(r: DeploymentRecord): Release {
     ...(r.flags && Object.keys(r.flags).length
       ? { flags: Object.entries(r.flags).map(([flag, e]) => ({ flag, before: describeFlagState(e.before), after: e.last ? describeFlagState(e.last) : 'unchanged' })) }
       : {}),
+    ...(r.migrations?.schemaVersion ? { schemaVersion: r.migrations.schemaVersion } : {}),
+    ...(r.migrations?.contract ? { contract: r.migrations.contract.state } : {}),
   };
 }
 
@@ -55,9 +60,12 @@ function whatChanged(r: Release): string {
 /** A plain-text table, newest first; long cells are cut, the JSON has them whole. */
 export function renderHistory(service: string, releases: Release[]): string {
   if (!releases.length) return `No deploys of ${service} recorded yet.\n`;
+  // The SCHEMA column only once some release recorded one (config `migrations`).
+  const schema = releases.some((r) => r.schemaVersion || r.contract);
   const rows = releases.map((r) => [
     r.id,
     whatChanged(r),
+    ...(schema ? [`${r.schemaVersion ?? '—'}${r.contract ? ` (contract ${r.contract})` : ''}`] : []),
     cut(r.image ?? '—', 32),
     r.strategy,
     r.forced ? `${r.result} (forced)` : r.result,
@@ -66,7 +74,7 @@ export function renderHistory(service: string, releases: Release[]): string {
     r.durationMs !== undefined ? formatDuration(r.durationMs) : '—',
     r.ciRunUrl ?? '',
   ]);
-  const head = ['ID', 'REVISION', 'IMAGE', 'STRATEGY', 'RESULT', 'WHO', 'WHEN (UTC)', 'TOOK', 'CI RUN'];
+  const head = ['ID', 'REVISION', ...(schema ? ['SCHEMA'] : []), 'IMAGE', 'STRATEGY', 'RESULT', 'WHO', 'WHEN (UTC)', 'TOOK', 'CI RUN'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
   return `${[line(head), ...rows.map(line)].join('\n')}\n`;

@@ -107,6 +107,7 @@ const KNOWN_EXCEPTIONS: Record<string, { rule: string; config: unknown }> = {
   'hybrid without a flags section': { rule: 'strategies.hybrid needs a flags section', config: base({ strategies: { hybrid: { flags: [{ flag: 'f' }] } } }) },
   'rolling that can never move': { rule: 'maxSurge and maxUnavailable cannot both be 0', config: base({ strategies: { rolling: { maxSurge: 0, maxUnavailable: 0 } } }) },
   'aws slots sharing a service': { rule: 'two slots need different services', config: aws({ slots: [{ service: 'a', targetGroup: 'a' }, { service: 'a', targetGroup: 'b' }] }) },
+  'aws stickiness beyond the ALB limit': { rule: 'provider.stickiness (aws): between 1s and 7d', config: aws({ stickiness: '8d' }) },
   'cloudwatch window of 90s': { rule: 'window and settle must be whole minutes', config: gate({ type: 'cloudwatch', maxErrorRate: 5, window: '90s' }) },
   'environment override out of bounds': { rule: 'each override is checked once merged', config: base({ environments: { staging: { replicas: 0 } } }) },
 };

@@ -76,6 +76,11 @@ export function applyStep(world: WorldState, step: Step, index: number, opts: { 
     case 'hook':
     case 'flag':
       return w;
+    case 'migration':
+      if (opts.phase === 'rollback') fail('a rollback never runs a migration');
+      if (step.phase === 'expand' && (w.weights.candidate > 0 || w.testRoute === 'candidate')) fail('the candidate already gets traffic before the expand migration');
+      if (step.phase === 'contract' && !step.manual && w.hasStable && !w.retired.includes('stable')) fail('the old revision still runs when the contract migration would drop what it needs');
+      return w;
     case 'pause':
       if (opts.phase === 'rollback' && step.durationMs === undefined) fail('a rollback cannot wait for zdd promote');
       return w;

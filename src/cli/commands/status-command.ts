@@ -9,6 +9,7 @@ import { describeFlagState, type FlagProvider, type FlagState } from '../../flag
 import { verdictLabel } from '../../reporters/reporter.js';
 import { describeLive, liveRevision, type LiveRevision } from '../../report/live-since.js';
 import { findDrift } from '../../engine/drift.js';
+import { schemaVersions } from '../../engine/migrations.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { providerFlags } from '../../providers/provider-manifest.js';
 import { createStateStore } from '../../state/create-state-store.js';
@@ -34,6 +35,8 @@ export interface StatusReport {
   deployProcess?: { alive: boolean; reason: string };
   /** The flags the last run changed, live from the flag service (the record only says what was last read back). */
   flags?: LiveFlag[];
+  /** The schema version each revision needs, as the records say (config `migrations`). */
+  schemaVersions?: Record<string, string>;
 }
 
 export type LiveFlag = { flag: string; live: FlagState } | { flag: string; error: string };
@@ -157,7 +160,12 @@ export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
   ]);
   const drift = 'error' in live || isUnfinished(deployment) ? [] : findDrift(live, history).map((f) => f.message);
   const flags = await liveFlags(ctx.flags, deployment);
-  const report: StatusReport = { type: 'status', service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift, ...(flags ? { flags } : {}) };
+  const schemas = schemaVersions(history);
+  const report: StatusReport = {
+    type: 'status', service, provider: ctx.provider.name, live, deployment, lock, liveRevision: liveRevision(live, history), drift,
+    ...(flags ? { flags } : {}),
+    ...(Object.keys(schemas).length ? { schemaVersions: schemas } : {}),
+  };
   if (isUnfinished(deployment)) report.deployProcess = settled ? deployProcess(deployment, lock) : { alive: true, reason: 'its record changed while it was read' };
   return report;
 }
@@ -189,7 +197,8 @@ export function renderStatus(s: StatusReport): string {
     const weights = Object.entries(s.live.weights).filter(([, w]) => w > 0);
     out.push(`  traffic (live): ${weights.length ? weights.map(([id, w]) => `${id} ${w}%`).join(' | ') : 'no revision has traffic'}`);
     for (const r of s.live.revisions) {
-      const image = r.revision.image ? `, image ${r.revision.image}` : '';
+      const schema = s.schemaVersions?.[r.revision.id];
+      const image = `${r.revision.image ? `, image ${r.revision.image}` : ''}${schema ? `, needs schema ${schema}` : ''}`;
       // A slot scaled to nothing (a retired blue-green slot on AWS) is idle, not unhealthy.
       if (r.desired === 0) out.push(`  revision ${r.revision.id}: retired (idle, no instances)${image}`);
       else out.push(`  revision ${r.revision.id}: ${r.healthy ?? '?'}/${r.desired} instances healthy${image}`);
@@ -216,6 +225,12 @@ export function renderStatus(s: StatusReport): string {
     else out.push(`    traffic (recorded): ${describeWeights(d)}`);
     if (d.error) out.push(`    error: ${d.error.message}`);
     if (d.rollback) out.push(`    rollback reason: ${d.rollback.reason}`);
+    for (const phase of ['expand', 'contract'] as const) {
+      const m = d.migrations?.[phase];
+      if (!m) continue;
+      const when = m.state === 'pending' ? (m.dueAt ? ` (due ${m.dueAt})` : ' (run `zdd contract`)') : m.state === 'running' && !s.deployProcess?.alive ? ' — zdd stopped while it ran: check the database, then --migration-ran or --migration-not-run' : '';
+      out.push(`    migration ${phase} ${m.id}: ${m.state.toUpperCase()}${when}${m.settledBy ? `; settled by ${m.settledBy}` : ''}`);
+    }
     if (d.kept && !d.kept.retired) out.push(`    kept: ${d.kept.revision.id} until ${d.kept.retireAt} (instant rollback)`);
     for (const [flag, f] of Object.entries(d.flags ?? {})) {
       const now = s.flags?.find((l) => l.flag === flag);

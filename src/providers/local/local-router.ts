@@ -2,12 +2,23 @@ import { ProviderError } from '../../core/errors.js';
 import type { RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core/provider.js';
 import { AdminRequestError } from './admin-client.js';
 import type { RouterProcess } from './router-process.js';
+import { PROBE_HEADER } from './router-state.js';
 import type { RouterStatus, TrafficAnswer } from './router-server.js';
 
 /** The TrafficRouter side of the local provider: every call goes to the router process's admin channel. */
 export class LocalRouter implements TrafficRouter {
-  /** Every answer the router passes on (and every error it makes) carries `x-zdd-revision`. */
-  readonly answerTag = { header: 'x-zdd-revision' };
+  /**
+   * Every answer the router passes on (and every error it makes) carries `x-zdd-revision`; the
+   * probe's own requests carry the router's test-route value in `x-zdd-probe`, so its traffic
+   * sample (the `router` check) never counts them.
+   */
+  readonly answerTag = {
+    header: 'x-zdd-revision',
+    probeHeaders: async (): Promise<Record<string, string>> => {
+      const status = await this.call<RouterStatus>('GET', '/state', undefined, 'read its state');
+      return { [PROBE_HEADER]: status.state.testValue };
+    },
+  };
 
   constructor(private readonly router: RouterProcess) {}
 

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { PROBE_HEADER } from './router-state.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus those undici sets itself; never forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate']);
@@ -21,7 +22,7 @@ export function forwardHeaders(req: IncomingMessage, upgrade = false, testHeader
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
-    if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === testHeader) continue;
+    if (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === testHeader || lower === PROBE_HEADER) continue;
     if (HOP_BY_HOP.has(lower)) {
       if (!(upgrade && lower === 'upgrade')) continue;
     }

@@ -5,6 +5,12 @@ import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
 /** starting: launched, not yet healthy (no traffic). ready: takes traffic. draining: no new requests, finishing in-flight ones. */
 export type InstanceStatus = 'starting' | 'ready' | 'draining';
 
+/**
+ * Request header of zdd's observed-split probe: a request carrying the router's test-route value in
+ * it is routed by weight like any other and left out of the production statistics.
+ */
+export const PROBE_HEADER = 'x-zdd-probe';
+
 /** A cookie that keeps a client on the revision that first answered it, while that revision has weight. */
 export interface StickySessions {
   cookie: string;
