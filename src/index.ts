@@ -27,6 +27,7 @@ export type {
   RevisionTrafficSample,
   WeightMap,
   HealthWaitOptions,
+  DrainFacts,
 } from './core/provider.js';
 export type { Check, CheckContext, CheckFactory, CheckResult, CheckThresholds, Measurement, Verdict } from './core/checks.js';
 export type { DeploymentRecord, DeploymentStatus, StateStore, RecordStore, LockStore, LockLease, LockInfo, RequestKind, DeploymentRequest, DeploymentRequests } from './core/state.js';

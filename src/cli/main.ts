@@ -114,6 +114,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
   program
     .command('validate')
     .description('check the config and name every problem')
+    .option('--provider-checks', "also read the platform (deregistration delay, stop timeout, grace period, stickiness) and lint the drains against the config; exit 5 on a refusal")
     .action(action(() => import('./commands/validate-command.js')));
 
   program

@@ -120,6 +120,24 @@ export interface Platform {
   endpoints(revisionId: string): Promise<RevisionEndpoints>;
 }
 
+/**
+ * What the platform itself waits when it takes instances out of service, in seconds as the
+ * platform states them, for the drain lint (src/engine/drain-lint.ts). Each field is there only
+ * where the platform has that setting.
+ */
+export interface DrainFacts {
+  /** Load balancer target groups: how long a deregistered target keeps its in-flight requests (ALB deregistration_delay.timeout_seconds). */
+  deregistrationDelays?: { targetGroup: string; seconds: number }[];
+  /** The longest a request may sit idle at the load balancer: the proxy for the longest request the app allows (ALB idle_timeout.timeout_seconds). */
+  idleTimeout?: { loadBalancer: string; seconds: number };
+  /** Time between SIGTERM and SIGKILL per container (ECS stopTimeout; `defaulted` when unset and ECS's 30 s applies). */
+  stopTimeouts?: { taskDefinition: string; container: string; seconds: number; defaulted: boolean }[];
+  /** Load balancer stickiness across revisions, when on (ALB target group stickiness of the production forward action). */
+  stickiness?: { seconds: number };
+  /** Kubernetes pod template: terminationGracePeriodSeconds (30 when unset) and each container's preStop hook. */
+  pods?: { deployment: string; terminationGracePeriodSeconds: number; defaulted: boolean; containers: { name: string; preStop: 'none' | 'sleep' | 'exec' | 'httpGet'; sleepSeconds?: number }[] };
+}
+
 /** A provider pairs a platform with a traffic router. */
 export interface Provider {
   readonly name: string;
@@ -128,6 +146,8 @@ export interface Provider {
   readonly router: TrafficRouter;
   /** Verify credentials and resources exist before anything changes; throw ProviderError (exit 5). */
   preflight?(): Promise<void>;
+  /** Read what the platform itself waits around a stop (deregistration delay, stop timeout, grace period). Optional capability. */
+  drainFacts?(): Promise<DrainFacts>;
   /** The live state, read from the platform and router. */
   snapshot(): Promise<ProviderSnapshot>;
   /** Stop everything this provider started for the service (`zdd down`). Optional capability. */

@@ -18,6 +18,7 @@ import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsSer
 import { writtenWeights } from './drift.js';
 import { differingRevisions, formatWeights, nonZero } from '../core/weights.js';
 import { checkDrift } from './preflight.js';
+import { checkDrains } from './drain-check.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
@@ -100,6 +101,7 @@ export class Engine {
       const history = deps.store.records.history(deps.config.service, HISTORY_LIMIT);
       history.catch(() => undefined);
       const forced = await checkDrift(deps, !!req.force, live, history);
+      await checkDrains(deps, buildPlan(deps, strategy, await currentState(deps, live), req.candidate), !!req.force);
       await retireKeptBeforeDeploy(deps, lock, last, live, req.candidate.id, await history.catch(() => []));
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;

@@ -1,5 +1,5 @@
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
-import { DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand, ModifyLoadBalancerAttributesCommand, ModifyTargetGroupAttributesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,47 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('zdd binary on AWS (m
     expect(await desired()).toEqual({ 'web-a': 0, 'web-b': 2 });
     expect(await rulePriorities()).toEqual(['default']);
     expect(existsSync(join(dir, '.zdd'))).toBe(false); // state lives in S3, not on the runner
+  });
+
+  it('drains that match the platform: drain 5s against a 60s deregistration delay is a plan note and a validate --provider-checks finding; the fixed config is clean; a refusal stops deploy before any change', async () => {
+    const setDelay = async (seconds: number) => {
+      for (const arn of aws.stack.targetGroupArns) {
+        await aws.c.elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: arn, Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: String(seconds) }] }));
+      }
+    };
+    await setDelay(60);
+    // The stack's task definition sets no stopTimeout (ECS waits 30s): a 30s idle timeout keeps that rule out of this test.
+    await aws.c.elb.send(new ModifyLoadBalancerAttributesCommand({ LoadBalancerArn: aws.stack.loadBalancerArn, Attributes: [{ Key: 'idle_timeout.timeout_seconds', Value: '30' }] }));
+    const dir = aws.tempDir();
+    const write = (drain: string) => writeFileSync(join(dir, 'deploy.config.ts'), CONFIG().replace("drain: '10s'", `drain: '${drain}'`));
+    write('5s');
+    const finding = /drain 5s is shorter than the deregistration delay of target groups web-a, web-b \(1m\).* Fix: set drain: "1m" in the config/;
+
+    // Read-only commands run side by side: the file's time is the suite's.
+    const [plan, offline, checked] = await Promise.all([zdd(dir, ['plan', '--image', 'repo/web:1.4.2', '--strategy', 'canary']), zdd(dir, ['validate']), zdd(dir, ['validate', '--provider-checks'])]);
+    expect(plan.code, failed(plan)).toBe(0);
+    expect(plan.stdout).toMatch(new RegExp(`note: drain warning: ${finding.source}`));
+    expect(offline.code, failed(offline)).toBe(0);
+    expect(offline.stdout + offline.stderr).not.toMatch(/deregistration/);
+    expect(checked.code, failed(checked)).toBe(0);
+    expect(checked.stdout).toMatch(new RegExp(`warn: ${finding.source}`));
+    expect(checked.stdout + checked.stderr).toMatch(/1 drain finding\(s\), 0 refusal\(s\)/);
+
+    write('60s');
+    const fixed = await zdd(dir, ['validate', '--provider-checks']);
+    expect(fixed.code, failed(fixed)).toBe(0);
+    expect(fixed.stdout + fixed.stderr).toMatch(/the drains match the platform/);
+
+    // 20s delay + 5s drain < 30s a request may run: requests are cut, so validate exits 5 and deploy refuses before any change.
+    write('5s');
+    await setDelay(20);
+    const [refused, deploy] = await Promise.all([zdd(dir, ['validate', '--provider-checks']), zdd(dir, ['deploy', '--image', 'repo/web:1.4.2', '--strategy', 'canary'])]);
+    expect(refused.code, failed(refused)).toBe(5);
+    expect(refused.stdout).toMatch(/refuse: A request may run 30s .* = 25s: longer requests are cut.* Fix: set deregistration_delay.timeout_seconds to 25 on target groups web-a, web-b/);
+    expect(deploy.code, failed(deploy)).toBe(5);
+    expect(deploy.stdout + deploy.stderr).toMatch(/drain settings would cut requests/);
+    expect(await weights()).toEqual({ 'web-a': 1 });
+    expect(await desired()).toEqual({ 'web-a': 2, 'web-b': 0 });
   });
 
   it('status and rollback from a fresh directory with no local state', async () => {

@@ -113,7 +113,10 @@ describe.skipIf(skipWithoutMoto())('engine + AWS provider + S3 state on moto', {
     expect(counts.ModifyListener).toBe(6);
     expect(counts.RegisterTaskDefinition).toBe(1);
     expect(counts.UpdateService).toBe(2);
-    expect(h.aws.total()).toBeLessThan(60);
+    // The preflight's drain check reads 3 settings (two target groups' attributes, the load balancer's).
+    expect(counts.DescribeTargetGroupAttributes).toBe(2);
+    expect(counts.DescribeLoadBalancerAttributes).toBe(1);
+    expect(h.aws.total()).toBeLessThan(65);
   });
 
   it('a failing analysis rolls back: one listener write to stable, then the candidate scaled to 0', async () => {

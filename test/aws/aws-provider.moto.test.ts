@@ -1,10 +1,11 @@
 import { DescribeServicesCommand, DescribeTaskDefinitionCommand } from '@aws-sdk/client-ecs';
-import { CreateRuleCommand, DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand, type Action } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CreateRuleCommand, DescribeListenersCommand, DescribeRulesCommand, DescribeTagsCommand, ModifyLoadBalancerAttributesCommand, ModifyTargetGroupAttributesCommand, type Action } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/core/clock.js';
 import { CheckFailedError, ConfigError, ProviderError } from '../../src/core/errors.js';
 import type { RevisionSpec } from '../../src/core/provider.js';
 import { AwsProvider } from '../../src/providers/aws/aws-provider.js';
+import { drainSettings, lintDrains } from '../../src/engine/drain-lint.js';
 import { createAwsClients } from '../../src/providers/aws/aws-clients.js';
 import { motoEnv, skipWithoutMoto, useMoto } from '../helpers/moto.js';
 import { stackConfig, testContext } from './aws-context.js';
@@ -261,13 +262,23 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     expect(ctx.emitted).toContainEqual({ type: 'info', message: expect.stringMatching(/Slot web-a keeps serving production \(100%\)/) });
   });
 
-  it('warns when stickiness outlives weight changes', async () => {
+  it('reads what AWS waits: deregistration delays, idle timeout, essential stop timeouts, stickiness (the drain lint warns on it)', async () => {
     await moto.reset();
     stack = await createMotoStack(moto, c, { stickinessSeconds: 86_400 });
-    const ctx = testContext();
-    await provider({}, ctx).preflight();
-    const warns = ctx.emitted.filter((e) => e.type === 'warn').map((e) => (e as { message: string }).message);
-    expect(warns).toEqual([expect.stringMatching(/stickiness is on for 86400s: clients with the cookie stay on their slot/)]);
+    await c.elb.send(new ModifyTargetGroupAttributesCommand({ TargetGroupArn: stack.targetGroupArns[1], Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '60' }] }));
+    await c.elb.send(new ModifyLoadBalancerAttributesCommand({ LoadBalancerArn: stack.loadBalancerArn, Attributes: [{ Key: 'idle_timeout.timeout_seconds', Value: '45' }] }));
+    const facts = await provider({}, testContext()).drainFacts();
+    expect(facts).toEqual({
+      deregistrationDelays: [
+        { targetGroup: 'web-a', seconds: 300 },
+        { targetGroup: 'web-b', seconds: 60 },
+      ],
+      idleTimeout: { loadBalancer: 'web-alb', seconds: 45 },
+      stopTimeouts: [{ taskDefinition: 'task definition web:1', container: 'web', seconds: 30, defaulted: true }],
+      stickiness: { seconds: 86_400 },
+    });
+    const stickiness = lintDrains(facts, drainSettings(5000, [])).find((f) => f.rule === 'stickiness-longer-than-bake');
+    expect(stickiness?.message).toMatch(/stickiness is on for 86400s: clients with the cookie stay on their slot/);
   });
 
   it('drives ALB stickiness when `stickiness` is configured: on while traffic is split, off when one revision holds 100%; no warning', async () => {
@@ -277,6 +288,8 @@ describe.skipIf(skipWithoutMoto())('AWS provider on moto (ECS + ALB through the 
     const p = provider({ stickiness: '10m' }, ctx);
     await p.preflight();
     expect(ctx.emitted.filter((e) => e.type === 'warn')).toEqual([]);
+    // zdd owns the setting: the drain lint has no stickiness to warn about.
+    expect((await p.drainFacts()).stickiness).toBeUndefined();
     await p.platform.provision({ id: '1.4.2', image: 'repo/web:1.4.2' }, 2);
     await p.platform.waitHealthy('1.4.2', { timeoutMs: 60_000 });
     const sticky = async () => (await listenerForward()).ForwardConfig!.TargetGroupStickinessConfig;

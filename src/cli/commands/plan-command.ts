@@ -2,6 +2,8 @@ import { describeStep } from '../../core/plan.js';
 import { widerExposure } from '../../flags/flag-step.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { describeObservedSplit, observedSplitSetting } from '../../engine/observed-split.js';
+import { drainNotes, readDrainFindings } from '../../engine/drain-check.js';
+import { DEFAULT_DRAIN_MS } from '../../engine/engine-deps.js';
 import { createContext, defaultStrategy, loadCommandConfig } from '../context.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
@@ -17,6 +19,7 @@ export default async function planCommand(flags: { revision?: string; image?: st
     const { strategy, steps, current } = await ctx.engine.plan({ candidate, strategy: strategyName });
     const notes = ctx.flags ? await widerExposure(steps, ctx.flags) : [];
     if (steps.some((s) => s.kind === 'shiftTraffic')) notes.push(describeObservedSplit(observedSplitSetting(ctx.config, ctx.provider.router)));
+    notes.push(...drainNotes(await readDrainFindings(ctx.provider, ctx.config.drain ?? DEFAULT_DRAIN_MS, steps)));
     if (io.output.json) {
       io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps, ...(notes.length ? { notes } : {}) });
     } else {

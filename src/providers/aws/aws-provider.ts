@@ -1,11 +1,12 @@
 import { DescribeTargetHealthCommand, type Action, type TargetHealthDescription } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { ProviderError } from '../../core/errors.js';
-import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState } from '../../core/provider.js';
+import type { DrainFacts, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState } from '../../core/provider.js';
 import { AlbRouter } from './alb-router.js';
 import { awsCall, createAwsClients, type AwsClients } from './aws-clients.js';
 import { AwsSlots, TAG } from './aws-slots.js';
 import { awsClientOptions } from './cli-options.js';
+import { awsDrainFacts } from './drain-facts.js';
 import { DEFAULT_POLL_INTERVAL_MS, EcsPlatform, stableView } from './ecs-platform.js';
 import type { AwsProviderConfig } from './schema.js';
 
@@ -39,7 +40,7 @@ export class AwsProvider implements Provider {
     };
   }
 
-  /** Every configured resource exists, the production action forwards only to the slots; warns on long stickiness. */
+  /** Every configured resource exists, the production action forwards only to the slots. (Long stickiness is the drain lint's: src/engine/drain-lint.ts.) */
   async preflight(): Promise<void> {
     const snap = await this.slots.refresh();
     const foreign = [...snap.foreign].filter(([, w]) => w > 0);
@@ -48,9 +49,11 @@ export class AwsProvider implements Provider {
         hint: 'Move that traffic to a slot (or set its weight to 0) before deploying with zdd.',
       });
     }
-    // With `stickiness` configured zdd drives it (off whenever one revision holds 100%): nothing to warn about.
-    const sticky = this.slots.config.stickiness === undefined ? stickinessWarning(snap.actions) : null;
-    if (sticky) this.slots.emitWarn(sticky);
+  }
+
+  /** Deregistration delays, idle timeout, stop timeouts and stickiness, for the drain lint. */
+  drainFacts(): Promise<DrainFacts> {
+    return awsDrainFacts(this.slots);
   }
 
   async snapshot(): Promise<ProviderSnapshot> {

@@ -1,6 +1,7 @@
 import { ProviderError } from '../../core/errors.js';
-import type { Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, TrafficRouter } from '../../core/provider.js';
+import type { DrainFacts, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, TrafficRouter } from '../../core/provider.js';
 import { DeploymentPlatform } from './deployment-platform.js';
+import { podDrainFacts } from './drain-facts.js';
 import { GatewayApiRoute } from './gateway-api-route.js';
 import { IstioRoute } from './istio-route.js';
 import { KubeApi, type KubeAccess } from './kube-api.js';
@@ -48,6 +49,11 @@ export class KubernetesProvider implements Provider {
     await this.platform.templateDeployment();
     await this.router.preflight();
     await this.checkWrites();
+  }
+
+  /** The template Deployment's grace period and preStop hooks, for the drain lint. */
+  async drainFacts(): Promise<DrainFacts> {
+    return podDrainFacts(await this.platform.templateDeployment());
   }
 
   async snapshot(): Promise<ProviderSnapshot> {
