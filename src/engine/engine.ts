@@ -20,6 +20,7 @@ import { differingRevisions, formatWeights, nonZero } from '../core/weights.js';
 import { checkDrift } from './preflight.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
+import { applyWrittenRestore, describeChanges, planWrittenRestore, type WrittenRestorePlan } from './restore-written.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
@@ -209,6 +210,28 @@ export class Engine {
     const settled = record as DeploymentRecord | null;
     if (opts.to === undefined && settled?.strategy === FLAG_RELEASE && settled.status === 'succeeded') return this.rollbackRelease(settled, opts.lockWaitMs);
     return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs });
+  }
+
+  /**
+   * `zdd restore`: the router back to the weights the last finished run wrote (changed outside zdd
+   * since), one write read back, noted on that record. Revisions and replicas are not touched.
+   */
+  async restoreWritten(opts: { dryRun?: boolean; lockWaitMs: number }): Promise<Outcome> {
+    const { deps } = this;
+    await this.preflight();
+    const first = await planWrittenRestore(deps);
+    const same = (plan: WrittenRestorePlan) => nothingToDo(`The router already holds what deploy ${plan.record.id} wrote (${formatWeights(plan.want)}); nothing was changed.`);
+    if (!first.changes.length) return same(first);
+    if (opts.dryRun) {
+      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `zdd restore would set the router to what deploy ${first.record.id} wrote, ${formatWeights(first.want)}: ${describeChanges(first)}. Revisions and instances stay as they are. Nothing was changed (--dry-run).` };
+    }
+    return this.withLock((lock) => lock.acquire(first.record.id, opts.lockWaitMs, deps.signal), async (lock) => {
+      // Again under the lock: a deploy may have finished in between.
+      const plan = await planWrittenRestore(deps, true);
+      if (!plan.changes.length) return same(plan);
+      deps.events.emit({ type: 'info', message: `Restoring what deploy ${plan.record.id} wrote: ${describeChanges(plan)}` });
+      return applyWrittenRestore(deps, lock, plan);
+    });
   }
 
   /** Retire revisions whose keep time has passed (blue-green's previous stable). */

@@ -26,6 +26,6 @@ export async function checkDrift(deps: EngineDeps, force: boolean, live: Provide
   }
   throw new ZddError('preflight-drift', `Production is not in a state zdd would start a deploy from:\n${lines.map((l) => `  - ${l}`).join('\n')}\nNothing was changed.`, {
     exitCode: ExitCode.Usage,
-    hint: 'Put production back the way zdd left it (`zdd status` shows what differs; `zdd rollback` restores the last recorded state), or run the deploy with --force to start anyway (the record notes it).',
+    hint: '`zdd status` shows what differs. Then choose: `zdd restore` puts the router back to the weights zdd last wrote (same revisions; --dry-run shows the change); `zdd rollback` releases the previous revision instead (it undoes the last deploy); `zdd deploy --force` deploys from production as it is now (the record notes the drift).',
   });
 }
