@@ -95,7 +95,7 @@ export class Engine {
       const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
       const forced = await checkDrift(deps, !!req.force, live);
-      await retireKeptBeforeDeploy(deps, lock, last);
+      await retireKeptBeforeDeploy(deps, lock, last, live);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
       if (stableImage && stableImage === req.candidate.image) {

@@ -1,3 +1,4 @@
+import type { ProviderSnapshot } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import type { LockSession } from './lock-session.js';
@@ -33,10 +34,47 @@ export async function retireKept(deps: EngineDeps, lock: LockSession, record: De
   return true;
 }
 
-/** Before a new deploy: the kept revision is retired (early, when not due yet) to make room. */
-export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null): Promise<void> {
+/** How many records back retirement looks for revisions kept and then left behind. */
+const ORPHAN_HISTORY = 50;
+
+/**
+ * Revisions an older record kept (not retired) that still run, and that the latest record neither
+ * serves nor keeps: left behind when a deploy forced past drift could not retire them (they had
+ * traffic then), since only the latest record's kept revision is retired by its own record.
+ */
+export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot): Promise<string[]> {
+  const history = await deps.store.records.history(deps.config.service, ORPHAN_HISTORY);
+  const latest = history[0];
+  if (!latest) return [];
+  const current = new Set([latest.candidate.id, latest.stable?.id, keptRevision(latest)?.revision.id]);
+  const running = new Set(live.revisions.filter((r) => r.desired > 0 || (r.healthy ?? 0) > 0).map((r) => r.revision.id));
+  const ids = history.slice(1).map((r) => keptRevision(r)?.revision.id).filter((id): id is string => !!id && !current.has(id) && running.has(id));
+  return [...new Set(ids)];
+}
+
+/** Stop orphaned kept revisions (see orphanedKept) the router gives no traffic; one with traffic is named and left running. */
+export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot): Promise<void> {
+  const orphans = await orphanedKept(deps, live);
+  if (!orphans.length) return;
+  const weights = await deps.provider.router.getWeights();
+  for (const id of orphans) {
+    const weight = weights[id] ?? 0;
+    if (weight > 0) {
+      deps.events.emit({ type: 'warn', message: `Not retiring ${id} (kept by an earlier deploy, kept by none since): the router still gives it ${weight}%` });
+      continue;
+    }
+    await lock.beforeProviderWrite();
+    await deps.provider.platform.retire(id, { drainMs: drainMs(deps) });
+    deps.events.emit({ type: 'info', message: `Retired ${id}: an earlier deploy kept it and no deploy since has (it still ran with no traffic)` });
+  }
+}
+
+/** Before a new deploy: the kept revision is retired (early, when not due yet) to make room, and so is any orphaned one. */
+export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null, live: ProviderSnapshot): Promise<void> {
   const kept = keptRevision(last);
-  if (!kept || !last) return;
-  if (!keptIsDue(deps, kept)) deps.events.emit({ type: 'info', message: `Retiring kept revision ${kept.revision.id} early: a new deploy replaces it` });
-  await retireKept(deps, lock, last);
+  if (kept && last) {
+    if (!keptIsDue(deps, kept)) deps.events.emit({ type: 'info', message: `Retiring kept revision ${kept.revision.id} early: a new deploy replaces it` });
+    await retireKept(deps, lock, last);
+  }
+  await retireOrphans(deps, lock, live);
 }
