@@ -12,7 +12,7 @@ import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { endLeftoverHook } from './left-over-hook.js';
-import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
+import { keptIsDue, keptRevision, orphanedKept, retireKept, retireKeptBeforeDeploy, retireOrphans } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
 import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
 import { writtenWeights } from './drift.js';
@@ -239,7 +239,20 @@ export class Engine {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     const kept = keptRevision(record);
-    if (!record || !kept) return nothingToDo('No kept revision to retire.');
+    if (!record) return nothingToDo('No kept revision to retire.');
+    // Kept by an earlier record and by none since (left by a deploy forced past drift): due now.
+    const live = await deps.provider.snapshot();
+    const orphans = await orphanedKept(deps, live);
+    if (!kept) {
+      if (!orphans.length) return nothingToDo('No kept revision to retire.');
+      return this.withLock((lock) => lock.acquire(record.id, opts.lockWaitMs, deps.signal), async (lock) => {
+        const retired = await retireOrphans(deps, lock, live);
+        if (!retired.length) {
+          return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `Did not retire ${orphans.join(', ')}: the router gives ${orphans.length === 1 ? 'it' : 'them'} traffic, so stopping would cut production. Nothing was changed.`, hint: 'Run `zdd status` to see what serves production; `zdd restore` puts back the weights zdd wrote.' };
+        }
+        return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${retired.join(', ')} (kept by an earlier deploy, by none since).` };
+      });
+    }
     if (!keptIsDue(deps, kept) && !opts.now) {
       return nothingToDo(`Revision ${kept.revision.id} is kept until ${kept.retireAt} for instant rollback (pass --now to retire it now).`);
     }
@@ -253,7 +266,9 @@ export class Engine {
           hint: 'Run `zdd status` to see what serves production; `zdd rollback` puts it back in a known state.',
         };
       }
-      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.` };
+      const alsoRetired = orphans.length ? await retireOrphans(deps, lock, live) : [];
+      const also = alsoRetired.length ? ` Also retired ${alsoRetired.join(', ')} (kept by an earlier deploy, by none since).` : '';
+      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.${also}` };
     });
   }
 

@@ -52,11 +52,12 @@ export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot): Pr
   return [...new Set(ids)];
 }
 
-/** Stop orphaned kept revisions (see orphanedKept) the router gives no traffic; one with traffic is named and left running. */
-export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot): Promise<void> {
+/** Stop orphaned kept revisions (see orphanedKept) the router gives no traffic; one with traffic is named and left running. Returns the ids retired. */
+export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot): Promise<string[]> {
   const orphans = await orphanedKept(deps, live);
-  if (!orphans.length) return;
+  if (!orphans.length) return [];
   const weights = await deps.provider.router.getWeights();
+  const retired: string[] = [];
   for (const id of orphans) {
     const weight = weights[id] ?? 0;
     if (weight > 0) {
@@ -65,8 +66,10 @@ export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: P
     }
     await lock.beforeProviderWrite();
     await deps.provider.platform.retire(id, { drainMs: drainMs(deps) });
+    retired.push(id);
     deps.events.emit({ type: 'info', message: `Retired ${id}: an earlier deploy kept it and no deploy since has (it still ran with no traffic)` });
   }
+  return retired;
 }
 
 /** Before a new deploy: the kept revision is retired (early, when not due yet) to make room, and so is any orphaned one. */

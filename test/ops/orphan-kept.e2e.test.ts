@@ -26,7 +26,7 @@ describe('kept revisions left behind by a forced deploy are retired later', { ti
     await p?.cleanup();
   });
 
-  it('w1 (kept by w2, given 30% by hand) survives the forced w3 deploy, then w4 retires it with no traffic lost', async () => {
+  it('w1 (kept by w2, given 30% by hand) survives the forced w3 deploy, then w4 retires it (and `zdd retire` the next one) with no traffic lost', async () => {
     const w2 = await p.run(['deploy', '--revision', 'w2', '--strategy', 'blue-green']);
     expect(w2.code, explain(w2)).toBe(0);
     const admin = new AdminClient(join(p.dir, '.zdd/local/web/admin.sock'));
@@ -47,6 +47,16 @@ describe('kept revisions left behind by a forced deploy are retired later', { ti
     expect(running()).toEqual(expect.arrayContaining(['w3', 'w4']));
     const status = (await p.run(['status'])).events.find((e) => e.type === 'status');
     expect(status.drift).toEqual([]);
+
+    // The same through `zdd retire`: w3 (kept by w4) given 30% by hand survives a forced w5; retire --now stops w4 and w3.
+    await admin.call('PUT', '/weights', { weights: { w3: 30, w4: 70 } });
+    const w5 = await p.run(['deploy', '--revision', 'w5', '--strategy', 'blue-green', '--force']);
+    expect(w5.code, explain(w5)).toBe(0);
+    expect(running()).toEqual(expect.arrayContaining(['w3', 'w4', 'w5']));
+    const retire = await p.run(['retire', '--now']);
+    expect(retire.code, explain(retire)).toBe(0);
+    expect(retire.events.at(-1).message).toBe('Retired w4. Also retired w3 (kept by an earlier deploy, by none since).');
+    expect(running()).toEqual(['w5']);
     const total = await load.stop();
     expect(total.connectionErrors, JSON.stringify(total.connectionErrorKinds)).toBe(0);
     expect(failedRequests(total), JSON.stringify(total.byStatus)).toBe(0);
