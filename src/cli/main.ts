@@ -72,6 +72,13 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .action(action(() => import('./commands/rollback-command.js')));
 
   program
+    .command('restore')
+    .description('put the router back to the weights the last deploy wrote (after someone changed them); revisions stay as they are')
+    .option('--dry-run', 'say exactly what would change, change nothing')
+    .option('--lock-wait <duration>', 'wait this long for the lock', '0')
+    .action(action(() => import('./commands/restore-command.js')));
+
+  program
     .command('status')
     .description('what serves production now, the last deploy and its checks, and the lock')
     .option('-w, --watch', 'refresh until the deploy in progress ends')

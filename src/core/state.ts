@@ -76,6 +76,8 @@ export interface DeploymentRecord {
   timelineOmitted?: number;
   /** `zdd down` stopped everything after this deploy, on purpose: production serving nothing is what zdd left, not drift. */
   down?: { at: string; by: LockHolderInfo };
+  /** `zdd restore` put the router back to this record's weights after they were changed outside zdd (`from`: what it found). */
+  restoredWritten?: { at: string; by: LockHolderInfo; from: Record<string, number> }[];
   /** Database migrations of this run (config `migrations`) and the schema version each revision needs (docs/migrations.md). */
   migrations?: MigrationsRecord;
 }

@@ -12,7 +12,7 @@ import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { NOT_SETTLED, describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { endLeftoverHook } from './left-over-hook.js';
-import { keptIsDue, keptRevision, retireKept, retireKeptBeforeDeploy } from './kept-revision.js';
+import { keptIsDue, keptRevision, orphanedKept, retireKept, retireKeptBeforeDeploy, retireOrphans } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
 import { deploySucceeded, nothingToDo, restoreOutcome, rollbackFailed, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
 import { writtenWeights } from './drift.js';
@@ -21,6 +21,7 @@ import { checkDrift } from './preflight.js';
 import { checkDrains } from './drain-check.js';
 import { buildPlan, currentState, type CurrentState } from './planning.js';
 import { HISTORY_LIMIT, restoreTarget } from './restore-target.js';
+import { applyWrittenRestore, describeChanges, planWrittenRestore, type WrittenRestorePlan } from './restore-written.js';
 import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
@@ -97,12 +98,9 @@ export class Engine {
       const live = await deps.provider.snapshot();
       const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
-      // One read of the records for both (S3: a request per record).
-      const history = deps.store.records.history(deps.config.service, HISTORY_LIMIT);
-      history.catch(() => undefined);
-      const forced = await checkDrift(deps, !!req.force, live, history);
+      const forced = await checkDrift(deps, !!req.force, live);
       await checkDrains(deps, buildPlan(deps, strategy, await currentState(deps, live), req.candidate), !!req.force);
-      await retireKeptBeforeDeploy(deps, lock, last, live, req.candidate.id, await history.catch(() => []));
+      await retireKeptBeforeDeploy(deps, lock, last, live);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
       if (stableImage && stableImage === req.candidate.image) {
@@ -222,12 +220,47 @@ export class Engine {
     return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs, force: opts.force });
   }
 
+  /**
+   * `zdd restore`: the router back to the weights the last finished run wrote (changed outside zdd
+   * since), one write read back, noted on that record. Revisions and replicas are not touched.
+   */
+  async restoreWritten(opts: { dryRun?: boolean; lockWaitMs: number }): Promise<Outcome> {
+    const { deps } = this;
+    await this.preflight();
+    const first = await planWrittenRestore(deps);
+    const same = (plan: WrittenRestorePlan) => nothingToDo(`The router already holds what deploy ${plan.record.id} wrote (${formatWeights(plan.want)}); nothing was changed.`);
+    if (!first.changes.length) return same(first);
+    if (opts.dryRun) {
+      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `zdd restore would set the router to what deploy ${first.record.id} wrote, ${formatWeights(first.want)}: ${describeChanges(first)}. Revisions and instances stay as they are. Nothing was changed (--dry-run).` };
+    }
+    return this.withLock((lock) => lock.acquire(first.record.id, opts.lockWaitMs, deps.signal), async (lock) => {
+      // Again under the lock: a deploy may have finished in between.
+      const plan = await planWrittenRestore(deps, true);
+      if (!plan.changes.length) return same(plan);
+      deps.events.emit({ type: 'info', message: `Restoring what deploy ${plan.record.id} wrote: ${describeChanges(plan)}` });
+      return applyWrittenRestore(deps, lock, plan);
+    });
+  }
+
   /** Retire revisions whose keep time has passed (blue-green's previous stable). */
   async retireDue(opts: { now?: boolean; lockWaitMs: number }): Promise<Outcome> {
     const { deps } = this;
     const record = await deps.store.records.latest(deps.config.service);
     const kept = keptRevision(record);
-    if (!record || !kept) return nothingToDo('No kept revision to retire.');
+    if (!record) return nothingToDo('No kept revision to retire.');
+    // Kept by an earlier record and by none since (left by a deploy forced past drift): due now.
+    const live = await deps.provider.snapshot();
+    const orphans = await orphanedKept(deps, live);
+    if (!kept) {
+      if (!orphans.length) return nothingToDo('No kept revision to retire.');
+      return this.withLock((lock) => lock.acquire(record.id, opts.lockWaitMs, deps.signal), async (lock) => {
+        const retired = await retireOrphans(deps, lock, live);
+        if (!retired.length) {
+          return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `Did not retire ${orphans.join(', ')}: the router gives ${orphans.length === 1 ? 'it' : 'them'} traffic, so stopping would cut production. Nothing was changed.`, hint: 'Run `zdd status` to see what serves production; `zdd restore` puts back the weights zdd wrote.' };
+        }
+        return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${retired.join(', ')} (kept by an earlier deploy, by none since).` };
+      });
+    }
     if (!keptIsDue(deps, kept) && !opts.now) {
       return nothingToDo(`Revision ${kept.revision.id} is kept until ${kept.retireAt} for instant rollback (pass --now to retire it now).`);
     }
@@ -241,7 +274,9 @@ export class Engine {
           hint: 'Run `zdd status` to see what serves production; `zdd rollback` puts it back in a known state.',
         };
       }
-      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.` };
+      const alsoRetired = orphans.length ? await retireOrphans(deps, lock, live) : [];
+      const also = alsoRetired.length ? ` Also retired ${alsoRetired.join(', ')} (kept by an earlier deploy, by none since).` : '';
+      return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Retired ${kept.revision.id}.${also}` };
     });
   }
 

@@ -34,31 +34,50 @@ export async function retireKept(deps: EngineDeps, lock: LockSession, record: De
   return true;
 }
 
+/** How many records back retirement looks for revisions kept and then left behind. */
+const ORPHAN_HISTORY = 50;
+
 /**
- * Before a new deploy: the kept revision is retired (early, when not due yet) to make room. So is
- * every revision an older deploy kept that still runs at 0% (one that had traffic when its turn came,
- * e.g. weights changed by hand and a deploy forced past them): no record keeps it any more, and only
- * the latest record's kept revision would ever be looked at again. Revisions no record names are
- * never stopped (they were started outside zdd), nor those with weight.
+ * Revisions an older record kept (not retired) that still run, and that the latest record neither
+ * serves nor keeps: left behind when a deploy forced past drift could not retire them (they had
+ * traffic then), since only the latest record's kept revision is retired by its own record.
  */
-export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null, live: ProviderSnapshot, candidateId: string, history: DeploymentRecord[]): Promise<void> {
+export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot): Promise<string[]> {
+  const history = await deps.store.records.history(deps.config.service, ORPHAN_HISTORY);
+  const latest = history[0];
+  if (!latest) return [];
+  const current = new Set([latest.candidate.id, latest.stable?.id, keptRevision(latest)?.revision.id]);
+  const running = new Set(live.revisions.filter((r) => r.desired > 0 || (r.healthy ?? 0) > 0).map((r) => r.revision.id));
+  const ids = history.slice(1).map((r) => keptRevision(r)?.revision.id).filter((id): id is string => !!id && !current.has(id) && running.has(id));
+  return [...new Set(ids)];
+}
+
+/** Stop orphaned kept revisions (see orphanedKept) the router gives no traffic; one with traffic is named and left running. Returns the ids retired. */
+export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot): Promise<string[]> {
+  const orphans = await orphanedKept(deps, live);
+  if (!orphans.length) return [];
+  const weights = await deps.provider.router.getWeights();
+  const retired: string[] = [];
+  for (const id of orphans) {
+    const weight = weights[id] ?? 0;
+    if (weight > 0) {
+      deps.events.emit({ type: 'warn', message: `Not retiring ${id} (kept by an earlier deploy, kept by none since): the router still gives it ${weight}%` });
+      continue;
+    }
+    await lock.beforeProviderWrite();
+    await deps.provider.platform.retire(id, { drainMs: drainMs(deps) });
+    retired.push(id);
+    deps.events.emit({ type: 'info', message: `Retired ${id}: an earlier deploy kept it and no deploy since has (it still ran with no traffic)` });
+  }
+  return retired;
+}
+
+/** Before a new deploy: the kept revision is retired (early, when not due yet) to make room, and so is any orphaned one. */
+export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null, live: ProviderSnapshot): Promise<void> {
   const kept = keptRevision(last);
   if (kept && last) {
     if (!keptIsDue(deps, kept)) deps.events.emit({ type: 'info', message: `Retiring kept revision ${kept.revision.id} early: a new deploy replaces it` });
     await retireKept(deps, lock, last);
   }
-  const keptBefore = new Map<string, string>();
-  for (const r of history) {
-    if (r.id === last?.id || !r.kept || r.kept.retired) continue;
-    if (!keptBefore.has(r.kept.revision.id)) keptBefore.set(r.kept.revision.id, r.id);
-  }
-  const serving = new Set([last?.stable?.id, last?.candidate.id, kept?.revision.id, candidateId].filter((x): x is string => !!x));
-  for (const r of live.revisions) {
-    const id = r.revision.id;
-    const by = keptBefore.get(id);
-    if (!by || serving.has(id) || (live.weights[id] ?? 0) > 0 || !(r.desired > 0 || (r.healthy ?? 0) > 0)) continue;
-    deps.events.emit({ type: 'info', message: `Retiring ${id}: deploy ${by} kept it, it still runs at 0%, and no deploy keeps it any more` });
-    await lock.beforeProviderWrite();
-    await deps.provider.platform.retire(id, { drainMs: drainMs(deps) });
-  }
+  await retireOrphans(deps, lock, live);
 }

@@ -11,11 +11,11 @@ import { nowIso, type EngineDeps } from './engine-deps.js';
  * weights changed outside zdd, a stable that is not healthy, a revision no record names. With
  * `force`, warn and return what was found, for the record.
  */
-export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot, records?: Promise<DeploymentRecord[]>): Promise<{ at: string; findings: string[] } | undefined> {
+export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot): Promise<{ at: string; findings: string[] } | undefined> {
   let findings;
   let history: DeploymentRecord[];
   try {
-    history = await (records ?? deps.store.records.history(deps.config.service, 50));
+    history = await deps.store.records.history(deps.config.service, 50);
     findings = findDrift(live, history);
   } catch (e) {
     // What cannot be read cannot be compared; the provider's own preflight has already passed.
@@ -34,21 +34,20 @@ export async function checkDrift(deps: EngineDeps, force: boolean, live: Provide
   });
 }
 
-/** What each way out of a drift refusal does, with the commands for this service's records. */
+/** What each way out of a drift refusal does, with this service's revisions. */
 export function driftHint(findings: DriftFinding[], last: DeploymentRecord | undefined): string {
   const ways: string[] = [];
   if (findings.some((f) => f.kind === 'weights') && last) {
     const wrote = Object.entries(nonZero(writtenWeights(last)));
     if (last.down) {
       ways.push('`zdd down` stops again what was started since zdd stopped everything');
-    } else if (wrote.length === 1) {
-      const [target] = wrote[0];
-      ways.push(`\`zdd rollback --to ${target}\` puts back what zdd last wrote (${target} 100%), read back from the router`);
+    } else if (wrote.length) {
+      ways.push(`\`zdd restore\` puts the router back to the weights zdd last wrote (${wrote.map(([id, w]) => `${id} ${w}%`).join(', ')}), same revisions, read back; --dry-run shows the change`);
       const previous = last.status === 'succeeded' ? last.stable?.id : undefined;
-      if (previous && previous !== target) ways.push(`plain \`zdd rollback\` goes back to the previous revision, ${previous}, instead`);
+      if (previous && !wrote.some(([id]) => id === previous)) ways.push(`\`zdd rollback\` releases the previous revision, ${previous}, instead (it undoes the last deploy)`);
     }
   }
   if (findings.some((f) => f.kind === 'stable-unhealthy')) ways.push('a stable that is not whole: wait for its instances (or replace them), then deploy');
-  ways.push('`--force` deploys from production as it is now (the record notes what differed)');
-  return `${ways.join('; ')}. \`zdd status\` shows what differs.`;
+  ways.push('`zdd deploy --force` deploys from production as it is now (the record notes the drift)');
+  return `\`zdd status\` shows what differs. Then choose: ${ways.join('; ')}.`;
 }

@@ -50,8 +50,8 @@ describe('preflight: refuse to start from a state zdd did not leave', { timeout:
     expect(status.events.find((e) => e.type === 'status').drift).toEqual([expect.stringContaining('v1 has 20% (zdd wrote 0%')]);
 
     // The hint says what each way out does, with this service's revisions.
-    expect(done.hint).toContain('`zdd rollback --to v2` puts back what zdd last wrote (v2 100%)');
-    expect(done.hint).toContain('plain `zdd rollback` goes back to the previous revision, v1, instead');
+    expect(done.hint).toContain('`zdd restore` puts the router back to the weights zdd last wrote (v2 100%)');
+    expect(done.hint).toContain('`zdd rollback` releases the previous revision, v1, instead');
 
     const forced = await p.run(['deploy', '--revision', 'v3', '--strategy', 'blue-green', '--force']);
     expect(forced.code, explain(forced)).toBe(0);
@@ -66,12 +66,13 @@ describe('preflight: refuse to start from a state zdd did not leave', { timeout:
     expect(p.routerState()!.weights).toMatchObject({ v3: 100 });
     expect(p.routerState()!.weights.v1 ?? 0).toBe(0);
 
-    // Drift again (v2 is kept at 0% by this blue-green): following the hint puts back exactly what
-    // zdd last wrote, v3 100% (issue 19, point 4: `zdd rollback` alone would have gone to v2).
+    // Drift again (v2 is kept at 0% by this blue-green). Besides `zdd restore` (test/ops/restore.e2e),
+    // `zdd rollback --to v3`, v3 having the most weight, puts it back on 100% (it used to say
+    // "already serves 100%" and change nothing).
     await admin.call('PUT', '/weights', { weights: { v2: 30, v3: 70 } });
     const refused = await p.run(['deploy', '--revision', 'v4']);
     expect(refused.code, explain(refused)).toBe(2);
-    expect(refused.events.at(-1).hint).toContain('`zdd rollback --to v3` puts back what zdd last wrote (v3 100%)');
+    expect(refused.events.at(-1).hint).toContain('`zdd restore` puts the router back to the weights zdd last wrote (v3 100%)');
     const restored = await p.run(['rollback', '--to', 'v3']);
     expect(restored.code, explain(restored)).toBe(0);
     expect(p.routerState()!.weights).toEqual({ v3: 100 });
