@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { ProviderError, UsageError, ZddError, errorMessage } from '../core/errors.js';
+import { ProviderError, ZddError, errorMessage } from '../core/errors.js';
 import type { Provider, ProviderContext } from '../core/provider.js';
 import type { StateStore } from '../core/state.js';
-import type { Strategy } from '../core/strategy.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
