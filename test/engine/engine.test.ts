@@ -216,7 +216,9 @@ describe('engine: signals, verification and safety', () => {
     h = createHarness({ config: { strategies: { plugins: { halfway }, halfway: { weight: 30, bake: '2s' } } } });
     const outcome = await h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'halfway', rollbackOnFailure: true, lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.Ok);
-    expect(seen).toEqual([{ weight: 30, bake: 2000 }]);
+    // plan() is pure and may be asked more than once (the drain lint reads the plan before the deploy builds it).
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    for (const s of seen) expect(s).toEqual({ weight: 30, bake: 2000 });
     const sets = h.fakeState().calls.filter((c) => c.method === 'setWeights').map((c) => c.args[0]);
     expect(sets).toEqual([{ v1: 70, v2: 30 }, { v1: 0, v2: 100 }]);
     expect((await h.latest())?.strategy).toBe('halfway');
