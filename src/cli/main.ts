@@ -192,7 +192,6 @@ function addProviderOptions(cmd: Command): void {
   }
 }
 
-/** The one place that turns a command's result or error into an exit code. */
 /**
  * Test hook, exported from the CLI's entry so test/cli/fast-clock.mjs reaches the copy the CLI runs
  * (bundled or not); loaded on call, so `zdd --help` still loads no config code.
@@ -201,6 +200,7 @@ export async function installCommandClock(clock: import('../core/clock.js').Cloc
   (await import('./command-start.js')).installCommandClock(clock);
 }
 
+/** The one place that turns a command's result or error into an exit code. */
 export async function main(argv: string[]): Promise<void> {
   let exitCode: number = ExitCode.Ok;
   const program = buildProgram(async (load, opts, cmd) => {

@@ -97,9 +97,12 @@ export class Engine {
       const live = await deps.provider.snapshot();
       const same = sameAsServing(await currentState(deps, live), req.candidate);
       if (same) return same;
-      const forced = await checkDrift(deps, !!req.force, live);
+      // The records, read once for the drift check, the orphaned kept revisions and the migrations (S3: a request per record).
+      const history = deps.store.records.history(deps.config.service, HISTORY_LIMIT);
+      history.catch(() => undefined); // each reader below handles a failed read as it always has
+      const forced = await checkDrift(deps, !!req.force, live, history);
       await checkDrains(deps, buildPlan(deps, strategy, await currentState(deps, live), req.candidate), !!req.force);
-      await retireKeptBeforeDeploy(deps, lock, last, live);
+      await retireKeptBeforeDeploy(deps, lock, last, live, history);
       const current = await currentState(deps);
       const stableImage = current.stable?.revision.image;
       if (stableImage && stableImage === req.candidate.image) {
@@ -109,7 +112,7 @@ export class Engine {
       await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       if (forced) record.forced = forced;
-      if (deps.config.migrations) initMigrations(record, deps, await deps.store.records.history(deps.config.service, HISTORY_LIMIT));
+      if (deps.config.migrations) initMigrations(record, deps, await history);
       await runner.save(record);
       this.announce(record);
       return this.runDeploy(runner, record, strategy, req.rollbackOnFailure, req.stopAtPause);

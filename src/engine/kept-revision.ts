@@ -1,5 +1,6 @@
 import type { ProviderSnapshot } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import { HISTORY_LIMIT } from './restore-target.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import type { LockSession } from './lock-session.js';
 
@@ -34,16 +35,13 @@ export async function retireKept(deps: EngineDeps, lock: LockSession, record: De
   return true;
 }
 
-/** How many records back retirement looks for revisions kept and then left behind. */
-const ORPHAN_HISTORY = 50;
-
 /**
  * Revisions an older record kept (not retired) that still run, and that the latest record neither
  * serves nor keeps: left behind when a deploy forced past drift could not retire them (they had
  * traffic then), since only the latest record's kept revision is retired by its own record.
  */
-export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot): Promise<string[]> {
-  const history = await deps.store.records.history(deps.config.service, ORPHAN_HISTORY);
+export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot, records = deps.store.records.history(deps.config.service, HISTORY_LIMIT)): Promise<string[]> {
+  const history = await records;
   const latest = history[0];
   if (!latest) return [];
   const current = new Set([latest.candidate.id, latest.stable?.id, keptRevision(latest)?.revision.id]);
@@ -53,8 +51,8 @@ export async function orphanedKept(deps: EngineDeps, live: ProviderSnapshot): Pr
 }
 
 /** Stop orphaned kept revisions (see orphanedKept) the router gives no traffic; one with traffic is named and left running. Returns the ids retired. */
-export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot): Promise<string[]> {
-  const orphans = await orphanedKept(deps, live);
+export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: ProviderSnapshot, records?: Promise<DeploymentRecord[]>): Promise<string[]> {
+  const orphans = await orphanedKept(deps, live, records);
   if (!orphans.length) return [];
   const weights = await deps.provider.router.getWeights();
   const retired: string[] = [];
@@ -73,11 +71,11 @@ export async function retireOrphans(deps: EngineDeps, lock: LockSession, live: P
 }
 
 /** Before a new deploy: the kept revision is retired (early, when not due yet) to make room, and so is any orphaned one. */
-export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null, live: ProviderSnapshot): Promise<void> {
+export async function retireKeptBeforeDeploy(deps: EngineDeps, lock: LockSession, last: DeploymentRecord | null, live: ProviderSnapshot, records: Promise<DeploymentRecord[]>): Promise<void> {
   const kept = keptRevision(last);
   if (kept && last) {
     if (!keptIsDue(deps, kept)) deps.events.emit({ type: 'info', message: `Retiring kept revision ${kept.revision.id} early: a new deploy replaces it` });
     await retireKept(deps, lock, last);
   }
-  await retireOrphans(deps, lock, live);
+  await retireOrphans(deps, lock, live, records);
 }

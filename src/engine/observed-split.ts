@@ -57,11 +57,10 @@ export async function probeSplit(
   // undici loads here, when a shift is probed: every other command starts without its ~110 files.
   const { Agent, request } = await import('undici');
   const out: SplitObservation = { sent: 0, byRevision: {}, untagged: 0, failed: 0 };
-  const deadline = Date.now() + opts.withinMs;
   const agent = new Agent({ connections: opts.concurrency ?? OBSERVED_SPLIT_DEFAULTS.concurrency, headersTimeout: opts.withinMs, bodyTimeout: opts.withinMs });
   const stop = AbortSignal.any([AbortSignal.timeout(opts.withinMs), ...(opts.signal ? [opts.signal] : [])]);
   const worker = async () => {
-    while (out.sent < opts.requests && Date.now() < deadline && !stop.aborted) {
+    while (out.sent < opts.requests && !stop.aborted) {
       out.sent++;
       try {
         const res = await request(url, { method: 'GET', dispatcher: agent, signal: stop, headers: { ...opts.headers, 'user-agent': 'zdd-observed-split' } });

@@ -11,11 +11,11 @@ import { nowIso, type EngineDeps } from './engine-deps.js';
  * weights changed outside zdd, a stable that is not healthy, a revision no record names. With
  * `force`, warn and return what was found, for the record.
  */
-export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot): Promise<{ at: string; findings: string[] } | undefined> {
+export async function checkDrift(deps: EngineDeps, force: boolean, live: ProviderSnapshot, records: Promise<DeploymentRecord[]>): Promise<{ at: string; findings: string[] } | undefined> {
   let findings;
   let history: DeploymentRecord[];
   try {
-    history = await deps.store.records.history(deps.config.service, 50);
+    history = await records;
     findings = findDrift(live, history);
   } catch (e) {
     // What cannot be read cannot be compared; the provider's own preflight has already passed.
