@@ -139,7 +139,8 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     try {
       for (const w of [10, 50, 100]) {
         await router.setWeights({ v1: 100 - w, v2: w });
-        expect(await router.getWeights()).toEqual(w === 100 ? { v1: 0, v2: 100 } : { v1: 100 - w, v2: w });
+        // At 0% a revision's servers go to maintenance (HAProxy sends pinned clients to a server at weight 0), so it is not read back at all.
+        expect(await router.getWeights()).toEqual(w === 100 ? { v2: 100 } : { v1: 100 - w, v2: w });
         const win = load.window();
         await new Promise((r) => setTimeout(r, 700));
         const r = win.close();
@@ -147,7 +148,7 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
       }
       // Instant switch back: one call.
       await router.setWeights({ v1: 100, v2: 0 });
-      expect(await router.getWeights()).toEqual({ v1: 100, v2: 0 });
+      expect(await router.getWeights()).toEqual({ v1: 100 });
     } finally {
       const r = await load.stop();
       expect(failedRequests(r), JSON.stringify(r.connectionErrorKinds)).toBe(0);
