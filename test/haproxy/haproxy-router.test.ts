@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../../src/core/clock.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
+import { probeSplit } from '../../src/engine/observed-split.js';
+import { parseStat } from '../../src/providers/haproxy/haproxy-answers.js';
 import { HaproxyRouter, type InstanceDirectory } from '../../src/providers/haproxy/haproxy-router.js';
 import type { HaproxyRouterConfig } from '../../src/providers/haproxy/schema.js';
 import { failedRequests, sharePercent, startLoad } from '../helpers/load-generator.js';
@@ -201,6 +203,32 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     const later = await router.trafficSample(['v1', 'v2'], 1000);
     expect(later.reduce((n, x) => n + x.requests, 0)).toBe(0);
     await router.setTestRoute(null);
+  });
+
+  it('leaves the observed-split probe\'s own requests (and their 5xx) out of the sample, which HAProxy counts like any client\'s', async () => {
+    dir = directory();
+    dir.set('v1', urls.v1);
+    dir.set('v2', urls.v2);
+    const clock = new FakeClock(Date.now());
+    router = make({}, clock);
+    await router.setWeights({ v1: 50, v2: 50 });
+    await router.trafficSample(['v1', 'v2'], 1000);
+    const counted = async () => parseStat(await h.api.ask(`show stat ${h.backend} 4 -1`)).reduce((n, c) => n + c.responses, 0);
+    const before = await counted();
+    await clock.advance(1000);
+    // The engine's own probe, with the router's answer mapping, as after a traffic shift: 100 answers, then 40 that are 500s.
+    const probe = async (path: string, requests: number) => {
+      const revisionOf = await router.answerTag.mapping!();
+      const seen = await probeSplit(`${h.url}${path}`, { requests, withinMs: 5_000, header: 'x-zdd-server', revisionOf });
+      expect((seen.byRevision.v1 ?? 0) + (seen.byRevision.v2 ?? 0)).toBe(requests);
+    };
+    await probe('/', 100);
+    await startLoad({ url: `${h.url}/`, maxRequests: 200, concurrency: 2 }).done;
+    await probe('/fail', 40);
+    await startLoad({ url: `${h.url}/fail`, maxRequests: 50, concurrency: 1 }).done;
+    const s = await router.trafficSample(['v1', 'v2'], 1000);
+    expect({ requests: s.reduce((n, x) => n + x.requests, 0), errors: s.reduce((n, x) => n + x.errors, 0) }).toEqual({ requests: 250, errors: 50 });
+    expect((await counted()) - before, 'HAProxy itself counts the probe\'s requests').toBe(390);
   });
 
   it('drains an instance (no new requests, its revision keeps its share on the others), then puts it in maintenance', async () => {
