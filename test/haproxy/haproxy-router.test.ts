@@ -104,6 +104,24 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     }
   });
 
+  it('with sticky sessions, preflight warns (and changes nothing) when the backend pins no client, pins with another cookie, or gives the slots no cookie value', async () => {
+    dir = directory();
+    const warnings = async (target: Haproxy, sticky: HaproxyRouterConfig['sticky']) => {
+      await make({ runtimeApi: target.socket, testRoute: { map: target.map, backend: target.testBackend }, sticky }).preflight();
+      return events.map((e) => (e.type === 'warn' ? e.message : '')).join('\n');
+    };
+    expect(await warnings(h, true)).toMatch(/provider\.router\.sticky is on, but backend "app" pins no client to a server: add `cookie zdd-server insert indirect nocache dynamic`, `dynamic-cookie-key <a secret>` and `option redispatch`/);
+    const pinning = await startHaproxy({ serverStateFile: false, sticky: true });
+    const fixed = await startHaproxy({ serverStateFile: false, extraBackendLines: ['cookie zdd-server insert indirect nocache'] });
+    try {
+      expect(await warnings(pinning, true)).toBe('');
+      expect(await warnings(pinning, { cookie: 'SERVERID' })).toMatch(/expects cookie "SERVERID", but backend "app" pins clients with cookie "zdd-server"/);
+      expect(await warnings(fixed, true)).toMatch(/gives zdd's slots no cookie value: a client is pinned to a slot rather than to an instance. Add `dynamic`/);
+    } finally {
+      await Promise.all([pinning.stop(), fixed.stop()]);
+    }
+  });
+
   it('preflight names an HAProxy too old for zdd (a stand-in socket answering as 1.8: no real 1.8 runs here)', async () => {
     dir = directory();
     const path = `${h.dir}/old.sock`;

@@ -110,7 +110,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
       '  balance roundrobin',
       '  http-reuse always',
       ...(opts.tagAnswers === false ? [] : ['  http-response set-header x-zdd-server %s']),
-      ...(opts.sticky ? ['  cookie zdd-server insert indirect nocache dynamic', '  dynamic-cookie-key zdd-test-secret', '  option redispatch'] : []),
+      ...(opts.sticky ? ['  cookie zdd-server insert indirect nocache dynamic maxidle 30m', '  dynamic-cookie-key zdd-test-secret', '  option redispatch'] : []),
       `  server-template zdd 1-${slots} ${slotTarget}`,
       ...(opts.extraBackendLines ?? []).map((l) => `  ${l}`),
       '',
