@@ -223,6 +223,24 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     await router.setTestRoute(null);
   });
 
+  it('counts a server\'s requests for the revision it served, also once its revision went to 0% and the server to maintenance', async () => {
+    dir = directory();
+    dir.set('v1', urls.v1);
+    dir.set('v2', urls.v2);
+    const clock = new FakeClock(Date.now());
+    // No snapshot of the reload watch in between: the snapshot before v1's requests and the one after its servers went to maintenance are all there is.
+    router = make({ watchInterval: 600_000 }, clock);
+    await router.setWeights({ v1: 100 });
+    await router.trafficSample(['v1', 'v2'], 1000);
+    await clock.advance(1000);
+    await startLoad({ url: `${h.url}/`, maxRequests: 100, concurrency: 2 }).done;
+    // v1's servers go to maintenance; v2 takes free slots, some of which pointed at other instances before.
+    await router.setWeights({ v2: 100 });
+    await startLoad({ url: `${h.url}/`, maxRequests: 150, concurrency: 2 }).done;
+    const s = await router.trafficSample(['v1', 'v2'], 1000);
+    expect(Object.fromEntries(s.map((x) => [x.revision, x.requests]))).toEqual({ v1: 100, v2: 150 });
+  });
+
   it('leaves the observed-split probe\'s own requests (and their 5xx) out of the sample, which HAProxy counts like any client\'s', async () => {
     dir = directory();
     dir.set('v1', urls.v1);
