@@ -5,7 +5,7 @@ import { FakeClock, systemClock } from '../../src/core/clock.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
 import { probeSplit } from '../../src/engine/observed-split.js';
-import { parseStat } from '../../src/providers/haproxy/haproxy-answers.js';
+import { inMaintenance, parseServersState, parseStat } from '../../src/providers/haproxy/haproxy-answers.js';
 import { HaproxyRouter, type InstanceDirectory } from '../../src/providers/haproxy/haproxy-router.js';
 import type { HaproxyRouterConfig } from '../../src/providers/haproxy/schema.js';
 import { failedRequests, sharePercent, startLoad } from '../helpers/load-generator.js';
@@ -119,6 +119,38 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
       expect(await warnings(fixed, true)).toMatch(/gives zdd's slots no cookie value: a client is pinned to a slot rather than to an instance. Add `dynamic`/);
     } finally {
       await Promise.all([pinning.stop(), fixed.stop()]);
+    }
+  });
+
+  it('sticky sessions: a pin names an instance, not a slot; a client pinned to a revision now at 0% goes by weight even when its old slot serves another revision', async () => {
+    const sticky = await startHaproxy({ serverStateFile: false, sticky: true });
+    const v3 = [await instance('v3'), await instance('v3')];
+    servers.push(...v3.map((i) => i.server));
+    try {
+      dir = directory();
+      dir.set('v1', urls.v1);
+      dir.set('v2', urls.v2);
+      router = make({ runtimeApi: sticky.socket, testRoute: { map: sticky.map, backend: sticky.testBackend }, sticky: true });
+      await router.setWeights({ v1: 100 });
+      const first = await fetch(`${sticky.url}/`);
+      expect(await first.text()).toBe('v1\n');
+      const pin = first.headers.get('set-cookie')!.split(';')[0];
+      const slot = first.headers.get('x-zdd-server')!;
+      await router.setWeights({ v2: 100 });
+      dir.set('v3', v3.map((i) => i.url));
+      await router.setWeights({ v2: 50, v3: 50 });
+      const v3Slots = parseServersState(await sticky.api.ask(`show servers state ${sticky.backend}`))
+        .filter((s) => !inMaintenance(s) && v3.some((i) => i.url.endsWith(`:${s.address.split(':')[1]}`)))
+        .map((s) => s.name);
+      expect(v3Slots, 'the pinned client\'s slot now points at a v3 instance').toContain(slot);
+      const seen: Record<string, number> = {};
+      for (let i = 0; i < 20; i++) {
+        const body = (await (await fetch(`${sticky.url}/`, { headers: { cookie: pin } })).text()).trim();
+        seen[body] = (seen[body] ?? 0) + 1;
+      }
+      expect(Object.keys(seen).sort(), JSON.stringify(seen)).toEqual(['v2', 'v3']);
+    } finally {
+      await sticky.stop();
     }
   });
 
