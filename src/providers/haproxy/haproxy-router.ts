@@ -222,7 +222,7 @@ export class HaproxyRouter implements TrafficRouter {
     const addresses = new Set(slots.map((c) => c.address));
     const cookies = new Set(slots.map((c) => c.cookie));
     if (cookies.has('') || cookies.size < addresses.size) {
-      warn(`Backend "${backend}" gives zdd's slots ${cookies.has('') ? 'no cookie value' : `one cookie value for all (${[...cookies][0]})`}: a client is pinned to a slot rather than to an instance. Add \`dynamic\` to its \`cookie\` line and a \`dynamic-cookie-key\`, and take \`cookie\` off the server-template line`);
+      warn(`Backend "${backend}" gives zdd's slots ${cookies.has('') ? 'no cookie value' : 'the same cookie value at different addresses'}: a client is pinned to a slot rather than to an instance. Add \`dynamic\` to its \`cookie\` line and a \`dynamic-cookie-key\`, and take \`cookie\` off the server-template line`);
     }
   }
 
@@ -545,7 +545,11 @@ export class HaproxyRouter implements TrafficRouter {
     // By address, not by the slot's state: a slot just put in maintenance still finishes its revision's requests.
     const owner = new Map<string, string>();
     for (const [rev, list] of urls) for (const u of list) owner.set(u, rev);
-    const maintenance = new Set((await Promise.all(backends.map(async (b) => (b === this.cfg.backend ? slots : (await this.readBackend(b)).slots).filter(inMaintenance).map((s) => `${b}/${s.name}`)))).flat());
+    const maintenance = new Set<string>();
+    for (const backend of backends) {
+      const states = backend === this.cfg.backend ? slots : (await this.readBackend(backend)).slots;
+      for (const s of states) if (inMaintenance(s)) maintenance.add(`${backend}/${s.name}`);
+    }
     const snap: CounterSnapshot = { at: this.deps.clock.now(), pid, servers: new Map() };
     for (const c of counters) {
       if (!backends.includes(c.backend) || !this.isSlot(c)) continue;
