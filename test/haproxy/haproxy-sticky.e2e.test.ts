@@ -56,7 +56,7 @@ describe.skipIf(skipWithoutHaproxy())('sticky sessions behind HAProxy, under coo
     const sample = await router.trafficSample(['v1', 'v2'], 0);
     // Pins outlive a reload: the cookie key is haproxy.cfg's, the servers' addresses and states come from the server-state-file.
     await h.reload();
-    await wait(1_300);
+    await wait(1_000);
     const controlReport = await control.stop();
     const inCanary = within(load.sessions(), pausedAt, performance.now());
     const controlSessions = within(control.sessions(), pausedAt, performance.now());
@@ -82,7 +82,7 @@ describe.skipIf(skipWithoutHaproxy())('sticky sessions behind HAProxy, under coo
     await canary.waitForEvent((e) => e.type === 'traffic' && e.verified && e.byRevision?.v2 === 100, 30_000);
     await wait(50);
     const afterPromote = load.window();
-    await wait(1_000);
+    await wait(700);
     const promoted = afterPromote.close();
     expect(p.instancePids().length, 'v1 still runs while paused at 100%').toBe(4);
     expect(promoted.requests).toBeGreaterThan(100);
