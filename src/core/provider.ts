@@ -79,7 +79,8 @@ export interface RevisionTrafficSample {
  */
 export interface AnswerTag {
   header: string;
-  mapping?(): Promise<(value: string) => string | undefined>;
+  /** The value → revision lookup for one probe: called right before it, then once for each answer it got (with the answer's status). */
+  mapping?(): Promise<(value: string, status: number) => string | undefined>;
   /** Headers the probe's requests carry so the router leaves them out of its statistics (its traffic sample). */
   probeHeaders?(): Promise<Record<string, string>>;
 }

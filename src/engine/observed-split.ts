@@ -53,7 +53,7 @@ export interface SplitObservation {
  */
 export async function probeSplit(
   url: string,
-  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string) => string | undefined; headers?: Record<string, string>; signal?: AbortSignal; concurrency?: number },
+  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string, status: number) => string | undefined; headers?: Record<string, string>; signal?: AbortSignal; concurrency?: number },
 ): Promise<SplitObservation> {
   // undici loads here, when a shift is probed: every other command starts without its ~110 files.
   const { Agent, request } = await import('undici');
@@ -71,7 +71,7 @@ export async function probeSplit(
         const value = Array.isArray(v) ? v[0] : v;
         if (value === undefined || value === '') out.untagged++;
         else {
-          const id = opts.revisionOf?.(value) ?? value;
+          const id = opts.revisionOf?.(value, res.statusCode) ?? value;
           out.byRevision[id] = (out.byRevision[id] ?? 0) + 1;
         }
       } catch {
