@@ -135,14 +135,17 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
   it('rolling in place on router service: the Deployment rolls batch by batch, held (paused) while the analysis runs, ending with every replica on the new template', async () => {
     const ns = await k.namespace({ replicas: 3, selectAll: true });
     // Between batches the analysis sees the rollout held: paused, the new ReplicaSet at the batch's size.
-    const held = `kubectl --kubeconfig ${k.cp.kubeconfig} -n ${ns} get deployment web -o jsonpath='{.spec.paused}/{.status.updatedReplicas}' | grep -qx "true/$(( ZDD_WEIGHT < 50 ? 1 : 2 ))"`;
+    // The kubelet stand-in readies pods within 150 ms, so a pause may land after the controller
+    // started the next pod: at most maxSurge (1) more, as docs/kubernetes.md says.
+    const held = `seen=$(kubectl --kubeconfig ${k.cp.kubeconfig} -n ${ns} get deployment web -o jsonpath='{.spec.paused} {.status.updatedReplicas}'); echo "seen $seen at weight $ZDD_WEIGHT" >&2; set -- $seen; want=$(( ZDD_WEIGHT < 50 ? 1 : 2 )); test "$1" = true && test "$2" -ge "$want" && test "$2" -le $(( want + 1 ))`;
     const dir = rollingInPlace(ns, `health: { timeout: '40s' },\n  gates: { analysis: { checks: [{ type: 'command', run: ${JSON.stringify(held)} }] } },`);
     const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling', '--json']);
     expect(r.code, failed(r)).toBe(0);
     const evs = events(r.stdout);
     expect(evs.filter((e) => e.type === 'traffic').map((e) => live(e.byRevision))).toEqual([{ v1: 67, v2: 33 }, { v1: 33, v2: 67 }, { v2: 100 }]);
-    expect(evs.filter((e) => e.type === 'check' && e.gate === 'analysis').every((e) => e.status === 'pass')).toBe(true);
-    expect(evs.filter((e) => e.type === 'check' && e.gate === 'analysis').length).toBeGreaterThanOrEqual(2);
+    const analysis = evs.filter((e) => e.type === 'check' && e.result.gate === 'analysis');
+    expect(analysis.length).toBeGreaterThanOrEqual(2);
+    expect(analysis.every((e) => e.result.verdict === 'pass')).toBe(true);
     const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
     expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v2');
     expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');

@@ -99,7 +99,9 @@ export class InPlaceRoll {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
       const now = await this.read();
       if ((now.status?.observedGeneration ?? 0) >= (now.metadata.generation ?? 0) && (now.status?.updatedReplicas ?? 0) >= target) break;
-      await new Promise((r) => setTimeout(r, Math.min(this.pollMs, 100)));
+      // Read often: the pause should land before the batch's pods are ready (later, the controller
+      // may have started the next maxSurge pods).
+      await new Promise((r) => setTimeout(r, Math.min(this.pollMs, 25)));
     }
     await this.setPaused(true);
   }
@@ -123,13 +125,16 @@ export class InPlaceRoll {
   }
 }
 
-/** A rollout that has finished: every replica on the template, nothing older left, not paused. */
+/**
+ * A rollout that has finished: every replica on the template, nothing older left, not paused.
+ * observedGeneration is not asked: a Deployment's generation also grows with its annotations
+ * (zdd's recorded split), and the counts alone tell that no older pod is left.
+ */
 export function rolloutComplete(d: DeploymentObject): boolean {
   const want = d.spec.replicas ?? 1;
   const st = d.status ?? {};
   return (
     !d.spec.paused &&
-    (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
     (st.updatedReplicas ?? 0) >= want &&
     (st.availableReplicas ?? 0) >= want &&
     (st.replicas ?? 0) <= want
