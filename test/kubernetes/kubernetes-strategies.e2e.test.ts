@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ZDD_BIN } from '../cli/cli-harness.js';
@@ -177,6 +178,32 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
     expect(await deployments(ns)).toEqual({ web: 3 });
     expect(await podsOf(ns, 'v2')).toEqual([]);
+  });
+
+  it('rolling in place, zdd killed (-9) between batches: `zdd rollback` from another directory writes the previous template back', async () => {
+    const ns = await k.namespace({ replicas: 3, selectAll: true });
+    const dir = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling', '--json']);
+    await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
+    deploy.child.kill('SIGKILL');
+    await deploy.done;
+    const mid = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(mid.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+
+    const elsewhere = mkdtempSync(join(tmpdir(), 'zdd-kube-elsewhere-'));
+    writeFileSync(join(elsewhere, 'deploy.config.ts'), readFileSync(join(dir, 'deploy.config.ts'), 'utf8'));
+    // The record in the cluster names the stable template (revision and image).
+    const status = await k.zdd(elsewhere, ['status', '--json']);
+    expect(status.stdout).toMatch(/example\.com\/web:v1/);
+    const r = await k.zdd(elsewhere, ['rollback', '--json'], { fastClock: false });
+    expect(r.code, failed(r)).toBe(0);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(await podsOf(ns, 'v2')).toEqual([]);
+    rmSync(elsewhere, { recursive: true, force: true });
   });
 
   it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {

@@ -129,7 +129,9 @@ export class ServiceRouter implements TrafficRouter {
       recorded = null;
     }
     const known = recorded && Object.keys(recorded).every((id) => id === current || id === previous);
-    if (!recorded || !known) return { [current]: 100 };
+    // A revision alone on production is true only when the template is its own.
+    const alone = recorded && Object.entries(recorded).find(([, w]) => w === 100)?.[0];
+    if (!recorded || !known || (alone && alone !== current)) return { [current]: 100 };
     // 100% on the template's revision is true only once the rollout has finished.
     if (recorded[current] === 100 && !rolloutComplete(d)) return { ...(previous !== current ? { [previous!]: 0 } : {}), [current]: 0 };
     return recorded;
