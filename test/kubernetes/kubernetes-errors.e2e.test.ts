@@ -130,4 +130,29 @@ subjects: [{ kind: User, name: limited }]
     const back = await k.zdd(dir, ['rollback']);
     expect(back.code, failed(back)).toBe(0);
   });
+
+  it('RBAC revoked mid-canary: exit 4 naming what is where (weights as last verified, the forbidden call) and the fix', async () => {
+    installRouteCrds(k.cp);
+    const ns = await k.namespace();
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/kubernetes.md'), 'utf8');
+    const role = docs.slice(docs.indexOf('## RBAC: the minimal Role')).match(/```yaml\n([\s\S]*?)```/)![1]
+      .replaceAll('namespace: web', `namespace: ${ns}`)
+      .replace(/subjects: .*/, 'subjects: [{ kind: User, name: limited }]');
+    k.cp.apply(role, ns);
+    const dir = k.project(ns, ISTIO);
+    withKubeconfig(dir, kubeconfigWith(dir, (c) => (c['current-context'] = 'limited')));
+    const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
+    await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
+    k.cp.kubectl(['delete', 'rolebinding', 'zdd', '-n', ns]);
+    const r = await deploy.done;
+    expect(r.code, failed(r)).toBe(4);
+    const out = r.stdout + r.stderr;
+    const vs = await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web');
+    const weights = Object.fromEntries(vs.spec.http.find((h: any) => h.name === 'primary').route.map((d: any) => [d.destination.host, d.weight]));
+    // What is where: the route as zdd last read it back, the call RBAC refused, and the Role to restore.
+    expect(out).toMatch(new RegExp(`last verified traffic: stable v1 ${weights.web}% \\| candidate v2 ${weights['web-v2']}%`));
+    expect(out).toMatch(/forbids user "limited" to \w+ \S+ .*in namespace t\d+-\w+ \(403 Forbidden\)/);
+    expect(out).toMatch(/Grant it with a Role in namespace/);
+    expect(out).toMatch(/zdd rollback/);
+  });
 });
