@@ -33,7 +33,7 @@ export interface KubeControlPlane {
   kubectl(args: string[], input?: string): string;
   /** Apply manifests (YAML or JSON text) as admin. */
   apply(manifest: string, namespace?: string): void;
-  /** Stop kube-apiserver (SIGTERM), keep it down `downMs`, start it again on the same port and certificates; resolves once /readyz answers. */
+  /** Kill kube-apiserver (SIGKILL: a crash, and no graceful-shutdown wait), keep it down `downMs`, start it again on the same port and certificates; resolves once /readyz answers. */
   restartApiServer(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -140,10 +140,8 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
     await untilReady();
     const restartApiServer = async (downMs: number) => {
       const exited = new Promise((r) => api.once('exit', r));
-      api.kill('SIGTERM');
-      const t = setTimeout(() => api.kill('SIGKILL'), 5000);
+      api.kill('SIGKILL');
       await exited;
-      clearTimeout(t);
       children.splice(children.indexOf(api), 1);
       await new Promise((r) => setTimeout(r, downMs));
       api = start('kube-apiserver', join(bin, 'kube-apiserver'), apiArgs);

@@ -152,7 +152,7 @@ subjects: [{ kind: User, name: limited }]
     // What is where: the route as zdd last read it back, the call RBAC refused, and the Role to restore.
     expect(out).toMatch(new RegExp(`last verified traffic: stable v1 ${weights.web}% \\| candidate v2 ${weights['web-v2']}%`));
     expect(out).toMatch(/forbids user "limited" to \w+ \S+ .*in namespace t\d+-\w+ \(403 Forbidden\)/);
-    expect(out).toMatch(/Grant it with a Role in namespace/);
+    expect(out).toMatch(/a Role bound to "limited" must grant it \(docs\/kubernetes.md, "RBAC: the minimal Role"\)/);
     expect(out).toMatch(/zdd rollback/);
   });
 });

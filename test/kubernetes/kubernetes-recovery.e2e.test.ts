@@ -58,13 +58,13 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: recovery, state in the
     console.log(`kill -9 mid-canary: zdd rollback from another directory → route read back at stable 100% after ${readBackMs} ms (whole command ${Date.now() - started} ms)`);
   });
 
-  it('the API server restarted mid-canary: zdd rides it out (retries within its budget) and finishes on the candidate', async () => {
+  it('the API server killed and restarted mid-canary: zdd rides it out (retries within its budget) and finishes on the candidate', async () => {
     const ns = await k.namespace();
     const dir = k.project(ns, ISTIO);
     const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
     await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
     const down = Date.now();
-    await k.cp.restartApiServer(3000);
+    await k.cp.restartApiServer(1000);
     const up = Date.now();
     const r = await deploy.done;
     expect(r.code, failed(r)).toBe(0);

@@ -229,7 +229,8 @@ export class KubeApi {
       });
     }
     if (status === 403) {
-      return new ProviderError(`Kubernetes forbids user "${this.user}" to ${verb} ${resource}${name ? ` "${name}"` : ''} in namespace ${this.namespace} (403 Forbidden)`, {
+      // The fix is in the message too: in a failed rollback the hint printed is the engine's.
+      return new ProviderError(`Kubernetes forbids user "${this.user}" to ${verb} ${resource}${name ? ` "${name}"` : ''} in namespace ${this.namespace} (403 Forbidden); a Role bound to "${this.user}" must grant it (docs/kubernetes.md, "RBAC: the minimal Role")`, {
         code: 'kube-forbidden',
         hint: `Grant it with a Role in namespace ${this.namespace}: apiGroups ["${res.group}"], resources ["${res.plural}"], verbs ["${verb}"] (docs/kubernetes.md lists the minimal Role). Check with \`kubectl auth can-i ${verb} ${resource} -n ${this.namespace}\`.`,
       });
