@@ -23,11 +23,15 @@ export const kubernetesProvider: ProviderFactory<KubernetesProviderConfig> = {
 /**
  * Router `service` whose Service selects every pod of the Deployment (no zdd.dev/revision key in
  * its selector): a new revision can only reach production through the Deployment's own rollout.
- * A missing Service reads as "no" here; preflight names it.
+ * A Service that is missing or cannot be read reads as "no" here: preflight names the problem
+ * (after the Deployment, which it reads first).
  */
 async function rollsInPlace(api: KubeApi, config: KubernetesProviderConfig): Promise<boolean> {
   if (config.router.type !== 'service') return false;
-  const svc = await api.get<ServiceObject>(RESOURCES.service, config.router.service ?? config.deployment);
+  const svc = await api.get<ServiceObject>(RESOURCES.service, config.router.service ?? config.deployment).catch((e: unknown) => {
+    if (e instanceof ProviderError) return null;
+    throw e;
+  });
   return svc !== null && !svc.spec.selector?.[REVISION_LABEL];
 }
 
