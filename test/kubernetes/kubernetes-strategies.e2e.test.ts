@@ -195,8 +195,10 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     // The record in the cluster names the stable template (revision and image).
     const status = await k.zdd(elsewhere, ['status', '--json']);
     expect(status.stdout).toMatch(/example\.com\/web:v1/);
+    const started = Date.now();
     const r = await k.zdd(elsewhere, ['rollback', '--json'], { fastClock: false });
     expect(r.code, failed(r)).toBe(0);
+    console.log(`rolling in place, kill -9 between batches: zdd rollback (previous template written back, Deployment available on it, read back) took ${Date.now() - started} ms`);
     const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
     expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
     expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
