@@ -115,6 +115,19 @@ subjects: [{ kind: User, name: limited }]
     await expectUnchanged(ns);
   });
 
+  it('rolling in place refused before any change when the Deployment\'s selector holds zdd.dev/revision (the label a roll changes)', async () => {
+    const ns = await k.namespace({ routes: false });
+    // The Service selects every pod (rolling in place), but the Deployment's selector keeps the revision label.
+    k.cp.kubectl(['patch', 'service', 'web', '-n', ns, '--type=json', '-p', '[{"op":"remove","path":"/spec/selector/zdd.dev~1revision"}]']);
+    const dir = k.project(ns, SERVICE);
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling']);
+    expect(r.code, failed(r)).toBe(5);
+    expect(r.stderr + r.stdout).toMatch(/Deployment "web" has zdd\.dev\/revision in its selector, but Service "web" selects all its pods/);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.metadata.annotations?.['zdd.dev/previous-template']).toBeUndefined();
+  });
+
   it('the minimal Role in docs/kubernetes.md is enough for a canary with state in the cluster', async () => {
     installRouteCrds(k.cp);
     const ns = await k.namespace();
