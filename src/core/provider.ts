@@ -23,6 +23,8 @@ export interface ProviderCapabilities {
   testRoute: boolean;
   /** Grow and shrink revisions instance by instance (rolling). */
   batches: boolean;
+  /** Rolling replaces instances of one running unit in place, production following ready instances (Kubernetes Deployment behind a Service); stands in for weightedTraffic in rolling. */
+  rollsInPlace?: boolean;
 }
 
 export interface RevisionState {
