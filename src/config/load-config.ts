@@ -205,6 +205,9 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
 
   const parsed = configSchema.safeParse(base);
   if (!parsed.success) issues.push(...formatZodIssues(parsed.error.issues, configSchema, base));
+  // Each parse result is kept: the effective config below is one of them (a parse costs a command
+  // tens of milliseconds of CPU, more than the rest of validation together).
+  let effectiveParsed = opts.env === undefined && parsed.success ? parsed.data : undefined;
 
   // Every environment must produce a valid config too: a typo in `staging` should not wait for the staging deploy.
   if (envs && typeof envs === 'object' && !Array.isArray(envs)) {
@@ -216,6 +219,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
       }
       const merged = deepMerge(base, overrides as Record<string, unknown>);
       const r = configSchema.safeParse(merged);
+      if (r.success && name === opts.env) effectiveParsed = r.data;
       if (!r.success) {
         const own = formatZodIssues(r.error.issues, configSchema, merged).filter((i) => !issues.some((b) => b.path === i.path && b.message === i.message));
         issues.push(...own.map((i) => ({ path: `environments.${name}.${i.path}`, message: i.message })));
@@ -226,7 +230,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
   if (issues.length) throw new ConfigError(issues, opts.source);
 
   const effective = opts.env !== undefined ? deepMerge(base, (envs as Record<string, Record<string, unknown>>)[opts.env]) : base;
-  const normalised = normaliseStrategySections(configSchema.parse(effective));
+  const normalised = normaliseStrategySections(effectiveParsed ?? configSchema.parse(effective));
   if (normalised.issues.length) throw new ConfigError(normalised.issues, opts.source);
   const rules = crossFieldIssues(normalised.config);
   if (rules.length) throw new ConfigError(rules, opts.source);
