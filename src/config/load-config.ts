@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Loader } from 'cosmiconfig';
+import type { CosmiconfigResult, Loader } from 'cosmiconfig';
 import { z } from 'zod';
 import { ConfigError, UsageError, errorMessage, type ConfigIssue } from '../core/errors.js';
 import { configSchema, type ZddConfig } from './schema.js';
@@ -72,26 +73,19 @@ export async function loadConfig(opts: { configPath?: string; cwd: string; env?:
 }
 
 export async function readConfigFile(opts: { configPath?: string; cwd: string }): Promise<{ path: string; value: unknown }> {
-  const { cosmiconfig } = requireCjs('cosmiconfig') as typeof import('cosmiconfig');
-  const explorer = cosmiconfig('zdd', {
-    searchPlaces: SEARCH_PLACES,
-    searchStrategy: 'none',
-    packageProp: 'zdd',
-    cache: false,
-    loaders: { '.ts': loadModule, '.mts': loadModule, '.js': loadModule, '.mjs': loadModule, '.cjs': loadModule },
-  });
-  let result;
+  let result: CosmiconfigResult;
   if (opts.configPath) {
     const path = resolve(opts.cwd, opts.configPath);
     if (!existsSync(path)) throw new UsageError(`Config file ${path} does not exist`, 'Check the --config path, or run `zdd init` to write one.');
     try {
-      result = await explorer.load(path);
+      const direct = await readDirectly(path);
+      result = direct === COSMICONFIG ? await configExplorer().load(path) : direct;
     } catch (e) {
       throw new ConfigError([{ path: '', message: `could not be loaded: ${errorMessage(e)}` }], path);
     }
   } else {
     try {
-      result = await explorer.search(opts.cwd);
+      result = await searchDirectly(opts.cwd);
     } catch (e) {
       throw new ConfigError([{ path: '', message: `could not be loaded: ${errorMessage(e)}` }], opts.cwd);
     }
@@ -105,6 +99,88 @@ export async function readConfigFile(opts: { configPath?: string; cwd: string })
   let value = result.config;
   if (typeof value === 'function') value = await value();
   return { path: result.filepath, value };
+}
+
+/**
+ * The reader of record for every case the direct path below leaves to it: YAML, package.json, a
+ * JSON file that does not parse (its messages), `$import`, a cosmiconfig meta config. A value a
+ * module config already produced is handed over instead of running the config a second time.
+ */
+function configExplorer(preloaded?: { path: string; value: unknown }) {
+  const { cosmiconfig } = requireCjs('cosmiconfig') as typeof import('cosmiconfig');
+  const load: Loader = (filepath, content) => (preloaded && filepath === preloaded.path ? preloaded.value : loadModule(filepath, content));
+  return cosmiconfig('zdd', {
+    searchPlaces: SEARCH_PLACES,
+    searchStrategy: 'none',
+    packageProp: 'zdd',
+    cache: false,
+    loaders: { '.ts': load, '.mts': load, '.js': load, '.mjs': load, '.cjs': load },
+  });
+}
+
+/** "Ask cosmiconfig": what the direct readers answer for a case they leave to it. */
+const COSMICONFIG = Symbol('cosmiconfig');
+const MODULE_EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
+/** cosmiconfig's own meta config files (read only by a search: they may add search places). */
+const COSMICONFIG_META = ['.config/config.json', '.config/config.yaml', '.config/config.yml', '.config/config.js', '.config/config.ts', '.config/config.cjs', '.config/config.mjs'];
+
+/**
+ * What cosmiconfig's `load(path)` gives for a TypeScript/JavaScript or JSON config, read here
+ * instead: cosmiconfig and its dependencies cost every command more to load than reading the file
+ * (about 30 ms of CPU at rest, a tenth of `zdd validate`), and its meta config search reads
+ * package.json through a JSON parser that loads Babel's code frame. Same results, same errors:
+ * empty file → empty, `null` → nothing; anything else is COSMICONFIG.
+ */
+async function readDirectly(path: string, content?: string): Promise<CosmiconfigResult | typeof COSMICONFIG> {
+  const ext = extname(path);
+  const json = ext === '.json' && basename(path) !== 'package.json';
+  if (!json && !MODULE_EXTENSIONS.has(ext)) return COSMICONFIG;
+  content ??= await readFile(path, 'utf8');
+  if (content.trim() === '') return { filepath: path, config: undefined, isEmpty: true };
+  let config: unknown;
+  if (json) {
+    try {
+      config = JSON.parse(content);
+    } catch {
+      return COSMICONFIG;
+    }
+  } else {
+    config = await loadModule(path, content);
+  }
+  if (config && Object.prototype.hasOwnProperty.call(config, '$import')) return json ? COSMICONFIG : configExplorer({ path, value: config }).load(path);
+  if (config === null) return null;
+  if (config === undefined) return { filepath: path, config: undefined, isEmpty: true };
+  return { filepath: path, config };
+}
+
+/** cosmiconfig's `search(cwd)` (this directory only), with the first file that exists read by readDirectly. */
+async function searchDirectly(cwd: string): Promise<CosmiconfigResult> {
+  const dir = resolve(cwd);
+  if (cosmiconfigMetaConfig()) return configExplorer().search(dir);
+  for (const place of SEARCH_PLACES) {
+    const path = join(dir, place);
+    let content: string;
+    try {
+      content = await readFile(path, 'utf8');
+    } catch (e) {
+      if (['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) continue;
+      throw e;
+    }
+    const direct = await readDirectly(path, content);
+    // From here on the search is cosmiconfig's own, from this place on (the ones before it are absent or empty).
+    if (direct === COSMICONFIG) return configExplorer().search(dir);
+    if (direct !== null && !direct.isEmpty) return direct;
+  }
+  return null;
+}
+
+/**
+ * Whether cosmiconfig would find a meta config (`.config/config.*` in the process's directory, which
+ * may add search places): then the search is its own. (Its other meta place, a "cosmiconfig" key in
+ * package.json or package.yaml, is never applied by cosmiconfig 9: the key is looked up twice.)
+ */
+function cosmiconfigMetaConfig(): boolean {
+  return COSMICONFIG_META.some((place) => existsSync(join(process.cwd(), place)));
 }
 
 /** Validate a config value (already loaded). Exported for tests and `zdd validate`. */
@@ -129,6 +205,9 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
 
   const parsed = configSchema.safeParse(base);
   if (!parsed.success) issues.push(...formatZodIssues(parsed.error.issues, configSchema, base));
+  // Each parse result is kept: the effective config below is one of them (a parse costs a command
+  // tens of milliseconds of CPU, more than the rest of validation together).
+  let effectiveParsed = opts.env === undefined && parsed.success ? parsed.data : undefined;
 
   // Every environment must produce a valid config too: a typo in `staging` should not wait for the staging deploy.
   if (envs && typeof envs === 'object' && !Array.isArray(envs)) {
@@ -140,6 +219,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
       }
       const merged = deepMerge(base, overrides as Record<string, unknown>);
       const r = configSchema.safeParse(merged);
+      if (r.success && name === opts.env) effectiveParsed = r.data;
       if (!r.success) {
         const own = formatZodIssues(r.error.issues, configSchema, merged).filter((i) => !issues.some((b) => b.path === i.path && b.message === i.message));
         issues.push(...own.map((i) => ({ path: `environments.${name}.${i.path}`, message: i.message })));
@@ -150,7 +230,7 @@ export function validateConfig(value: unknown, opts: { env?: string; source?: st
   if (issues.length) throw new ConfigError(issues, opts.source);
 
   const effective = opts.env !== undefined ? deepMerge(base, (envs as Record<string, Record<string, unknown>>)[opts.env]) : base;
-  const normalised = normaliseStrategySections(configSchema.parse(effective));
+  const normalised = normaliseStrategySections(effectiveParsed ?? configSchema.parse(effective));
   if (normalised.issues.length) throw new ConfigError(normalised.issues, opts.source);
   const rules = crossFieldIssues(normalised.config);
   if (rules.length) throw new ConfigError(rules, opts.source);

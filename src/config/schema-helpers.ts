@@ -7,37 +7,53 @@ import { parseDuration } from '../core/duration.js';
  */
 export const DURATION_PATTERN = /^\s*(?:\d+|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)\s*$/;
 
+/**
+ * Built once and shared: schemas are immutable, and a config schema uses these helpers ~140 times.
+ * Each fresh copy cost 3–8 zod instances (about a third of the schema's construction, the bulk of
+ * every command's start); a described one now costs one (`describe` clones to carry its text).
+ */
+const shared = new Map<string, z.ZodType>();
+function once<T extends z.ZodType>(key: string, build: () => T): T {
+  let s = shared.get(key) as T | undefined;
+  if (!s) shared.set(key, (s = build()));
+  return s;
+}
+
 /** A duration: `500ms`, `30s`, `5m`, `1h30m`, or a number of milliseconds. Parsed to ms. */
 export function duration(description?: string) {
-  const badText = (iss: { input?: unknown }) => `must be a duration like "30s", "5m" or "1h30m", got ${show(iss.input)}`;
-  const s = z
-    .union([z.string().regex(DURATION_PATTERN, { error: badText }), z.number().min(0, { error: (iss) => `must be a duration like "30s" or "5m", or a number of milliseconds (0 or more), got ${show(iss.input)}` })], {
-      error: (iss) => `must be a duration like "30s" or "5m", got ${show(iss.input)}`,
-    })
-    .transform((v, ctx) => {
-      const ms = parseDuration(v);
-      if (ms === undefined) {
-        ctx.issues.push({ code: 'custom', input: v, message: `must be a duration like "30s", "5m" or "1h30m", got ${show(v)}` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+  const s = once('duration', () => {
+    const badText = (iss: { input?: unknown }) => `must be a duration like "30s", "5m" or "1h30m", got ${show(iss.input)}`;
+    return z
+      .union([z.string().regex(DURATION_PATTERN, { error: badText }), z.number().min(0, { error: (iss) => `must be a duration like "30s" or "5m", or a number of milliseconds (0 or more), got ${show(iss.input)}` })], {
+        error: (iss) => `must be a duration like "30s" or "5m", got ${show(iss.input)}`,
+      })
+      .transform((v, ctx) => {
+        const ms = parseDuration(v);
+        if (ms === undefined) {
+          ctx.issues.push({ code: 'custom', input: v, message: `must be a duration like "30s", "5m" or "1h30m", got ${show(v)}` });
+          return z.NEVER;
+        }
+        return ms;
+      });
+  });
   return description ? s.describe(description) : s;
 }
 
 /** A whole number in [min, max] with a message that states the range and what was given. */
 export function intBetween(min: number, max: number, description?: string) {
-  const s = z
-    .number({ error: (iss) => `must be a number ${min}–${max}, got ${show(iss.input)}` })
-    .int({ error: (iss) => `must be a whole number ${min}–${max}, got ${show(iss.input)}` })
-    // .min/.max (not a refinement) so that the JSON Schema carries the bounds.
-    .min(min, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
-    .max(max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` });
+  const s = once(`int ${min} ${max}`, () =>
+    z
+      .number({ error: (iss) => `must be a number ${min}–${max}, got ${show(iss.input)}` })
+      .int({ error: (iss) => `must be a whole number ${min}–${max}, got ${show(iss.input)}` })
+      // .min/.max (not a refinement) so that the JSON Schema carries the bounds.
+      .min(min, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` })
+      .max(max, { error: (iss) => `must be ${min}–${max}, got ${show(iss.input)}` }),
+  );
   return description ? s.describe(description) : s;
 }
 
 export function nonEmptyString(description?: string) {
-  const s = z.string({ error: (iss) => `must be a string, got ${show(iss.input)}` }).min(1, { error: 'must not be empty' });
+  const s = once('non-empty string', () => z.string({ error: (iss) => `must be a string, got ${show(iss.input)}` }).min(1, { error: 'must not be empty' }));
   return description ? s.describe(description) : s;
 }
 
