@@ -33,6 +33,8 @@ export interface PlatformEntry extends ProviderManifest {
   loadFrontable?(): Promise<FrontablePlatformFactory>;
   /** The candidate `zdd deploy` runs, completed from the provider config, or a UsageError (exit 2) before anything changes. */
   candidate?(candidate: RevisionSpec, providerConfig: any): RevisionSpec;
+  /** Platform keys that are really settings of its own router (local: port, sticky …): refused with any other router rather than silently ignored. */
+  ownRouterKeys?: { router: RouterName; keys: readonly string[] };
 }
 
 /** One router: its config schema (`provider.router`) and, for a fronting router, its lazily loaded factory. */
@@ -61,6 +63,7 @@ export const PLATFORMS = {
     schema: localProviderSchema,
     loadOwn: () => import('./local/local-provider.js').then((m) => m.localProvider as ProviderFactory<any>),
     loadFrontable: () => import('./local/process-launcher.js').then((m) => m.localProcessPlatformFactory),
+    ownRouterKeys: { router: 'local', keys: ['port', 'testRoute', 'sticky', 'timeouts', 'maxConnections', 'deadMansSwitch'] },
   },
   aws: { ...PROVIDER_MANIFEST.aws, schema: awsProviderSchema, candidate: awsCandidate, loadOwn: () => import('./aws/aws-provider.js').then((m) => m.awsProvider as ProviderFactory<any>) },
   kubernetes: {
@@ -85,9 +88,9 @@ function routerField(platform: keyof typeof PLATFORMS): z.ZodType {
       return `type must be one of ${usable} (the routers platform "${platform}" can use)`;
     },
   });
-  const about = `How traffic reaches the revisions: ${names.map((n) => `"${n}" (${ROUTER_MANIFEST[n].title})`).join(', ')}`;
+  const about = `How traffic reaches the revisions. ${names.map((n) => `"${n}": ${ROUTER_MANIFEST[n].title}`).join('; ')}`;
   // A platform whose routers all need settings of their own (hosts + haproxy, kubernetes) must name one; the others default to the first.
-  return REQUIRED_ROUTER.has(platform) ? field.describe(about) : field.optional().describe(`${about}; default "${names[0]}"`);
+  return REQUIRED_ROUTER.has(platform) ? field.describe(about) : field.optional().describe(`${about}. Default "${names[0]}"`);
 }
 const REQUIRED_ROUTER = new Set<string>(['kubernetes', 'hosts']);
 
@@ -108,9 +111,21 @@ export interface ProviderEntry extends ProviderManifest {
 
 function providerEntry(platform: keyof typeof PLATFORMS): ProviderEntry {
   const entry: PlatformEntry = PLATFORMS[platform];
+  const own = entry.ownRouterKeys;
+  let schema: z.ZodType = entry.schema.extend({ router: routerField(platform) });
+  if (own) {
+    schema = schema.superRefine((cfg, ctx) => {
+      const router = (cfg as { router?: { type: string } }).router?.type ?? routersOf(platform)[0];
+      if (router === own.router) return;
+      for (const key of own.keys) {
+        if ((cfg as Record<string, unknown>)[key] === undefined) continue;
+        ctx.addIssue({ code: 'custom', path: [key], message: `is a setting of the ${own.router} router, and this platform's router is "${router}"; remove it (the ${router} router's settings go in provider.router)` });
+      }
+    });
+  }
   return {
     ...entry,
-    schema: entry.schema.extend({ router: routerField(platform) }),
+    schema,
     load: async () => {
       const { composeProvider } = await import('./compose.js');
       return {
