@@ -42,7 +42,8 @@ export type PairLoader =
 export async function composeProvider(pair: { platform: string; router: string }, loader: PairLoader, config: { router?: unknown } & Record<string, unknown>, ctx: ProviderContext): Promise<Provider> {
   if (loader.kind === 'own') {
     const provider = await (await loader.loadProvider()).create(config, ctx);
-    return Object.assign(provider, { pair });
+    if (provider.pair?.router !== pair.router) throw new Error(`provider "${pair.platform}" built router "${provider.pair?.router ?? '?'}" where the config asks for "${pair.router}" (a bug in its registry entry)`);
+    return provider;
   }
   const { router: routerConfig, ...platformConfig } = config;
   const [platformFactory, routerFactory] = await Promise.all([loader.loadPlatform(), loader.loadRouter()]);

@@ -9,7 +9,7 @@ const CAN_ALL = { weightedTraffic: true, instantSwitch: true, testRoute: true, b
 
 describe('platform and router chosen separately', () => {
   it('configs written before the split load unchanged, with each platform\'s default router', () => {
-    const local = validateConfig({ service: 'web', provider: { type: 'local', command: 'node app.js', port: 8080 } } as never, 'x');
+    const local = validateConfig({ service: 'web', provider: { type: 'local', command: 'node app.js', port: 8080 } } as never);
     expect(local.provider).toEqual({ type: 'local', command: 'node app.js', port: 8080 });
     expect(PROVIDER_MANIFEST.local.routers[0]).toBe('local');
     expect(PROVIDER_MANIFEST.aws.routers[0]).toBe('alb');
@@ -22,10 +22,10 @@ describe('platform and router chosen separately', () => {
   });
 
   it('a pair that cannot work is refused at validation, naming the routers the platform can use', () => {
-    expect(() => validateConfig({ service: 'web', provider: { type: 'aws', cluster: 'c', router: { type: 'haproxy', runtimeApi: '/s', backend: 'b' } } } as never, 'x')).toThrow(
+    expect(() => validateConfig({ service: 'web', provider: { type: 'aws', cluster: 'c', router: { type: 'haproxy', runtimeApi: '/s', backend: 'b' } } } as never)).toThrow(
       /provider\.router\.type: router "haproxy" cannot stand in front of platform "aws"; platform "aws" can use "alb"/,
     );
-    expect(() => validateConfig({ service: 'web', provider: { type: 'local', command: 'x', router: { type: 'istio' } } } as never, 'x')).toThrow(
+    expect(() => validateConfig({ service: 'web', provider: { type: 'local', command: 'x', router: { type: 'istio' } } } as never)).toThrow(
       /router "istio" cannot stand in front of platform "local"; platform "local" can use "local", "haproxy"/,
     );
   });

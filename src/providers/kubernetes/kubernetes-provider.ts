@@ -19,12 +19,14 @@ export const kubernetesProvider: ProviderFactory<KubernetesProviderConfig> = {
 
 export class KubernetesProvider implements Provider {
   readonly name = 'kubernetes';
+  readonly pair: { platform: 'kubernetes'; router: string };
   readonly capabilities: ProviderCapabilities;
   readonly platform: DeploymentPlatform;
   readonly router: (ServiceRouter | WeightedRouteRouter) & TrafficRouter;
 
   constructor(readonly api: KubeApi, config: KubernetesProviderConfig, ctx: ProviderContext) {
     const r = config.router;
+    this.pair = { platform: 'kubernetes', router: r.type };
     const base = r.type === 'service' ? undefined : (r.service ?? config.deployment);
     this.platform = new DeploymentPlatform(api, config, ctx.service, ctx.clock, base);
     if (r.type === 'service') {
