@@ -19,7 +19,7 @@ export interface ProviderManifest {
   /** Flags only this provider reads (AWS: --region, --profile). */
   cliOptions: readonly ProviderCliOption[];
   /** The commented deploy.config.ts `zdd init --provider <name>` writes; absent for `custom`. */
-  initTemplate?(opts: InitOptions): Promise<string>;
+  initTemplate?(opts: InitOptions, routerSnippet?: string): Promise<string>;
   /** Routers this platform can stand behind (`provider.router.type`); the first is the default when the config names none. */
   routers?: readonly RouterName[];
   /** What the platform can do; absent for `custom` (its provider declares its own). */
@@ -38,6 +38,8 @@ export interface RouterManifest {
    * from the platform (src/providers/compose.ts wires the two).
    */
   kind: 'own' | 'fronting';
+  /** The commented `router: { … }` block `zdd init --router <name>` writes into the platform's template (a router with settings of its own). */
+  initSnippet?(): Promise<string>;
 }
 
 /** Every router, by the name `provider.router.type` gives it. */
@@ -71,6 +73,7 @@ export const ROUTER_MANIFEST = {
     title: "HAProxy, driven through its Runtime API (the platform's instances as a backend's server slots)",
     capabilities: { weights: { granularity: 1 }, instantSwitch: true, headerRoute: true, testListener: false, trafficSample: true, answerTag: true },
     kind: 'fronting',
+    initSnippet: async () => (await import('./haproxy/init-snippet.js')).haproxyInitSnippet,
   },
 } as const satisfies Record<string, RouterManifest>;
 
@@ -86,7 +89,15 @@ export const PROVIDER_MANIFEST = {
     cliOptions: [],
     routers: ['local', 'haproxy'],
     capabilities: { batches: true, scaleToZero: true, surge: true },
-    initTemplate: async () => (await import('../cli/local-init-template.js')).localInitTemplate,
+    initTemplate: async (_opts: InitOptions, routerSnippet?: string) => {
+      const template = (await import('../cli/local-init-template.js')).localInitTemplate;
+      if (!routerSnippet) return template;
+      // Another router in front: zdd's own router's port gives way to the router's block.
+      return template
+        .replace("behind zdd's own router.", 'behind the router below.')
+        .replace(/ {4}\/\/ Where the router listens for production traffic\.\n {4}port: [^\n]*\n/, '')
+        .replace(/( {4}health: \{ path: '\/health' \},\n)/, `$1    ${routerSnippet},\n`);
+    },
   },
   aws: {
     title: 'AWS provider (ECS + ALB)',
@@ -107,7 +118,7 @@ export const PROVIDER_MANIFEST = {
     cliOptions: [],
     routers: ['haproxy'],
     capabilities: { batches: true, scaleToZero: true, surge: true },
-    initTemplate: async () => (await import('./hosts/init-template.js')).hostsInitTemplate(),
+    initTemplate: async (_opts: InitOptions, routerSnippet?: string) => (await import('./hosts/init-template.js')).hostsInitTemplate(routerSnippet),
   },
   custom: { title: 'custom provider', cliOptions: [] },
 } satisfies Record<string, ProviderManifest>;
