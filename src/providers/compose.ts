@@ -7,6 +7,8 @@ export interface FrontablePlatform extends Platform {
   attachRouting(routing: InstanceRouting): void;
   snapshot(): Promise<{ revisions: RevisionState[]; notes: string[] }>;
   down(): Promise<void>;
+  /** Checks before anything changes (exit 2 or 5). */
+  preflight?(): Promise<void>;
 }
 
 /** Builds a frontable platform from its part of `provider` (without `router`). */
@@ -68,6 +70,7 @@ export class FrontedProvider implements Provider {
     this.capabilities = { weightedTraffic: r.weights !== false, instantSwitch: r.instantSwitch, testRoute: r.headerRoute || r.testListener, batches: platformCapabilities.batches };
   }
   async preflight(): Promise<void> {
+    await this.platform.preflight?.();
     await this.router.preflight();
   }
   async snapshot(): Promise<ProviderSnapshot> {

@@ -110,4 +110,20 @@ describe.skipIf(skipWithoutHaproxy())('local platform + haproxy router under loa
     expect(held.map((i) => i.rev).sort()).toEqual(['v2', 'v2']);
     expect(held.every((i) => isAlive(i.pid))).toBe(true);
   });
+
+  it('a command that does not exist is exit 2 before anything changes (no instance, HAProxy untouched)', async () => {
+    const before = await haproxyWeights();
+    const broken = await localProject({
+      provider: `{ type: 'local', command: 'no-such-program-zdd', router: { type: 'haproxy', runtimeApi: ${JSON.stringify(h.socket)}, backend: ${JSON.stringify(h.backend)} } }`,
+    });
+    try {
+      const r = await broken.run(['deploy', '--revision', 'v9']);
+      expect(r.code, explain(r)).toBe(2);
+      expect(explain(r)).toContain('provider.command: command "no-such-program-zdd" not found on PATH');
+      expect(existsSync(join(broken.dir, '.zdd/local/web/instances.json'))).toBe(false);
+      expect(await haproxyWeights()).toEqual(before);
+    } finally {
+      await broken.cleanup();
+    }
+  });
 });

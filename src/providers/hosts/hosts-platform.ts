@@ -45,6 +45,8 @@ export interface InstanceLauncher {
   start(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined>;
   /** Stop one instance (already drained); undefined when it stopped, else what went wrong. */
   stop(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined>;
+  /** Checks before anything changes (the local launcher: the command exists); throws ConfigError or ProviderError. */
+  preflight?(): Promise<void>;
   /** The hint of a health timeout, and the config keys named in errors. */
   words: { healthHint(path: string): string; start: string; stop: string; where: string };
 }
@@ -68,6 +70,11 @@ export class HostsPlatform implements Platform {
   ) {
     this.launcher = launcher ?? new CommandLauncher(cfg as HostsPlatformConfig, ctx);
     this.file = this.launcher.inventoryFile(ctx.stateDir, ctx.service);
+  }
+
+  /** What the launcher checks before anything changes. */
+  async preflight(): Promise<void> {
+    await this.launcher.preflight?.();
   }
 
   /** The router that must hear of instances before they stop (set when the provider is composed). */

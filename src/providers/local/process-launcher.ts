@@ -5,7 +5,8 @@ import type { EventSink } from '../../core/events.js';
 import type { RevisionSpec } from '../../core/provider.js';
 import { HostsPlatform, type HostInstance, type InstanceLauncher, type Inventory } from '../hosts/hosts-platform.js';
 import type { InstanceRouting } from '../hosts/hosts-platform.js';
-import { freePort, isAlive, processStartTime, startDetached, stopGroup, tailFile } from './processes.js';
+import { ConfigError } from '../../core/errors.js';
+import { findProgram, freePort, isAlive, processStartTime, programOf, startDetached, stopGroup, tailFile } from './processes.js';
 import { resolveLocalConfig } from './local-provider.js';
 import type { LocalProviderConfig, ResolvedLocalConfig } from './schema.js';
 
@@ -28,6 +29,15 @@ export class ProcessLauncher implements InstanceLauncher {
       stop: 'stopping the process',
       where: `on ${cfg.host}`,
     };
+  }
+
+  /** The command must exist (as the local provider checks it with its own router). */
+  async preflight(): Promise<void> {
+    const program = programOf(this.cfg.command);
+    if (!program || (await findProgram(program, this.cfg.cwd, this.cfg.env.PATH ?? process.env.PATH))) return;
+    throw new ConfigError([
+      { path: 'provider.command', message: `command "${program}" not found${program.includes('/') ? ` (resolved from ${this.cfg.cwd})` : ' on PATH'} or not executable; fix the command or provider.cwd` },
+    ]);
   }
 
   inventoryFile(stateDir: string, service: string): string {
