@@ -39,10 +39,14 @@ export interface RollingLimits {
 export const rolling: Strategy<Partial<RollingOptions> | undefined> = {
   name: 'rolling',
   description: 'Replace stable with the candidate in batches, production weight following capacity',
-  // The weights in between (33%, 67% …) need a router that splits traffic by revision.
-  requires: ['batches', 'weightedTraffic'],
+  requires: ['batches'],
   optionsSchema: rollingOptionsSchema,
   validate(options, ctx) {
+    // The weights in between (33%, 67% …) need a router that splits traffic by revision, or a
+    // platform whose production follows its instances as it replaces them in place.
+    if (!ctx.capabilities.weightedTraffic && !ctx.capabilities.rollsInPlace) {
+      return [{ path: '', message: 'needs weightedTraffic (a router that splits traffic by revision) or a platform that rolls in place; pick another strategy (--strategy) or provider' }];
+    }
     const { maxSurge, maxUnavailable } = rollingLimits(options, ctx.replicas);
     if (maxSurge === 0 && maxUnavailable === 0) {
       return [{ path: 'maxSurge', message: 'is 0 and so is maxUnavailable: no instance could ever be added or removed; set maxSurge: 1 (one candidate instance beside stable) or maxUnavailable: 1' }];

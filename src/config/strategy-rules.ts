@@ -16,7 +16,7 @@ export function strategyIssues(
   const issues: ConfigIssue[] = [];
   const missing = strategy.requires.filter((c) => !ctx.capabilities[c]);
   if (missing.length && ctx.pair) {
-    for (const c of missing) issues.push({ path: 'provider', message: missingCapability(strategy.name, c, ctx.pair) });
+    for (const c of missing) issues.push({ path: 'provider', message: describedCapability(c) ? missingCapability(strategy.name, c, ctx.pair) : `${strategy.name} needs ${c}, which provider "${ctx.pair.platform}" + router "${ctx.pair.router}" cannot do; pick another strategy (--strategy)` });
   } else if (missing.length) {
     issues.push({
       path: 'provider',
@@ -30,15 +30,16 @@ export function strategyIssues(
 }
 
 /** What each provider capability is called, and whether a router or the platform has it. */
-const CAPABILITY: Record<keyof ProviderCapabilities, { says: string; of: 'router' | 'platform'; has(r: (typeof ROUTER_MANIFEST)[RouterName]['capabilities']): boolean }> = {
+const CAPABILITY: Record<Exclude<keyof ProviderCapabilities, 'rollsInPlace'>, { says: string; of: 'router' | 'platform'; has(r: (typeof ROUTER_MANIFEST)[RouterName]['capabilities']): boolean }> = {
   weightedTraffic: { says: 'weights', of: 'router', has: (r) => r.weights !== false },
   instantSwitch: { says: 'an instant switch', of: 'router', has: (r) => r.instantSwitch },
   testRoute: { says: 'a test route (header route or test listener)', of: 'router', has: (r) => r.headerRoute || r.testListener },
   batches: { says: 'batches (instance by instance)', of: 'platform', has: () => false },
 };
+const describedCapability = (c: keyof ProviderCapabilities): c is keyof typeof CAPABILITY => c in CAPABILITY;
 
 /** "canary needs weights: router `service` has none; choose istio or gateway-api", from the declared capabilities. */
-function missingCapability(strategy: string, c: keyof ProviderCapabilities, pair: { platform: string; router: string }): string {
+function missingCapability(strategy: string, c: keyof typeof CAPABILITY, pair: { platform: string; router: string }): string {
   const cap = CAPABILITY[c];
   if (cap.of === 'platform') return `${strategy} needs ${cap.says}: platform \`${pair.platform}\` has none; pick another strategy (--strategy) or platform`;
   const router = ROUTER_MANIFEST[pair.router as RouterName];

@@ -23,6 +23,8 @@ export interface ProviderCapabilities {
   testRoute: boolean;
   /** Grow and shrink revisions instance by instance (rolling). */
   batches: boolean;
+  /** Rolling replaces instances of one running unit in place, production following ready instances (Kubernetes Deployment behind a Service); stands in for weightedTraffic in rolling. */
+  rollsInPlace?: boolean;
 }
 
 /**
@@ -108,7 +110,8 @@ export interface RevisionTrafficSample {
  */
 export interface AnswerTag {
   header: string;
-  mapping?(): Promise<(value: string) => string | undefined>;
+  /** The value → revision lookup for one probe: called right before it, then once for each answer it got (with the answer's status). */
+  mapping?(): Promise<(value: string, status: number) => string | undefined>;
   /** Headers the probe's requests carry so the router leaves them out of its statistics (its traffic sample). */
   probeHeaders?(): Promise<Record<string, string>>;
 }

@@ -2,6 +2,7 @@ import type { AnswerTag, TrafficRouter, WeightMap } from '../core/provider.js';
 import { binomialTwoSidedP } from '../checks/metrics/statistics.js';
 import type { ZddConfig } from '../config/schema.js';
 import { formatDuration } from '../core/plan.js';
+import { deadlineSignal } from '../core/deadline.js';
 
 /** Defaults of the `observedSplit` section. */
 export const OBSERVED_SPLIT_DEFAULTS = { requests: 100, withinMs: 5_000, path: '/', concurrency: 4 } as const;
@@ -52,13 +53,14 @@ export interface SplitObservation {
  */
 export async function probeSplit(
   url: string,
-  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string) => string | undefined; headers?: Record<string, string>; signal?: AbortSignal; concurrency?: number },
+  opts: { requests: number; withinMs: number; header: string; revisionOf?: (value: string, status: number) => string | undefined; headers?: Record<string, string>; signal?: AbortSignal; concurrency?: number },
 ): Promise<SplitObservation> {
   // undici loads here, when a shift is probed: every other command starts without its ~110 files.
   const { Agent, request } = await import('undici');
   const out: SplitObservation = { sent: 0, byRevision: {}, untagged: 0, failed: 0 };
   const agent = new Agent({ connections: opts.concurrency ?? OBSERVED_SPLIT_DEFAULTS.concurrency, headersTimeout: opts.withinMs, bodyTimeout: opts.withinMs });
-  const stop = AbortSignal.any([AbortSignal.timeout(opts.withinMs), ...(opts.signal ? [opts.signal] : [])]);
+  const deadline = deadlineSignal(opts.withinMs, opts.signal);
+  const stop = deadline.signal;
   const worker = async () => {
     while (out.sent < opts.requests && !stop.aborted) {
       out.sent++;
@@ -69,7 +71,7 @@ export async function probeSplit(
         const value = Array.isArray(v) ? v[0] : v;
         if (value === undefined || value === '') out.untagged++;
         else {
-          const id = opts.revisionOf?.(value) ?? value;
+          const id = opts.revisionOf?.(value, res.statusCode) ?? value;
           out.byRevision[id] = (out.byRevision[id] ?? 0) + 1;
         }
       } catch {
@@ -84,6 +86,7 @@ export async function probeSplit(
   try {
     await Promise.all(Array.from({ length: opts.concurrency ?? OBSERVED_SPLIT_DEFAULTS.concurrency }, worker));
   } finally {
+    deadline.clear();
     await agent.destroy().catch(() => undefined);
   }
   return out;

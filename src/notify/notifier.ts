@@ -1,6 +1,7 @@
 import { errorMessage } from '../core/errors.js';
 import type { ZddEventWithTime } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
+import { deadlineSignal } from '../core/deadline.js';
 import { slackBody, webhookBody } from './formats.js';
 import { NotificationBuilder, type Notification, type NotificationContext } from './notification.js';
 import { NOTIFY_ON, type NotifyTarget } from './schema.js';
@@ -78,12 +79,13 @@ export class Notifier {
   private async send(t: NotifyTarget, i: number, url: string, n: Notification): Promise<void> {
     const timeoutMs = t.timeout ?? DEFAULT_NOTIFY_TIMEOUT_MS;
     const body = t.type === 'slack' ? slackBody(n) : webhookBody(n);
+    const deadline = deadlineSignal(timeoutMs, this.exiting.signal);
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'zdd' },
         body: JSON.stringify(body),
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.exiting.signal]),
+        signal: deadline.signal,
       });
       await res.body?.cancel().catch(() => undefined);
       if (!res.ok) this.warnings.warn(`${label(t, i)}: the ${n.event} notification got HTTP ${res.status}; the deploy goes on`);
@@ -94,6 +96,8 @@ export class Notifier {
       }
       const why = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError') ? `no answer within ${formatDuration(timeoutMs)}` : describeFetchError(e);
       this.warnings.warn(`${label(t, i)}: the ${n.event} notification was not delivered (${why}); the deploy goes on`);
+    } finally {
+      deadline.clear();
     }
   }
 }

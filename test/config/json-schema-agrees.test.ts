@@ -86,6 +86,7 @@ const BAD: Record<string, unknown> = {
   'hosts port above 65535': hosts({ ports: [8081, 70000] }),
   'haproxy backend with a space': hosts({}, { backend: 'app backend' }),
   'haproxy url not http': hosts({}, { url: 'tcp://10.0.0.2' }),
+  'haproxy sticky cookie with a space': hosts({}, { sticky: { cookie: 'my cookie' } }),
   'kubernetes deployment not a DNS name': kubernetes({ deployment: 'Web_App' }),
   'gateway-api rule above 63': kubernetes({}, { type: 'gateway-api', httpRoute: 'web', rule: 64 }),
   'unleash url not http': unleash({ url: 'ftp://unleash' }),

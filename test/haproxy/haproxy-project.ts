@@ -5,6 +5,9 @@ import { freePort, isAlive } from '../../src/providers/local/processes.js';
 import { localProject, type LocalProject, type ProjectOptions } from '../local/e2e-project.js';
 import { EXAMPLE_APP } from '../local/local-fixture.js';
 import type { Haproxy } from '../helpers/haproxy.js';
+import { systemClock } from '../../src/core/clock.js';
+import { EventBus } from '../../src/core/events.js';
+import { HaproxyRouter } from '../../src/providers/haproxy/haproxy-router.js';
 
 /** The one-machine commands docs/haproxy.md gives (127.0.0.1 and 127.0.0.2 are both loopback). */
 export const HOSTS_PROVISION = 'mkdir -p run; HOST={{host}} PORT={{port}} ZDD_REVISION={{revision}} nohup node app.mjs > run/{{host}}-{{port}}.log 2>&1 & echo $! > run/{{host}}-{{port}}.pid';
@@ -28,7 +31,7 @@ export interface HostsProject extends LocalProject {
 }
 
 /** The `provider` block of a hosts platform behind `h`, with instances under `home`. */
-export async function hostsProviderBlock(h: Haproxy, home: string): Promise<string> {
+export async function hostsProviderBlock(h: Haproxy, home: string, routerExtra = ''): Promise<string> {
   const ports = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
   return `{
     type: 'hosts',
@@ -44,16 +47,17 @@ export async function hostsProviderBlock(h: Haproxy, home: string): Promise<stri
       backend: ${JSON.stringify(h.backend)},
       url: ${JSON.stringify(h.url)},
       testRoute: { map: ${JSON.stringify(h.map)}, backend: ${JSON.stringify(h.testBackend)} },
-      watchInterval: '200ms',
+      watchInterval: '200ms',${routerExtra ? `
+      ${routerExtra}` : ''}
     },
   }`;
 }
 
 /** A project on the hosts platform behind a real HAProxy, through the built binary (see localProject). */
-export async function hostsProject(h: Haproxy, opts: ProjectOptions & { home?: string } = {}): Promise<HostsProject> {
+export async function hostsProject(h: Haproxy, opts: ProjectOptions & { home?: string; routerExtra?: string } = {}): Promise<HostsProject> {
   const home = opts.home ?? mkdtempSync(join(tmpdir(), 'zdd-hosts-home-'));
   copyFileSync(EXAMPLE_APP, join(home, 'app.mjs'));
-  const p = await localProject({ ...opts, provider: opts.provider ?? (await hostsProviderBlock(h, home)) });
+  const p = await localProject({ ...opts, provider: opts.provider ?? (await hostsProviderBlock(h, home, opts.routerExtra)) });
   const instancePids = () => runningInstancePids(home);
   return {
     ...p,
@@ -66,4 +70,21 @@ export async function hostsProject(h: Haproxy, opts: ProjectOptions & { home?: s
       if (!opts.home) rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/** A router of the test's own on `h`, reading which revision runs where from the project's hosts inventory (as another zdd process would). */
+export function inventoryRouter(h: Haproxy, projectDir: string): HaproxyRouter {
+  type Inventory = { revisions: Record<string, { instances: { host: string; port: number; status: string }[] }> };
+  const inv = () => JSON.parse(readFileSync(join(projectDir, '.zdd/hosts/web.json'), 'utf8')) as Inventory;
+  return new HaproxyRouter(
+    { type: 'haproxy', runtimeApi: h.socket, backend: h.backend },
+    {
+      directory: {
+        revisions: async () => Object.keys(inv().revisions),
+        instanceUrls: async (id) => (inv().revisions[id]?.instances ?? []).filter((i) => i.status === 'ready').map((i) => `http://${i.host}:${i.port}`),
+      },
+      clock: systemClock,
+      events: new EventBus(),
+    },
+  );
 }

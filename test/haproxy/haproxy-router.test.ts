@@ -4,6 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../../src/core/clock.js';
 import { ProviderError } from '../../src/core/errors.js';
 import { EventBus, type ZddEventWithTime } from '../../src/core/events.js';
+import { probeSplit } from '../../src/engine/observed-split.js';
+import { inMaintenance, parseServersState, parseStat } from '../../src/providers/haproxy/haproxy-answers.js';
 import { HaproxyRouter, type InstanceDirectory } from '../../src/providers/haproxy/haproxy-router.js';
 import type { HaproxyRouterConfig } from '../../src/providers/haproxy/schema.js';
 import { failedRequests, sharePercent, startLoad } from '../helpers/load-generator.js';
@@ -102,6 +104,56 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     }
   });
 
+  it('with sticky sessions, preflight warns (and changes nothing) when the backend pins no client, pins with another cookie, or gives the slots no cookie value', async () => {
+    dir = directory();
+    const warnings = async (target: Haproxy, sticky: HaproxyRouterConfig['sticky']) => {
+      await make({ runtimeApi: target.socket, testRoute: { map: target.map, backend: target.testBackend }, sticky }).preflight();
+      return events.map((e) => (e.type === 'warn' ? e.message : '')).join('\n');
+    };
+    expect(await warnings(h, true)).toMatch(/provider\.router\.sticky is on, but backend "app" pins no client to a server: add `cookie zdd-server insert indirect nocache dynamic`, `dynamic-cookie-key <a secret>` and `option redispatch`/);
+    const pinning = await startHaproxy({ serverStateFile: false, sticky: true });
+    const fixed = await startHaproxy({ serverStateFile: false, extraBackendLines: ['cookie zdd-server insert indirect nocache'] });
+    try {
+      expect(await warnings(pinning, true)).toBe('');
+      expect(await warnings(pinning, { cookie: 'SERVERID' })).toMatch(/expects cookie "SERVERID", but backend "app" pins clients with cookie "zdd-server"/);
+      expect(await warnings(fixed, true)).toMatch(/gives zdd's slots no cookie value: a client is pinned to a slot rather than to an instance. Add `dynamic`/);
+    } finally {
+      await Promise.all([pinning.stop(), fixed.stop()]);
+    }
+  });
+
+  it('sticky sessions: a pin names an instance, not a slot; a client pinned to a revision now at 0% goes by weight even when its old slot serves another revision', async () => {
+    const sticky = await startHaproxy({ serverStateFile: false, sticky: true });
+    const v3 = [await instance('v3'), await instance('v3')];
+    servers.push(...v3.map((i) => i.server));
+    try {
+      dir = directory();
+      dir.set('v1', urls.v1);
+      dir.set('v2', urls.v2);
+      router = make({ runtimeApi: sticky.socket, testRoute: { map: sticky.map, backend: sticky.testBackend }, sticky: true });
+      await router.setWeights({ v1: 100 });
+      const first = await fetch(`${sticky.url}/`);
+      expect(await first.text()).toBe('v1\n');
+      const pin = first.headers.get('set-cookie')!.split(';')[0];
+      const slot = first.headers.get('x-zdd-server')!;
+      await router.setWeights({ v2: 100 });
+      dir.set('v3', v3.map((i) => i.url));
+      await router.setWeights({ v2: 50, v3: 50 });
+      const v3Slots = parseServersState(await sticky.api.ask(`show servers state ${sticky.backend}`))
+        .filter((s) => !inMaintenance(s) && v3.some((i) => i.url.endsWith(`:${s.address.split(':')[1]}`)))
+        .map((s) => s.name);
+      expect(v3Slots, 'the pinned client\'s slot now points at a v3 instance').toContain(slot);
+      const seen: Record<string, number> = {};
+      for (let i = 0; i < 20; i++) {
+        const body = (await (await fetch(`${sticky.url}/`, { headers: { cookie: pin } })).text()).trim();
+        seen[body] = (seen[body] ?? 0) + 1;
+      }
+      expect(Object.keys(seen).sort(), JSON.stringify(seen)).toEqual(['v2', 'v3']);
+    } finally {
+      await sticky.stop();
+    }
+  });
+
   it('preflight names an HAProxy too old for zdd (a stand-in socket answering as 1.8: no real 1.8 runs here)', async () => {
     dir = directory();
     const path = `${h.dir}/old.sock`;
@@ -139,7 +191,8 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     try {
       for (const w of [10, 50, 100]) {
         await router.setWeights({ v1: 100 - w, v2: w });
-        expect(await router.getWeights()).toEqual(w === 100 ? { v1: 0, v2: 100 } : { v1: 100 - w, v2: w });
+        // At 0% a revision's servers go to maintenance (HAProxy sends pinned clients to a server at weight 0), so it is not read back at all.
+        expect(await router.getWeights()).toEqual(w === 100 ? { v2: 100 } : { v1: 100 - w, v2: w });
         const win = load.window();
         await new Promise((r) => setTimeout(r, 700));
         const r = win.close();
@@ -147,7 +200,7 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
       }
       // Instant switch back: one call.
       await router.setWeights({ v1: 100, v2: 0 });
-      expect(await router.getWeights()).toEqual({ v1: 100, v2: 0 });
+      expect(await router.getWeights()).toEqual({ v1: 100 });
     } finally {
       const r = await load.stop();
       expect(failedRequests(r), JSON.stringify(r.connectionErrorKinds)).toBe(0);
@@ -200,6 +253,50 @@ describe.skipIf(skipWithoutHaproxy())('haproxy router against a real HAProxy 2.6
     const later = await router.trafficSample(['v1', 'v2'], 1000);
     expect(later.reduce((n, x) => n + x.requests, 0)).toBe(0);
     await router.setTestRoute(null);
+  });
+
+  it('counts a server\'s requests for the revision it served, also once its revision went to 0% and the server to maintenance', async () => {
+    dir = directory();
+    dir.set('v1', urls.v1);
+    dir.set('v2', urls.v2);
+    const clock = new FakeClock(Date.now());
+    // No snapshot of the reload watch in between: the snapshot before v1's requests and the one after its servers went to maintenance are all there is.
+    router = make({ watchInterval: 600_000 }, clock);
+    await router.setWeights({ v1: 100 });
+    await router.trafficSample(['v1', 'v2'], 1000);
+    await clock.advance(1000);
+    await startLoad({ url: `${h.url}/`, maxRequests: 100, concurrency: 2 }).done;
+    // v1's servers go to maintenance; v2 takes free slots, some of which pointed at other instances before.
+    await router.setWeights({ v2: 100 });
+    await startLoad({ url: `${h.url}/`, maxRequests: 150, concurrency: 2 }).done;
+    const s = await router.trafficSample(['v1', 'v2'], 1000);
+    expect(Object.fromEntries(s.map((x) => [x.revision, x.requests]))).toEqual({ v1: 100, v2: 150 });
+  });
+
+  it('leaves the observed-split probe\'s own requests (and their 5xx) out of the sample, which HAProxy counts like any client\'s', async () => {
+    dir = directory();
+    dir.set('v1', urls.v1);
+    dir.set('v2', urls.v2);
+    const clock = new FakeClock(Date.now());
+    router = make({}, clock);
+    await router.setWeights({ v1: 50, v2: 50 });
+    await router.trafficSample(['v1', 'v2'], 1000);
+    const counted = async () => parseStat(await h.api.ask(`show stat ${h.backend} 4 -1`)).reduce((n, c) => n + c.responses, 0);
+    const before = await counted();
+    await clock.advance(1000);
+    // The engine's own probe, with the router's answer mapping, as after a traffic shift: 100 answers, then 40 that are 500s.
+    const probe = async (path: string, requests: number) => {
+      const revisionOf = await router.answerTag.mapping!();
+      const seen = await probeSplit(`${h.url}${path}`, { requests, withinMs: 5_000, header: 'x-zdd-server', revisionOf });
+      expect((seen.byRevision.v1 ?? 0) + (seen.byRevision.v2 ?? 0)).toBe(requests);
+    };
+    await probe('/', 100);
+    await startLoad({ url: `${h.url}/`, maxRequests: 200, concurrency: 2 }).done;
+    await probe('/fail', 40);
+    await startLoad({ url: `${h.url}/fail`, maxRequests: 50, concurrency: 1 }).done;
+    const s = await router.trafficSample(['v1', 'v2'], 1000);
+    expect({ requests: s.reduce((n, x) => n + x.requests, 0), errors: s.reduce((n, x) => n + x.errors, 0) }).toEqual({ requests: 250, errors: 50 });
+    expect((await counted()) - before, 'HAProxy itself counts the probe\'s requests').toBe(390);
   });
 
   it('drains an instance (no new requests, its revision keeps its share on the others), then puts it in maintenance', async () => {

@@ -67,7 +67,8 @@ describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router 
       expect(await router.testRoute()).toBe('v2');
       for (const w of [10, 50, 100]) {
         await router.setWeights({ v1: 100 - w, v2: w });
-        expect(await router.getWeights()).toEqual({ v1: 100 - w, v2: w });
+        // A revision at 0% has its servers in maintenance: it is not read back at all.
+        expect(await router.getWeights()).toEqual(w === 100 ? { v2: 100 } : { v1: 100 - w, v2: w });
         const win = load.window();
         await new Promise((r) => setTimeout(r, 800));
         const r = win.close();
@@ -76,7 +77,7 @@ describe.skipIf(skipWithoutHaproxy())('hosts platform behind the haproxy router 
       await router.setTestRoute(null);
       // Rolling-style: v2 shrinks to one host and grows back while it takes all the traffic.
       await platform.scale('v2', 1, { drainMs: 1_000 });
-      expect(await router.getWeights()).toEqual({ v1: 0, v2: 100 });
+      expect(await router.getWeights()).toEqual({ v2: 100 });
       await platform.scale('v2', 2, { drainMs: 1_000 });
       await platform.waitHealthy('v2', { timeoutMs: 10_000 });
       await platform.retire('v1', { drainMs: 1_000 });

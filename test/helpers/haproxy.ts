@@ -36,6 +36,8 @@ export interface HaproxyOptions {
   slotsDeclaredByAddress?: boolean;
   /** Name the serving slot in every answer (`http-response set-header x-zdd-server %s`), as docs/haproxy.md says. Default true. */
   tagAnswers?: boolean;
+  /** Pin clients to their server by cookie, with the lines docs/haproxy.md gives for sticky sessions. */
+  sticky?: boolean;
   /** Static servers of the user's own in the backend, e.g. `server legacy 127.0.0.1:9 weight 10`. */
   extraBackendLines?: string[];
 }
@@ -108,6 +110,7 @@ export async function startHaproxy(opts: HaproxyOptions = {}): Promise<Haproxy> 
       '  balance roundrobin',
       '  http-reuse always',
       ...(opts.tagAnswers === false ? [] : ['  http-response set-header x-zdd-server %s']),
+      ...(opts.sticky ? ['  cookie zdd-server insert indirect nocache dynamic maxidle 30m', '  dynamic-cookie-key zdd-test-secret', '  option redispatch'] : []),
       `  server-template zdd 1-${slots} ${slotTarget}`,
       ...(opts.extraBackendLines ?? []).map((l) => `  ${l}`),
       '',

@@ -33,6 +33,8 @@ export interface KubeControlPlane {
   kubectl(args: string[], input?: string): string;
   /** Apply manifests (YAML or JSON text) as admin. */
   apply(manifest: string, namespace?: string): void;
+  /** Kill kube-apiserver (SIGKILL: a crash, and no graceful-shutdown wait), keep it down `downMs`, start it again on the same port and certificates; resolves once /readyz answers. */
+  restartApiServer(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -103,7 +105,7 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
     writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
     mkdirSync(join(dir, 'certs'));
 
-    const api = start('kube-apiserver', join(bin, 'kube-apiserver'), [
+    const apiArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`, '--insecure-port=0',
       `--cert-dir=${join(dir, 'certs')}`,
@@ -116,22 +118,38 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       '--disable-admission-plugins=ServiceAccount',
       `--audit-policy-file=${join(dir, 'audit-policy.json')}`, `--audit-log-path=${join(dir, 'audit.log')}`,
       '--logtostderr', '--v=0',
-    ]);
+    ];
+    let api = start('kube-apiserver', join(bin, 'kube-apiserver'), apiArgs);
     const server = `https://127.0.0.1:${apiPort}`;
-    const deadline = Date.now() + 60_000;
     let ca = '';
-    for (;;) {
-      if (api.exitCode !== null) throw new Error(`kube-apiserver exited with ${api.exitCode}: ${logs.get('kube-apiserver')}`);
-      try {
-        ca ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
-        const r = await call(server, ca, adminToken, 'GET', '/readyz');
-        if (r.status === 200) break;
-      } catch {
-        // not listening yet
+    const untilReady = async () => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (api.exitCode !== null) throw new Error(`kube-apiserver exited with ${api.exitCode}: ${logs.get('kube-apiserver')}`);
+        try {
+          ca ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
+          const r = await call(server, ca, adminToken, 'GET', '/readyz');
+          if (r.status === 200) return;
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > deadline) throw new Error(`kube-apiserver not ready within 60s: ${logs.get('kube-apiserver')}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-      if (Date.now() > deadline) throw new Error(`kube-apiserver not ready within 60s: ${logs.get('kube-apiserver')}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    };
+    await untilReady();
+    const restartApiServer = async (downMs: number) => {
+      const exited = new Promise((r) => api.once('exit', r));
+      api.kill('SIGKILL');
+      await exited;
+      children.splice(children.indexOf(api), 1);
+      await new Promise((r) => setTimeout(r, downMs));
+      api = start('kube-apiserver', join(bin, 'kube-apiserver'), apiArgs);
+      // kube-controller-manager must stay after the API server in `children` (stop() goes in reverse).
+      children.splice(children.indexOf(api), 1);
+      children.splice(1, 0, api);
+      await untilReady();
+    };
 
     const caData = Buffer.from(ca).toString('base64');
     const kubeconfig = join(dir, 'kubeconfig');
@@ -194,6 +212,7 @@ export async function startKubeControlPlane(): Promise<KubeControlPlane> {
       request: (method, path, body) => call(server, ca, adminToken, method, path, body),
       kubectl,
       apply: (manifest, namespace = 'default') => void kubectl(['apply', '-n', namespace, '-f', '-'], manifest),
+      restartApiServer,
       stop,
     };
   } catch (e) {

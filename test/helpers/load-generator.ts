@@ -32,6 +32,8 @@ export interface LoadOptions {
    * revisions each session met. Default: no cookies.
    */
   sessionLength?: number;
+  /** With `sessionLength`: `false` drops the cookies answers set (a control group of clients that never come back pinned). Default true. */
+  keepCookies?: boolean;
 }
 
 /** One cookie-keeping session of a client: when it ran (performance.now()) and the revisions it met, in order. */
@@ -185,7 +187,7 @@ export function startLoad(opts: LoadOptions): LoadRun {
         const rev = revisionOf({ status: res.statusCode, headers: res.headers, body }) ?? UNKNOWN;
         record((c) => c.response(res.statusCode, rev, latency));
         if (session) {
-          const set = res.headers['set-cookie'];
+          const set = opts.keepCookies === false ? undefined : res.headers['set-cookie'];
           const first = Array.isArray(set) ? set[0] : set;
           if (first) cookie = first.split(';')[0].trim();
           session.requests++;

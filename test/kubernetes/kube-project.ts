@@ -68,8 +68,11 @@ export function installRouteCrds(cp: KubeControlPlane): void {
 
 export interface KubeSuite {
   cp: KubeControlPlane;
-  /** A fresh namespace with the app's manifests applied and its pods ready. */
-  namespace(opts?: { replicas?: number; routes?: boolean }): Promise<string>;
+  /**
+   * A fresh namespace with the app's manifests applied and its pods ready. `selectAll`: the
+   * Deployment's and the Service's selectors leave out zdd.dev/revision (rolling in place).
+   */
+  namespace(opts?: { replicas?: number; routes?: boolean; selectAll?: boolean }): Promise<string>;
   /** A project directory whose deploy.config.ts targets `namespace` with the given router. */
   project(namespace: string, router: string, extra?: string, state?: string): string;
   zdd(dir: string, args: string[], opts?: { fastClock?: boolean; timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
@@ -103,7 +106,8 @@ export function useKubeSuite(opts: { crds?: boolean } = {}): KubeSuite {
     async namespace(opts = {}) {
       const ns = `t${++n}-${Math.random().toString(36).slice(2, 7)}`;
       cp.kubectl(['create', 'namespace', ns]);
-      cp.apply(appManifests(opts.replicas ?? 2, opts.routes ?? true), ns);
+      const manifests = appManifests(opts.replicas ?? 2, opts.routes ?? true);
+      cp.apply(opts.selectAll ? manifests.replace(/selector: \{ (matchLabels: \{ )?app: web, zdd\.dev\/revision: v1 \}/g, (_m, ml) => `selector: { ${ml ?? ''}app: web }`) : manifests, ns);
       kubelets.push(startKubeletStandIn(cp, { namespace: ns, intervalMs: 150 }));
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {

@@ -115,6 +115,19 @@ subjects: [{ kind: User, name: limited }]
     await expectUnchanged(ns);
   });
 
+  it('rolling in place refused before any change when the Deployment\'s selector holds zdd.dev/revision (the label a roll changes)', async () => {
+    const ns = await k.namespace({ routes: false });
+    // The Service selects every pod (rolling in place), but the Deployment's selector keeps the revision label.
+    k.cp.kubectl(['patch', 'service', 'web', '-n', ns, '--type=json', '-p', '[{"op":"remove","path":"/spec/selector/zdd.dev~1revision"}]']);
+    const dir = k.project(ns, SERVICE);
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling']);
+    expect(r.code, failed(r)).toBe(5);
+    expect(r.stderr + r.stdout).toMatch(/Deployment "web" has zdd\.dev\/revision in its selector, but Service "web" selects all its pods/);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.metadata.annotations?.['zdd.dev/previous-template']).toBeUndefined();
+  });
+
   it('the minimal Role in docs/kubernetes.md is enough for a canary with state in the cluster', async () => {
     installRouteCrds(k.cp);
     const ns = await k.namespace();
@@ -129,5 +142,30 @@ subjects: [{ kind: User, name: limited }]
     expect(r.code, failed(r)).toBe(0);
     const back = await k.zdd(dir, ['rollback']);
     expect(back.code, failed(back)).toBe(0);
+  });
+
+  it('RBAC revoked mid-canary: exit 4 naming what is where (weights as last verified, the forbidden call) and the fix', async () => {
+    installRouteCrds(k.cp);
+    const ns = await k.namespace();
+    const docs = readFileSync(join(import.meta.dirname, '../../docs/kubernetes.md'), 'utf8');
+    const role = docs.slice(docs.indexOf('## RBAC: the minimal Role')).match(/```yaml\n([\s\S]*?)```/)![1]
+      .replaceAll('namespace: web', `namespace: ${ns}`)
+      .replace(/subjects: .*/, 'subjects: [{ kind: User, name: limited }]');
+    k.cp.apply(role, ns);
+    const dir = k.project(ns, ISTIO);
+    withKubeconfig(dir, kubeconfigWith(dir, (c) => (c['current-context'] = 'limited')));
+    const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
+    await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
+    k.cp.kubectl(['delete', 'rolebinding', 'zdd', '-n', ns]);
+    const r = await deploy.done;
+    expect(r.code, failed(r)).toBe(4);
+    const out = r.stdout + r.stderr;
+    const vs = await k.get(ns, '/apis/networking.istio.io/v1beta1/namespaces/NS/virtualservices/web');
+    const weights = Object.fromEntries(vs.spec.http.find((h: any) => h.name === 'primary').route.map((d: any) => [d.destination.host, d.weight]));
+    // What is where: the route as zdd last read it back, the call RBAC refused, and the Role to restore.
+    expect(out).toMatch(new RegExp(`last verified traffic: stable v1 ${weights.web}% \\| candidate v2 ${weights['web-v2']}%`));
+    expect(out).toMatch(/forbids user "limited" to \w+ \S+ .*in namespace t\d+-\w+ \(403 Forbidden\)/);
+    expect(out).toMatch(/a Role bound to "limited" must grant it \(docs\/kubernetes.md, "RBAC: the minimal Role"\)/);
+    expect(out).toMatch(/zdd rollback/);
   });
 });

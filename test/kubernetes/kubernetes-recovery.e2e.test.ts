@@ -58,6 +58,24 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: recovery, state in the
     console.log(`kill -9 mid-canary: zdd rollback from another directory → route read back at stable 100% after ${readBackMs} ms (whole command ${Date.now() - started} ms)`);
   });
 
+  it('the API server killed and restarted mid-canary: zdd rides it out (retries within its budget) and finishes on the candidate', async () => {
+    const ns = await k.namespace();
+    const dir = k.project(ns, ISTIO);
+    const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'canary', '--json']);
+    await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
+    const down = Date.now();
+    await k.cp.restartApiServer(1000);
+    const up = Date.now();
+    const r = await deploy.done;
+    expect(r.code, failed(r)).toBe(0);
+    const evs = events(r.stdout);
+    // The deploy was still running while the API server was away, and went on after it came back.
+    expect(Date.parse(evs.find((e) => e.type === 'done')!.time)).toBeGreaterThan(up);
+    expect(evs.filter((e) => e.type === 'traffic').map((e) => e.byRevision.v2)).toEqual([10, 50, 100]);
+    expect(await primaryWeights(ns)).toEqual({ 'web-v2': 100 });
+    console.log(`API server down ${up - down} ms mid-canary (restart included): the deploy finished ${Date.parse(evs.find((e) => e.type === 'done')!.time) - up} ms after it was back`);
+  });
+
   it('the Lease lock is compare-and-swap: one of two acquirers wins, a lock released by force fails the old holder\'s heartbeat', async () => {
     const ns = await k.namespace({ routes: false });
     const access = { kubeconfig: k.cp.kubeconfig, namespace: ns };

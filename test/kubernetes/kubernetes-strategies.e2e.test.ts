@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ZDD_BIN } from '../cli/cli-harness.js';
@@ -120,4 +121,99 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
       expect(await deployments(ns)).toEqual({ web: 3 });
     });
   }
+
+  // Router `service` whose Service selects every pod of the Deployment: the roll goes through the
+  // Deployment's own RollingUpdate, paused between batches while zdd's checks run.
+  const rollingInPlace = (ns: string, extra: string) => {
+    const dir = k.project(ns, "{ type: 'service', service: 'web' }", extra);
+    const config = join(dir, 'deploy.config.ts');
+    writeFileSync(config, readFileSync(config, 'utf8').replace("health: { timeout: '40s' },\n", '').replace('strategies: {', "strategies: {\n    rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0, pause: '1m' },"));
+    return dir;
+  };
+  const podsOf = async (ns: string, revision: string) =>
+    (await k.get(ns, `/api/v1/namespaces/NS/pods?labelSelector=${encodeURIComponent(`app=web,zdd.dev/revision=${revision}`)}`)).items.filter((p: any) => !p.metadata.deletionTimestamp);
+
+  it('rolling in place on router service: the Deployment rolls batch by batch, held (paused) while the analysis runs, ending with every replica on the new template', async () => {
+    const ns = await k.namespace({ replicas: 3, selectAll: true });
+    // Between batches the analysis sees the rollout held: paused, the new ReplicaSet at the batch's size.
+    // The kubelet stand-in readies pods within 150 ms, so a pause may land after the controller
+    // started the next pod: at most maxSurge (1) more, as docs/kubernetes.md says.
+    const held = `seen=$(kubectl --kubeconfig ${k.cp.kubeconfig} -n ${ns} get deployment web -o jsonpath='{.spec.paused} {.status.updatedReplicas}'); echo "seen $seen at weight $ZDD_WEIGHT" >&2; set -- $seen; want=$(( ZDD_WEIGHT < 50 ? 1 : 2 )); test "$1" = true && test "$2" -ge "$want" && test "$2" -le $(( want + 1 ))`;
+    const dir = rollingInPlace(ns, `health: { timeout: '40s' },\n  gates: { analysis: { checks: [{ type: 'command', run: ${JSON.stringify(held)} }] } },`);
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const evs = events(r.stdout);
+    expect(evs.filter((e) => e.type === 'traffic').map((e) => live(e.byRevision))).toEqual([{ v1: 67, v2: 33 }, { v1: 33, v2: 67 }, { v2: 100 }]);
+    const analysis = evs.filter((e) => e.type === 'check' && e.result.gate === 'analysis');
+    expect(analysis.length).toBeGreaterThanOrEqual(2);
+    expect(analysis.every((e) => e.result.verdict === 'pass')).toBe(true);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v2');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(JSON.parse(web.metadata.annotations['zdd.dev/previous-template']).spec.containers[0].image).toBe('example.com/web:v1');
+    // One Deployment throughout: no copy was made; the Service's selector is the user's, untouched.
+    expect(await deployments(ns)).toEqual({ web: 3 });
+    expect(await selector(ns, 'web')).toEqual({ app: web.spec.selector.matchLabels.app });
+    expect(await podsOf(ns, 'v1')).toEqual([]);
+    expect(await podsOf(ns, 'v2')).toHaveLength(3);
+  });
+
+  it('rolling in place with a never-ready candidate: a failed health gate naming the pods, the previous template written back and available again', async () => {
+    const ns = await k.namespace({ replicas: 3, selectAll: true });
+    const dir = rollingInPlace(ns, "health: { timeout: '8s' },");
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--image', 'example.com/web:never-ready', '--strategy', 'rolling', '--json']);
+    expect(r.code, failed(r)).toBe(1);
+    const evs = events(r.stdout);
+    expect(evs.find((e) => e.type === 'done')?.message).toMatch(/Deployment web \(revision v2\): not ready within 8s.*Pods: web-\S+ Running, not ready \(ContainersNotReady/s);
+    const traffic = evs.filter((e) => e.type === 'traffic');
+    expect(live(traffic.at(-1)!.byRevision)).toEqual({ v1: 100 });
+    expect(traffic.at(-1)!.verified).toBe(true);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(await deployments(ns)).toEqual({ web: 3 });
+    expect(await podsOf(ns, 'v2')).toEqual([]);
+  });
+
+  it('rolling in place, zdd killed (-9) between batches: `zdd rollback` from another directory writes the previous template back', async () => {
+    const ns = await k.namespace({ replicas: 3, selectAll: true });
+    const dir = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const deploy = k.start(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling', '--json']);
+    await deploy.waitFor(/"type":"traffic".*"verified":true/, 90_000);
+    deploy.child.kill('SIGKILL');
+    await deploy.done;
+    const mid = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(mid.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+
+    const elsewhere = mkdtempSync(join(tmpdir(), 'zdd-kube-elsewhere-'));
+    writeFileSync(join(elsewhere, 'deploy.config.ts'), readFileSync(join(dir, 'deploy.config.ts'), 'utf8'));
+    // The record in the cluster names the stable template (revision and image).
+    const status = await k.zdd(elsewhere, ['status', '--json']);
+    expect(status.stdout).toMatch(/example\.com\/web:v1/);
+    const started = Date.now();
+    const r = await k.zdd(elsewhere, ['rollback', '--json'], { fastClock: false });
+    expect(r.code, failed(r)).toBe(0);
+    console.log(`rolling in place, kill -9 between batches: zdd rollback (previous template written back, Deployment available on it, read back) took ${Date.now() - started} ms`);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(await podsOf(ns, 'v2')).toEqual([]);
+    rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {
+    const ns = await k.namespace({ replicas: 1 });
+    const dir = rollingInPlace(ns, '');
+    const r = await k.zdd(dir, ['deploy', '--revision', 'v2', '--strategy', 'rolling']);
+    expect(r.code, failed(r)).toBe(2);
+    expect(r.stderr + r.stdout).toMatch(/needs weightedTraffic .* or a platform that rolls in place/);
+    expect(await deployments(ns)).toEqual({ web: 1 });
+  });
 });

@@ -129,8 +129,11 @@ describe('rolling plan', () => {
     expect(weights.at(-1)).toBe(100);
   });
 
-  it('needs batches and weighted traffic', () => {
-    expect(rolling.requires).toEqual(['batches', 'weightedTraffic']);
+  it('needs batches, and weighted traffic or a platform that rolls in place', () => {
+    expect(rolling.requires).toEqual(['batches']);
+    const caps = { ...ALL_CAPABILITIES, weightedTraffic: false };
+    expect(rolling.validate!(undefined, { replicas: 3, capabilities: caps }).map((i) => i.message)).toEqual([expect.stringMatching(/needs weightedTraffic .* or a platform that rolls in place/)]);
+    expect(rolling.validate!(undefined, { replicas: 3, capabilities: { ...caps, rollsInPlace: true } })).toEqual([]);
   });
 });
 

@@ -73,6 +73,8 @@ export interface ServerCounters {
   /** Current sessions (requests in flight or connections held) on the server. */
   current: number;
   status: string;
+  /** The value of the backend's persistence cookie that pins a client to this server ('' when none). */
+  cookie: string;
 }
 
 /** Parse `show stat` CSV: server rows only. */
@@ -93,7 +95,20 @@ export function parseStat(text: string): ServerCounters[] {
       errors5xx: num(f, 'hrsp_5xx'),
       current: num(f, 'scur'),
       status: f[idx('status')],
+      cookie: f[idx('cookie')] ?? '',
     }));
+}
+
+/** The name of the cookie a backend pins clients with (`cookie <name> insert …`), from its `show stat` row; undefined when it pins no one. */
+export function persistenceCookie(text: string, backend: string): string | undefined {
+  const lines = text.split('\n').filter((l) => l.trim());
+  const head = lines[0]?.replace(/^#\s*/, '').split(',') ?? [];
+  const row = lines
+    .slice(1)
+    .map((l) => l.split(','))
+    .find((f) => f[head.indexOf('pxname')] === backend && f[head.indexOf('svname')] === 'BACKEND');
+  const name = row?.[head.indexOf('cookie')];
+  return name ? name : undefined;
 }
 
 /** `show info` as name → value. */

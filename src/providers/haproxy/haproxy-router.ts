@@ -5,7 +5,7 @@ import { ProviderError, TrafficMismatchError, errorMessage } from '../../core/er
 import type { EventSink } from '../../core/events.js';
 import type { AnswerTag, RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core/provider.js';
 import { differingRevisions, formatWeights, nonZero } from '../../core/weights.js';
-import { draining, effectiveWeight, inMaintenance, majorMinor, parseInfo, parseMap, parseServersState, parseStat, type ServerCounters, type ServerState } from './haproxy-answers.js';
+import { draining, effectiveWeight, inMaintenance, majorMinor, parseInfo, parseMap, parseServersState, parseStat, persistenceCookie, type ServerCounters, type ServerState } from './haproxy-answers.js';
 import { RuntimeApi, RuntimeApiCommandError } from './runtime-api.js';
 import { HAPROXY_DEFAULTS, type HaproxyRouterConfig } from './schema.js';
 import { percentsOf, spreadWeights } from './weight-spread.js';
@@ -16,6 +16,12 @@ export const MIN_HAPROXY: [number, number] = [2, 0];
 const DRAIN_POLL_MS = 50;
 /** Counter snapshots older than this are dropped (windows are seconds to minutes). */
 const HISTORY_MS = 30 * 60_000;
+/**
+ * An observed-split probe counts as running until this long after its last answer: counter
+ * snapshots taken meanwhile are not kept as window boundaries (an answer HAProxy counted just
+ * before the snapshot but zdd received just after would be taken out of the wrong window).
+ */
+const PROBE_QUIET_MS = 1_000;
 
 /** Which instances each revision has: asked of the platform the router fronts, never cached. */
 export interface InstanceDirectory {
@@ -40,7 +46,16 @@ interface Slot extends ServerState {
 interface CounterSnapshot {
   at: number;
   pid: string;
-  servers: Map<string, { revision?: string; responses: number; errors: number; test: boolean }>;
+  /** By `backend/server`: the revision whose instance the server's address is (in maintenance too), and its cumulative counters. */
+  servers: Map<string, { address: string; revision?: string; inMaintenance: boolean; responses: number; errors: number; test: boolean }>;
+}
+
+/** One answer the observed-split probe got, by the server HAProxy named in it. */
+interface ProbeAnswer {
+  at: number;
+  /** `backend/server` */
+  server: string;
+  error: boolean;
 }
 
 /** `http://web1.internal:8081/` → `10.0.0.5:8081`: HAProxy's `set server … addr` takes an IP, and reports one. */
@@ -75,19 +90,30 @@ export class HaproxyRouter implements TrafficRouter {
   };
   /**
    * Each answer names its server slot when the backend says `http-response set-header x-zdd-server %s`
-   * (docs/haproxy.md); which revision a slot holds is read when the probe runs.
+   * (docs/haproxy.md); which revision a slot holds is read when the probe runs. HAProxy's counters
+   * cannot tell the probe's requests from clients', so the lookup also notes each answer, by
+   * server, and `trafficSample` takes them out again (the local router leaves them out itself).
    */
   readonly answerTag: AnswerTag = {
     header: 'x-zdd-server',
     mapping: async () => {
+      this.lastProbeAt = this.deps.clock.now();
       const { slots } = await this.readBackend(this.cfg.backend);
       const byName = new Map(slots.map((s) => [s.name, s.revision]));
-      return (value: string) => byName.get(value);
+      return (value: string, status: number) => {
+        this.noteProbeAnswer(value, status);
+        return byName.get(value);
+      };
     },
   };
   private readonly prefix: string;
   private readonly test?: { map: string; backend: string; header: string; value: string };
   private readonly history: CounterSnapshot[] = [];
+  /** The observed-split probe's answers (this process sent them), kept as long as the counter history. */
+  private readonly probeAnswers: ProbeAnswer[] = [];
+  private lastProbeAt?: number;
+  /** Sticky sessions declared in the config: preflight checks that the backend pins clients by cookie. */
+  private readonly sticky?: { cookie: string };
   /** What this process last wrote, put back by the reload watch if HAProxy loses it. */
   private written?: { weights: WeightMap; testRoute: string | null | undefined };
   private pid?: string;
@@ -104,6 +130,7 @@ export class HaproxyRouter implements TrafficRouter {
     this.api = deps.api ?? new RuntimeApi(cfg.runtimeApi, cfg.timeout ?? HAPROXY_DEFAULTS.timeoutMs);
     this.prefix = cfg.slots ?? HAPROXY_DEFAULTS.slots;
     if (cfg.testRoute) this.test = { header: HAPROXY_DEFAULTS.header, value: HAPROXY_DEFAULTS.value, ...cfg.testRoute };
+    if (cfg.sticky) this.sticky = { cookie: (typeof cfg.sticky === 'object' ? cfg.sticky.cookie : undefined) ?? HAPROXY_DEFAULTS.stickyCookie };
     this.capabilities = { weights: { granularity: 1 }, instantSwitch: true, headerRoute: this.test !== undefined, testListener: false, trafficSample: true, mirror: false } as const;
   }
 
@@ -151,6 +178,7 @@ export class HaproxyRouter implements TrafficRouter {
       });
     }
     await this.checkBackend(this.cfg.backend, 'provider.router.backend');
+    if (this.sticky) await this.checkPins(this.cfg.backend, this.sticky.cookie);
     if (this.test) {
       await this.checkBackend(this.test.backend, 'provider.router.testRoute.backend');
       const maps = await this.api.ask('show map');
@@ -177,6 +205,27 @@ export class HaproxyRouter implements TrafficRouter {
     }
   }
 
+  /**
+   * Sticky sessions need the backend to pin each client to its server by a cookie whose value
+   * follows the server's address (`dynamic`): a cookie fixed per slot would pin clients to the
+   * slot, whatever instance zdd points it at next. `option redispatch` cannot be read over the
+   * Runtime API; the docs list it with the rest.
+   */
+  private async checkPins(backend: string, cookie: string): Promise<void> {
+    const stat = await this.api.ask(`show stat ${backend} 6 -1`);
+    const lines = `\`cookie ${cookie} insert indirect nocache dynamic\`, \`dynamic-cookie-key <a secret>\` and \`option redispatch\``;
+    const name = persistenceCookie(stat, backend);
+    const warn = (message: string) => this.deps.events.emit({ type: 'warn', message: `${message} (docs/haproxy.md, section 5)` });
+    if (!name) return warn(`provider.router.sticky is on, but backend "${backend}" pins no client to a server: add ${lines} to backend ${backend} and reload HAProxy. Until then clients go by weight at every request`);
+    if (name !== cookie) return warn(`provider.router.sticky expects cookie "${cookie}", but backend "${backend}" pins clients with cookie "${name}": set provider.router.sticky.cookie to "${name}", or rename it in haproxy.cfg`);
+    const slots = parseStat(stat).filter((c) => this.isSlot(c));
+    const addresses = new Set(slots.map((c) => c.address));
+    const cookies = new Set(slots.map((c) => c.cookie));
+    if (cookies.has('') || cookies.size < addresses.size) {
+      warn(`Backend "${backend}" gives zdd's slots ${cookies.has('') ? 'no cookie value' : 'the same cookie value at different addresses'}: a client is pinned to a slot rather than to an instance. Add \`dynamic\` to its \`cookie\` line and a \`dynamic-cookie-key\`, and take \`cookie\` off the server-template line`);
+    }
+  }
+
   private async checkedSlots(backend: string, path: string): Promise<ServerState[]> {
     const answer = await this.api.ask(`show servers state ${backend}`);
     if (/can't find backend|no such backend/i.test(answer)) {
@@ -198,7 +247,10 @@ export class HaproxyRouter implements TrafficRouter {
   /**
    * Point free slots at each revision's healthy instances, then give each revision's servers
    * weights that make its share exact: raised weights first, lowered ones after, so that the
-   * backend never has all its weight at 0 in between.
+   * backend never has all its weight at 0 in between. Last, the servers of revisions at 0% go to
+   * maintenance: HAProxy keeps sending clients it pinned (a `cookie`, a stick table) to a server at
+   * weight 0 or in `drain`, but not to one in maintenance; those clients go by weight at their next
+   * request (option redispatch), while requests in flight on the server finish.
    */
   setWeights(weights: WeightMap): Promise<void> {
     return this.serial(() => this.writeWeights(weights));
@@ -255,10 +307,12 @@ export class HaproxyRouter implements TrafficRouter {
       throw new ProviderError(`Cannot spread ${formatWeights(weights)} over backend "${this.cfg.backend}": ${errorMessage(e)}`);
     }
     const current = new Map(slots.map((s) => [s.name, effectiveWeight(s)]));
-    const changes = [...spread].filter(([name, w]) => current.get(name) !== w);
+    const released = new Set(Object.entries(serversOf).flatMap(([rev, names]) => (percents[rev] === 0 ? names : [])));
+    const changes = [...spread].filter(([name, w]) => current.get(name) !== w && !released.has(name));
     const up = changes.filter(([name, w]) => w > (current.get(name) ?? 0));
     const down = changes.filter(([name, w]) => w <= (current.get(name) ?? 0));
     for (const [name, w] of [...up, ...down]) commands.push(`set weight ${this.cfg.backend}/${name} ${w}`);
+    for (const name of released) commands.push(`set weight ${this.cfg.backend}/${name} 0`, `set server ${this.cfg.backend}/${name} state maint`);
     // Last, slots of zdd that point at no instance the platform knows (gone, or never ours) are freed.
     for (const s of slots) {
       if (stray(s) && !reused.has(s.name)) commands.push(`set server ${this.cfg.backend}/${s.name} state maint`);
@@ -333,55 +387,77 @@ export class HaproxyRouter implements TrafficRouter {
 
   /**
    * Request and error counts per revision over about the last `windowMs`, from HAProxy's own
-   * counters (`show stat`), differenced against the snapshot taken closest to the window's start.
+   * counters (`show stat`): summed over the snapshots since the one closest to the window's start,
+   * each server's increase going to the revision whose instance it pointed at, and less the
+   * observed-split probe's own answers on it (HAProxy counts those like any client's).
    * Test-route requests are counted apart. Latency samples are not available from HAProxy.
    */
   async trafficSample(revisionIds: string[], windowMs: number): Promise<RevisionTrafficSample[]> {
     this.throwWatchFailure();
-    const now = await this.recordCounters();
+    // Kept as a boundary even while a probe may run: the engine never samples during its own probe.
+    const now = await this.recordCounters(true);
     const from = now.at - windowMs;
-    const base = [...this.history].reverse().find((s) => s.at <= from && s !== now) ?? this.history.find((s) => s !== now);
-    const out = new Map<string, RevisionTrafficSample>(revisionIds.map((id) => [id, { revision: id, requests: 0, errors: 0, testRouteRequests: 0 }]));
-    for (const [key, c] of now.servers) {
-      if (!c.revision || !out.has(c.revision)) continue;
-      const b = base && base.pid === now.pid ? base.servers.get(key) : undefined;
-      // A slot that changed revision, or counters that went back (a reload), count from zero.
-      const same = b && b.revision === c.revision && b.responses <= c.responses;
-      const requests = c.responses - (same ? b.responses : 0);
-      const errors = c.errors - (same ? b.errors : 0);
-      const s = out.get(c.revision)!;
-      if (c.test) s.testRouteRequests! += requests;
-      else {
-        s.requests += requests;
-        s.errors += errors;
+    let first = this.history.findLastIndex((s) => s.at <= from && s !== now);
+    if (first < 0) first = 0;
+    const span = this.history.slice(first);
+    const totals = new Map<string, { requests: number; errors: number; test: number }>(revisionIds.map((id) => [id, { requests: 0, errors: 0, test: 0 }]));
+    for (let i = 1; i < span.length; i++) {
+      const [a, b] = [span[i - 1], span[i]];
+      const probes = this.probeAnswers.filter((p) => p.at > a.at && p.at <= b.at);
+      for (const [key, cb] of b.servers) {
+        const ca = a.servers.get(key);
+        // A new HAProxy process (a reload) counts from zero; so does a server HAProxy did not have before.
+        const fresh = !ca || a.pid !== b.pid || cb.responses < ca.responses;
+        let revision: string | undefined;
+        if (fresh) revision = cb.revision;
+        else if (ca.address === cb.address) revision = ca.revision ?? cb.revision;
+        // Pointed at another instance in between: its increase is the new revision's only if it took no requests before.
+        else revision = ca.inMaintenance ? cb.revision : undefined;
+        const t = revision ? totals.get(revision) : undefined;
+        if (!t) continue;
+        const mine = probes.filter((p) => p.server === key);
+        const requests = cb.responses - (fresh ? 0 : ca.responses) - mine.length;
+        const errors = cb.errors - (fresh ? 0 : ca.errors) - mine.filter((p) => p.error).length;
+        if (cb.test) t.test += requests;
+        else {
+          t.requests += requests;
+          t.errors += errors;
+        }
       }
     }
-    return [...out.values()];
+    return [...totals].map(([revision, t]) => {
+      const requests = Math.max(0, t.requests);
+      return { revision, requests, errors: Math.min(requests, Math.max(0, t.errors)), testRouteRequests: Math.max(0, t.test) };
+    });
   }
 
   /**
    * Take an instance out of routing before its process stops: its slot goes to `drain` (no new
    * requests; the revision's share is spread over its other servers in the same session), then to
-   * `maint` once its requests finished or `drainMs` ran out.
+   * `maint` once its requests finished or `drainMs` ran out. A slot already in maintenance at the
+   * instance's address (its revision went to 0%) is waited for too: its last requests may still run.
    */
   drainInstances(urls: string[], drainMs: number): Promise<void> {
     return this.serial(async () => {
       const addrs = new Set(await Promise.all(urls.map(resolveHostPort)));
       const backends = [this.cfg.backend, ...(this.test ? [this.test.backend] : [])];
       const targets: { backend: string; name: string }[] = [];
+      const parked: { backend: string; name: string }[] = [];
       for (const backend of backends) {
         const { slots } = await this.readBackend(backend);
-        for (const s of slots) if (this.isSlot(s) && !inMaintenance(s) && addrs.has(s.address)) targets.push({ backend, name: s.name });
+        for (const s of slots) if (this.isSlot(s) && addrs.has(s.address)) (inMaintenance(s) ? parked : targets).push({ backend, name: s.name });
       }
-      if (targets.length === 0) return;
-      await this.run(targets.map((t) => `set server ${t.backend}/${t.name} state drain`), true);
-      // The revision keeps its share on its remaining servers.
-      if (this.written) await this.writeWeights(this.written.weights).catch(() => undefined);
-      else await this.respreadFromLive();
+      if (targets.length === 0 && parked.length === 0) return;
+      if (targets.length > 0) {
+        await this.run(targets.map((t) => `set server ${t.backend}/${t.name} state drain`), true);
+        // The revision keeps its share on its remaining servers.
+        if (this.written) await this.writeWeights(this.written.weights).catch(() => undefined);
+        else await this.respreadFromLive();
+      }
       const deadline = this.deps.clock.now() + drainMs;
       for (;;) {
         const counters = await this.readCounters();
-        const busy = targets.filter((t) => (counters.find((c) => c.backend === t.backend && c.name === t.name)?.current ?? 0) > 0);
+        const busy = [...targets, ...parked].filter((t) => (counters.find((c) => c.backend === t.backend && c.name === t.name)?.current ?? 0) > 0);
         if (busy.length === 0) break;
         if (this.deps.clock.now() >= deadline) {
           this.deps.events.emit({ type: 'warn', message: `Drain time (${drainMs}ms) ran out with requests still in flight on HAProxy server${busy.length === 1 ? '' : 's'} ${busy.map((t) => `${t.backend}/${t.name}`).join(', ')}; stopping anyway` });
@@ -455,20 +531,48 @@ export class HaproxyRouter implements TrafficRouter {
     return (await Promise.all(backends.map(async (b) => parseStat(await this.api.ask(`show stat ${b} 4 -1`))))).flat();
   }
 
-  private async recordCounters(): Promise<CounterSnapshot> {
+  /**
+   * A snapshot of every server's counters, with the revision whose instance each points at. It is
+   * kept in the history (as a possible window boundary) unless an observed-split probe may be
+   * running, or `keep` says it is a boundary anyway.
+   */
+  private async recordCounters(keep = false): Promise<CounterSnapshot> {
     const backends = [this.cfg.backend, ...(this.test ? [this.test.backend] : [])];
     const [info, counters] = await Promise.all([this.api.ask('show info'), this.readCounters()]);
-    this.notePid(parseInfo(info)['Pid'] ?? '?');
-    const directory = (await Promise.all(backends.map((b) => this.readBackend(b)))).flatMap((r) => r.slots);
-    const snap: CounterSnapshot = { at: this.deps.clock.now(), pid: parseInfo(info)['Pid'] ?? '?', servers: new Map() };
-    for (const c of counters) {
-      if (!backends.includes(c.backend)) continue;
-      const slot = directory.find((s) => s.name === c.name && s.address === c.address);
-      snap.servers.set(`${c.backend}/${c.name}`, { revision: slot?.revision, responses: c.responses, errors: c.errors5xx, test: c.backend !== this.cfg.backend });
+    const pid = parseInfo(info)['Pid'] ?? '?';
+    this.notePid(pid);
+    const { slots, urls } = await this.readBackend(this.cfg.backend);
+    // By address, not by the slot's state: a slot just put in maintenance still finishes its revision's requests.
+    const owner = new Map<string, string>();
+    for (const [rev, list] of urls) for (const u of list) owner.set(u, rev);
+    const maintenance = new Set<string>();
+    for (const backend of backends) {
+      const states = backend === this.cfg.backend ? slots : (await this.readBackend(backend)).slots;
+      for (const s of states) if (inMaintenance(s)) maintenance.add(`${backend}/${s.name}`);
     }
-    this.history.push(snap);
-    while (this.history.length > 2 && this.history[0].at < snap.at - HISTORY_MS) this.history.shift();
+    const snap: CounterSnapshot = { at: this.deps.clock.now(), pid, servers: new Map() };
+    for (const c of counters) {
+      if (!backends.includes(c.backend) || !this.isSlot(c)) continue;
+      const key = `${c.backend}/${c.name}`;
+      snap.servers.set(key, { address: c.address, revision: owner.get(c.address), inMaintenance: maintenance.has(key), responses: c.responses, errors: c.errors5xx, test: c.backend !== this.cfg.backend });
+    }
+    if (keep || !this.probeMayRun()) {
+      this.history.push(snap);
+      const horizon = snap.at - HISTORY_MS;
+      while (this.history.length > 2 && this.history[0].at < horizon) this.history.shift();
+      while (this.probeAnswers.length > 0 && this.probeAnswers[0].at < horizon) this.probeAnswers.shift();
+    }
     return snap;
+  }
+
+  private noteProbeAnswer(server: string, status: number): void {
+    const at = this.deps.clock.now();
+    this.lastProbeAt = at;
+    this.probeAnswers.push({ at, server: `${this.cfg.backend}/${server}`, error: status >= 500 });
+  }
+
+  private probeMayRun(): boolean {
+    return this.lastProbeAt !== undefined && this.deps.clock.now() - this.lastProbeAt < PROBE_QUIET_MS;
   }
 
   /**

@@ -10,4 +10,6 @@ export const haproxyInitSnippet = `router: {
       url: 'http://127.0.0.1:80',
       // The header route to the candidate: the map the frontend's use_backend reads, and the backend it selects.
       testRoute: { map: '/etc/haproxy/zdd-test-route.map', backend: 'app_test' },
+      // Sticky sessions: a client stays on the revision that served it during a canary (the cookie lines of docs/haproxy.md, section 5).
+      // sticky: true,
     }`;

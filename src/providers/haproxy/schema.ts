@@ -28,6 +28,22 @@ export const haproxyRouterSchema = z.strictObject({
     })
     .optional()
     .describe('A header route to the candidate before it has weight: zdd adds `<value> <backend>` to the map while the candidate is tested, and removes it after'),
+  sticky: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        cookie: z
+          .string()
+          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be a cookie name (letters, digits, - _ . and a few symbols), got ${show(iss.input)}` })
+          .optional()
+          .describe('Name of the cookie the backend\'s `cookie` line sets (default "zdd-server")'),
+      }),
+    ])
+    .optional()
+    .describe(
+      'Sticky sessions: the backend pins each client to the instance that served it with a cookie (`cookie zdd-server insert indirect nocache dynamic` in haproxy.cfg, docs/haproxy.md); preflight warns when HAProxy does not. ' +
+        'New clients go by weight; clients of a revision that drops to 0% (promote, rollback) move at their next request. Default off',
+    ),
   watchInterval: duration('How often a running deploy looks for an HAProxy reload that lost zdd\'s weights, and writes them again (default 1s)').optional(),
   timeout: duration('Time one Runtime API call may take (default 5s)').optional(),
 });
@@ -39,5 +55,6 @@ export const HAPROXY_DEFAULTS = {
   header: 'X-Canary',
   value: 'always',
   watchIntervalMs: 1_000,
+  stickyCookie: 'zdd-server',
   timeoutMs: 5_000,
 } as const;

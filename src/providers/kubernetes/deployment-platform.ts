@@ -1,6 +1,7 @@
 import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec, RevisionState } from '../../core/provider.js';
+import { InPlaceRoll, previousTemplateOf, rolloutComplete, templateRevisionOf } from './in-place-roll.js';
 import { missing, RESOURCES, type KubeApi, type KubeObject } from './kube-api.js';
 import { MANAGED_BY, REVISION_LABEL, SERVICE_LABEL, type KubernetesProviderConfig } from './schema.js';
 
@@ -17,6 +18,7 @@ export interface DeploymentObject extends KubeObject {
     selector: { matchLabels?: Record<string, string>; [k: string]: unknown };
     template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec: { containers: Container[]; [k: string]: unknown } };
     strategy?: unknown;
+    paused?: boolean;
     progressDeadlineSeconds?: number;
     [k: string]: unknown;
   };
@@ -55,6 +57,10 @@ export class DeploymentPlatform implements Platform {
   private template: DeploymentObject | null = null;
   /** The header that reaches the candidate through the router's test route (set by the provider when its router has one). */
   testHeaders?: Record<string, string>;
+  /** Set when revisions roll in place through the user's Deployment (router `service` selecting all its pods). */
+  readonly inPlace?: InPlaceRoll;
+  /** In a roll in place: the new pods the current batch waits for (undefined: all of them). */
+  private waveTarget?: number;
 
   constructor(
     private readonly api: KubeApi,
@@ -63,7 +69,15 @@ export class DeploymentPlatform implements Platform {
     private readonly clock: Clock,
     /** Weighted routers reach each revision through its own Service, `<base>-<revision>`, created here. */
     private readonly revisionServiceBase?: string,
-  ) {}
+    rollInPlace = false,
+  ) {
+    if (rollInPlace) this.inPlace = new InPlaceRoll(api, config.deployment, config.pollInterval ?? DEFAULT_POLL_INTERVAL_MS);
+  }
+
+  /** The container whose image a revision replaces (undefined: the first). */
+  get containerName(): string | undefined {
+    return this.config.container;
+  }
 
   private get pollMs(): number {
     return this.config.pollInterval ?? DEFAULT_POLL_INTERVAL_MS;
@@ -95,6 +109,7 @@ export class DeploymentPlatform implements Platform {
 
   /** The name of `revisionId`'s Deployment. */
   async deploymentName(revisionId: string): Promise<string> {
+    if (this.inPlace) return this.config.deployment;
     return revisionId === (await this.templateRevision()) ? this.config.deployment : ownName(this.config.deployment, revisionId);
   }
 
@@ -105,6 +120,7 @@ export class DeploymentPlatform implements Platform {
 
   async provision(revision: RevisionSpec, replicas: number): Promise<void> {
     checkRevisionId(revision.id);
+    if (this.inPlace) return this.provisionInPlace(this.inPlace, revision, replicas);
     const name = await this.deploymentName(revision.id);
     if (name === this.config.deployment) {
       await this.setReplicas(name, replicas);
@@ -120,6 +136,15 @@ export class DeploymentPlatform implements Platform {
   }
 
   async scale(revisionId: string, replicas: number, opts: { drainMs: number }): Promise<void> {
+    if (this.inPlace) {
+      const d = await this.inPlace.read();
+      // The old ReplicaSet shrinks as the controller grows the new one: nothing for zdd to write.
+      if (templateRevisionOf(d.spec.template) !== revisionId) return;
+      if (previousTemplateOf(d) && !rolloutComplete(d)) {
+        this.waveTarget = replicas;
+        return this.inPlace.advanceTo(replicas);
+      }
+    }
     const name = await this.deploymentName(revisionId);
     const d = await this.api.get<DeploymentObject>(RESOURCES.deployment, name);
     if (!d) throw missing(RESOURCES.deployment, name, this.api.namespace);
@@ -136,21 +161,29 @@ export class DeploymentPlatform implements Platform {
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
       const d = await this.api.get<DeploymentObject>(RESOURCES.deployment, name);
       if (!d) throw new CheckFailedError(`Deployment ${name} (revision ${revisionId}) is gone`);
-      const want = d.spec.replicas ?? 1;
+      // In place, only the pods of the template's revision count; the old ReplicaSet's are as they were.
+      const onlyRevision = this.inPlace ? revisionId : undefined;
+      if (onlyRevision && templateRevisionOf(d.spec.template) !== revisionId) return;
+      const fullSize = d.spec.replicas ?? 1;
+      const want = onlyRevision ? Math.min(this.waveTarget ?? fullSize, fullSize) : fullSize;
       const st = d.status ?? {};
       const progressing = st.conditions?.find((c) => c.type === 'Progressing');
-      if (
+      if (want < fullSize) {
+        const ready = await this.podProblems(d, onlyRevision);
+        if (ready.ready >= want) return;
+      } else if (
         (st.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
         (st.updatedReplicas ?? 0) >= want &&
         (st.availableReplicas ?? 0) >= want &&
         (st.replicas ?? 0) <= want &&
-        progressing?.status !== 'False'
+        progressing?.status !== 'False' &&
+        !d.spec.paused
       ) {
         return;
       }
       const deadlineExceeded = progressing?.reason === 'ProgressDeadlineExceeded';
       // Pods are read only while waiting (not on the first, usually ready, poll).
-      const pods = round > 0 || deadlineExceeded ? await this.podProblems(d) : { lines: [], crashLooping: false };
+      const pods = round > 0 || deadlineExceeded ? await this.podProblems(d, onlyRevision) : { lines: [], crashLooping: false, ready: 0 };
       if (deadlineExceeded || pods.crashLooping || Date.now() >= deadline) {
         const why = deadlineExceeded ? `ProgressDeadlineExceeded (${progressing?.message ?? 'no progress'})` : pods.crashLooping ? 'a container is crash-looping' : `not ready within ${Math.round(opts.timeoutMs / 1000)}s`;
         throw new CheckFailedError(
@@ -163,6 +196,8 @@ export class DeploymentPlatform implements Platform {
   }
 
   async retire(revisionId: string, opts: { drainMs: number }): Promise<void> {
+    // In place, a revision other than the template's is an old ReplicaSet the controller has emptied.
+    if (this.inPlace && templateRevisionOf((await this.inPlace.read()).spec.template) !== revisionId) return;
     const name = await this.deploymentName(revisionId);
     if (opts.drainMs > 0) await this.clock.sleep(opts.drainMs);
     const d = await this.api.get<DeploymentObject>(RESOURCES.deployment, name);
@@ -244,6 +279,32 @@ export class DeploymentPlatform implements Platform {
     });
   }
 
+  /**
+   * Roll the one Deployment to `revision` (or back to it): its template is written, the rollout runs
+   * until the new ReplicaSet has `replicas` pods, and holds there (paused) unless that is all of them.
+   */
+  private async provisionInPlace(roll: InPlaceRoll, revision: RevisionSpec, replicas: number): Promise<void> {
+    const d = await roll.read();
+    if (templateRevisionOf(d.spec.template) === revision.id && !previousTemplateOf(d)) {
+      this.waveTarget = undefined;
+      return this.setReplicas(this.config.deployment, replicas);
+    }
+    const full = d.spec.replicas ?? 1;
+    this.waveTarget = Math.min(replicas, full);
+    await roll.setTemplate(revision, { batch: this.waveTarget, paused: true, container: this.config.container });
+    await roll.advanceTo(this.waveTarget);
+  }
+
+  /** Before production goes back to (or on to) `revisionId` alone in place: the whole Deployment runs it, rollout finished. */
+  async finishInPlace(revision: RevisionSpec, timeoutMs: number): Promise<void> {
+    const roll = this.inPlace!;
+    const d = await roll.read();
+    if (templateRevisionOf(d.spec.template) !== revision.id) await roll.setTemplate(revision, { batch: d.spec.replicas ?? 1, paused: false, container: this.config.container });
+    else await roll.setPaused(false);
+    this.waveTarget = undefined;
+    await this.waitHealthy(revision.id, { timeoutMs });
+  }
+
   private async setReplicas(name: string, replicas: number): Promise<void> {
     await this.api.update<DeploymentObject>(RESOURCES.deployment, name, (d) => {
       if (d.spec.replicas === replicas) return null;
@@ -262,15 +323,20 @@ export class DeploymentPlatform implements Platform {
   }
 
   /** What is wrong with the revision's pods, in words (conditions, waiting reasons, restarts). */
-  private async podProblems(d: DeploymentObject): Promise<{ lines: string[]; crashLooping: boolean }> {
-    const selector = Object.entries(d.spec.selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  private async podProblems(d: DeploymentObject, revisionId?: string): Promise<{ lines: string[]; crashLooping: boolean; ready: number }> {
+    const labels = { ...d.spec.selector.matchLabels, ...(revisionId ? { [REVISION_LABEL]: revisionId } : {}) };
+    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
     const pods = await this.api.list<PodObject>(RESOURCES.pod, selector);
     const lines: string[] = [];
     let crashLooping = false;
+    let readyPods = 0;
     for (const p of pods) {
       if (p.metadata.deletionTimestamp) continue;
       const ready = p.status?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.status === 'True') continue;
+      if (ready?.status === 'True') {
+        readyPods++;
+        continue;
+      }
       const bits: string[] = [`${p.metadata.name} ${p.status?.phase ?? 'Pending'}`];
       if (ready) bits.push(`not ready${ready.reason ? ` (${ready.reason}${ready.message ? `: ${ready.message}` : ''})` : ''}`);
       for (const c of p.status?.containerStatuses ?? []) {
@@ -281,7 +347,7 @@ export class DeploymentPlatform implements Platform {
       }
       lines.push(bits.join(', '));
     }
-    return { lines: lines.slice(0, 5), crashLooping };
+    return { lines: lines.slice(0, 5), crashLooping, ready: readyPods };
   }
 }
 

@@ -59,6 +59,14 @@ export class KubeConflict extends Error {
 }
 
 const REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * How long a command that has already reached the API server rides out its absence (a restart, a
+ * control-plane upgrade, a failover): connection refused/reset and 503 are retried with backoff
+ * for this long, then reported as unreachable. Before the first answer, unreachable is at once
+ * an error (exit 5, nothing changed). ZDD_KUBE_RETRY_MS overrides it.
+ */
+const RETRY_BUDGET_MS = Number(process.env.ZDD_KUBE_RETRY_MS ?? 60_000);
+const RETRY_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTCONN|EHOSTUNREACH|ENETUNREACH)$/;
 /** A write that keeps meeting a 409 after re-reading: someone is fighting zdd over the object. */
 export const CONFLICT_ATTEMPTS = 5;
 
@@ -221,7 +229,8 @@ export class KubeApi {
       });
     }
     if (status === 403) {
-      return new ProviderError(`Kubernetes forbids user "${this.user}" to ${verb} ${resource}${name ? ` "${name}"` : ''} in namespace ${this.namespace} (403 Forbidden)`, {
+      // The fix is in the message too: in a failed rollback the hint printed is the engine's.
+      return new ProviderError(`Kubernetes forbids user "${this.user}" to ${verb} ${resource}${name ? ` "${name}"` : ''} in namespace ${this.namespace} (403 Forbidden); a Role bound to "${this.user}" must grant it (docs/kubernetes.md, "RBAC: the minimal Role")`, {
         code: 'kube-forbidden',
         hint: `Grant it with a Role in namespace ${this.namespace}: apiGroups ["${res.group}"], resources ["${res.plural}"], verbs ["${verb}"] (docs/kubernetes.md lists the minimal Role). Check with \`kubectl auth can-i ${verb} ${resource} -n ${this.namespace}\`.`,
       });
@@ -229,7 +238,34 @@ export class KubeApi {
     return new ProviderError(`Kubernetes refused to ${verb} ${res.kind} ${name ?? ''} in namespace ${this.namespace}: ${message} (HTTP ${status})`, { code: 'kube-api' });
   }
 
+  /** Whether any answer came from the API server in this command (from then on, its absence is ridden out). */
+  private reached = false;
+
+  /**
+   * One request, retried while the API server is away (after it answered once in this command):
+   * a replace that may have landed before the connection broke is safe to send again, because it
+   * carries the resourceVersion it read (a 409 then means "read again"), and a create answers 409.
+   */
   private async send(method: string, path: string, res: KubeResource, name?: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.sendOnce(method, path, res, name, body);
+        if (r.status === 503 && this.reached && Date.now() - started < RETRY_BUDGET_MS) {
+          await new Promise((done) => setTimeout(done, Math.min(2000, 100 * 2 ** attempt)));
+          continue;
+        }
+        this.reached = true;
+        return r;
+      } catch (e) {
+        const code = (e as { cause?: { code?: string } }).cause?.code ?? '';
+        if (!this.reached || !RETRY_CODES.test(code) || Date.now() - started >= RETRY_BUDGET_MS) throw e;
+        await new Promise((done) => setTimeout(done, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async sendOnce(method: string, path: string, res: KubeResource, name?: string, body?: unknown): Promise<{ status: number; body: unknown }> {
     this.calls++;
     const url = new URL(this.server + path);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -279,7 +315,8 @@ export class KubeApi {
         hint: "The server's certificate is not signed by the kubeconfig's certificate-authority: fix certificate-authority(-data) for this cluster, or check that the server address is the cluster you mean.",
       });
     }
-    return new ProviderError(`The Kubernetes API server ${this.server} is unreachable (${code || (e as Error).message}) while reading ${what}`, {
+    const away = this.reached ? ` (still, after ${Math.round(RETRY_BUDGET_MS / 1000)}s of retries)` : '';
+    return new ProviderError(`The Kubernetes API server ${this.server} is unreachable${away} (${code || (e as Error).message}) while reading ${what}`, {
       cause: e,
       code: 'kube-unreachable',
       hint: 'Check the cluster address in the kubeconfig, the network or VPN, and that the API server is up (`kubectl cluster-info`).',

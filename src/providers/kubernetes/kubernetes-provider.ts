@@ -1,12 +1,12 @@
 import { ProviderError } from '../../core/errors.js';
 import type { DrainFacts, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, TrafficRouter } from '../../core/provider.js';
-import { DeploymentPlatform } from './deployment-platform.js';
+import { DeploymentPlatform, type ServiceObject } from './deployment-platform.js';
 import { podDrainFacts } from './drain-facts.js';
 import { GatewayApiRoute } from './gateway-api-route.js';
 import { IstioRoute } from './istio-route.js';
-import { KubeApi, type KubeAccess } from './kube-api.js';
+import { KubeApi, RESOURCES, type KubeAccess } from './kube-api.js';
 import { kubeAccess } from './cli-options.js';
-import type { KubernetesProviderConfig } from './schema.js';
+import { REVISION_LABEL, type KubernetesProviderConfig } from './schema.js';
 import { ServiceRouter } from './service-router.js';
 import { WeightedRouteRouter } from './weighted-route-router.js';
 
@@ -14,8 +14,26 @@ const DEFAULT_TEST_HEADER = { header: 'x-canary', value: 'always' };
 
 /** Deployments in a namespace, behind a Service selector, an Istio VirtualService or an HTTPRoute. Loaded lazily by the registry. */
 export const kubernetesProvider: ProviderFactory<KubernetesProviderConfig> = {
-  create: async (config, ctx) => new KubernetesProvider(await KubeApi.connect(kubeAccess(config, ctx.options)), config, ctx),
+  create: async (config, ctx) => {
+    const api = await KubeApi.connect(kubeAccess(config, ctx.options));
+    return new KubernetesProvider(api, config, ctx, await rollsInPlace(api, config));
+  },
 };
+
+/**
+ * Router `service` whose Service selects every pod of the Deployment (no zdd.dev/revision key in
+ * its selector): a new revision can only reach production through the Deployment's own rollout.
+ * A Service that is missing or cannot be read reads as "no" here: preflight names the problem
+ * (after the Deployment, which it reads first).
+ */
+async function rollsInPlace(api: KubeApi, config: KubernetesProviderConfig): Promise<boolean> {
+  if (config.router.type !== 'service') return false;
+  const svc = await api.get<ServiceObject>(RESOURCES.service, config.router.service ?? config.deployment).catch((e: unknown) => {
+    if (e instanceof ProviderError) return null;
+    throw e;
+  });
+  return svc !== null && !svc.spec.selector?.[REVISION_LABEL];
+}
 
 export class KubernetesProvider implements Provider {
   readonly name = 'kubernetes';
@@ -24,11 +42,11 @@ export class KubernetesProvider implements Provider {
   readonly platform: DeploymentPlatform;
   readonly router: (ServiceRouter | WeightedRouteRouter) & TrafficRouter;
 
-  constructor(readonly api: KubeApi, config: KubernetesProviderConfig, ctx: ProviderContext) {
+  constructor(readonly api: KubeApi, config: KubernetesProviderConfig, ctx: ProviderContext, inPlace = false) {
     const r = config.router;
     this.pair = { platform: 'kubernetes', router: r.type };
     const base = r.type === 'service' ? undefined : (r.service ?? config.deployment);
-    this.platform = new DeploymentPlatform(api, config, ctx.service, ctx.clock, base);
+    this.platform = new DeploymentPlatform(api, config, ctx.service, ctx.clock, base, inPlace);
     if (r.type === 'service') {
       this.router = new ServiceRouter(api, r, this.platform, config.deployment);
     } else {
@@ -40,7 +58,9 @@ export class KubernetesProvider implements Provider {
     const caps = this.router.capabilities;
     this.capabilities = {
       weightedTraffic: caps.weights !== false,
-      instantSwitch: caps.instantSwitch,
+      // Rolling in place goes through the Deployment's rollout, never in one switch.
+      instantSwitch: caps.instantSwitch && !inPlace,
+      rollsInPlace: inPlace,
       testRoute: caps.headerRoute || (this.router instanceof ServiceRouter && this.router.hasTestRoute),
       batches: this.platform.capabilities.batches,
     };
