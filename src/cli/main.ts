@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_CODE_HELP, ExitCode } from '../core/exit-codes.js';
-import { INIT_PROVIDERS, PROVIDER_MANIFEST } from '../providers/provider-manifest.js';
+import { INIT_PROVIDERS, PROVIDER_MANIFEST, ROUTER_MANIFEST } from '../providers/provider-manifest.js';
 import { version } from './version.js';
 
 /** Global flags every command understands. */
@@ -134,6 +134,7 @@ export function buildProgram(onRun: (load: CommandModule, opts: any, cmd: Comman
     .command('init')
     .description('write a commented deploy.config.ts')
     .addOption(new Option('-p, --provider <name>', 'provider to configure').choices(INIT_PROVIDERS).default('local'))
+    .addOption(new Option('--router <name>', "router in front of the provider's platform (default: the platform's own)").choices(Object.keys(ROUTER_MANIFEST)))
     .option('-o, --output <path>', 'file to write', 'deploy.config.ts')
     .option('-f, --force', 'overwrite an existing file')
     .action(action(() => import('./commands/init-command.js')));

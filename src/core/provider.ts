@@ -27,6 +27,35 @@ export interface ProviderCapabilities {
   rollsInPlace?: boolean;
 }
 
+/**
+ * What a router can do, declared in its registry entry (src/providers/provider-manifest.ts) and
+ * checked before anything changes. A capability a router lacks is `false`, never a missing method.
+ */
+export interface RouterCapabilities {
+  /** Percent weights between revisions, and the smallest step it can set (1 = any whole percent); false: it can only switch. */
+  weights: { granularity: number } | false;
+  /** Move 100% in one call (blue-green, rollback). */
+  instantSwitch: boolean;
+  /** A request header that reaches the candidate before it has weight. */
+  headerRoute: boolean;
+  /** A separate listener (port) that reaches the candidate before it has weight. */
+  testListener: boolean;
+  /** Per-revision request and error counts (the `router` check, the statistical judge). */
+  trafficSample: boolean;
+  /** Names the serving revision in every answer (the observed-split probe). */
+  answerTag: boolean;
+}
+
+/** What a platform can do, declared in its registry entry. */
+export interface PlatformCapabilities {
+  /** Grow and shrink a revision instance by instance (rolling). */
+  batches: boolean;
+  /** Keep a revision known at 0 instances. */
+  scaleToZero: boolean;
+  /** Run the candidate's instances beside stable's (more than `replicas` at once). */
+  surge: boolean;
+}
+
 export interface RevisionState {
   revision: RevisionSpec;
   /** Instances the platform is asked to run. */
@@ -144,6 +173,8 @@ export interface DrainFacts {
 /** A provider pairs a platform with a traffic router. */
 export interface Provider {
   readonly name: string;
+  /** The platform and router this provider pairs, as named in the registries (absent for a custom provider). */
+  readonly pair?: { platform: string; router: string };
   readonly capabilities: ProviderCapabilities;
   readonly platform: Platform;
   readonly router: TrafficRouter;

@@ -42,7 +42,7 @@ export function buildPlan(deps: Pick<EngineDeps, 'config' | 'provider'>, strateg
   const { config, provider } = deps;
   const options = strategyOptions(config, strategy.name);
   const replicas = config.replicas ?? current.stable?.replicas ?? 1;
-  const issues = strategyIssues(strategy, options, { replicas, capabilities: provider.capabilities, providerName: provider.name });
+  const issues = strategyIssues(strategy, options, { replicas, capabilities: provider.capabilities, providerName: provider.name, ...(provider.pair ? { pair: provider.pair } : {}) });
   if (issues.length) throw new ConfigError(issues);
   const plan = strategy.plan({
     service: config.service,

@@ -24,6 +24,24 @@ describe('zdd init', () => {
     });
   }
 
+  it('--router haproxy puts HAProxy in front of the local platform: its block replaces the own router\'s port, and the config validates', async () => {
+    const r = await runZdd(['init', '--provider', 'local', '--router', 'haproxy'], dir);
+    expect(r.code).toBe(0);
+    const text = readFileSync(join(dir, 'deploy.config.ts'), 'utf8');
+    expect(text).toContain("type: 'haproxy'");
+    expect(text).not.toMatch(/^\s*port:/m);
+    const v = await runZdd(['validate'], dir);
+    expect(v.stdout).toContain('is valid');
+    expect(v.code).toBe(0);
+  });
+
+  it('a router the platform cannot use is a usage error naming the ones it can (exit 2, nothing written)', async () => {
+    const r = await runZdd(['init', '--provider', 'aws', '--router', 'haproxy'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toContain('router "haproxy" cannot stand in front of platform "aws"');
+    expect(r.stdout + r.stderr).toContain('Platform aws can use: alb.');
+  });
+
   it('refuses to overwrite an existing file without --force (exit 2, file unchanged)', async () => {
     writeFileSync(join(dir, 'deploy.config.ts'), 'mine');
     const r = await runZdd(['init'], dir);

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Provider, RevisionSpec } from '../../src/index.js';
+import { ROUTER_MANIFEST, PROVIDER_MANIFEST, type RouterName } from '../../src/providers/provider-manifest.js';
 
 export interface ContractSetup {
   provider: Provider;
@@ -24,6 +25,22 @@ export function describeProviderContract(name: string, setup: () => Promise<Cont
     });
 
     const running = async (id: string) => (await env.provider.snapshot()).revisions.find((r) => r.revision.id === id && r.desired > 0);
+
+    it('claims no capability its platform and router do not declare', async (ctx) => {
+      const { provider } = env;
+      if (!provider.pair) return ctx.skip();
+      const router = ROUTER_MANIFEST[provider.pair.router as RouterName];
+      const platform = (PROVIDER_MANIFEST as Record<string, { routers?: readonly string[]; capabilities?: { batches: boolean } }>)[provider.pair.platform];
+      expect(router, `router ${provider.pair.router} is in the router registry`).toBeDefined();
+      expect(platform.routers, `platform ${provider.pair.platform} lists router ${provider.pair.router}`).toContain(provider.pair.router);
+      if (provider.capabilities.weightedTraffic) expect(router.capabilities.weights).not.toBe(false);
+      if (provider.capabilities.instantSwitch) expect(router.capabilities.instantSwitch).toBe(true);
+      if (provider.capabilities.testRoute) expect(router.capabilities.headerRoute || router.capabilities.testListener).toBe(true);
+      if (provider.capabilities.batches) expect(platform.capabilities?.batches).toBe(true);
+      // No optional method stands in for an undeclared capability.
+      if (!router.capabilities.trafficSample) expect(provider.router.trafficSample).toBeUndefined();
+      if (!router.capabilities.answerTag) expect(provider.router.answerTag).toBeUndefined();
+    });
 
     it('provisions a revision that becomes healthy and is listed with its size, without traffic', async () => {
       const { provider } = env;

@@ -20,6 +20,7 @@ export const awsProvider: ProviderFactory<AwsProviderConfig> = {
 
 export class AwsProvider implements Provider {
   readonly name = 'aws';
+  readonly pair = { platform: 'aws', router: 'alb' };
   readonly capabilities: ProviderCapabilities;
   readonly platform: EcsPlatform;
   readonly router: AlbRouter;

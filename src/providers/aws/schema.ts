@@ -96,3 +96,8 @@ export type AwsProviderConfig = z.output<typeof awsProviderSchema>;
 export function isArn(s: string): boolean {
   return ARN.test(s);
 }
+
+/** The ALB's weighted forward action (the only router of the aws platform): its settings are the provider's own (listener, target groups, testRoute). */
+export const albRouterSchema = z.strictObject({
+  type: z.literal('alb'),
+});

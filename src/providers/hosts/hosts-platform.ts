@@ -17,13 +17,38 @@ export interface InstanceRouting {
 }
 
 type InstanceStatus = 'starting' | 'ready' | 'draining';
-interface HostInstance {
+/** One instance in the inventory: where it listens, and (for processes on this machine) which process it is. */
+export interface HostInstance {
   host: string;
   port: number;
   status: InstanceStatus;
+  /** Set by a launcher that starts the process itself (the local platform behind a fronting router). */
+  pid?: number;
+  startTime?: string;
+  logFile?: string;
 }
-interface Inventory {
+export interface Inventory {
   revisions: Record<string, { spec: RevisionSpec; desired: number; instances: HostInstance[] }>;
+}
+
+/**
+ * How instances start and stop: the user's commands on hosts (here), or processes on this machine
+ * (src/providers/local/process-launcher.ts). The platform around it keeps the inventory, probes
+ * health and asks the router to drain an instance before it stops.
+ */
+export interface InstanceLauncher {
+  /** The inventory file under the state directory. */
+  inventoryFile(stateDir: string, service: string): string;
+  /** Host and port for each instance `revisionId` still needs (`missing` of them); throws ProviderError when there is no room. */
+  place(inv: Inventory, revisionId: string, missing: number): Promise<{ host: string; port: number }[]>;
+  /** Start one instance (recorded as starting already); undefined when it started, else what went wrong. */
+  start(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined>;
+  /** Stop one instance (already drained); undefined when it stopped, else what went wrong. */
+  stop(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined>;
+  /** Checks before anything changes (the local launcher: the command exists); throws ConfigError or ProviderError. */
+  preflight?(): Promise<void>;
+  /** The hint of a health timeout, and the config keys named in errors. */
+  words: { healthHint(path: string): string; start: string; stop: string; where: string };
 }
 
 /**
@@ -36,14 +61,20 @@ export class HostsPlatform implements Platform {
   readonly capabilities = { batches: true, scaleToZero: true, surge: true };
   private routing?: InstanceRouting;
   private readonly file: string;
-  private readonly cwd: string;
+  private readonly launcher: InstanceLauncher;
 
   constructor(
-    private readonly cfg: HostsPlatformConfig,
+    private readonly cfg: Pick<HostsPlatformConfig, 'health'> & Partial<HostsPlatformConfig>,
     private readonly ctx: { service: string; configDir: string; stateDir: string; clock: Clock; events: EventSink },
+    launcher?: InstanceLauncher,
   ) {
-    this.file = join(ctx.stateDir, 'hosts', `${ctx.service}.json`);
-    this.cwd = resolve(ctx.configDir, cfg.cwd ?? '.');
+    this.launcher = launcher ?? new CommandLauncher(cfg as HostsPlatformConfig, ctx);
+    this.file = this.launcher.inventoryFile(ctx.stateDir, ctx.service);
+  }
+
+  /** What the launcher checks before anything changes. */
+  async preflight(): Promise<void> {
+    await this.launcher.preflight?.();
   }
 
   /** The router that must hear of instances before they stop (set when the provider is composed). */
@@ -67,8 +98,8 @@ export class HostsPlatform implements Platform {
     await this.write(inv);
     const active = rev.instances.filter((i) => i.status !== 'draining');
     if (active.length < replicas) return this.startMissing(inv, revisionId);
-    // Remove those not yet taking traffic first, then from the last host.
-    const order = [...active].sort((a, b) => rank(a) - rank(b) || this.cfg.hosts.indexOf(b.host) - this.cfg.hosts.indexOf(a.host));
+    // Remove those not yet taking traffic first, then the last started (on the hosts platform: from the last host).
+    const order = [...active].sort((a, b) => rank(a) - rank(b) || rev.instances.indexOf(b) - rev.instances.indexOf(a));
     await this.drainAndRetire(inv, revisionId, order.slice(0, active.length - replicas), opts.drainMs);
   }
 
@@ -101,7 +132,7 @@ export class HostsPlatform implements Platform {
         await this.retireInstances(inv, revisionId, never);
         throw new CheckFailedError(
           `Revision "${revisionId}" did not become healthy within ${Math.round(opts.timeoutMs / 1000)}s: GET ${path} never answered 2xx (${why || 'no answer'})`,
-          `Check that provider.provision starts the app on {{port}} of {{host}} and that it answers ${path} with 2xx from this machine; raise health.timeout if it starts slowly.`,
+          this.launcher.words.healthHint(path),
         );
       }
       await this.ctx.clock.sleep(interval, opts.signal);
@@ -121,7 +152,7 @@ export class HostsPlatform implements Platform {
   async down(): Promise<void> {
     const inv = await this.read();
     for (const id of Object.keys(inv.revisions)) await this.retire(id, { drainMs: 0 });
-    this.ctx.events.emit({ type: 'info', message: `Stopped every instance of "${this.ctx.service}" on ${this.cfg.hosts.join(', ')}` });
+    this.ctx.events.emit({ type: 'info', message: `Stopped every instance of "${this.ctx.service}" ${this.launcher.words.where}` });
   }
 
   async endpoints(revisionId: string): Promise<RevisionEndpoints> {
@@ -145,32 +176,22 @@ export class HostsPlatform implements Platform {
   private async startMissing(inv: Inventory, revisionId: string): Promise<void> {
     const rev = inv.revisions[revisionId];
     const active = rev.instances.filter((i) => i.status !== 'draining');
-    if (rev.desired > this.cfg.hosts.length) {
-      throw new ProviderError(`Revision "${revisionId}" needs ${rev.desired} instances, and provider.hosts lists ${this.cfg.hosts.length} host${this.cfg.hosts.length === 1 ? '' : 's'} (one instance of a revision per host)`, {
-        hint: 'Add hosts to provider.hosts or lower replicas.',
-      });
-    }
+    if (active.length >= rev.desired) return;
+    const places = await this.launcher.place(inv, revisionId, rev.desired - active.length);
     const started: HostInstance[] = [];
-    for (const host of this.cfg.hosts.slice(0, rev.desired)) {
-      if (active.some((i) => i.host === host)) continue;
-      const used = new Set(Object.values(inv.revisions).flatMap((r) => r.instances.filter((i) => i.host === host).map((i) => i.port)));
-      const port = this.cfg.ports.find((p) => !used.has(p));
-      if (port === undefined) {
-        throw new ProviderError(`Host ${host} has no free port for revision "${revisionId}": provider.ports ${this.cfg.ports.join(', ')} are all taken by ${Object.keys(inv.revisions).filter((r) => r !== revisionId).join(', ')}`, {
-          hint: 'Retire a revision first (`zdd retire`), or add a port to provider.ports.',
-        });
-      }
+    for (const { host, port } of places) {
       const inst: HostInstance = { host, port, status: 'starting' };
       rev.instances.push(inst);
       // Recorded before the command runs: a zdd killed mid-command leaves an instance the next run can retire.
       await this.write(inv);
-      const result = await this.runTemplate('provision', this.cfg.provision, rev.spec, inst);
+      const result = await this.launcher.start(rev.spec, inst);
       if (result) {
         rev.instances = rev.instances.filter((i) => i !== inst);
         await this.write(inv);
         await this.retireInstances(inv, revisionId, started);
-        throw new CheckFailedError(`Revision "${revisionId}" could not start on ${host}:${port}: provider.provision ${result}`, 'Run the command by hand to see why; it must start the instance and return 0.');
+        throw new CheckFailedError(`Revision "${revisionId}" could not start on ${host}:${port}: ${this.launcher.words.start} ${result}`, 'Run the command by hand to see why; it must start the instance and return 0.');
       }
+      await this.write(inv);
       started.push(inst);
     }
     if (started.length) this.ctx.events.emit({ type: 'info', message: `Started ${revisionId} on ${started.map(url).join(', ')}` });
@@ -188,10 +209,10 @@ export class HostsPlatform implements Platform {
   private async retireInstances(inv: Inventory, revisionId: string, instances: HostInstance[]): Promise<void> {
     const rev = inv.revisions[revisionId];
     for (const inst of instances) {
-      const failed = await this.runTemplate('retire', this.cfg.retire, rev?.spec ?? { id: revisionId }, inst);
+      const failed = await this.launcher.stop(rev?.spec ?? { id: revisionId }, inst);
       if (failed) {
         await this.write(inv);
-        throw new ProviderError(`Could not stop ${revisionId} on ${inst.host}:${inst.port}: provider.retire ${failed}`, {
+        throw new ProviderError(`Could not stop ${revisionId} on ${inst.host}:${inst.port}: ${this.launcher.words.stop} ${failed}`, {
           changed: true,
           hint: 'Stop it by hand; the next deploy or `zdd retire` tries again.',
         });
@@ -199,21 +220,6 @@ export class HostsPlatform implements Platform {
       if (rev) rev.instances = rev.instances.filter((i) => i !== inst);
       await this.write(inv);
     }
-  }
-
-  /** Run a command template for one instance; undefined when it exited 0, else what went wrong. */
-  private async runTemplate(_what: 'provision' | 'retire', template: string, spec: RevisionSpec, inst: HostInstance): Promise<string | undefined> {
-    const vars: Record<string, string> = { host: inst.host, port: String(inst.port), revision: spec.id, image: spec.image ?? '', service: this.ctx.service };
-    const command = template.replace(/\{\{\s*(host|port|revision|image|service)\s*\}\}/g, (_m, k: string) => shellWord(vars[k]));
-    const r = await runCommand(command, {
-      cwd: this.cwd,
-      env: { ...(process.env as Record<string, string>), ...(this.cfg.env ?? {}), ZDD_HOST: inst.host, ZDD_PORT: String(inst.port), ZDD_REVISION: spec.id, ZDD_IMAGE: spec.image ?? '', ZDD_SERVICE: this.ctx.service },
-      timeoutMs: this.cfg.commandTimeout ?? HOSTS_DEFAULTS.commandTimeoutMs,
-    });
-    if (r.exitCode === 0 && !r.timedOut) return undefined;
-    const how = r.spawnError ? `could not start (${r.spawnError})` : r.timedOut ? `timed out after ${r.durationMs}ms` : r.exitCode !== null ? `exited with code ${r.exitCode}` : `was killed by ${r.signal}`;
-    const tail = r.stderrTail.length ? `; last lines of stderr:\n${r.stderrTail.map((l) => `    ${l}`).join('\n')}` : '';
-    return `\`${command}\` ${how}${tail}`;
   }
 
   private probe(inst: HostInstance): Promise<true | string> {
@@ -247,7 +253,77 @@ export class HostsPlatform implements Platform {
   }
 }
 
-function url(i: HostInstance): string {
+
+/** The hosts platform's launcher: the user's provision and retire commands, one instance of a revision per host. */
+class CommandLauncher implements InstanceLauncher {
+  private readonly cwd: string;
+  readonly words;
+  constructor(
+    private readonly cfg: HostsPlatformConfig,
+    private readonly ctx: { service: string; configDir: string },
+  ) {
+    this.cwd = resolve(ctx.configDir, cfg.cwd ?? '.');
+    this.words = {
+      healthHint: (path: string) => `Check that provider.provision starts the app on {{port}} of {{host}} and that it answers ${path} with 2xx from this machine; raise health.timeout if it starts slowly.`,
+      start: 'provider.provision',
+      stop: 'provider.retire',
+      where: `on ${cfg.hosts.join(', ')}`,
+    };
+  }
+
+  inventoryFile(stateDir: string, service: string): string {
+    return join(stateDir, 'hosts', `${service}.json`);
+  }
+
+  async place(inv: Inventory, revisionId: string): Promise<{ host: string; port: number }[]> {
+    const rev = inv.revisions[revisionId];
+    const active = rev.instances.filter((i) => i.status !== 'draining');
+    if (rev.desired > this.cfg.hosts.length) {
+      throw new ProviderError(`Revision "${revisionId}" needs ${rev.desired} instances, and provider.hosts lists ${this.cfg.hosts.length} host${this.cfg.hosts.length === 1 ? '' : 's'} (one instance of a revision per host)`, {
+        hint: 'Add hosts to provider.hosts or lower replicas.',
+      });
+    }
+    const places: { host: string; port: number }[] = [];
+    for (const host of this.cfg.hosts.slice(0, rev.desired)) {
+      if (active.some((i) => i.host === host)) continue;
+      const used = new Set(Object.values(inv.revisions).flatMap((r) => r.instances.filter((i) => i.host === host).map((i) => i.port)));
+      const port = this.cfg.ports.find((p) => !used.has(p));
+      if (port === undefined) {
+        throw new ProviderError(`Host ${host} has no free port for revision "${revisionId}": provider.ports ${this.cfg.ports.join(', ')} are all taken by ${Object.keys(inv.revisions).filter((r) => r !== revisionId).join(', ')}`, {
+          hint: 'Retire a revision first (`zdd retire`), or add a port to provider.ports.',
+        });
+      }
+      places.push({ host, port });
+    }
+    return places;
+  }
+
+  start(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined> {
+    return this.runTemplate(this.cfg.provision, spec, inst);
+  }
+
+  stop(spec: RevisionSpec, inst: HostInstance): Promise<string | undefined> {
+    return this.runTemplate(this.cfg.retire, spec, inst);
+  }
+
+  /** Run a command template for one instance; undefined when it exited 0, else what went wrong. */
+  private async runTemplate(template: string, spec: RevisionSpec, inst: HostInstance): Promise<string | undefined> {
+    const vars: Record<string, string> = { host: inst.host, port: String(inst.port), revision: spec.id, image: spec.image ?? '', service: this.ctx.service };
+    const command = template.replace(/\{\{\s*(host|port|revision|image|service)\s*\}\}/g, (_m, k: string) => shellWord(vars[k]));
+    const r = await runCommand(command, {
+      cwd: this.cwd,
+      env: { ...(process.env as Record<string, string>), ...(this.cfg.env ?? {}), ZDD_HOST: inst.host, ZDD_PORT: String(inst.port), ZDD_REVISION: spec.id, ZDD_IMAGE: spec.image ?? '', ZDD_SERVICE: this.ctx.service },
+      timeoutMs: this.cfg.commandTimeout ?? HOSTS_DEFAULTS.commandTimeoutMs,
+    });
+    if (r.exitCode === 0 && !r.timedOut) return undefined;
+    const how = r.spawnError ? `could not start (${r.spawnError})` : r.timedOut ? `timed out after ${r.durationMs}ms` : r.exitCode !== null ? `exited with code ${r.exitCode}` : `was killed by ${r.signal}`;
+    const tail = r.stderrTail.length ? `; last lines of stderr:\n${r.stderrTail.map((l) => `    ${l}`).join('\n')}` : '';
+    return `\`${command}\` ${how}${tail}`;
+  }
+
+}
+
+export function url(i: HostInstance): string {
   return `http://${i.host.includes(':') ? `[${i.host}]` : i.host}:${i.port}`;
 }
 
@@ -262,7 +338,7 @@ function shellWord(v: string): string {
 /** The platform registry's factory: the router is reached through `ctx.routing` (composition wires it). */
 export const hostsPlatformFactory = {
   create(config: HostsPlatformConfig, ctx: { service: string; configDir: string; stateDir: string; clock: Clock; events: EventSink; routing?: InstanceRouting }): HostsPlatform {
-    const platform = new HostsPlatform(config, ctx);
+    const platform = new HostsPlatform(config, ctx, new CommandLauncher(config, ctx));
     if (ctx.routing) platform.attachRouting(ctx.routing);
     return platform;
   },

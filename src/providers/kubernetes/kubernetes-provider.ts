@@ -37,12 +37,14 @@ async function rollsInPlace(api: KubeApi, config: KubernetesProviderConfig): Pro
 
 export class KubernetesProvider implements Provider {
   readonly name = 'kubernetes';
+  readonly pair: { platform: 'kubernetes'; router: string };
   readonly capabilities: ProviderCapabilities;
   readonly platform: DeploymentPlatform;
   readonly router: (ServiceRouter | WeightedRouteRouter) & TrafficRouter;
 
   constructor(readonly api: KubeApi, config: KubernetesProviderConfig, ctx: ProviderContext, inPlace = false) {
     const r = config.router;
+    this.pair = { platform: 'kubernetes', router: r.type };
     const base = r.type === 'service' ? undefined : (r.service ?? config.deployment);
     this.platform = new DeploymentPlatform(api, config, ctx.service, ctx.clock, base, inPlace);
     if (r.type === 'service') {

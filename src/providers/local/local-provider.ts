@@ -17,6 +17,7 @@ import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } fr
  */
 export class LocalProvider implements Provider {
   readonly name = 'local';
+  readonly pair = { platform: 'local', router: 'local' };
   readonly capabilities: ProviderCapabilities = { weightedTraffic: true, instantSwitch: true, testRoute: true, batches: true };
   readonly platform: LocalPlatform;
   readonly router: LocalRouter;

@@ -85,6 +85,11 @@ export const localProviderSchema = z.strictObject({
   logLines: intBetween(1, 500, 'Lines of an instance\'s log shown when it fails to start (default 20)').optional(),
 });
 
+/** zdd's own router (the default): its settings are the provider's own (port, testRoute, sticky, timeouts …). */
+export const localRouterSchema = z.strictObject({
+  type: z.literal('local'),
+});
+
 export type LocalProviderConfig = z.output<typeof localProviderSchema>;
 
 /** The config with every default filled in. */
