@@ -57,6 +57,14 @@ export function nonEmptyString(description?: string) {
   return description ? s.describe(description) : s;
 }
 
+/** An HTTP cookie name (RFC 6265's token characters): the sticky-session cookie of the local and HAProxy routers. */
+export function cookieName(description: string) {
+  return z
+    .string()
+    .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be a cookie name (letters, digits, - _ . and a few symbols), got ${show(iss.input)}` })
+    .describe(description);
+}
+
 /** A function value (hooks, custom strategies and providers written in the config). */
 export function fn<T extends (...args: any[]) => unknown>(description?: string) {
   const s = z.custom<T>((v) => typeof v === 'function', { error: (iss) => `must be a function, got ${show(iss.input)}` });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, nonEmptyString, show } from '../../config/schema-helpers.js';
+import { cookieName, duration, nonEmptyString, show } from '../../config/schema-helpers.js';
 
 const serverName = (d: string) =>
   nonEmptyString(d).regex(/^[A-Za-z0-9_.:-]+$/, { error: (iss) => `must be an HAProxy name (letters, digits, _ . : -), got ${show(iss.input)}` });
@@ -32,11 +32,7 @@ export const haproxyRouterSchema = z.strictObject({
     .union([
       z.boolean(),
       z.strictObject({
-        cookie: z
-          .string()
-          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be a cookie name (letters, digits, - _ . and a few symbols), got ${show(iss.input)}` })
-          .optional()
-          .describe('Name of the cookie the backend\'s `cookie` line sets (default "zdd-server")'),
+        cookie: cookieName('Name of the cookie the backend\'s `cookie` line sets (default "zdd-server")').optional(),
       }),
     ])
     .optional()

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
+import { cookieName, duration, intBetween, nonEmptyString, show } from '../../config/schema-helpers.js';
 import type { RouterLimits, StickySessions } from './router-state.js';
 
 /**
@@ -45,11 +45,7 @@ export const localProviderSchema = z.strictObject({
     .union([
       z.boolean(),
       z.strictObject({
-        cookie: z
-          .string()
-          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: (iss) => `must be a cookie name (letters, digits, - _ . and a few symbols), got ${show(iss.input)}` })
-          .optional()
-          .describe('Name of the cookie (default "zdd-revision")'),
+        cookie: cookieName('Name of the cookie (default "zdd-revision")').optional(),
         maxAge: duration('Lifetime of the cookie (default: until the browser closes)').optional(),
       }),
     ])
