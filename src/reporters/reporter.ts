@@ -9,7 +9,7 @@ export interface Reporter {
 }
 
 /** `stable v1 ███████████████░░░░░ 75% | candidate v2 25%` — bar only where it helps. */
-export function weightBar(stable: number, candidate: number, width = 20): string {
+export function weightBar(stable: number, width = 20): string {
   const filled = Math.round((stable / 100) * width);
   return `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
 }

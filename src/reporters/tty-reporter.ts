@@ -41,7 +41,7 @@ export class TtyReporter implements Reporter {
         this.spinner = null;
         break;
       case 'traffic': {
-        this.weights = `stable ${e.weights.stable}% ${weightBar(e.weights.stable, e.weights.candidate)} candidate ${e.weights.candidate}%`;
+        this.weights = `stable ${e.weights.stable}% ${weightBar(e.weights.stable)} candidate ${e.weights.candidate}%`;
         break;
       }
       case 'bake.progress':

@@ -77,7 +77,7 @@ describe('the setting', () => {
 /** An entry point in front of the fake provider: answers name a revision, chosen by `pick`. */
 async function entryPoint(pick: () => string | undefined): Promise<{ url: string; server: Server; requests: () => number }> {
   let requests = 0;
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     requests++;
     const rev = pick();
     res.writeHead(200, rev ? { 'x-app-revision': rev } : {}).end('ok');

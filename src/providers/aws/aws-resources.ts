@@ -78,7 +78,7 @@ export class AwsResources {
     this.noteArn(loadBalancer.LoadBalancerArn);
     const services = await this.describeServices(config.slots.map((s) => s.service));
     const groups = await this.describeTargetGroups(config.slots.map((s) => s.targetGroup));
-    const slots = config.slots.map((s, i): SlotRef => {
+    const slots = config.slots.map((_slot, i): SlotRef => {
       const svc = services[i];
       const tg = groups[i];
       const registered = (svc.loadBalancers ?? []).map((lb) => lb.targetGroupArn).filter(Boolean);
