@@ -270,9 +270,18 @@ describe('item 8: hooks never outlive zdd unsupervised and never run twice at on
       p = projectWithHooks((dir) => ({ preShift: sleeper(dir, 'pre'), onRollback: 'true' }));
       const deploy = p.start(['deploy', '--revision', 'v2']);
       const hookPid = await pidOf(join(p.dir, 'pre.pid'));
-      await new Promise((r) => setTimeout(r, 200)); // the record is written right after the spawn
-      const record = JSON.parse(readFileSync(join(p.dir, '.zdd/web/latest.json'), 'utf8'));
-      expect(record.hookProcess).toMatchObject({ hook: 'preShift', pgid: expect.any(Number) });
+      // The record names the hook's process group right after the spawn: wait for that write, not a fixed time.
+      const recordFile = join(p.dir, '.zdd/web/latest.json');
+      const readRecord = () => JSON.parse(readFileSync(recordFile, 'utf8'));
+      const hookInRecord = () => {
+        try {
+          return readRecord().hookProcess;
+        } catch {
+          return undefined; // not written yet
+        }
+      };
+      await expect.poll(hookInRecord, { timeout: 10_000, interval: 20 }).toMatchObject({ hook: 'preShift', pgid: expect.any(Number) });
+      const record = readRecord();
       deploy.child.kill('SIGKILL');
       await deploy.done;
       expect(alive(hookPid), 'the hook outlives the killed zdd').toBe(true);
