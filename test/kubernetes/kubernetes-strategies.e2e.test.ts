@@ -133,6 +133,9 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
   const podsOf = async (ns: string, revision: string) =>
     (await k.get(ns, `/api/v1/namespaces/NS/pods?labelSelector=${encodeURIComponent(`app=web,zdd.dev/revision=${revision}`)}`)).items.filter((p: any) => !p.metadata.deletionTimestamp);
 
+  // The namespace the finished roll below leaves on v2 (100%, succeeded): the rollback test after it goes back from there.
+  let rolledToV2: string | undefined;
+
   it('rolling in place on router service: the Deployment rolls batch by batch, held (paused) while the analysis runs, ending with every replica on the new template', async () => {
     const ns = await k.namespace({ replicas: 3, selectAll: true });
     // Between batches the analysis sees the rollout held: paused, the new ReplicaSet at the batch's size.
@@ -159,6 +162,7 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(await selector(ns, 'web')).toEqual({ app: web.spec.selector.matchLabels.app });
     expect(await podsOf(ns, 'v1')).toEqual([]);
     expect(await podsOf(ns, 'v2')).toHaveLength(3);
+    rolledToV2 = ns;
   });
 
   it('rolling in place with a never-ready candidate: a failed health gate naming the pods, the previous template written back and available again', async () => {
@@ -206,6 +210,38 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
     expect(await podsOf(ns, 'v2')).toEqual([]);
     rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it('rolling in place, finished (v2 at 100%) then an incident: `zdd rollback` from another directory puts v1\'s template back in one step, available and read back', async () => {
+    // Reuses the Deployment the finished roll above left on v2 (no setup of its own).
+    expect(rolledToV2, 'the finished roll above must have passed').toBeDefined();
+    const ns = rolledToV2!;
+    const before = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(before.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+    // Another machine: a fresh directory with the same config (state, record and lock in the cluster).
+    const elsewhere = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const started = Date.now();
+    const r = await k.zdd(elsewhere, ['rollback', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    console.log(`rolling in place, finished then rolled back: zdd rollback (v1's template written back, Deployment available on it, read back) took ${Date.now() - started} ms`);
+    const evs = events(r.stdout);
+    const traffic = evs.filter((e) => e.type === 'traffic');
+    expect(live(traffic.at(-1)!.byRevision)).toEqual({ v1: 100 });
+    expect(traffic.at(-1)!.verified).toBe(true);
+    // One step: the template goes straight back to v1's, no batches in between.
+    expect(traffic.filter((e) => Object.keys(live(e.byRevision)).length > 1)).toEqual([]);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(await deployments(ns)).toEqual({ web: 3 });
+    expect(await podsOf(ns, 'v2')).toEqual([]);
+    expect(await podsOf(ns, 'v1')).toHaveLength(3);
+    // What zdd status reads back from the cluster: v1 alone on production.
+    const status = await k.zdd(elsewhere, ['status', '--json']);
+    expect(status.code, failed(status)).toBe(0);
+    expect(status.stdout).toMatch(/"v1"/);
   });
 
   it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {
