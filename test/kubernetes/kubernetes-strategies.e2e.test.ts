@@ -218,6 +218,10 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     const ns = rolledToV2!;
     const before = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
     expect(before.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+    const replicaSets = async () =>
+      Object.fromEntries((await k.get(ns, '/apis/apps/v1/namespaces/NS/replicasets')).items.map((rs: any) => [rs.spec.template.metadata.labels['zdd.dev/revision'], { name: rs.metadata.name, replicas: rs.spec.replicas }]));
+    const rsBefore = await replicaSets();
+    expect(rsBefore).toEqual({ v1: { name: expect.any(String), replicas: 0 }, v2: { name: expect.any(String), replicas: 3 } });
     // Another machine: a fresh directory with the same config (state, record and lock in the cluster).
     const elsewhere = rollingInPlace(ns, "health: { timeout: '40s' },");
     const started = Date.now();
@@ -238,10 +242,15 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(await deployments(ns)).toEqual({ web: 3 });
     expect(await podsOf(ns, 'v2')).toEqual([]);
     expect(await podsOf(ns, 'v1')).toHaveLength(3);
-    // What zdd status reads back from the cluster: v1 alone on production.
+    // v1's template as it was: the controller scaled v1's own ReplicaSet back up (as `kubectl rollout undo` would).
+    expect(await replicaSets()).toEqual({ v1: { name: rsBefore.v1.name, replicas: 3 }, v2: { name: rsBefore.v2.name, replicas: 0 } });
+    // What zdd status reads back from the cluster: v1 alone on production, the restore recorded.
     const status = await k.zdd(elsewhere, ['status', '--json']);
     expect(status.code, failed(status)).toBe(0);
-    expect(status.stdout).toMatch(/"v1"/);
+    const read = events(status.stdout).find((e) => e.type === 'status')!;
+    expect(read.live.weights).toEqual({ v1: 100 });
+    expect(read.live.revisions).toEqual([{ revision: { id: 'v1', image: 'example.com/web:v1' }, desired: 3, healthy: 3 }]);
+    expect(read.deployment).toMatchObject({ kind: 'restore', status: 'succeeded', candidate: { id: 'v1' }, stable: { id: 'v2' } });
   });
 
   it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {
