@@ -253,6 +253,26 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(read.deployment).toMatchObject({ kind: 'restore', status: 'succeeded', candidate: { id: 'v1' }, stable: { id: 'v2' } });
   });
 
+  it('zdd plan for rolling in place says what the Deployment will be given: maxSurge the first batch, maxUnavailable 0 (the strategy\'s own not passed on)', async () => {
+    // Reuses the Deployment the tests above rolled (v1 again); plan changes nothing.
+    expect(rolledToV2, 'the finished roll above must have passed').toBeDefined();
+    const ns = rolledToV2!;
+    const dir = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const config = join(dir, 'deploy.config.ts');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0,', 'rolling: { batchSize: 2, maxUnavailable: 1,'));
+    const before = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    const r = await k.zdd(dir, ['plan', '--revision', 'v3', '--strategy', 'rolling', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const plan = events(r.stdout).find((e) => e.type === 'plan')!;
+    expect(plan.steps[0]).toEqual({ kind: 'provision', role: 'candidate', replicas: 2 });
+    expect(plan.notes).toContainEqual(
+      "rolling in place: Deployment web is given strategy.rollingUpdate { maxSurge: 2, maxUnavailable: 0 } (the first batch; no pod is removed before its replacement is ready); the strategy's maxUnavailable: 1 shapes only zdd's batches and is not passed on; it keeps that setting after the roll (a rollback writes maxSurge: 3, all replicas at once)",
+    );
+    const human = await k.zdd(dir, ['plan', '--revision', 'v3', '--strategy', 'rolling']);
+    expect(human.stdout).toMatch(/note: rolling in place: Deployment web is given strategy\.rollingUpdate \{ maxSurge: 2, maxUnavailable: 0 \}/);
+    expect((await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
   it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {
     const ns = await k.namespace({ replicas: 1 });
     const dir = rollingInPlace(ns, '');
