@@ -1,5 +1,6 @@
 import type { Clock } from './clock.js';
 import type { EventSink } from './events.js';
+import type { Step } from './plan.js';
 
 /** One immutable version of the service. `id` is what people type (`--revision v2`). */
 export interface RevisionSpec {
@@ -184,6 +185,8 @@ export interface Provider {
   drainFacts?(): Promise<DrainFacts>;
   /** The live state, read from the platform and router. */
   snapshot(): Promise<ProviderSnapshot>;
+  /** What `zdd plan` should add about how this provider carries out `steps` (e.g. settings it writes). Optional. */
+  planNotes?(steps: Step[], strategyOptions: Record<string, unknown> | undefined): Promise<string[]>;
   /** Stop everything this provider started for the service (`zdd down`). Optional capability. */
   down?(): Promise<void>;
   /** Release clients, sockets, timers. */

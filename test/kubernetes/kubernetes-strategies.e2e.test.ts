@@ -133,6 +133,9 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
   const podsOf = async (ns: string, revision: string) =>
     (await k.get(ns, `/api/v1/namespaces/NS/pods?labelSelector=${encodeURIComponent(`app=web,zdd.dev/revision=${revision}`)}`)).items.filter((p: any) => !p.metadata.deletionTimestamp);
 
+  // The namespace the finished roll below leaves on v2 (100%, succeeded): the rollback test after it goes back from there.
+  let rolledToV2: string | undefined;
+
   it('rolling in place on router service: the Deployment rolls batch by batch, held (paused) while the analysis runs, ending with every replica on the new template', async () => {
     const ns = await k.namespace({ replicas: 3, selectAll: true });
     // Between batches the analysis sees the rollout held: paused, the new ReplicaSet at the batch's size.
@@ -159,6 +162,7 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(await selector(ns, 'web')).toEqual({ app: web.spec.selector.matchLabels.app });
     expect(await podsOf(ns, 'v1')).toEqual([]);
     expect(await podsOf(ns, 'v2')).toHaveLength(3);
+    rolledToV2 = ns;
   });
 
   it('rolling in place with a never-ready candidate: a failed health gate naming the pods, the previous template written back and available again', async () => {
@@ -206,6 +210,67 @@ describe.skipIf(!existsSync(ZDD_BIN))('zdd on Kubernetes: strategies', { timeout
     expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
     expect(await podsOf(ns, 'v2')).toEqual([]);
     rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  it('rolling in place, finished (v2 at 100%) then an incident: `zdd rollback` from another directory puts v1\'s template back in one step, available and read back', async () => {
+    // Reuses the Deployment the finished roll above left on v2 (no setup of its own).
+    expect(rolledToV2, 'the finished roll above must have passed').toBeDefined();
+    const ns = rolledToV2!;
+    const before = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(before.spec.template.metadata.labels['zdd.dev/revision']).toBe('v2');
+    const replicaSets = async () =>
+      Object.fromEntries((await k.get(ns, '/apis/apps/v1/namespaces/NS/replicasets')).items.map((rs: any) => [rs.spec.template.metadata.labels['zdd.dev/revision'], { name: rs.metadata.name, replicas: rs.spec.replicas }]));
+    const rsBefore = await replicaSets();
+    expect(rsBefore).toEqual({ v1: { name: expect.any(String), replicas: 0 }, v2: { name: expect.any(String), replicas: 3 } });
+    // Another machine: a fresh directory with the same config (state, record and lock in the cluster).
+    const elsewhere = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const started = Date.now();
+    const r = await k.zdd(elsewhere, ['rollback', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    console.log(`rolling in place, finished then rolled back: zdd rollback (v1's template written back, Deployment available on it, read back) took ${Date.now() - started} ms`);
+    const evs = events(r.stdout);
+    const traffic = evs.filter((e) => e.type === 'traffic');
+    expect(live(traffic.at(-1)!.byRevision)).toEqual({ v1: 100 });
+    expect(traffic.at(-1)!.verified).toBe(true);
+    // One step: the template goes straight back to v1's, no batches in between.
+    expect(traffic.filter((e) => Object.keys(live(e.byRevision)).length > 1)).toEqual([]);
+    const web = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    expect(web.spec.template.spec.containers[0].image).toBe('example.com/web:v1');
+    expect(web.spec.template.metadata.labels['zdd.dev/revision']).toBe('v1');
+    expect(web.spec.paused ?? false).toBe(false);
+    expect(web.status).toMatchObject({ replicas: 3, updatedReplicas: 3, availableReplicas: 3 });
+    expect(await deployments(ns)).toEqual({ web: 3 });
+    expect(await podsOf(ns, 'v2')).toEqual([]);
+    expect(await podsOf(ns, 'v1')).toHaveLength(3);
+    // v1's template as it was: the controller scaled v1's own ReplicaSet back up (as `kubectl rollout undo` would).
+    expect(await replicaSets()).toEqual({ v1: { name: rsBefore.v1.name, replicas: 3 }, v2: { name: rsBefore.v2.name, replicas: 0 } });
+    // What zdd status reads back from the cluster: v1 alone on production, the restore recorded.
+    const status = await k.zdd(elsewhere, ['status', '--json']);
+    expect(status.code, failed(status)).toBe(0);
+    const read = events(status.stdout).find((e) => e.type === 'status')!;
+    expect(read.live.weights).toEqual({ v1: 100 });
+    expect(read.live.revisions).toEqual([{ revision: { id: 'v1', image: 'example.com/web:v1' }, desired: 3, healthy: 3 }]);
+    expect(read.deployment).toMatchObject({ kind: 'restore', status: 'succeeded', candidate: { id: 'v1' }, stable: { id: 'v2' } });
+  });
+
+  it('zdd plan for rolling in place says what the Deployment will be given: maxSurge the first batch, maxUnavailable 0 (the strategy\'s own not passed on)', async () => {
+    // Reuses the Deployment the tests above rolled (v1 again); plan changes nothing.
+    expect(rolledToV2, 'the finished roll above must have passed').toBeDefined();
+    const ns = rolledToV2!;
+    const dir = rollingInPlace(ns, "health: { timeout: '40s' },");
+    const config = join(dir, 'deploy.config.ts');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('rolling: { batchSize: 1, maxSurge: 1, maxUnavailable: 0,', 'rolling: { batchSize: 2, maxUnavailable: 1,'));
+    const before = await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web');
+    const r = await k.zdd(dir, ['plan', '--revision', 'v3', '--strategy', 'rolling', '--json']);
+    expect(r.code, failed(r)).toBe(0);
+    const plan = events(r.stdout).find((e) => e.type === 'plan')!;
+    expect(plan.steps[0]).toEqual({ kind: 'provision', role: 'candidate', replicas: 2 });
+    expect(plan.notes).toContainEqual(
+      "rolling in place: Deployment web is given strategy.rollingUpdate { maxSurge: 2, maxUnavailable: 0 } (the first batch; no pod is removed before its replacement is ready); the strategy's maxUnavailable: 1 shapes only zdd's batches and is not passed on; it keeps that setting after the roll (a rollback writes maxSurge: 3, all replicas at once)",
+    );
+    const human = await k.zdd(dir, ['plan', '--revision', 'v3', '--strategy', 'rolling']);
+    expect(human.stdout).toMatch(/note: rolling in place: Deployment web is given strategy\.rollingUpdate \{ maxSurge: 2, maxUnavailable: 0 \}/);
+    expect((await k.get(ns, '/apis/apps/v1/namespaces/NS/deployments/web')).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
   });
 
   it('rolling on router service whose Service selects one revision is refused before any change (blue-green mode)', async () => {

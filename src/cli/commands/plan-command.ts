@@ -20,6 +20,7 @@ export default async function planCommand(flags: { revision?: string; image?: st
     const notes = ctx.flags ? await widerExposure(steps, ctx.flags) : [];
     if (steps.some((s) => s.kind === 'shiftTraffic')) notes.push(describeObservedSplit(observedSplitSetting(ctx.config, ctx.provider.router)));
     notes.push(...drainNotes(await readDrainFindings(ctx.provider, ctx.config.drain ?? DEFAULT_DRAIN_MS, steps)));
+    notes.push(...((await ctx.provider.planNotes?.(steps, ctx.config.strategies?.[strategy.name as keyof typeof ctx.config.strategies] as Record<string, unknown> | undefined)) ?? []));
     if (io.output.json) {
       io.output.data({ type: 'plan', service: ctx.config.service, strategy: strategy.name, stable: current.stable?.revision ?? null, candidate, steps, ...(notes.length ? { notes } : {}) });
     } else {

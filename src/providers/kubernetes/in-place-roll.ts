@@ -11,6 +11,11 @@ export const ROLL_WEIGHTS = 'zdd.dev/weights';
 
 type PodTemplate = DeploymentObject['spec']['template'];
 
+/** The RollingUpdate a roll in place writes for a batch of `batch` new pods: never a pod removed before its replacement is ready. */
+export function inPlaceRollingUpdate(batch: number): { maxSurge: number; maxUnavailable: 0 } {
+  return { maxSurge: Math.max(1, batch), maxUnavailable: 0 };
+}
+
 /** The revision a pod template runs (its zdd.dev/revision label). */
 export function templateRevisionOf(template: PodTemplate): string | undefined {
   return template.metadata?.labels?.[REVISION_LABEL];
@@ -76,7 +81,7 @@ export class InPlaceRoll {
         annotations[ROLL_WEIGHTS] = JSON.stringify({ [current ?? '']: 100 });
       }
       d.metadata.annotations = annotations;
-      d.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: Math.max(1, opts.batch), maxUnavailable: 0 } };
+      d.spec.strategy = { type: 'RollingUpdate', rollingUpdate: inPlaceRollingUpdate(opts.batch) };
       d.spec.paused = opts.paused;
       return d;
     });

@@ -1,6 +1,8 @@
 import { ProviderError } from '../../core/errors.js';
+import type { Step } from '../../core/plan.js';
 import type { DrainFacts, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, TrafficRouter } from '../../core/provider.js';
 import { DeploymentPlatform, type ServiceObject } from './deployment-platform.js';
+import { inPlaceRollingUpdate } from './in-place-roll.js';
 import { podDrainFacts } from './drain-facts.js';
 import { GatewayApiRoute } from './gateway-api-route.js';
 import { IstioRoute } from './istio-route.js';
@@ -84,6 +86,14 @@ export class KubernetesProvider implements Provider {
     return { revisions, weights, testRoute, notes };
   }
 
+  /** Rolling in place: the RollingUpdate the Deployment will be given (the strategy's own maxSurge and maxUnavailable are not passed on). */
+  async planNotes(steps: Step[], strategyOptions: Record<string, unknown> | undefined): Promise<string[]> {
+    const first = steps.find((s) => s.kind === 'provision' && s.role === 'candidate');
+    if (!this.platform.inPlace || !first || first.kind !== 'provision') return [];
+    const d = await this.platform.inPlace.read();
+    return [describeInPlaceStrategy(d.metadata.name, first.replicas, d.spec.replicas ?? 1, strategyOptions)];
+  }
+
   async close(): Promise<void> {}
 
   /** SelfSubjectAccessReview for each write a deploy makes: a missing grant is exit 5 before any change, naming verb, resource and namespace. */
@@ -110,6 +120,22 @@ export class KubernetesProvider implements Provider {
       }
     }
   }
+}
+
+/**
+ * What a roll in place writes to the Deployment's strategy, in words for `zdd plan`: maxSurge the
+ * first batch, maxUnavailable 0, whatever strategies.rolling says (its maxSurge and maxUnavailable
+ * shape zdd's batches only); a rollback writes maxSurge = every replica, to go back in one step.
+ */
+export function describeInPlaceStrategy(deployment: string, firstBatch: number, replicas: number, options: Record<string, unknown> | undefined): string {
+  const given = inPlaceRollingUpdate(firstBatch);
+  const theirs = ['maxSurge', 'maxUnavailable'].filter((k) => typeof options?.[k] === 'number' && options[k] !== given[k as keyof typeof given]).map((k) => `${k}: ${String(options![k])}`);
+  const ignored = theirs.length ? `; the strategy's ${theirs.join(', ')} ${theirs.length > 1 ? 'shape' : 'shapes'} only zdd's batches and ${theirs.length > 1 ? 'are' : 'is'} not passed on` : '';
+  const back = inPlaceRollingUpdate(replicas);
+  return (
+    `rolling in place: Deployment ${deployment} is given strategy.rollingUpdate { maxSurge: ${given.maxSurge}, maxUnavailable: ${given.maxUnavailable} } (the first batch; no pod is removed before its replacement is ready)${ignored}; ` +
+    `it keeps that setting after the roll (a rollback writes maxSurge: ${back.maxSurge}, all replicas at once)`
+  );
 }
 
 export type { KubeAccess };
