@@ -99,29 +99,31 @@ export default defineConfig({
 
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(1);
     const shift = ev.find((e) => e.type === 'traffic' && (e.weights as { candidate: number }).candidate === 20);
+    // The bake (and its check interval) starts once the shift step is done, after the observed split's probe.
+    const bake = ev.find((e, i) => e.type === 'step.start' && i > ev.indexOf(shift!) && (e.step as { kind: string }).kind === 'pause');
     const checks = ev.filter((e) => e.type === 'check');
     const failed = checks.find((e) => (e.result as { verdict: string }).verdict === 'fail');
     const rollbackStart = ev.find((e) => e.type === 'rollback.start');
     const restored = ev.find((e, i) => e.type === 'traffic' && i > ev.indexOf(rollbackStart!) && (e.weights as { candidate: number }).candidate === 0);
     const rollbackDone = ev.find((e) => e.type === 'rollback.done');
     const done = ev.find((e) => e.type === 'done');
-    expect(shift && failed && rollbackStart && restored && rollbackDone && done, r.stdout).toBeTruthy();
+    expect(shift && bake && failed && rollbackStart && restored && rollbackDone && done, r.stdout).toBeTruthy();
 
-    // The first window after the shift already fails: detected by the first measurement, one interval in.
+    // The first window of the bake already fails: detected by the first measurement, one interval in.
     expect(checks.indexOf(failed!)).toBe(0);
-    const detectMs = at(failed) - at(shift);
+    const detectMs = at(failed) - at(bake);
     expect(detectMs).toBeGreaterThanOrEqual(INTERVAL_MS);
     expect(String(rollbackStart!.reason)).toMatch(/check "candidate-errors" failed: candidate 5xx rate \d+\.\d% > 5%/);
     expect(String(done!.message)).toMatch(/candidate-errors/);
     const detectionToRollbackMs = at(restored) - at(failed);
     const detectionToRollbackDoneMs = at(rollbackDone) - at(failed);
     console.log(
-      `[metrics e2e] shift→failing check ${detectMs}ms; failing check→traffic back on stable ${detectionToRollbackMs}ms; ` +
+      `[metrics e2e] shift→bake ${at(bake) - at(shift)}ms; bake→failing check ${detectMs}ms; failing check→traffic back on stable ${detectionToRollbackMs}ms; ` +
         `failing check→rollback done ${detectionToRollbackDoneMs}ms; requests during deploy ${seen.requests}, ` +
         `bad-v2 answered ${seen.byRevision['bad-v2'] ?? 0} (${seen.errorsByRevision['bad-v2'] ?? 0} 5xx)`,
     );
-    // The first window closes one interval after the shift; production is back on stable within one more.
-    expect(at(restored) - at(shift)).toBeLessThan(2 * INTERVAL_MS);
+    // The first window closes one interval into the bake; production is back on stable within one more.
+    expect(at(restored) - at(bake)).toBeLessThan(2 * INTERVAL_MS);
 
     // Zero failed requests other than the bad app's own 5xx.
     expect(seen.connectionErrors, JSON.stringify(seen.connectionErrorKinds)).toBe(0);
