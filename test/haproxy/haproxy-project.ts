@@ -30,6 +30,19 @@ export interface HostsProject extends LocalProject {
   instancePids(): number[];
 }
 
+/** The `router:` entry of a provider block that puts the test's HAProxy in front (4 spaces in). */
+export function haproxyRouterBlock(h: Haproxy, extra = ''): string {
+  return `router: {
+      type: 'haproxy',
+      runtimeApi: ${JSON.stringify(h.socket)},
+      backend: ${JSON.stringify(h.backend)},
+      url: ${JSON.stringify(h.url)},
+      testRoute: { map: ${JSON.stringify(h.map)}, backend: ${JSON.stringify(h.testBackend)} },
+      watchInterval: '200ms',${extra ? `
+      ${extra}` : ''}
+    },`;
+}
+
 /** The `provider` block of a hosts platform behind `h`, with instances under `home`. */
 export async function hostsProviderBlock(h: Haproxy, home: string, routerExtra = ''): Promise<string> {
   const ports = [await freePort('127.0.0.1'), await freePort('127.0.0.1'), await freePort('127.0.0.1')];
@@ -41,15 +54,7 @@ export async function hostsProviderBlock(h: Haproxy, home: string, routerExtra =
     provision: ${JSON.stringify(HOSTS_PROVISION)},
     retire: ${JSON.stringify(HOSTS_RETIRE)},
     health: { path: '/health', interval: '50ms' },
-    router: {
-      type: 'haproxy',
-      runtimeApi: ${JSON.stringify(h.socket)},
-      backend: ${JSON.stringify(h.backend)},
-      url: ${JSON.stringify(h.url)},
-      testRoute: { map: ${JSON.stringify(h.map)}, backend: ${JSON.stringify(h.testBackend)} },
-      watchInterval: '200ms',${routerExtra ? `
-      ${routerExtra}` : ''}
-    },
+    ${haproxyRouterBlock(h, routerExtra)}
   }`;
 }
 

@@ -8,6 +8,7 @@ import { isAlive } from '../../src/providers/local/processes.js';
 import { skipWithoutHaproxy, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { explain, localProject, type LocalProject } from '../local/e2e-project.js';
+import { haproxyRouterBlock } from './haproxy-project.js';
 
 type Inventory = { revisions: Record<string, { instances: { host: string; port: number; status: string; pid?: number }[] }> };
 
@@ -34,14 +35,7 @@ describe.skipIf(skipWithoutHaproxy())('local platform + haproxy router under loa
     command: 'node app.mjs',
     health: { path: '/health', interval: '50ms' },
     stopGrace: '2s',
-    router: {
-      type: 'haproxy',
-      runtimeApi: ${JSON.stringify(h.socket)},
-      backend: ${JSON.stringify(h.backend)},
-      url: ${JSON.stringify(h.url)},
-      testRoute: { map: ${JSON.stringify(h.map)}, backend: ${JSON.stringify(h.testBackend)} },
-      watchInterval: '200ms',
-    },
+    ${haproxyRouterBlock(h)}
   }`,
     });
   });
