@@ -53,6 +53,8 @@ export interface ProjectOptions {
   healthTimeout?: string;
   /** Source of the whole `provider: {...}` object, replacing the local one (another platform or router). */
   provider?: string;
+  /** Extra keys of the local provider's own block (e.g. `deadMansSwitch: false`). */
+  localProviderExtra?: string;
 }
 
 /**
@@ -75,7 +77,8 @@ export default defineConfig({
     command: ${JSON.stringify(opts.command ?? 'node app.mjs')},
     port: ${port},
     health: { path: '/health', interval: '50ms' },
-    stopGrace: '2s',
+    stopGrace: '2s',${opts.localProviderExtra ? `
+    ${opts.localProviderExtra},` : ''}
   }`
   },
   replicas: ${opts.replicas ?? 2},
