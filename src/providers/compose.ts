@@ -1,5 +1,4 @@
-import type { Platform, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState, TrafficRouter } from '../core/provider.js';
-import type { PlatformCapabilities, RouterCapabilities } from '../core/provider.js';
+import type { Platform, PlatformCapabilities, Provider, ProviderCapabilities, ProviderContext, ProviderFactory, ProviderSnapshot, RevisionState, RouterCapabilities, TrafficRouter } from '../core/provider.js';
 import type { InstanceRouting } from './hosts/hosts-platform.js';
 
 /** A platform a fronting router can stand in front of: it tells the router when instances come and go. */
