@@ -1,5 +1,4 @@
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { flagsSchema, type FlagsConfig } from '../flags/schema.js';
 import { formatZodIssues } from './format-issues.js';
@@ -15,8 +14,6 @@ export interface FlagsSection {
   configDir: string;
 }
 
-// As in load-config.ts: one parse per command, so zod's compiled fast path would not pay for itself.
-z.config({ jitless: true });
 
 /**
  * What `zdd flag kill` needs before its one write: the config file read once and its `flags` section

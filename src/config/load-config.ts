@@ -1,5 +1,4 @@
 import { dirname } from 'node:path';
-import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../core/errors.js';
 import { configSchema, type ZddConfig } from './schema.js';
 import { formatZodIssues } from './format-issues.js';
@@ -17,9 +16,6 @@ export interface LoadedConfig {
   env?: string;
 }
 
-// A command validates its config once: zod's compiled fast path (`new Function` per object schema)
-// costs more to build than it saves on a single parse.
-z.config({ jitless: true });
 
 /**
  * Finds, loads and validates the config, once: parse → merge the environment → schema →
