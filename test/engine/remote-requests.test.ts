@@ -45,12 +45,53 @@ function racing(records: RecordStore, newer: DeploymentRecord): RecordStore {
   };
 }
 
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
+/** The watcher's poll in these tests: short, so that a test waits on the watcher's reads, never on a clock. */
+const POLL_MS = 5;
+
+/**
+ * The records as the watcher reads them, counting its reads: `reads(n)` resolves when the watcher
+ * has started n more reads, so n - 1 more of its ticks have run to the end (the next one starts
+ * only after the previous one ended). `watch: false` leaves the file store's watch out, so that
+ * only the poll hears requests.
+ */
+function counted(records: RecordStore, { watch = true } = {}) {
+  let started = 0;
+  const waiters: { at: number; wake: () => void }[] = [];
+  const view: RecordStore = {
+    latest: (service) => {
+      started++;
+      for (const w of waiters.filter((x) => x.at <= started)) w.wake();
+      return records.latest(service);
+    },
+    save: (r) => records.save(r),
+    history: (service, limit) => records.history(service, limit),
+    request: (service, id, kind, request) => records.request(service, id, kind, request),
+    requests: (service, id) => records.requests(service, id),
+    ...(watch && records.watchRequests ? { watchRequests: (service: string, on: () => void) => records.watchRequests!(service, on) } : {}),
+  };
+  return {
+    records: view,
+    get started() {
+      return started;
+    },
+    reads: (n: number) => new Promise<void>((wake) => waiters.push({ at: started + n, wake })),
+  };
+}
+
+/** What a listener heard: `reach(n)` resolves once it has been called n times in all. */
+function heard() {
+  let count = 0;
+  const waiters: { n: number; wake: () => void }[] = [];
+  return {
+    fire: () => {
+      count++;
+      for (const w of waiters.filter((x) => x.n <= count)) w.wake();
+    },
+    get count() {
+      return count;
+    },
+    reach: (n: number) => (count >= n ? Promise.resolve() : new Promise<void>((wake) => waiters.push({ n, wake }))),
+  };
 }
 
 describe('requests from other processes (zdd abort / promote / flag kill)', () => {
@@ -87,15 +128,36 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     expect(legacy).toMatchObject({ abortRequested: 'old-a', promoteRequested: 'old-p' });
   });
 
-  it('the watcher hears an abort from the request channel', async () => {
+  it('what the holder notes: never a promote while running, never over its own notes, never another deploy\'s', () => {
+    const running = deploy({ status: 'running', stepIndex: 1 });
+    carryOverRequests(running, null, { abort: { at: 'a1' }, promote: { at: 'p1', stepIndex: 1 } });
+    expect(running).toMatchObject({ abortRequested: 'a1' });
+    expect(running.promoteRequested).toBeUndefined();
+
+    const noted = deploy({ status: 'paused', stepIndex: 1, abortRequested: 'first-a', promoteRequested: 'first-p' });
+    carryOverRequests(noted, null, { abort: { at: 'a2' }, promote: { at: 'p2', stepIndex: 1 } });
+    expect(noted).toMatchObject({ abortRequested: 'first-a', promoteRequested: 'first-p' });
+
+    const other = deploy({ status: 'paused', stepIndex: 1 });
+    carryOverRequests(other, deploy({ id: 'd0', abortRequested: 'old-a', promoteRequested: 'old-p' }), {});
+    expect(other.abortRequested).toBeUndefined();
+    expect(other.promoteRequested).toBeUndefined();
+
+    // A promote from an older zdd names no step: it is meant for whichever pause is waiting.
+    const anyStep = deploy({ status: 'paused', stepIndex: 3 });
+    carryOverRequests(anyStep, null, { promote: { at: 'p-old' } });
+    expect(anyStep.promoteRequested).toBe('p-old');
+  });
+
+  it('the watcher hears an abort from the request channel, at its poll', async () => {
     await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
-    let aborted = false;
-    watcher.onAbort(() => (aborted = true));
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
     try {
       await store.records.request('web', 'd1', 'abort', { at: 'now' });
-      await until(() => aborted);
+      await aborts.reach(1);
     } finally {
       watcher.stop();
     }
@@ -104,13 +166,13 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
   it('with the file store, a request wakes the watcher by itself, not at its next poll (here an hour away)', async () => {
     await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
     const watcher = new RequestWatcher(store.records, 'd1', 'web', undefined, 3_600_000);
-    let aborted = false;
-    watcher.onAbort(() => (aborted = true));
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
     try {
       // a request from a process of its own, as `zdd rollback` writes it
       await new FileStateStore(dir, clock).records.request('web', 'd1', 'abort', { at: 'now' });
-      await until(() => aborted, 10_000);
+      await aborts.reach(1);
     } finally {
       watcher.stop();
     }
@@ -122,30 +184,107 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     const masked = withMaskedRecords(store, new SecretMask());
     await masked.records.save(deploy({ status: 'running', stepIndex: 0 }));
     const watcher = new RequestWatcher(masked.records, 'd1', 'web', undefined, 3_600_000);
-    let aborted = false;
-    watcher.onAbort(() => (aborted = true));
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
     try {
       await store.records.request('web', 'd1', 'abort', { at: 'now' });
-      await until(() => aborted, 10_000);
+      await aborts.reach(1);
     } finally {
       watcher.stop();
     }
   });
 
+  it('a request written while the watcher is reading is read again as soon as that read ends, not at the next poll', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    let wake: (() => void) | undefined;
+    let release: (() => void) | undefined;
+    let reads = 0;
+    const records: RecordStore = {
+      ...counted(store.records, { watch: false }).records,
+      requests: async (service, id) => {
+        reads++;
+        const read = await store.records.requests(service, id);
+        // The first read (at the watch's first wake) is slow: the request comes while it is under way.
+        if (reads === 1) await new Promise<void>((r) => (release = r));
+        return read;
+      },
+      watchRequests: async (_service, onRequest) => {
+        wake = onRequest;
+        return () => undefined;
+      },
+    };
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, 3_600_000);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    try {
+      await new Promise((r) => setImmediate(r));
+      wake!();
+      while (!release) await new Promise((r) => setImmediate(r));
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      wake!();
+      release();
+      await aborts.reach(1);
+      expect(reads).toBe(2);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a stopped watcher stops its watch, and a late wake from the watch reads nothing', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    let wake: (() => void) | undefined;
+    let closed = 0;
+    const seen = counted(store.records, { watch: false });
+    const records: RecordStore = {
+      ...seen.records,
+      watchRequests: async (_service, onRequest) => {
+        wake = onRequest;
+        return () => closed++;
+      },
+    };
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, 3_600_000);
+    watcher.start();
+    await new Promise((r) => setImmediate(r));
+    watcher.stop();
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toBe(1);
+    wake!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen.started).toBe(0);
+  });
+
   it('a promote wakes only the pause it was meant for, once (a stale one never skips a later pause)', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
     await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
     watcher.start();
     const stop = new AbortController();
     try {
-      let woke = false;
-      void watcher.waitForPromote(stop.signal, 3).then(() => (woke = true), () => undefined);
-      await new Promise((r) => setTimeout(r, 1200));
-      expect(woke).toBe(false);
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 3).then(woke.fire, () => undefined);
+      await seen.reads(3);
+      expect(woke.count).toBe(0);
       await store.records.request('web', 'd1', 'promote', { at: 'p2', stepIndex: 3 });
-      await until(() => woke);
+      await woke.reach(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('a promote from an older zdd, naming no step, wakes whichever pause waits', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 3).then(woke.fire, () => undefined);
+      await store.records.request('web', 'd1', 'promote', { at: 'p-old' });
+      await woke.reach(1);
     } finally {
       stop.abort(new Error('test over'));
       watcher.stop();
@@ -154,18 +293,18 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
 
   it('two promotes made at the same instant (a fake clock) each wake their own pause', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
     watcher.start();
     const stop = new AbortController();
     try {
-      let woke = 0;
-      void watcher.waitForPromote(stop.signal, 1).then(() => woke++, () => undefined);
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
       expect(await requestOnRecord(store.records, 'web', 'd1', 'promote', clock)).toBe(true);
-      await until(() => woke === 1);
+      await woke.reach(1);
       await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
-      void watcher.waitForPromote(stop.signal, 3).then(() => woke++, () => undefined);
+      void watcher.waitForPromote(stop.signal, 3).then(woke.fire, () => undefined);
       expect(await requestOnRecord(store.records, 'web', 'd1', 'promote', clock)).toBe(true);
-      await until(() => woke === 2);
+      await woke.reach(2);
     } finally {
       stop.abort(new Error('test over'));
       watcher.stop();
@@ -174,14 +313,36 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
 
   it('a promote written in the record by an older zdd still wakes the pause', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
     watcher.start();
     const stop = new AbortController();
     try {
-      let woke = false;
-      void watcher.waitForPromote(stop.signal, 1).then(() => (woke = true), () => undefined);
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
       await store.records.save(deploy({ status: 'paused', stepIndex: 1, promoteRequested: 'legacy' }));
-      await until(() => woke);
+      await woke.reach(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('a channel promote the holder copied into its record is not taken again for the next pause', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
+      await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
+      await woke.reach(1);
+      // The holder's checkpoint notes it, then the deploy goes on to its next pause.
+      await store.records.save(deploy({ status: 'paused', stepIndex: 3, promoteRequested: 'p1' }));
+      void watcher.waitForPromote(stop.signal, 3).then(woke.fire, () => undefined);
+      await seen.reads(4);
+      expect(woke.count).toBe(1);
     } finally {
       stop.abort(new Error('test over'));
       watcher.stop();
@@ -194,21 +355,42 @@ describe('the request watcher: other writers, aborts and stopping', () => {
 
   it('a record written by another process (another pid, another host, another deploy) is news for the lock holder; its own writes are not', async () => {
     await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web', me);
-    let foreign = 0;
-    watcher.onForeignWrite(() => foreign++);
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', me, POLL_MS);
+    const foreign = heard();
+    watcher.onForeignWrite(foreign.fire);
     watcher.start();
     try {
-      await new Promise((r) => setTimeout(r, 700));
-      expect(foreign).toBe(0);
+      await seen.reads(3);
+      expect(foreign.count).toBe(0);
       await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid + 1 } }));
-      await until(() => foreign > 0);
+      await foreign.reach(1);
       await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid, host: 'other-host' } }));
-      const seen = foreign;
-      await until(() => foreign > seen);
+      await foreign.reach(foreign.count + 1);
+      await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
+      await seen.reads(2);
+      const settled = foreign.count;
+      await seen.reads(3);
+      expect(foreign.count).toBe(settled);
       await store.records.save(deploy({ id: 'd2', status: 'running', by: { ...holder, pid: process.pid } }));
-      const again = foreign;
-      await until(() => foreign > again);
+      await foreign.reach(settled + 1);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a watcher that does not know its writer hears only another deploy\'s record as news', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid + 1 } }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    const foreign = heard();
+    watcher.onForeignWrite(foreign.fire);
+    watcher.start();
+    try {
+      await seen.reads(3);
+      expect(foreign.count).toBe(0);
+      await store.records.save(deploy({ id: 'd2', status: 'running' }));
+      await foreign.reach(1);
     } finally {
       watcher.stop();
     }
@@ -216,15 +398,35 @@ describe('the request watcher: other writers, aborts and stopping', () => {
 
   it('an abort is heard once, whether from the channel or written in the record by an older zdd', async () => {
     await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid }, abortRequested: 'then' }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
-    let aborts = 0;
-    watcher.onAbort(() => aborts++);
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
     try {
-      await until(() => aborts > 0);
+      await aborts.reach(1);
       await store.records.request('web', 'd1', 'abort', { at: 'now' });
-      await new Promise((r) => setTimeout(r, 1200));
-      expect(aborts).toBe(1);
+      await seen.reads(3);
+      expect(aborts.count).toBe(1);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('the abort listener learns who asked (the kill switch), from the request', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
+    const by: (string | undefined)[] = [];
+    const aborts = heard();
+    watcher.onAbort((who) => {
+      by.push(who);
+      aborts.fire();
+    });
+    watcher.start();
+    try {
+      await store.records.request('web', 'd1', 'abort', { at: 'now', by: 'the kill switch (zdd flag kill "x")' });
+      await aborts.reach(1);
+      expect(by).toEqual(['the kill switch (zdd flag kill "x")']);
     } finally {
       watcher.stop();
     }
@@ -232,13 +434,33 @@ describe('the request watcher: other writers, aborts and stopping', () => {
 
   it('an abort of another deploy is not ours', async () => {
     await store.records.save(deploy({ id: 'd2', status: 'running', abortRequested: 'then' }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
-    let aborts = 0;
-    watcher.onAbort(() => aborts++);
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
     try {
-      await new Promise((r) => setTimeout(r, 1200));
-      expect(aborts).toBe(0);
+      await seen.reads(3);
+      expect(aborts.count).toBe(0);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a damaged request channel does not hide the record: an abort an older zdd wrote in it is still heard', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid }, abortRequested: 'then' }));
+    const records: RecordStore = {
+      ...counted(store.records, { watch: false }).records,
+      requests: async () => {
+        throw new Error('requests/d1.json: unexpected end of JSON');
+      },
+    };
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    try {
+      await aborts.reach(1);
     } finally {
       watcher.stop();
     }
@@ -246,7 +468,7 @@ describe('the request watcher: other writers, aborts and stopping', () => {
 
   it('a wait for promote ends when the run aborts, and a later promote wakes nobody twice', async () => {
     await store.records.save(deploy({ status: 'paused', stepIndex: 1, by: { ...holder, pid: process.pid } }));
-    const watcher = new RequestWatcher(store.records, 'd1', 'web');
+    const watcher = new RequestWatcher(counted(store.records, { watch: false }).records, 'd1', 'web', undefined, POLL_MS);
     watcher.start();
     try {
       const already = new AbortController();
@@ -266,29 +488,29 @@ describe('the request watcher: other writers, aborts and stopping', () => {
   });
 
   it('a stopped watcher reads nothing more; an unreadable store is read again at the next tick', async () => {
-    let reads = 0;
     let failing = true;
+    const seen = counted(store.records, { watch: false });
     const records: RecordStore = {
-      ...store.records,
+      ...seen.records,
       latest: async (service) => {
-        reads++;
+        const read = seen.records.latest(service);
         if (failing) throw new Error('EIO');
-        return store.records.latest(service);
+        return read;
       },
-      requests: (service, id) => store.records.requests(service, id),
     };
     await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
-    const watcher = new RequestWatcher(records, 'd1', 'web');
-    let aborted = false;
-    watcher.onAbort(() => (aborted = true));
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
     watcher.start();
-    await until(() => reads >= 2);
+    await seen.reads(2);
     failing = false;
     await store.records.request('web', 'd1', 'abort', { at: 'now' });
-    await until(() => aborted);
+    await aborts.reach(1);
     watcher.stop();
-    const stoppedAt = reads;
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(reads).toBe(stoppedAt);
+    const stoppedAt = seen.started;
+    // Ten polls' time: a watcher still running would have read again.
+    await new Promise((r) => setTimeout(r, 10 * POLL_MS));
+    expect(seen.started).toBe(stoppedAt);
   });
 });
