@@ -2,6 +2,9 @@
  * The promise-keeping modules `npm run mutate` mutates, each with the fast unit test files that
  * guard it (in-process tests only: e2e tests run the built binary, which Stryker never mutates).
  * A `file:from-to` entry mutates only those lines (the local router's weight and drain code).
+ * `testTimeoutMs`: for test files that wait only on events (no real polls or sleeps), a short
+ * vitest test timeout, so that a mutant which makes them wait forever fails in seconds instead of
+ * hitting Stryker's timeout (and a restart of its test runner) each time.
  */
 export const MUTATION_MODULES = [
   {
@@ -24,12 +27,13 @@ export const MUTATION_MODULES = [
   {
     name: 'rollback',
     mutate: ['src/engine/rollback.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/follow-abort.test.ts', 'test/engine/rollback-phase.test.ts'],
   },
   {
     name: 'remote-requests',
     mutate: ['src/engine/remote-requests.ts'],
     tests: ['test/engine/remote-requests.test.ts'],
+    testTimeoutMs: 3000,
   },
   {
     name: 'stored-lock',

@@ -195,43 +195,6 @@ describe('requests from other processes (zdd abort / promote / flag kill)', () =
     }
   });
 
-  it('a request written while the watcher is reading is read again as soon as that read ends, not at the next poll', async () => {
-    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
-    let wake: (() => void) | undefined;
-    let release: (() => void) | undefined;
-    let reads = 0;
-    const records: RecordStore = {
-      ...counted(store.records, { watch: false }).records,
-      requests: async (service, id) => {
-        reads++;
-        const read = await store.records.requests(service, id);
-        // The first read (at the watch's first wake) is slow: the request comes while it is under way.
-        if (reads === 1) await new Promise<void>((r) => (release = r));
-        return read;
-      },
-      watchRequests: async (_service, onRequest) => {
-        wake = onRequest;
-        return () => undefined;
-      },
-    };
-    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, 3_600_000);
-    const aborts = heard();
-    watcher.onAbort(aborts.fire);
-    watcher.start();
-    try {
-      await new Promise((r) => setImmediate(r));
-      wake!();
-      while (!release) await new Promise((r) => setImmediate(r));
-      await store.records.request('web', 'd1', 'abort', { at: 'now' });
-      wake!();
-      release();
-      await aborts.reach(1);
-      expect(reads).toBe(2);
-    } finally {
-      watcher.stop();
-    }
-  });
-
   it('a stopped watcher stops its watch, and a late wake from the watch reads nothing', async () => {
     await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
     let wake: (() => void) | undefined;
@@ -512,5 +475,268 @@ describe('the request watcher: other writers, aborts and stopping', () => {
     // Ten polls' time: a watcher still running would have read again.
     await new Promise((r) => setTimeout(r, 10 * POLL_MS));
     expect(seen.started).toBe(stoppedAt);
+  });
+  it('a promote that comes before the pause starts waiting is kept for that pause', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 1 }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    try {
+      await store.records.request('web', 'd1', 'promote', { at: 'early', stepIndex: 1 });
+      await seen.reads(3);
+      await watcher.waitForPromote(new AbortController().signal, 1);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a promote already taken by a pause is not taken again by a later wait at that step', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
+      await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
+      await woke.reach(1);
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
+      await seen.reads(4);
+      expect(woke.count).toBe(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('two pauses waiting at once: each promote wakes its own, the other keeps waiting', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const first = heard();
+      const second = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(first.fire, () => undefined);
+      void watcher.waitForPromote(stop.signal, 3).then(second.fire, () => undefined);
+      await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
+      await first.reach(1);
+      await seen.reads(3);
+      expect(second.count).toBe(0);
+      await store.records.request('web', 'd1', 'promote', { at: 'p3', stepIndex: 3 });
+      await second.reach(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('an older zdd\'s promote in the record wakes one pause: not the next one while it stays there, nor once it is gone; a new one does', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1, promoteRequested: 'legacy-1' }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
+      await woke.reach(1);
+      void watcher.waitForPromote(stop.signal, 3).then(woke.fire, () => undefined);
+      await seen.reads(3);
+      expect(woke.count).toBe(1);
+      await store.records.save(deploy({ status: 'paused', stepIndex: 3 }));
+      await seen.reads(3);
+      expect(woke.count).toBe(1);
+      await store.records.save(deploy({ status: 'paused', stepIndex: 3, promoteRequested: 'legacy-2' }));
+      await woke.reach(2);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('a wait given up (its run aborted) takes no promote from the waits that come after it, nor from the others', async () => {
+    await store.records.save(deploy({ status: 'paused', stepIndex: 1 }));
+    const seen = counted(store.records, { watch: false });
+    const watcher = new RequestWatcher(seen.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const other = heard();
+      void watcher.waitForPromote(stop.signal, 3).then(other.fire, () => undefined);
+      const run = new AbortController();
+      const given = watcher.waitForPromote(run.signal, 1);
+      run.abort(new Error('SIGINT'));
+      await expect(given).rejects.toThrow('SIGINT');
+      await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
+      await seen.reads(3);
+      await watcher.waitForPromote(stop.signal, 1);
+      await store.records.request('web', 'd1', 'promote', { at: 'p3', stepIndex: 3 });
+      await other.reach(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('a record the store cannot find (a listing that lags) does not hide the channel\'s requests', async () => {
+    const records: RecordStore = { ...counted(store.records, { watch: false }).records, latest: async () => null };
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    const stop = new AbortController();
+    try {
+      const woke = heard();
+      void watcher.waitForPromote(stop.signal, 1).then(woke.fire, () => undefined);
+      await store.records.request('web', 'd1', 'promote', { at: 'p1', stepIndex: 1 });
+      await woke.reach(1);
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      await aborts.reach(1);
+    } finally {
+      stop.abort(new Error('test over'));
+      watcher.stop();
+    }
+  });
+
+  it('a store whose watch cannot start: the poll alone hears requests, and stopping is clean', async () => {
+    await store.records.save(deploy({ status: 'running', by: { ...holder, pid: process.pid } }));
+    const records: RecordStore = {
+      ...counted(store.records, { watch: false }).records,
+      watchRequests: async () => {
+        throw new Error('inotify: too many watches');
+      },
+    };
+    const watcher = new RequestWatcher(records, 'd1', 'web', undefined, POLL_MS);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    await store.records.request('web', 'd1', 'abort', { at: 'now' });
+    await aborts.reach(1);
+    watcher.stop();
+    // stop() closes the watch once it settles: a failed one has nothing to close, and must not throw.
+    await new Promise((r) => setTimeout(r, 10));
+  });
+});
+
+describe('the request watcher woken by the store\'s watch (its poll an hour away)', () => {
+  /** A store whose watch the test fires by hand, and whose request reads the test can hold. */
+  function watched() {
+    let wake: () => void = () => undefined;
+    let hold: Promise<void> | undefined;
+    let inFlight = 0;
+    let most = 0;
+    let reads = 0;
+    let done = 0;
+    const records: RecordStore = {
+      ...counted(store.records, { watch: false }).records,
+      requests: async (service, id) => {
+        reads++;
+        inFlight++;
+        most = Math.max(most, inFlight);
+        try {
+          const read = await store.records.requests(service, id);
+          if (hold) await hold;
+          return read;
+        } finally {
+          inFlight--;
+          done++;
+        }
+      },
+      watchRequests: async (_service, onRequest) => {
+        wake = onRequest;
+        return () => undefined;
+      },
+    };
+    return {
+      records,
+      wake: () => wake(),
+      /** Hold the reads from now on until the returned function is called. */
+      holdReads: () => {
+        let release!: () => void;
+        hold = new Promise<void>((r) => (release = r));
+        return () => {
+          hold = undefined;
+          release();
+        };
+      },
+      get reads() {
+        return reads;
+      },
+      get most() {
+        return most;
+      },
+      /** Resolves once n reads have ended, and the tick that made the last one has had time to end too. */
+      ended: async (n: number) => {
+        while (done < n) await new Promise((r) => setImmediate(r));
+        await settle();
+      },
+    };
+  }
+  /** A moment for a watcher that would read again at once (a mutant's busy loop) to do so. */
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+
+  it('a request written while the watcher reads is read again as soon as that read ends; never two reads at once', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    const w = watched();
+    const watcher = new RequestWatcher(w.records, 'd1', 'web', undefined, 3_600_000);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    try {
+      await new Promise((r) => setImmediate(r));
+      const release = w.holdReads();
+      w.wake();
+      while (w.reads < 1) await new Promise((r) => setImmediate(r));
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      w.wake();
+      await settle();
+      expect(w.most).toBe(1);
+      release();
+      await aborts.reach(1);
+      expect(w.reads).toBe(2);
+      expect(w.most).toBe(1);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('each wake is one read, then quiet until the next wake: no read in between', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    const w = watched();
+    const watcher = new RequestWatcher(w.records, 'd1', 'web', undefined, 3_600_000);
+    const aborts = heard();
+    watcher.onAbort(aborts.fire);
+    watcher.start();
+    try {
+      await new Promise((r) => setImmediate(r));
+      w.wake();
+      await w.ended(1);
+      expect(w.reads).toBe(1);
+      await store.records.request('web', 'd1', 'abort', { at: 'now' });
+      w.wake();
+      await aborts.reach(1);
+      await w.ended(2);
+      expect(w.reads).toBe(2);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('stopped during a read: that read is the last one', async () => {
+    await store.records.save(deploy({ status: 'running', stepIndex: 0, by: { ...holder, pid: process.pid } }));
+    const w = watched();
+    const watcher = new RequestWatcher(w.records, 'd1', 'web', undefined, POLL_MS);
+    watcher.start();
+    await new Promise((r) => setImmediate(r));
+    const release = w.holdReads();
+    w.wake();
+    while (w.reads < 1) await new Promise((r) => setImmediate(r));
+    watcher.stop();
+    release();
+    await new Promise((r) => setTimeout(r, 10 * POLL_MS));
+    expect(w.reads).toBe(1);
   });
 });
