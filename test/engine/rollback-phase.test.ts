@@ -133,7 +133,7 @@ describe('rollback phase: signals and the final record', () => {
       if (e.type === 'rollback.done' && e.ok) {
         harness.store.records.save = async () => {
           saves++;
-          throw new LockLostError('web', 'the lock was taken over', undefined);
+          throw new LockLostError('web', 'the lock was taken over', null);
         };
       }
     });
