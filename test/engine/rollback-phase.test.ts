@@ -24,7 +24,7 @@ describe('rollback phase: what a failure says', () => {
     const outcome = await canary(h);
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
     const record = await h.latest();
-    const step = record!.error!.step;
+    const step = record!.error!.step!;
     expect(outcome.message).toContain(`failed at step ${step + 1}/${record!.plan.length} (shift traffic: stable 80% | candidate 20%)`);
     expect(outcome.message).toContain('listener busy');
     expect(record!.error).toMatchObject({ code: 'provider', message: expect.stringContaining('listener busy') });
