@@ -57,8 +57,8 @@ export const MUTATION_MODULES = [
     // The lock part of the S3 store (lock object, acquire, take-over, lease): the records and the
     // S3 object calls are not the lock's promise. A line range until the file is split.
     name: 's3-lock',
-    mutate: ['src/state/s3-state-store.ts:267-373'],
-    tests: ['test/aws/s3-state-store.test.ts'],
+    mutate: ['src/state/s3-state-store.ts:267-374'],
+    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts'],
   },
   {
     name: 'secret-mask',
