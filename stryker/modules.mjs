@@ -74,7 +74,7 @@ export const MUTATION_MODULES = [
     // The weighted pick, and in router-core.ts applyState (weights, draining instances) and release
     // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:107-140', 'src/providers/local/router-core.ts:338-341'],
+    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:107-141', 'src/providers/local/router-core.ts:339-342'],
     // router-server.test.ts starts the router's admin socket, which sets process.umask(): not
     // allowed in the worker threads Stryker's vitest runner uses. These tests drive the core alone.
     tests: ['test/local/router-weights.test.ts'],

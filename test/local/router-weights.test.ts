@@ -15,6 +15,8 @@ interface Backend {
   hits: number;
   /** Open connections from the router to this backend. */
   open: number;
+  /** Connections the router ever opened to it. */
+  conns: number;
 }
 
 const backends: Backend[] = [];
@@ -22,7 +24,7 @@ let core: RouterCore | undefined;
 let port = 0;
 
 async function backend(revision: string, handle?: (res: import('node:http').ServerResponse) => void): Promise<Backend> {
-  const b: Backend = { server: undefined as unknown as Server, port: 0, hits: 0, open: 0 };
+  const b: Backend = { server: undefined as unknown as Server, port: 0, hits: 0, open: 0, conns: 0 };
   b.server = createServer((_req, res) => {
     b.hits++;
     if (handle) return handle(res);
@@ -30,6 +32,7 @@ async function backend(revision: string, handle?: (res: import('node:http').Serv
   });
   b.server.on('connection', (s) => {
     b.open++;
+    b.conns++;
     s.on('close', () => b.open--);
   });
   await new Promise<void>((r) => b.server.listen(0, '127.0.0.1', r));
@@ -42,8 +45,8 @@ function instance(id: string, revision: string, b: Backend, status: InstanceReco
   return { id, revision, port: b.port, pid: 0, status, logFile: '/dev/null', startedAt: new Date().toISOString() };
 }
 
-function state(weights: Record<string, number>, instances: InstanceRecord[]): RouterState {
-  return { version: 1, service: 'web', host: '127.0.0.1', port: 0, socketPath: '', testHeader: 'x-zdd-test', testValue: 'v', testRoute: null, weights, revisions: {}, instances, updatedAt: new Date().toISOString() };
+function state(weights: Record<string, number>, instances: InstanceRecord[], over: Partial<RouterState> = {}): RouterState {
+  return { version: 1, service: 'web', host: '127.0.0.1', port: 0, socketPath: '', testHeader: 'x-zdd-test', testValue: 'v', testRoute: null, weights, revisions: {}, instances, updatedAt: new Date().toISOString(), ...over };
 }
 
 async function start(s: RouterState): Promise<RouterCore> {
@@ -53,12 +56,12 @@ async function start(s: RouterState): Promise<RouterCore> {
   return core;
 }
 
-function get(): Promise<{ status: number; body: string }> {
+function get(headers: Record<string, string> = {}): Promise<{ status: number; body: string; setCookie?: string[] }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, headers }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, setCookie: res.headers['set-cookie'] }));
     });
     req.on('error', reject);
     req.end();
@@ -144,5 +147,57 @@ describe('the local router core: weights and draining', () => {
     for (let i = 0; i < 200 && a.open > 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(a.open).toBe(0);
     expect(count(await bodies(3))).toEqual({ b: 3 });
+  });
+  it('a new state that keeps the weights keeps the split\'s turn: the revision owed a request gets it', async () => {
+    const s1 = await backend('s');
+    const c = await backend('c');
+    const spare = await backend('spare');
+    const router = await start(state({ s: 90, c: 10 }, [instance('s#1', 's', s1), instance('c#1', 'c', c)]));
+    expect(await bodies(5)).toEqual(['s', 's', 's', 's', 's']);
+    router.applyState(state({ s: 90, c: 10 }, [instance('s#1', 's', s1), instance('c#1', 'c', c), instance('s#2', 's', spare, 'starting')]));
+    expect(await bodies(1)).toEqual(['c']);
+  });
+
+  it('connections to ready instances are kept (keep-alive) across requests and state changes', async () => {
+    const a = await backend('a');
+    const instances = [instance('a#1', 'a', a)];
+    const router = await start(state({ a: 100 }, instances));
+    await bodies(3);
+    const conns = a.conns;
+    router.applyState(state({ a: 100 }, instances, { testRoute: 'a' }));
+    await bodies(3);
+    expect(a.conns).toBe(conns);
+  });
+
+  it('a weight on a revision without a ready instance goes to the others; a revision at 0% never gets a request', async () => {
+    const s1 = await backend('s');
+    const c = await backend('c');
+    const cStarting = await backend('c-starting');
+    const router = await start(state({ s: 50, c: 50 }, [instance('s#1', 's', s1), instance('c#1', 'c', cStarting, 'starting')]));
+    expect(count(await bodies(4))).toEqual({ s: 4 });
+    router.applyState(state({ s: 100, c: 0 }, [instance('s#1', 's', s1, 'starting'), instance('c#1', 'c', c)]));
+    expect((await get()).status).toBeGreaterThanOrEqual(500);
+    expect(c.hits).toBe(0);
+  });
+
+  it('the limits of the state apply: an instance slower than upstreamHeadersTimeoutMs is a 504', async () => {
+    const hung = await backend('hung', () => undefined);
+    await start(state({ s: 100 }, [instance('s#1', 's', hung)], { limits: { upstreamHeadersTimeoutMs: 200 } }));
+    expect((await get()).status).toBe(504);
+  });
+
+  it('the test header is matched whatever its case in the config', async () => {
+    const s1 = await backend('s');
+    const c = await backend('c');
+    await start(state({ s: 100 }, [instance('s#1', 's', s1), instance('c#1', 'c', c)], { testHeader: 'X-Zdd-Test', testRoute: 'c' }));
+    expect((await get({ 'x-zdd-test': 'v' })).body).toBe('c');
+  });
+
+  it('sticky sessions: the cookie names the revision, with its attributes and Max-Age when set', async () => {
+    const s1 = await backend('s');
+    const router = await start(state({ s: 100 }, [instance('s#1', 's', s1)], { sticky: { cookie: 'zdd_rev', maxAgeS: 600 } }));
+    expect((await get()).setCookie).toEqual(['zdd_rev=s; Path=/; HttpOnly; SameSite=Lax; Max-Age=600']);
+    router.applyState(state({ s: 100 }, [instance('s#1', 's', s1)], { sticky: { cookie: 'zdd_rev' } }));
+    expect((await get()).setCookie).toEqual(['zdd_rev=s; Path=/; HttpOnly; SameSite=Lax']);
   });
 });

@@ -105,6 +105,7 @@ export class RouterCore {
 
   /** Take a new state: weights, test route, instances (added, updated, removed) and limits. */
   applyState(next: RouterState): void {
+    // Stryker disable next-line StringLiteral: the first state has no picker history to keep; any string that is not its weights resets it
     const prevWeights = this.state ? JSON.stringify(this.state.weights) : '';
     this.state = next;
     this.limits = { ...DEFAULT_LIMITS, ...(next.limits ?? {}) };
