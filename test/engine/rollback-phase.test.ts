@@ -142,4 +142,36 @@ describe('rollback phase: signals and the final record', () => {
     expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
     expect(outcome.message).toContain('stopped without rolling back');
   });
+  it('while it rolls back the record says rolling-back; the first deploy rolled back leaves stable "(none)"', async () => {
+    h = createHarness({ stable: null, fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const harness = h;
+    let during: Promise<string | undefined> | undefined;
+    harness.bus.on((e) => {
+      if (e.type === 'rollback.start') during = harness.latest().then((r) => r?.status);
+    });
+    await canary(harness);
+    expect(await during).toBe('rolling-back');
+    expect(harness.events.filter((e) => e.type === 'rollback.done')).toEqual([expect.objectContaining({ ok: true, message: 'Production on stable (none)' })]);
+  });
+
+  it('a record written at the first try says nothing about retries; a signal after the rollback ended does not warn', async () => {
+    h = createHarness({ fake: { failures: [{ method: 'setWeights', nth: 1 }] } });
+    const outcome = await canary(h);
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(infos(h).filter((m) => m.startsWith('Deployment record written'))).toEqual([]);
+    h.controller.abort(new InterruptedError('SIGTERM'));
+    expect(warnings(h).filter((m) => m.startsWith('Rollback in progress'))).toEqual([]);
+  });
+
+  it('an interrupt during the deploy: the record and the message say which signal', async () => {
+    h = createHarness();
+    const harness = h;
+    harness.bus.on((e) => {
+      if (e.type === 'bake.progress' && !harness.controller.signal.aborted) harness.controller.abort(new InterruptedError('SIGTERM'));
+    });
+    const outcome = await canary(harness);
+    expect(outcome.exitCode).toBe(ExitCode.Interrupted);
+    expect(outcome.message).toContain('interrupted by SIGTERM');
+    expect((await harness.latest())?.error?.message).toBe('interrupted by SIGTERM');
+  });
 });
