@@ -36,6 +36,7 @@ export const MUTATION_MODULES = [
     name: 'rollback-follow',
     mutate: ['src/engine/rollback.ts:148-178'],
     tests: ['test/engine/follow-abort.test.ts'],
+    testTimeoutMs: 8000,
   },
   {
     name: 'remote-requests',
