@@ -32,7 +32,8 @@ await rm('dist/bundle-next', { recursive: true, force: true });
 const bundle = await rolldown({
   input: {
     main: 'dist/src/cli/main.js',
-    'router-main': 'dist/src/providers/local/router-main.js',
+    // Under router/ as in dist/src, so router-process.ts finds it at ./router/router-main.js in both.
+    'router/router-main': 'dist/src/providers/local/router/router-main.js',
     index: 'dist/src/index.js',
   },
   platform: 'node',

@@ -60,7 +60,7 @@ export const MUTATION_MODULES = [
     // The weighted pick, and in router-core.ts applyState (weights, draining instances) and release
     // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:94-127', 'src/providers/local/router-core.ts:268-271'],
+    mutate: ['src/providers/local/router/weighted-picker.ts', 'src/providers/local/router/router-core.ts:94-127', 'src/providers/local/router/router-core.ts:268-271'],
     tests: ['test/local/router-server.test.ts'],
   },
 ];

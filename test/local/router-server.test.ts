@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { freePort } from '../../src/providers/local/processes.js';
-import { RouterServer } from '../../src/providers/local/router-server.js';
+import { RouterServer } from '../../src/providers/local/router/router-server.js';
 import type { InstanceRecord } from '../../src/providers/local/router-state.js';
-import { WeightedPicker } from '../../src/providers/local/weighted-picker.js';
+import { WeightedPicker } from '../../src/providers/local/router/weighted-picker.js';
 import { startLoad } from '../helpers/load-generator.js';
 import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 

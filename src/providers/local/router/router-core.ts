@@ -2,11 +2,11 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import { connect, type Server as NetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import type { RevisionTrafficSample } from '../../core/provider.js';
-import { urlHost } from './processes.js';
+import type { RevisionTrafficSample } from '../../../core/provider.js';
+import { urlHost } from '../processes.js';
 import { forwardHeaders, requestHead, responseHeaders } from './proxy-headers.js';
 import { ChunkedDecoder, RawExchange, RawPool, parseResponseHead } from './raw-upstream.js';
-import { DEFAULT_LIMITS, PROBE_HEADER, type InstanceRecord, type RouterLimits, type RouterState } from './router-state.js';
+import { DEFAULT_LIMITS, PROBE_HEADER, type InstanceRecord, type RouterLimits, type RouterState } from '../router-state.js';
 import { TrafficStats } from './traffic-stats.js';
 import { WeightedPicker } from './weighted-picker.js';
 
