@@ -72,10 +72,10 @@ export const MUTATION_MODULES = [
     tests: ['test/flags/flag-step.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
-    // The weighted pick, and in router-core.ts applyState (weights, draining instances) and release
+    // The weighted pick, and in upstream-instances.ts apply (weights, draining instances) and release
     // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:107-141', 'src/providers/local/router-core.ts:339-342'],
+    mutate: ['src/providers/local/router/weighted-picker.ts', 'src/providers/local/router/upstream-instances.ts:39-69', 'src/providers/local/router/upstream-instances.ts:113-116'],
     // router-server.test.ts starts the router's admin socket, which sets process.umask(): not
     // allowed in the worker threads Stryker's vitest runner uses. These tests drive the core alone.
     tests: ['test/local/router-weights.test.ts'],

@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RouterCore } from '../../src/providers/local/router-core.js';
+import { RouterCore } from '../../src/providers/local/router/router-core.js';
 import type { InstanceRecord, RouterState } from '../../src/providers/local/router-state.js';
 
 /**
