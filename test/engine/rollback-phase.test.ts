@@ -174,4 +174,37 @@ describe('rollback phase: signals and the final record', () => {
     expect(outcome.message).toContain('interrupted by SIGTERM');
     expect((await harness.latest())?.error?.message).toBe('interrupted by SIGTERM');
   });
+  it.each([
+    ['takes the deploy over (its record, another process)', 'same', /The deploy was taken over by ops@laptop \(pid 4242, zdd rollback\): the record now says rolling-back/],
+    ['starts a newer run', 'newer', /A newer run \(d-next, v3\) was started by ops@laptop \(pid 4242, zdd rollback\): running\./],
+    ['writes no record yet', 'none', /Last traffic this deploy verified: stable v1 80% \| candidate v2 20% \(it may have changed since\)/],
+  ])('a lock lost in a step to a process that %s: the message says what the record shows', async (_what, write, expected) => {
+    h = createHarness();
+    const harness = h;
+    const router = harness.provider.router;
+    const getWeights = router.getWeights.bind(router);
+    let shiftInFlight = false;
+    let tookOver = false;
+    harness.bus.on((e) => {
+      if (e.type === 'step.start' && e.phase === 'deploy') shiftInFlight = e.step.kind === 'shiftTraffic' && e.step.weights.candidate === 50;
+    });
+    const by = { who: 'ops', host: 'laptop', pid: 4242, since: new Date().toISOString(), command: 'zdd rollback' };
+    router.getWeights = async () => {
+      if (shiftInFlight && !tookOver) {
+        tookOver = true;
+        await harness.store.lock.forceRelease('web');
+        await harness.store.lock.acquire('web', { ...by, deploymentId: 'other' }, { waitMs: 0 });
+        const mine = (await harness.latest())!;
+        // As zdd writes it in a record: the command without "zdd".
+        const writer = { ...by, command: 'rollback' };
+        if (write === 'same') await harness.store.records.save({ ...mine, status: 'rolling-back', by: writer });
+        if (write === 'newer') await harness.store.records.save({ ...mine, id: 'd-next', candidate: { id: 'v3' }, status: 'running', by: writer, startedAt: new Date(Date.now() + 1000).toISOString() });
+      }
+      return getWeights();
+    };
+    const outcome = await canary(harness);
+    expect(tookOver).toBe(true);
+    expect(outcome.exitCode).toBe(ExitCode.NeedsPerson);
+    expect(outcome.message).toMatch(expected);
+  });
 });
