@@ -19,7 +19,7 @@ export async function createStateStore(
   }
   const { createS3StateStore } = await import('./s3-state-store.js');
   return createS3StateStore(config, {
-    region: config.region ?? ctx.options.region,
+    region: ctx.options.region,
     profile: ctx.options.profile,
     endpoint: process.env.AWS_ENDPOINT_URL,
   });

@@ -3,6 +3,7 @@ import { ProviderError } from '../core/errors.js';
 import { toProviderError } from '../aws/aws-errors.js';
 import { parseStateJson, type JsonFileKind } from './atomic-file.js';
 
+/** An object as read: its parsed value, its version (ETag) and S3's clock. */
 export interface StoredObject<T> {
   value: T;
   etag: string;
@@ -14,7 +15,8 @@ export interface StoredObject<T> {
 
 /** Thin S3 access with errors translated for people: missing bucket, missing permission. */
 export class S3Objects {
-  constructor(readonly client: S3Client, private readonly bucket: string) {}
+  /** `profile`: the named profile the client was made with, to name it when its credentials fail. */
+  constructor(readonly client: S3Client, private readonly bucket: string, private readonly profile?: string) {}
 
   /** Read and parse an object; null when it does not exist; a damaged one is an error naming it. */
   async get<T>(key: string, kind: JsonFileKind<T>): Promise<StoredObject<T> | null> {
@@ -114,6 +116,13 @@ export class S3Objects {
       });
     }
     const err = toProviderError(e, { action, resource: `s3://${this.bucket}/${key}` });
+    if (err.code === 'aws-credentials' && this.profile) {
+      return new ProviderError(`${err.message}, with the AWS profile "${this.profile}" for state bucket "${this.bucket}"`, {
+        cause: e,
+        code: err.code,
+        hint: `Define the profile "${this.profile}" in ~/.aws/credentials or ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), or fix state.profile (or the provider's profile) in deploy.config.ts.`,
+      });
+    }
     if (err.code === 'access-denied') {
       const resource = action === 's3:ListBucket' ? `arn:aws:s3:::${this.bucket}` : `arn:aws:s3:::${this.bucket}/${key.replace(/[^/]+$/, '*')}`;
       return new ProviderError(err.message, { cause: e, code: err.code, hint: `Allow "${action}" on ${resource} for the IAM role or user zdd runs as (docs/aws.md lists the minimal policy).` });

@@ -31,16 +31,17 @@ export interface S3StateStoreOptions {
  * and release with If-Match: <etag>), the way Terraform's S3 backend locks its state.
  */
 export async function createS3StateStore(config: S3StateConfig, opts: S3StateStoreOptions): Promise<StateStore> {
+  // The bucket's own settings first: state may live in another region or account than the service.
+  const profile = config.profile ?? opts.profile;
   const client =
     opts.client ??
     new S3Client({
-      // The bucket's own settings first: state may live in another region or account than the service.
       region: config.region ?? opts.region,
-      profile: config.profile ?? opts.profile,
+      profile,
       retryMode: 'adaptive',
       ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
     });
-  return new S3StateStore(client, config.bucket, normalisePrefix(config.prefix ?? 'zdd/'), opts.clock ?? systemClock, opts.leaseMs ?? DEFAULT_LEASE_MS);
+  return new S3StateStore(client, config.bucket, normalisePrefix(config.prefix ?? 'zdd/'), opts.clock ?? systemClock, opts.leaseMs ?? DEFAULT_LEASE_MS, opts.client ? undefined : profile);
 }
 
 function normalisePrefix(prefix: string): string {
@@ -53,8 +54,8 @@ export class S3StateStore implements StateStore {
   readonly records: RecordStore;
   readonly lock: LockStore;
   private readonly objects: S3Objects;
-  constructor(client: S3Client, readonly bucket: string, readonly prefix: string, clock: Clock, leaseMs: number) {
-    this.objects = new S3Objects(client, bucket);
+  constructor(client: S3Client, readonly bucket: string, readonly prefix: string, clock: Clock, leaseMs: number, profile?: string) {
+    this.objects = new S3Objects(client, bucket, profile);
     this.records = new S3RecordStore(this.objects, prefix);
     this.lock = new S3LockStore(this.objects, prefix, clock, leaseMs);
   }

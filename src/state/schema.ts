@@ -11,8 +11,8 @@ export const s3StateSchema = z.strictObject({
   type: z.literal('s3'),
   bucket: nonEmptyString('Bucket holding records and the lock'),
   prefix: nonEmptyString('Key prefix (default "zdd/")').optional(),
-  region: nonEmptyString('Region of the bucket (default: the AWS provider\'s region, --region, AWS_REGION, the profile\'s region)').optional(),
-  profile: nonEmptyString('AWS named profile for the bucket (default: the AWS provider\'s profile, --profile, AWS_PROFILE, the default credential chain)').optional(),
+  region: nonEmptyString('Region of the bucket (default: --region, the AWS provider\'s region, AWS_REGION, the profile\'s region)').optional(),
+  profile: nonEmptyString('AWS named profile for the bucket (default: --profile, the AWS provider\'s profile, AWS_PROFILE, the default credential chain)').optional(),
 });
 
 /** Records as ConfigMaps and the lock as a Lease in the cluster, so `zdd rollback` works from any machine with cluster access. */

@@ -3,7 +3,7 @@ import { UsageError, errorMessage } from '../../core/errors.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { commandClock, loadCommandConfig } from '../command-start.js';
+import { loadCommandConfig } from '../command-start.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -20,13 +20,8 @@ async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ fl
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions, killedAt: string): Promise<string | undefined> {
   // Loaded after the kill: the flag is off before any of this is read from disk.
-  const [{ isUnfinished }, { createStateStore }, { providerFlags }, { stateStoreOptions }] = await Promise.all([
-    import('../../engine/deployment-record.js'),
-    import('../../state/create-state-store.js'),
-    import('../../providers/provider-manifest.js'),
-    import('../context.js'),
-  ]);
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
+  const [{ isUnfinished }, { openStateStore }] = await Promise.all([import('../../engine/deployment-record.js'), import('../open-state-store.js')]);
+  const store = await openStateStore(loaded, globals);
   const record = await store.records.latest(loaded.config.service);
   if (!record || !record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
   const what = `${record.strategy === 'flag-release' ? 'Release' : 'Deploy'} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt}) ramps this flag`;

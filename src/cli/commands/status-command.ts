@@ -11,10 +11,8 @@ import { describeLive, liveRevision, type LiveRevision } from '../../report/live
 import { findDrift } from '../../engine/drift.js';
 import { schemaVersions } from '../../engine/migrations.js';
 import type { LoadedConfig } from '../../config/load-config.js';
-import { providerFlags } from '../../providers/provider-manifest.js';
-import { createStateStore } from '../../state/create-state-store.js';
-import { prepareAwsSdk } from '../../aws/sdk-notice.js';
-import { commandClock, createContext, loadCommandConfig, stateStoreOptions, type CommandContext } from '../context.js';
+import { createContext, loadCommandConfig, type CommandContext } from '../context.js';
+import { openStateStore } from '../open-state-store.js';
 import { finish, withContext } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
@@ -131,9 +129,7 @@ function finishStatus(io: CommandIO, report: StatusReport): number {
 }
 
 async function recordOnly(loaded: LoadedConfig, globals: GlobalOptions, io: CommandIO, error: string): Promise<number> {
-  if (loaded.config.state?.type === 's3') prepareAwsSdk();
-  const flags = providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>);
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, flags) });
+  const store = await openStateStore(loaded, globals);
   const service = loaded.config.service;
   const [deployment, lock, history] = await Promise.all([store.records.latest(service), store.lock.inspect(service), store.records.history(service, 50).catch(() => [])]);
   const live = { error };
