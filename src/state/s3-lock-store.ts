@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
-import type { LockInfo, LockLease, LockStore } from '../core/state.js';
+import type { LockFence, LockInfo, LockLease, LockStore } from '../core/state.js';
 import type { JsonFileKind } from './atomic-file.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import type { S3Objects, StoredObject } from './s3-objects.js';
@@ -86,6 +86,30 @@ export class S3LockStore implements LockStore {
     }
     forgetToken(got.value.token);
     return this.lease(service, lock.token);
+  }
+
+  /**
+   * If-Match on the ETag read: a holder that renewed first (a new ETag) keeps its lock. `free`
+   * deletes the lock If-Match the fence's own version, so one taken over meanwhile stays; the old
+   * holder then learns only that its lock was released.
+   */
+  async fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<LockFence | null> {
+    const key = this.key(service);
+    const got = await this.objects.get(key, LOCK_KIND);
+    if (!got || !this.info(got).stale || got.value.holder.deploymentId !== deploymentId) return null;
+    const lock = this.newLock({ ...holder, deploymentId });
+    if ((await this.objects.put(key, lock, { ifMatch: got.etag })) === null) {
+      forgetToken(lock.token);
+      return null;
+    }
+    forgetToken(got.value.token);
+    return {
+      free: async () => {
+        forgetToken(lock.token);
+        const now = await this.objects.get(key, LOCK_KIND);
+        if (now?.value.token === lock.token) await this.objects.delete(key, { ifMatch: now.etag });
+      },
+    };
   }
 
   private newLock(holder: LockHolderInfo): LockObject {

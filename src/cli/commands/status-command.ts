@@ -3,7 +3,7 @@ import { formatWeights, nonZero } from '../../core/weights.js';
 import { ProviderError, errorMessage } from '../../core/errors.js';
 import { describeStep } from '../../core/plan.js';
 import type { ProviderSnapshot } from '../../core/provider.js';
-import { DEAD_MANS_SWITCH_COMMAND, type DeploymentRecord, type LockInfo } from '../../core/state.js';
+import { lockWatchdog, type DeploymentRecord, type LockInfo } from '../../core/state.js';
 import { UNFINISHED, describeWeights, isUnfinished } from '../../engine/deployment-record.js';
 import { describeFlagState, type FlagProvider, type FlagState } from '../../flags/flag-provider.js';
 import { verdictLabel } from '../../reporters/reporter.js';
@@ -170,8 +170,9 @@ export async function readStatus(ctx: CommandContext): Promise<StatusReport> {
 export function deployProcess(d: DeploymentRecord, lock: LockInfo | null): { alive: boolean; reason: string } {
   if (lock && lock.holder.deploymentId === d.id) {
     const h = lock.holder;
-    // Fenced for a moment while the router puts stable back: the deploy's own process is gone.
-    if (h.command === DEAD_MANS_SWITCH_COMMAND) return { alive: false, reason: `${ranIt(d)} is gone: the local router's dead-man's switch (pid ${h.pid}) holds its lock while it puts traffic back on stable` };
+    // Fenced for a moment by the provider's watchdog while it acts: the deploy's own process is gone.
+    const watchdog = lockWatchdog(h);
+    if (watchdog) return { alive: false, reason: `${ranIt(d)} is gone: ${watchdog.name} (pid ${h.pid}) holds its lock while it ${watchdog.action}` };
     if (!lock.stale) return { alive: true, reason: `pid ${h.pid} on ${h.host}${h.command ? ` (\`zdd ${h.command}\`)` : ''} holds its lock` };
     return { alive: false, reason: `the process that ran it (pid ${h.pid} on ${h.host}${h.command ? `, \`zdd ${h.command}\`` : ''}) is gone: ${lock.staleReason ?? 'stale lock'}` };
   }
