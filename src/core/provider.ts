@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { EventSink } from './events.js';
 import type { Step } from './plan.js';
+import type { Watchdog } from './state.js';
 
 /** One immutable version of the service. `id` is what people type (`--revision v2`). */
 export interface RevisionSpec {
@@ -26,6 +27,12 @@ export interface ProviderCapabilities {
   batches: boolean;
   /** Rolling replaces instances of one running unit in place, production following ready instances (Kubernetes Deployment behind a Service); stands in for weightedTraffic in rolling. */
   rollsInPlace?: boolean;
+  /**
+   * A guard outside zdd's process that acts for a deploy whose process died (the local router's
+   * dead-man's switch), fencing the lock while it acts. Not a strategy requirement: the engine and
+   * the CLI only name it, and wait for it.
+   */
+  watchdog?: Watchdog;
 }
 
 /**

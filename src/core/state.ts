@@ -164,9 +164,12 @@ export interface Watchdog {
  */
 export function lockWatchdog(holder: LockHolderInfo): Watchdog | undefined {
   if (holder.watchdog) return holder.watchdog;
-  if (holder.command === "local router's dead-man's switch") return { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' };
+  if (holder.command === "local router's dead-man's switch") return FIRST_WATCHDOG;
   return undefined;
 }
+
+/** The one watchdog there was before watchdogs named themselves: what old locks and records mean. */
+export const FIRST_WATCHDOG: Watchdog = { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' };
 
 /** The lock as read from the store. */
 export interface LockInfo {

@@ -499,7 +499,7 @@ export class Engine {
 
   /**
    * A deploy resumed after its process died: if the router's weights are no longer the ones its
-   * record last verified (the local router's dead-man's switch puts stable back when a deploy dies),
+   * record last verified (a provider's watchdog puts stable back when a deploy dies),
    * the index of the last traffic step at or before the checkpoint, to run again; else undefined.
    * A manual pause is left to promote as it is: the step after it sets the weights anyway.
    */
@@ -517,9 +517,15 @@ export class Engine {
     const show = (w: Record<string, number>) => formatWeights(nonZero(w), 'none');
     this.deps.events.emit({
       type: 'warn',
-      message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died (the local router's dead-man's switch puts stable back). Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,
+      message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died${this.watchdogNote()}. Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,
     });
     return back;
+  }
+
+  /** ` (the local router's dead-man's switch puts traffic back on stable)`, when the provider declares a watchdog. */
+  private watchdogNote(): string {
+    const w = this.deps.provider.capabilities.watchdog;
+    return w ? ` (${w.name} ${w.action})` : '';
   }
 
   private announce(record: DeploymentRecord, resumedAt?: number): void {

@@ -85,7 +85,7 @@ function finishWatch(io: CommandIO, report: StatusReport): number {
   const d: DeploymentRecord = report.deployment!;
   const what = `${d.kind === 'restore' ? 'Rollback' : 'Deploy'} ${d.id} of ${d.candidate.id}`;
   if (UNFINISHED.includes(d.status)) {
-    // What the provider says about this deploy (the local router's dead-man's switch names it).
+    // What the provider says about this deploy (a watchdog that acted for it names it).
     const notes = 'error' in report.live ? [] : (report.live.notes ?? []).filter((n) => n.includes(d.id));
     const live = 'error' in report.live ? '' : ` Live traffic: ${liveWeights(report.live)}.${notes.map((n) => ` ${n}.`).join('')}`;
     const reason = report.deployProcess?.reason ?? 'its process is gone';

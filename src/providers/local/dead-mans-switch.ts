@@ -57,7 +57,7 @@ export class DeadMansSwitch {
     try {
       const record = await records.latest(this.state().service);
       if (record?.id !== deploymentId) return;
-      const note = { at: event.at, run: 'dead-mans-switch', kind: 'dead-mans-switch' as const, reason: event.reason, restored: event.restored, weightsBefore: event.weightsBefore, lastHeard };
+      const note = { at: event.at, run: 'dead-mans-switch', kind: 'dead-mans-switch' as const, reason: event.reason, restored: event.restored, weightsBefore: event.weightsBefore, lastHeard, watchdog: DEAD_MANS_SWITCH.name };
       await records.save({ ...record, timeline: [...(record.timeline ?? []), note] });
     } catch (e) {
       console.error(`zdd router: dead-man's switch could not note the restore in deploy ${deploymentId}'s record: ${(e as Error).message}`);
