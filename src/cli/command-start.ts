@@ -3,10 +3,12 @@ import { systemClock } from '../core/clock.js';
 import { UsageError } from '../core/errors.js';
 import type { Strategy } from '../core/strategy.js';
 import { loadConfig, type LoadedConfig } from '../config/load-config.js';
-import { configSecrets, type SecretMask } from '../core/secret-mask.js';
+import { maskOutput } from './output-mask.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES } from '../../strategies/index.js';
 import type { GlobalOptions } from './main.js';
 import type { CommandIO } from './run-cli-command.js';
+
+export { maskOutput } from './output-mask.js';
 
 /**
  * What every command does first: its clock, its config (with the config's secrets masked in the
@@ -40,21 +42,6 @@ export async function loadCommandConfig(globals: GlobalOptions, io: CommandIO): 
   maskOutput(loaded, io);
   return loaded;
 }
-
-const masks = new WeakMap<LoadedConfig, SecretMask>();
-
-/**
- * Promise 12, the one place output masking is set up: secrets the config carries (header values,
- * env, env-built commands, credentials in URLs, the flag token) are masked in every event, message
- * and log line of the command from here on. Returns the mask (records are masked with it too).
- */
-export function maskOutput(loaded: LoadedConfig, io: CommandIO): SecretMask {
-  let secrets = masks.get(loaded);
-  if (!secrets) masks.set(loaded, (secrets = configSecrets(loaded.config)));
-  io.bus.maskWith(secrets);
-  return secrets;
-}
-
 
 /** A strategy by name: config plugins, built-ins, and those only records name (resuming a restore). */
 export function resolveStrategy(loaded: LoadedConfig, name: string): Strategy {

@@ -1,3 +1,5 @@
+// First: zod must be told before any schema is built (see the module).
+import '../config/zod-setup.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { InterruptedError, ZddError } from '../core/errors.js';
 import { EventBus } from '../core/events.js';

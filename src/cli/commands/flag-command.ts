@@ -1,16 +1,29 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError, errorMessage } from '../../core/errors.js';
+import { loadFlagsSection } from '../../config/flags-section.js';
 import type { LoadedConfig } from '../../config/load-config.js';
 import { describeFlagState, type FlagProvider } from '../../flags/flag-provider.js';
 import { createFlagProvider } from '../../flags/registry.js';
-import { loadCommandConfig } from '../command-start.js';
 import { finish } from '../finish.js';
+import { maskOutput, maskUnvalidated } from '../output-mask.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
 
-async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ flags: FlagProvider; loaded: LoadedConfig }> {
-  const loaded = await loadCommandConfig(globals, io);
-  return { flags: await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }), loaded };
+/**
+ * The flag service from the config's `flags` section alone (src/config/flags-section.ts), with every
+ * secret of the file masked from here on; `validated()` checks the whole config afterwards, reading
+ * nothing again. `zdd flag kill` and `zdd flag get` need nothing else before they call the service.
+ */
+async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ flags: FlagProvider; validated: () => Promise<LoadedConfig> }> {
+  const section = await loadFlagsSection({ configPath: globals.config, cwd: process.cwd(), env: globals.env });
+  maskUnvalidated(section.effective, io);
+  const flags = await createFlagProvider(section.flags, { configDir: section.configDir });
+  const validated = async () => {
+    const loaded = (await import('../../config/load-config.js')).configFrom(section.raw, globals.env);
+    maskOutput(loaded, io);
+    return loaded;
+  };
+  return { flags, validated };
 }
 
 /**
@@ -51,7 +64,7 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
   const started = performance.now();
   const killedAt = new Date().toISOString();
   const flag = flagName(opts);
-  const { flags, loaded } = await flagProvider(globals, io);
+  const { flags, validated } = await flagProvider(globals, io);
   try {
     const calling = performance.now();
     const state = await flags.kill(flag);
@@ -59,8 +72,14 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
     const serviceMs = Math.round(performance.now() - calling);
     if (io.output.json) io.output.data({ type: 'flag', action: 'kill', state, ms, serviceMs });
     let aborted: string | undefined;
+    let loaded: LoadedConfig | undefined;
     try {
-      aborted = await abortReleaseUsing(flag, loaded, globals, killedAt);
+      loaded = await validated();
+    } catch (e) {
+      io.bus.emit({ type: 'warn', message: `The flag is off, but the rest of the config is not valid, so no running release of it was looked up. ${errorMessage(e)}` });
+    }
+    try {
+      if (loaded) aborted = await abortReleaseUsing(flag, loaded, globals, killedAt);
     } catch (e) {
       io.bus.emit({ type: 'warn', message: `The flag is off, but the deployment records could not be read to stop a running release: ${errorMessage(e)}` });
     }
@@ -72,6 +91,8 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
         (aborted ? `\n${aborted}` : ''),
       hint: aborted
         ? 'Follow it with `zdd status`.'
+        : !loaded
+        ? `Fix the config, then run \`zdd status\` to see whether a release of this flag is running${state.rollout !== null ? ' (one running from anywhere sees the flag off within a second and stops, keeping it off)' : ''}.`
         : `The rollout is kept: \`zdd release\` or the flag service turns it back on when the incident is over. No running release of this flag is recorded in this machine's state${state.rollout !== null ? '; one running from elsewhere sees the flag off within a second and stops, keeping it off' : ''}.`,
     });
   } finally {
@@ -82,8 +103,10 @@ export async function flagKill(opts: { args?: string[] }, globals: GlobalOptions
 /** Prints the flag as the service reports it now. */
 export async function flagGet(opts: { args?: string[] }, globals: GlobalOptions, io: CommandIO): Promise<number> {
   const flag = flagName(opts);
-  const { flags } = await flagProvider(globals, io);
+  const { flags, validated } = await flagProvider(globals, io);
   try {
+    // A read changes nothing: the whole config is checked first, as every other command does.
+    await validated();
     const state = await flags.get(flag);
     if (io.output.json) io.output.data({ type: 'flag', action: 'get', state });
     return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `Flag "${flag}" in ${flags.environment}: ${describeFlagState(state)}.` });
