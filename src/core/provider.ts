@@ -94,11 +94,12 @@ export interface RevisionEndpoints {
   metricDimensions?: MetricDimensions;
 }
 
-/** Where each metric source finds a revision's series: one typed field per source. */
-export interface MetricDimensions {
-  /** ALB per-target-group metrics (AWS/ApplicationELB), read by the `cloudwatch` check. */
-  alb?: { targetGroupArn: string; loadBalancerArn?: string; region?: string };
-}
+/**
+ * Where each metric source finds a revision's series: one typed field per source, added by the
+ * metric check that reads it (declaration merging in its own module, e.g. `alb` in
+ * src/checks/metrics/alb-dimensions.ts), so core names no metric source.
+ */
+export interface MetricDimensions {}
 
 /** Per-revision request counters a router keeps (local router), for the `router` metric check. */
 export interface RevisionTrafficSample {
