@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { deployProcess, readStatus } from '../../src/cli/commands/status-command.js';
+import { readStatus } from '../../src/cli/commands/status/gather.js';
+import { deployProcess } from '../../src/cli/commands/status/judge.js';
 import type { DeploymentRecord, LockInfo } from '../../src/core/state.js';
 import { DEAD_MANS_SWITCH } from '../../src/providers/local/dead-mans-switch.js';
 
