@@ -282,7 +282,10 @@ class LeaseLockStore implements LockStore {
           return true;
         } catch (e) {
           if (!(e instanceof KubeConflict)) throw e;
-          return (await this.read(service))?.lock ?? null;
+          // A replace sent again after the API server went away mid-answer meets its own write (409):
+          // our token still on the Lease means the heartbeat landed, not that someone took it over.
+          const now = (await this.read(service))?.lock ?? null;
+          return now?.token === token ? true : now;
         }
       },
       free: async () => {

@@ -135,7 +135,9 @@ export class S3LockStore implements LockStore {
         // If-Match: a take-over between our read and this write wins; the heartbeat fails.
         const next = await this.objects.put(key, { ...got.value, heartbeat: new Date(this.clock.now()).toISOString() }, { ifMatch: got.etag });
         if (next !== null) return true;
-        return (await this.objects.get(key, LOCK_KIND))?.value ?? null;
+        // A PUT the SDK sent again after its answer was lost fails its own If-Match: our token still there means our heartbeat landed.
+        const now = (await this.objects.get(key, LOCK_KIND))?.value ?? null;
+        return now?.token === token ? true : now;
       },
       free: async () => {
         const got = await this.objects.get(key, LOCK_KIND);
