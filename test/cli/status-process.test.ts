@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readStatus } from '../../src/cli/commands/status/gather.js';
 import { deployProcess } from '../../src/cli/commands/status/judge.js';
 import type { DeploymentRecord, LockInfo } from '../../src/core/state.js';
-import { DEAD_MANS_SWITCH } from '../../src/providers/local/dead-mans-switch.js';
+import { DEAD_MANS_SWITCH } from '../../src/providers/local/router-state.js';
 
 const holder = { who: 'ci', host: 'runner', pid: 4242, since: '2026-11-30T12:00:00.000Z', command: 'deploy --revision v2 --log /tmp/bg.log --json' };
 const record = (status: DeploymentRecord['status'], id = 'd2', updatedAt = 't1') =>

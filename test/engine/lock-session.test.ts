@@ -117,7 +117,7 @@ describe("take-over and the local router's dead-man's switch", () => {
   }
 
   it('waits for the switch to free the lock it holds for a moment, then takes it; a live deploy holding it is still refused', async () => {
-    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/dead-mans-switch.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     await deadDeployLock(async (store, clock) => {
       const fence = await store.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', watchdog: DEAD_MANS_SWITCH });
       expect(fence).not.toBeNull();
@@ -133,7 +133,7 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it('the switch fencing between the take-over\'s look and its write: the take-over waits for it and then takes the lock (not exit 3)', async () => {
-    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/dead-mans-switch.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     await deadDeployLock(async (files, clock) => {
       // The interleaving CI met, made certain: the take-over's first look sees the dead deploy's
       // stale lock, and the router's switch fences it right after, before the take-over writes.
@@ -163,7 +163,7 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it("a switch whose own lock went stale is not waited for: the take-over happens at once", async () => {
-    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/dead-mans-switch.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     let inspections = 0;
     const store: LockStore = {
       fence: async () => null,
@@ -183,7 +183,7 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it('a switch that never frees the lock: the take-over gives up after about 5 seconds and says who holds it (exit 3)', async () => {
-    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/dead-mans-switch.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     let inspections = 0;
     const store: LockStore = {
       fence: async () => null,

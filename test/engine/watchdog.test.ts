@@ -48,7 +48,7 @@ describe('the local provider declares its dead-man\'s switch as its watchdog', (
   it('when the switch is on (the default), and not when it is off', async () => {
     const { localProvider } = await import('../../src/providers/local/local-provider.js');
     const { localProviderSchema } = await import('../../src/providers/local/schema.js');
-    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/dead-mans-switch.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     const { systemClock } = await import('../../src/core/clock.js');
     const ctx = { service: 'web', configDir: '/tmp', stateDir: '/tmp/.zdd', env: undefined, clock: systemClock, events: { emit: () => {} }, options: {} };
     const on = await localProvider.create(localProviderSchema.parse({ type: 'local', command: 'node app.mjs' }), ctx);

@@ -7,9 +7,8 @@ import { LocalRouter } from './local-router.js';
 import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
 import { formatWeights } from '../../core/weights.js';
 import { RouterProcess, type RouterEntry } from './router-process.js';
-import type { RouterStatus } from './router-server.js';
-import { DEFAULT_LIMITS } from './router-state.js';
-import { DEAD_MANS_SWITCH } from './dead-mans-switch.js';
+import type { RouterStatus } from './router/router-server.js';
+import { DEAD_MANS_SWITCH, DEFAULT_LIMITS } from './router-state.js';
 import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';
 
 /**

@@ -1,12 +1,9 @@
 import { hostname } from 'node:os';
-import { systemClock } from '../../core/clock.js';
-import type { WeightMap } from '../../core/provider.js';
-import { FileLockStore, FileRecordStore } from '../../state/file-state-store.js';
-import type { LockStore, RecordStore, Watchdog } from '../../core/state.js';
-import type { DeadMansSwitchEvent, RouterState } from './router-state.js';
-
-/** The local router's watchdog, as the lock it fences and `zdd status` name it (declared in the local provider's capabilities). */
-export const DEAD_MANS_SWITCH: Watchdog = { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' };
+import { systemClock } from '../../../core/clock.js';
+import type { WeightMap } from '../../../core/provider.js';
+import { FileLockStore, FileRecordStore } from '../../../state/file-state-store.js';
+import type { LockStore, RecordStore } from '../../../core/state.js';
+import { DEAD_MANS_SWITCH, type DeadMansSwitchEvent, type RouterState } from '../router-state.js';
 
 /**
  * The router's own guard for a deploy that died half-way: when the lock of the service is stale
