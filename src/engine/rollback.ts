@@ -99,10 +99,10 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
     await runner.checkpoint(scope);
     deps.events.emit({ type: 'rollback.start', reason });
     await runner.runSteps(scope, record.rollback);
-    if (scope.flagFailure) {
-      // The next `zdd rollback` starts again at that flag; the steps after it are idempotent.
-      record.rollback.stepIndex = scope.flagFailure.index;
-      throw scope.flagFailure.error;
+    if (scope.tolerated) {
+      // The next `zdd rollback` starts again at that step (a flag); the steps after it are idempotent.
+      record.rollback.stepIndex = scope.tolerated.index;
+      throw scope.tolerated.error;
     }
     record.status = 'rolled-back';
     record.finishedAt = nowIso(deps);
