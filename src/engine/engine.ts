@@ -4,16 +4,13 @@ import { describeStep, type Step } from '../core/plan.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord, LockInfo } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
-import { describeFlagState } from '../flags/flag-provider.js';
-import { flagRampSteps, type FlagRampOptions } from '../flags/flag-plan.js';
-import { preflightFlags } from '../flags/flag-step.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { NOT_SETTLED, describeWeights, isNotSettled, newDeploymentId, newRecord } from './deployment-record.js';
 import { drainMs, nowIso, type EngineDeps } from './engine-deps.js';
 import { endLeftoverHook } from './left-over-hook.js';
 import { keptIsDue, keptRevision, orphanedKept, retireKept, retireKeptBeforeDeploy, retireOrphans } from './kept-revision.js';
 import { LockSession } from './lock-session.js';
-import { deploySucceeded, nothingToDo, restoreOutcome, sameAsServing, stoppedAtPause, unfinished, type Outcome } from './outcomes.js';
+import { deploySucceeded, nothingToDo, restoreOutcome, sameAsServing, stoppedAtPause, unfinished, wordingOf, type Outcome } from './outcomes.js';
 import { writtenWeights } from './drift.js';
 import { differingRevisions, formatWeights, nonZero } from '../core/weights.js';
 import { checkDrift } from './preflight.js';
@@ -25,6 +22,7 @@ import { RequestWatcher, requestOnRecord } from './remote-requests.js';
 import { abortLiveDeploy, followAbort, handleDeployFailure, rollbackOutcome, runRollback } from './rollback.js';
 import { runByAnotherProcess, type AbortAsked } from './live-abort.js';
 import { StepRunner, StoppedAtPause, type RunScope } from './step-runner.js';
+import { preflightSteps } from './steps/index.js';
 import { unfinishedRollbackReason } from './unfinished-reason.js';
 import { contractFailedOutcome, contractGuard, warnPendingContract, executeMigration, initMigrations, schemaVersionOf, settleMigrationInFlight, unfinishedContractGuard, type MigrationAnswer } from './migrations.js';
 
@@ -33,28 +31,12 @@ export { DEFAULT_DRAIN_MS, DEFAULT_HEALTH_TIMEOUT_MS } from './engine-deps.js';
 export type { Outcome } from './outcomes.js';
 export type { CurrentState } from './planning.js';
 
-/** `zdd release <flag>`: ramp one flag with bakes and analysis, no code or traffic change. */
-export interface ReleaseRequest extends FlagRampOptions {
-  flag: string;
+/** A run that changes no revision and no traffic (`zdd release`, flags/flag-release.ts): the steps, recorded under the strategy's name. */
+export interface InPlaceRequest {
+  strategy: string;
+  steps: Step[];
   lockWaitMs: number;
 }
-
-/** `flag "a" off, flag "b" on, 5%`: each flag a run changed, as its rollback last read it back. */
-function flagsAfterRollback(record: DeploymentRecord): string {
-  return Object.entries(record.flags ?? {})
-    .map(([f, e]) => `flag "${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`)
-    .join(', ');
-}
-
-/** A release that finished says where its flag is (a deploy's message would name the serving revision, which it never moved). */
-function releaseOutcome(record: DeploymentRecord, outcome: Outcome): Outcome {
-  if (outcome.exitCode !== ExitCode.Ok) return outcome;
-  const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}": ${e.last ? describeFlagState(e.last) : 'done'}`);
-  return { ...outcome, message: `Released flag ${flags.join(', ') || 'done'} (read back).` };
-}
-
-/** The strategy name flag releases are recorded under (strategies/flag-release.ts plans their rollback). */
-export const FLAG_RELEASE = 'flag-release';
 
 export interface DeployRequest {
   candidate: RevisionSpec;
@@ -109,7 +91,7 @@ export class Engine {
         deps.events.emit({ type: 'warn', message: `Revision ${req.candidate.id} names the image stable ${current.stable!.revision.id} runs (${stableImage}): unless that tag moved, this deploys the same code again` });
       }
       const steps = buildPlan(deps, strategy, current, req.candidate);
-      await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
+      await preflightSteps(steps, deps);
       const record = this.newRun(id, strategy.name, current.stable, req.candidate, steps);
       if (forced) record.forced = forced;
       if (deps.config.migrations) initMigrations(record, deps, await history);
@@ -120,26 +102,26 @@ export class Engine {
   }
 
   /**
-   * `zdd release <flag>`: a run like a deploy (same lock, record, abort, promote, rollback and exit
-   * codes) whose plan only sets the flag, step by step, with bakes. Stable serves throughout; the
-   * record names it as both stable and candidate.
+   * A run like a deploy (same lock, record, abort, promote, rollback and exit codes) whose plan
+   * changes no revision and no traffic (`zdd release` sets a flag, step by step, with bakes).
+   * Stable serves throughout; the record names it as both stable and candidate.
    */
-  async release(req: ReleaseRequest): Promise<Outcome> {
+  async runInPlace(req: InPlaceRequest): Promise<Outcome> {
     const { deps } = this;
-    const strategy = deps.strategy(FLAG_RELEASE);
+    const strategy = deps.strategy(req.strategy);
     const id = newDeploymentId(deps.clock.now());
-    const steps = flagRampSteps(req.flag, req);
+    const { steps } = req;
     return this.withLock((lock) => lock.acquire(id, req.lockWaitMs, deps.signal), async (_lock, runner) => {
       const last = await deps.store.records.latest(deps.config.service);
       if (isNotSettled(last)) return unfinished(last);
-      await preflightFlags(steps, deps.flags, deps.config.flags?.release, deps.events);
+      await preflightSteps(steps, deps);
       const current = await currentState(deps).catch(() => ({ stable: null, others: [] }) as CurrentState);
       const serving = current.stable?.revision ?? { id: '(no revision)' };
-      const record = this.newRun(id, FLAG_RELEASE, current.stable, serving, steps);
+      const record = this.newRun(id, strategy.name, current.stable, serving, steps);
       record.weights = { stable: current.stable ? 100 : 0, candidate: 0 };
       await runner.save(record);
       this.announce(record);
-      return releaseOutcome(record, await this.runDeploy(runner, record, strategy, true));
+      return this.runDeploy(runner, record, strategy, true);
     });
   }
 
@@ -187,7 +169,6 @@ export class Engine {
       record.by = { ...deps.holder, deploymentId: record.id };
       this.announce(record, record.stepIndex);
       const outcome = await this.runDeploy(runner, record, strategy, true, stopAtPause);
-      if (record.strategy === FLAG_RELEASE) return releaseOutcome(record, outcome);
       return this.isRestore(record) ? restoreOutcome(record, outcome) : outcome;
     });
   }
@@ -218,7 +199,7 @@ export class Engine {
     }
     if (opts.abortOnly) return nothingToDo('No deploy is in progress; nothing to abort.');
     const settled = record as DeploymentRecord | null;
-    if (opts.to === undefined && settled?.strategy === FLAG_RELEASE && settled.status === 'succeeded') return this.rollbackRelease(settled, opts.lockWaitMs);
+    if (opts.to === undefined && settled?.status === 'succeeded' && this.strategyOf(settled)?.undoneByOwnRollback) return this.rollbackOwn(settled, opts.lockWaitMs);
     return this.restore(record, { to: opts.to, lockWaitMs: opts.lockWaitMs, force: opts.force });
   }
 
@@ -345,23 +326,19 @@ export class Engine {
       deps.events.emit({ type: 'info', message: `Deploy ${record.id} did not finish (${record.status}, ${describeWeights(record)}); rolling it back` });
       const strategy = deps.strategy(record.strategy);
       const result = await runRollback(deps, runner, record, strategy, reason);
-      // A release changed nothing but flags: say where they are, not only where traffic is.
-      const flags = flagsAfterRollback(record);
-      const message =
-        record.strategy === FLAG_RELEASE
-          ? `Rolled back release ${record.id}: ${flags || 'no flag had been written'} (as before the release, read back).`
-          : `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.${flags ? ` Flags as before the deploy (read back): ${flags}.` : ''}`;
-      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message, record }));
+      // The strategy says where production is (a release: where its flags are, not where traffic is).
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: wordingOf(strategy).rolledBack(record), record }));
     });
   }
 
-  /** `zdd rollback` after a finished flag release: its flags go back to their state before it. */
-  private rollbackRelease(record: DeploymentRecord, lockWaitMs: number): Promise<Outcome> {
+  /** `zdd rollback` after a finished run its strategy undoes with its own rollback plan (a flag release: its flags as before it). */
+  private rollbackOwn(record: DeploymentRecord, lockWaitMs: number): Promise<Outcome> {
     const { deps } = this;
     return this.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
       record.by = { ...deps.holder, deploymentId: record.id };
-      const result = await runRollback(deps, runner, record, deps.strategy(FLAG_RELEASE), 'manual rollback of a finished flag release');
-      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: `Rolled back release ${record.id}: ${flagsAfterRollback(record)} (as before the release, read back).`, record }));
+      const strategy = deps.strategy(record.strategy);
+      const result = await runRollback(deps, runner, record, strategy, `manual rollback of a finished ${strategy.name} run`);
+      return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: wordingOf(strategy).rolledBack(record), record }));
     });
   }
 
@@ -429,7 +406,7 @@ export class Engine {
       record.status = 'succeeded';
       record.finishedAt = nowIso(deps);
       await runner.save(record);
-      return contractFailedOutcome(record) ?? deploySucceeded(record);
+      return contractFailedOutcome(record) ?? deploySucceeded(record, wordingOf(strategy));
     } catch (e) {
       if (e instanceof StoppedAtPause && !lockSignal.aborted) {
         // Already saved as paused; this write only lets the record carry what was said since (the pause itself).
@@ -467,6 +444,15 @@ export class Engine {
     } finally {
       const released = await lock.release();
       if (!released.ok) deps.events.emit({ type: 'warn', message: `Could not release the lock of ${deps.config.service} in ${deps.store.location}: ${released.error}; it expires by itself, or run \`zdd lock release --force\`` });
+    }
+  }
+
+  /** A record's strategy, if this config still knows it. */
+  private strategyOf(record: DeploymentRecord): Strategy | undefined {
+    try {
+      return this.deps.strategy(record.strategy);
+    } catch {
+      return undefined;
     }
   }
 
