@@ -68,8 +68,10 @@ export interface Strategy<TOptions = any> {
  * deploy whose candidate takes the traffic; a flag release speaks of its flags.
  */
 export interface RunWording {
-  /** What a run is called in sentences: `Release` (default `Deploy`). */
+  /** What a run is called at the start of a sentence: `Release` (default `Deploy`). */
   noun?: string;
+  /** What a run is, inside a sentence: `flag release` (default `deploy`). */
+  run?: string;
   /** What failed or was interrupted: `Release of flag "x"` (default `Deploy of <candidate>`). */
   subject?(record: DeploymentRecord): string;
   /** A run that finished (default: the candidate serves 100% of production). */

@@ -42,6 +42,7 @@ function capital(s: string): string {
 /** How a deploy is spoken of: the defaults of every strategy's wording. */
 const DEPLOY_WORDING: Required<RunWording> = {
   noun: 'Deploy',
+  run: 'deploy',
   subject: (record) => `Deploy of ${record.candidate.id}`,
   succeeded: (record) => {
     const kept = record.kept ? ` Previous revision ${record.kept.revision.id} is kept until ${record.kept.retireAt} so \`zdd rollback\` stays instant.` : '';

@@ -38,6 +38,7 @@ function flagsNow(record: DeploymentRecord): string {
 /** A release never moved traffic or a revision: where its flags are is the whole answer. */
 export const flagReleaseWording: RunWording = {
   noun: 'Release',
+  run: 'flag release',
   subject: (record) => `Release of flag ${Object.keys(record.flags ?? {}).map((f) => `"${f}"`).join(', ') || '(none written)'}`,
   succeeded: (record) => {
     const flags = Object.entries(record.flags ?? {}).map(([f, e]) => `"${f}": ${e.last ? describeFlagState(e.last) : 'done'}`);

@@ -27,6 +27,7 @@ function warmup(extra: Step[] = [], rollbacks: string[] = []): Strategy {
     undoneByOwnRollback: true,
     wording: {
       noun: 'Warm-up',
+      run: 'warm-up',
       subject: (r) => `Warm-up of ${r.candidate.id}`,
       succeeded: (r) => `Warmed ${r.candidate.id} up.`,
       whereAfterRollback: (r) => `Still cold: ${r.stable?.id} serves.`,
@@ -49,6 +50,7 @@ describe('a strategy supplies its own outcome wording (the engine names no strat
     // Its own rollback plan, not a restore run: the same record, rolled back; traffic on v1 again.
     expect(rollbacks).toEqual([done.record!.id]);
     expect((await h.latest())?.status).toBe('rolled-back');
+    expect((await h.latest())?.rollback?.reason).toBe('manual rollback of a finished warm-up');
     expect(h.fakeState().weights).toEqual({ v1: 100 });
   });
 

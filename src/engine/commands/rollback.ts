@@ -70,7 +70,7 @@ export function rollbackOwn(kit: RunKit, record: DeploymentRecord, lockWaitMs: n
   return kit.withLock((lock) => lock.acquire(record.id, lockWaitMs, deps.signal), async (_lock, runner) => {
     record.by = { ...deps.holder, deploymentId: record.id };
     const strategy = deps.strategy(record.strategy);
-    const result = await runRollback(deps, runner, record, strategy, `manual rollback of a finished ${strategy.name} run`);
+    const result = await runRollback(deps, runner, record, strategy, `manual rollback of a finished ${wordingOf(strategy).run}`);
     return rollbackOutcome(deps, record, result, () => ({ result: 'rolled-back', exitCode: ExitCode.Ok, message: wordingOf(strategy).rolledBack(record), record }));
   });
 }
