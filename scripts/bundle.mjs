@@ -1,8 +1,9 @@
 // Bundles the built CLI (dist/src, from tsc) into dist/bundle: a few files instead of ~190, which
 // halves the CPU every zdd command spends before its first line of work (module resolution and
-// loading dominate a CLI's start). Entry points keep their names, next to each other, so paths
-// built from import.meta.url (the router process's script, the public API for configs) resolve
-// the same way in both layouts. Dependencies stay outside except zod and commander (pure ESM,
+// loading dominate a CLI's start). Entry points keep their names and their places relative to the
+// code that finds them (router/router-main.js beside the local provider's chunk, as in dist/src),
+// so paths built from import.meta.url (the router process's script, the public API for configs)
+// resolve the same way in both layouts. Dependencies stay outside except zod and commander (pure ESM,
 // loaded by every command); the AWS SDK, the Kubernetes client, undici, execa, jiti and
 // cosmiconfig load from node_modules, and only when a command needs them.
 import { rename, rm } from 'node:fs/promises';
@@ -32,7 +33,8 @@ await rm('dist/bundle-next', { recursive: true, force: true });
 const bundle = await rolldown({
   input: {
     main: 'dist/src/cli/main.js',
-    'router-main': 'dist/src/providers/local/router-main.js',
+    // Under router/ as in dist/src, so router-process.ts finds it at ./router/router-main.js in both.
+    'router/router-main': 'dist/src/providers/local/router/router-main.js',
     index: 'dist/src/index.js',
   },
   platform: 'node',

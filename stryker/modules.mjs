@@ -69,10 +69,10 @@ export const MUTATION_MODULES = [
     tests: ['test/flags/flag-step.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
-    // The weighted pick, and in router-core.ts applyState (weights, draining instances) and release
+    // The weighted pick, and in upstream-instances.ts apply (weights, draining instances) and release
     // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/weighted-picker.ts', 'src/providers/local/router-core.ts:94-127', 'src/providers/local/router-core.ts:268-271'],
+    mutate: ['src/providers/local/router/weighted-picker.ts', 'src/providers/local/router/upstream-instances.ts:39-68', 'src/providers/local/router/upstream-instances.ts:112-115'],
     tests: ['test/local/router-server.test.ts'],
   },
 ];

@@ -29,7 +29,10 @@ export async function runCommand(load: () => Promise<{ default: unknown }>, opts
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals === 1) controller.abort(new InterruptedError(sig));
-    else if (signals >= 3) {
+    else if (signals === 2) {
+      // Said so that a person (and a test) knows the second one was taken and what a third does.
+      process.stderr.write(`zdd: ${sig} received twice; zdd is still stopping safely (a deploy rolls back first). Once more exits now, ending running hooks, and may leave production mid-change.\n`);
+    } else {
       // Hooks lead their own process groups: they would outlive zdd unsupervised.
       const ended = killRunningCommands();
       output.close();

@@ -302,13 +302,14 @@ describe('item 8: hooks never outlive zdd unsupervised and never run twice at on
     deploy.child.kill('SIGINT');
     const rbPid = await pidOf(join(p.dir, 'rb.pid'));
     deploy.child.kill('SIGINT');
-    await new Promise((r) => setTimeout(r, 100));
+    // zdd took the second one (two signals pending at once would count as one).
+    await expect.poll(() => deploy.stderr(), { timeout: 10_000, interval: 20, message: 'zdd never said it took the second SIGINT' }).toMatch(/SIGINT received twice; zdd is still stopping safely/);
     deploy.child.kill('SIGINT');
     const r = await deploy.done;
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/received three times; exiting now\. Ended 1 running hook\/check process group \(\d+\)/);
-    await new Promise((res) => setTimeout(res, 100));
-    expect(alive(rbPid)).toBe(false);
+    // SIGKILL sent to the group; the hook (`sleep 60`) is gone once the kernel has reaped it.
+    await expect.poll(() => alive(rbPid), { timeout: 5_000, interval: 20, message: `the onRollback hook (pid ${rbPid}) still runs after zdd exited` }).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { binomialTwoSidedP } from '../../src/checks/metrics/statistics.js';
 import { ExitCode } from '../../src/core/exit-codes.js';
 import { describeObservedSplit, judgeSplit, observedSplitSetting, probeSplit } from '../../src/engine/observed-split.js';
-import { WeightedPicker } from '../../src/providers/local/weighted-picker.js';
+import { WeightedPicker } from '../../src/providers/local/router/weighted-picker.js';
 import { createHarness, type Harness } from './engine-harness.js';
 
 describe('the exact binomial test', () => {

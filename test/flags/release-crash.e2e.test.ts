@@ -148,8 +148,8 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
         return now.enabled === target.enabled && now.rollout === target.rollout;
       });
     } else {
-      await release.waitForEvent((e) => e.type === 'step.start' && e.index === k && e.phase === 'deploy');
-      await new Promise((r) => setTimeout(r, PAUSE_MS / 2));
+      // Half-way: the bake's second tick (the engine reports its progress each second of the 2 s bake).
+      await release.waitForEvent((e) => e.type === 'bake.progress' && e.index === k && e.elapsedMs > 0);
       release.child.kill('SIGKILL');
     }
     const ended = await release.done;
@@ -270,9 +270,9 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
       expect(serving()).toEqual({ v2: 100 });
       const left = readShare(flagsPath);
       expect([BEFORE, on(10)]).toContainEqual(left);
-      const before = load.report();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(load.report().byRevision.v2 - (before.byRevision.v2 ?? 0), 'the candidate serves with zdd gone').toBeGreaterThan(20);
+      const gone = load.window();
+      await gone.until((r) => (r.byRevision.v2 ?? 0) > 20, 'the candidate v2 serving 20 requests with zdd gone', 10_000);
+      expect(gone.close().connectionErrors).toBe(0);
 
       const status = await p.run(['status']);
       const report = status.events.find((e) => e.type === 'status');
@@ -317,7 +317,8 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
     try {
       const deploy = p.start(['deploy', '--revision', 'v3', '--strategy', 'hybrid']);
       const bake = await deploy.waitForEvent((e) => e.type === 'step.start' && e.phase === 'deploy' && e.step.kind === 'pause' && e.index > 0 && readShare(flagsPath).enabled);
-      await new Promise((r) => setTimeout(r, 1000));
+      // Half-way through the 2 s bake: its second tick.
+      await deploy.waitForEvent((e) => e.type === 'bake.progress' && e.index === bake.index && e.elapsedMs > 0);
       deploy.child.kill('SIGKILL');
       expect((await deploy.done).signal).toBe('SIGKILL');
       expect(readShare(flagsPath)).toEqual(on(10));

@@ -67,6 +67,11 @@ export interface LoadReport {
 export interface LoadWindow {
   /** Stop recording into this window and return what it saw. */
   close(): LoadReport;
+  /**
+   * Resolves once the window's counters satisfy `reached` (checked after every response), instead
+   * of waiting a fixed time for enough traffic; rejects after `timeoutMs` naming `what` and the counts.
+   */
+  until(reached: (r: Readonly<LoadReport>) => boolean, what: string, timeoutMs?: number): Promise<void>;
 }
 
 export interface LoadRun {
@@ -116,6 +121,8 @@ function defaultRevisionOf(res: { headers: Record<string, string | string[] | un
 
 class Counters {
   readonly r: LoadReport;
+  /** Waiting `until` calls, checked after every response. */
+  waiters: { reached: (r: LoadReport) => boolean; resolve: () => void }[] = [];
   private readonly started = performance.now();
   private closedAt: number | undefined;
   constructor() {
@@ -165,7 +172,10 @@ export function startLoad(opts: LoadOptions): LoadRun {
   const sessions: SessionLog[] = [];
   const record = (fn: (c: Counters) => void) => {
     fn(total);
-    for (const w of windows) fn(w);
+    for (const w of windows) {
+      fn(w);
+      if (w.waiters.length) w.waiters = w.waiters.filter((x) => !(x.reached(w.r) && (x.resolve(), true)));
+    }
   };
 
   async function client(): Promise<void> {
@@ -222,6 +232,17 @@ export function startLoad(opts: LoadOptions): LoadRun {
           windows.delete(c);
           c.close();
           return c.copy();
+        },
+        until(reached, what, timeoutMs = 15_000) {
+          if (reached(c.r)) return Promise.resolve();
+          return new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              c.waiters = c.waiters.filter((x) => x !== waiter);
+              reject(new Error(`load: not ${what} within ${timeoutMs} ms (${c.r.requests} requests, by revision ${JSON.stringify(c.r.byRevision)}, ${c.r.connectionErrors} connection errors)`));
+            }, timeoutMs);
+            const waiter = { reached, resolve: () => (clearTimeout(timer), resolve()) };
+            c.waiters.push(waiter);
+          });
         },
       };
     },

@@ -13,7 +13,7 @@ export const EXAMPLE_APP = join(ROOT, 'examples/local/app.mjs');
 
 /** The built router (npm test builds first) starts in ~50ms; the TypeScript one through jiti takes seconds. */
 export function routerEntry(): RouterEntry {
-  const built = join(ROOT, 'dist/src/providers/local/router-main.js');
+  const built = join(ROOT, 'dist/src/providers/local/router/router-main.js');
   return existsSync(built) ? { execArgv: [], script: built } : defaultRouterEntry();
 }
 

@@ -3,7 +3,7 @@ import { Agent, createServer, type IncomingMessage, type Server, type ServerResp
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
-import { RouterServer } from '../../src/providers/local/router-server.js';
+import { RouterServer } from '../../src/providers/local/router/router-server.js';
 import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 
 /**

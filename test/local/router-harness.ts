@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { freePort, isAlive } from '../../src/providers/local/processes.js';
-import { RouterServer } from '../../src/providers/local/router-server.js';
+import { RouterServer } from '../../src/providers/local/router/router-server.js';
 import { type InstanceRecord, type RouterLimits, type RouterState, writeRouterState } from '../../src/providers/local/router-state.js';
 
 /**
@@ -103,7 +103,7 @@ export interface BuiltRouter {
 }
 
 /**
- * Starts `node dist/src/providers/local/router-main.js --state <dir>/router.json` as `zdd` does
+ * Starts `node dist/src/providers/local/router/router-main.js --state <dir>/router.json` as `zdd` does
  * (detached, IPC to learn that it serves; it starts its secondary itself). Needs `npm run build`.
  */
 export async function startBuiltRouter(tempPrefix: string, state: Partial<RouterState> = {}): Promise<BuiltRouter> {
@@ -125,7 +125,7 @@ export async function startBuiltRouter(tempPrefix: string, state: Partial<Router
     updatedAt: new Date().toISOString(),
     ...state,
   });
-  const script = fileURLToPath(new URL('../../dist/src/providers/local/router-main.js', import.meta.url));
+  const script = fileURLToPath(new URL('../../dist/src/providers/local/router/router-main.js', import.meta.url));
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
   const logFd = openSync(join(dir, 'router.log'), 'a', 0o600);
   const child = spawn(process.execPath, [script, '--state', statePath], { detached: true, stdio: ['ignore', logFd, logFd, 'ipc'], cwd: dir });

@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { connect, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TrafficAnswer } from '../../src/providers/local/router-server.js';
+import type { TrafficAnswer } from '../../src/providers/local/router/router-server.js';
 import { addRouterInstance, closeServers, startBuiltRouter, type BuiltRouter } from './router-harness.js';
 
 /**

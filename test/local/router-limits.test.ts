@@ -9,7 +9,7 @@ import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { resolveLocalConfig } from '../../src/providers/local/local-provider.js';
 import { LocalRouter } from '../../src/providers/local/local-router.js';
 import { RouterProcess } from '../../src/providers/local/router-process.js';
-import { RouterServer } from '../../src/providers/local/router-server.js';
+import { RouterServer } from '../../src/providers/local/router/router-server.js';
 import type { CheckContext } from '../../src/core/checks.js';
 import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 

@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, rmSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AdminClient } from '../../src/providers/local/admin-client.js';
 import { freePort } from '../../src/providers/local/processes.js';
-import { RouterServer } from '../../src/providers/local/router-server.js';
+import { RouterServer } from '../../src/providers/local/router/router-server.js';
 import type { InstanceRecord } from '../../src/providers/local/router-state.js';
-import { WeightedPicker } from '../../src/providers/local/weighted-picker.js';
+import { WeightedPicker } from '../../src/providers/local/router/weighted-picker.js';
 import { startLoad } from '../helpers/load-generator.js';
 import { addRouterInstance, closeServers, routerRequest, startInProcessRouter } from './router-harness.js';
 
@@ -16,6 +16,8 @@ interface Backend {
   port: number;
   hits: number;
   server: Server;
+  /** Its open connections (from the router). */
+  sockets: Set<Socket>;
 }
 
 describe('weighted picker', () => {
@@ -46,12 +48,16 @@ describe('router server (in-process, real sockets)', () => {
   let seq = 0;
 
   async function backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse, b: Backend) => void): Promise<Backend> {
-    const b: Backend = { port: 0, hits: 0, server: undefined as unknown as Server };
+    const b: Backend = { port: 0, hits: 0, server: undefined as unknown as Server, sockets: new Set() };
     b.server = createServer((req, res) => {
       b.hits++;
       if (handler) return handler(req, res, b);
       res.setHeader('x-revision', name);
       res.end(name);
+    });
+    b.server.on('connection', (sock: Socket) => {
+      b.sockets.add(sock);
+      sock.once('close', () => b.sockets.delete(sock));
     });
     await new Promise<void>((r) => b.server.listen(0, '127.0.0.1', r));
     b.port = (b.server.address() as AddressInfo).port;
@@ -157,19 +163,22 @@ describe('router server (in-process, real sockets)', () => {
     expect(sample.samples[0].errors).toBe(seen.resetPost);
   });
 
-  it('draining: no new requests go to a draining instance, its in-flight request finishes', async () => {
-    const slow = await backend('s', (_req, res) => setTimeout(() => res.end('slow done'), 400));
+  it('draining: no new requests go to a draining instance, its in-flight request finishes, then its connections close', async () => {
+    let slowReceived!: () => void;
+    const slowGotOne = new Promise<'slow'>((r) => (slowReceived = () => r('slow')));
+    const slow = await backend('s', (_req, res) => {
+      slowReceived();
+      setTimeout(() => res.end('slow done'), 400);
+    });
     const other = await backend('s');
     const slowId = await addInstance('s', slow.port);
-    await addInstance('s', other.port);
+    const otherId = await addInstance('s', other.port);
     await admin.call('PUT', '/weights', { weights: { s: 100 } });
-    // Find the slow instance via round robin, then drain it while the request is in flight.
+    // Find the slow instance via round robin (whichever answers or arrives first), then drain it while the request is in flight.
     let inflight: Promise<{ status: number; body: string }> | undefined;
     for (let i = 0; i < 2 && !inflight; i++) {
       const p = get('/');
-      await new Promise((r) => setTimeout(r, 50));
-      if (slow.hits === 1) inflight = p;
-      else await p;
+      if ((await Promise.race([slowGotOne, p.then(() => 'other' as const)])) === 'slow') inflight = p;
     }
     expect(inflight).toBeDefined();
     await admin.call('PUT', '/instance-status', { id: slowId, status: 'draining' });
@@ -179,6 +188,12 @@ describe('router server (in-process, real sockets)', () => {
     expect(slow.hits).toBe(1);
     expect(await inflight).toMatchObject({ status: 200, body: 'slow done' });
     expect((await admin.call('GET', '/state')).inflight[slowId]).toBe(0);
+    // Its last request done, the router closes its connections to it at once (idle ones would stay 4 s).
+    await expect.poll(() => slow.sockets.size, { timeout: 2_000, interval: 20, message: "the draining instance's connections stayed open after its last request" }).toBe(0);
+    // An instance drained with nothing in flight: its idle keep-alive connections close at once.
+    expect(other.sockets.size).toBeGreaterThan(0);
+    await admin.call('PUT', '/instance-status', { id: otherId, status: 'draining' });
+    await expect.poll(() => other.sockets.size, { timeout: 2_000, interval: 20, message: "an idle instance's connections stayed open after it was set draining" }).toBe(0);
   });
 
   it('streams request and response bodies through', async () => {

@@ -34,7 +34,8 @@ describe('long releases: --until-pause then promote/abort from a later job', { t
     // Nobody waits: the weights hold, the record says paused, and the lock is free for promote/abort.
     expect(p.routerState()!.weights).toEqual({ v1: 70, v2: 30 });
     const w = load.window();
-    await new Promise((r) => setTimeout(r, 1500));
+    // 180 answers (about 1.5 s of this load) served while no zdd process runs.
+    await w.until((r) => r.requests >= 180, '180 requests answered with no zdd running');
     const share = sharePercent(w.close(), 'v2');
     expect(Math.abs(share - 30)).toBeLessThanOrEqual(8);
     const status = await p.run(['status']);

@@ -5,7 +5,7 @@ import type { Clock } from '../../core/clock.js';
 import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import type { EventSink } from '../../core/events.js';
 import type { HealthWaitOptions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
-import type { RouterStatus } from './router-server.js';
+import type { RouterStatus } from './router/router-server.js';
 import { AdminRequestError } from './admin-client.js';
 import { type ExitInfo, freePort, isAlive, stopGroup, tailFile, urlHost } from './processes.js';
 import type { RouterProcess } from './router-process.js';

@@ -7,7 +7,7 @@ import { LocalRouter } from './local-router.js';
 import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
 import { formatWeights } from '../../core/weights.js';
 import { RouterProcess, type RouterEntry } from './router-process.js';
-import type { RouterStatus } from './router-server.js';
+import type { RouterStatus } from './router/router-server.js';
 import { DEFAULT_LIMITS } from './router-state.js';
 import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';
 

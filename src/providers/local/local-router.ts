@@ -3,7 +3,7 @@ import type { RevisionTrafficSample, TrafficRouter, WeightMap } from '../../core
 import { AdminRequestError } from './admin-client.js';
 import type { RouterProcess } from './router-process.js';
 import { PROBE_HEADER } from './router-state.js';
-import type { RouterStatus, TrafficAnswer } from './router-server.js';
+import type { RouterStatus, TrafficAnswer } from './router/router-server.js';
 
 /** The TrafficRouter side of the local provider: every call goes to the router process's admin channel. */
 export class LocalRouter implements TrafficRouter {

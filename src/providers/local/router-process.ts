@@ -11,7 +11,7 @@ import type { EventSink } from '../../core/events.js';
 import { AdminClient, AdminRequestError } from './admin-client.js';
 import { isAlive, portInUse } from './processes.js';
 import { type RouterState, newTestValue, readRouterState, writeRouterState } from './router-state.js';
-import type { RouterStatus } from './router-server.js';
+import type { RouterStatus } from './router/router-server.js';
 import type { ResolvedLocalConfig } from './schema.js';
 
 /**
@@ -333,10 +333,13 @@ function portTakenError(host: string, port: number): ConfigError {
   ]);
 }
 
-/** The built router-main.js next to this module; from TypeScript sources (tests), run it through jiti. */
+/**
+ * The built router/router-main.js beside this module (dist/src and dist/bundle keep the same
+ * relative path); from TypeScript sources (tests), run it through jiti.
+ */
 export function defaultRouterEntry(): RouterEntry {
-  const js = fileURLToPath(new URL('./router-main.js', import.meta.url));
+  const js = fileURLToPath(new URL('./router/router-main.js', import.meta.url));
   if (existsSync(js)) return { execArgv: [], script: js };
-  const ts = fileURLToPath(new URL('./router-main.ts', import.meta.url));
+  const ts = fileURLToPath(new URL('./router/router-main.ts', import.meta.url));
   return { execArgv: ['--import', import.meta.resolve('jiti/register')], script: ts };
 }

@@ -13,11 +13,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Server as NetServer } from 'node:net';
-import { processStartTime } from './processes.js';
+import { processStartTime } from '../processes.js';
 import { RouterCore } from './router-core.js';
 import { PeerLink, receiveListening, reportToParent, spawnPeer, type LinkRole } from './router-link.js';
 import { RouterServer } from './router-server.js';
-import { readRouterState, type RouterState } from './router-state.js';
+import { readRouterState, type RouterState } from '../router-state.js';
 
 /** Wait before starting a new peer again after a failed start (doubles up to 10 s). */
 const FIRST_BACKOFF_MS = 250;

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
-import { systemClock } from '../../core/clock.js';
-import type { WeightMap } from '../../core/provider.js';
-import { FileLockStore, FileRecordStore } from '../../state/file-state-store.js';
-import { DEAD_MANS_SWITCH_COMMAND } from '../../core/state.js';
-import type { DeadMansSwitchEvent, RouterState } from './router-state.js';
+import { systemClock } from '../../../core/clock.js';
+import type { WeightMap } from '../../../core/provider.js';
+import { FileLockStore, FileRecordStore } from '../../../state/file-state-store.js';
+import { DEAD_MANS_SWITCH_COMMAND } from '../../../core/state.js';
+import type { DeadMansSwitchEvent, RouterState } from '../router-state.js';
 
 /**
  * The router's own guard for a deploy that died half-way: when the lock of the service is stale

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { PROBE_HEADER } from './router-state.js';
+import { PROBE_HEADER } from '../router-state.js';
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus those undici sets itself; never forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect', 'proxy-authorization', 'proxy-authenticate']);

@@ -1,4 +1,4 @@
-import type { RevisionTrafficSample } from '../../core/provider.js';
+import type { RevisionTrafficSample } from '../../../core/provider.js';
 
 interface Entry {
   at: number;

@@ -1,12 +1,12 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import type { RevisionTrafficSample, WeightMap } from '../../core/provider.js';
+import type { RevisionTrafficSample, WeightMap } from '../../../core/provider.js';
 import { DeadMansSwitch } from './dead-mans-switch.js';
-import { isAlive, processStartTime, startDetached, stopGroup } from './processes.js';
+import { isAlive, processStartTime, startDetached, stopGroup } from '../processes.js';
 import { RouterCore, type LocalSample } from './router-core.js';
 import type { PeerLink } from './router-link.js';
-import { type InstanceRecord, type InstanceStatus, type RouterState, newTestValue, readRouterState, writeRouterState } from './router-state.js';
+import { type InstanceRecord, type InstanceStatus, type RouterState, newTestValue, readRouterState, writeRouterState } from '../router-state.js';
 import { mergeSamples } from './traffic-stats.js';
 
 /** How long the rest of a dead instance's process group gets to exit after SIGTERM. */
