@@ -2,7 +2,7 @@ import type { CheckResult } from './checks.js';
 import type { LockHolderInfo } from './errors.js';
 import type { Role, RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
-import type { FlagState } from '../flags/flag-provider.js';
+import type { FlagState } from './flag-state.js';
 import type { TimelineEntry } from './timeline.js';
 
 export type DeploymentStatus =
