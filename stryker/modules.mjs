@@ -55,7 +55,7 @@ export const MUTATION_MODULES = [
   },
   {
     name: 's3-lock',
-    mutate: ['src/state/s3-state-store.ts'],
+    mutate: ['src/state/s3-lock-store.ts'],
     tests: ['test/aws/s3-state-store.test.ts'],
   },
   {

@@ -61,7 +61,7 @@ export function resume(kit: RunKit, record: DeploymentRecord, stopAtPause = fals
 
 /**
  * A deploy resumed after its process died: if the router's weights are no longer the ones its
- * record last verified (the local router's dead-man's switch puts stable back when a deploy dies),
+ * record last verified (a provider's watchdog puts stable back when a deploy dies),
  * the index of the last traffic step at or before the checkpoint, to run again; else undefined.
  * A manual pause is left to promote as it is: the step after it sets the weights anyway.
  */
@@ -77,9 +77,11 @@ export async function lastShiftIfTrafficMoved(kit: RunKit, record: DeploymentRec
   // The step in flight sets the weights itself when run again (a shift cut short).
   if (back < 0 || back === record.stepIndex) return undefined;
   const show = (w: Record<string, number>) => formatWeights(nonZero(w), 'none');
+  // The watchdog the provider declares, if any (the local router's dead-man's switch): the engine names none itself.
+  const watchdog = kit.deps.provider.capabilities.watchdog;
   kit.deps.events.emit({
     type: 'warn',
-    message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died (the local router's dead-man's switch puts stable back). Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,
+    message: `The router holds ${show(live)}, not the ${show(want)} deploy ${record.id} last verified: it changed after that deploy's process died${watchdog ? ` (${watchdog.name} ${watchdog.action})` : ''}. Going back to step ${back + 1} (${describeStep(record.plan[back])}) to set the weights again and bake them.`,
   });
   return back;
 }
