@@ -12,7 +12,7 @@ export function defineConfig(config: ZddConfigInput): ZddConfigInput {
 export type { ZddConfig, ZddConfigInput, GateConfig, CheckConfig, HookConfig } from './config/schema.js';
 export type { Step, Plan, Role, RoleWeights, HookPoint, StepKind } from './core/plan.js';
 export { describeStep, formatDuration, HOOK_POINTS } from './core/plan.js';
-export type { Strategy, PlanInput, RollbackInput } from './core/strategy.js';
+export type { Strategy, PlanInput, RollbackInput, RunWording } from './core/strategy.js';
 export type {
   Provider,
   ProviderFactory,
@@ -50,6 +50,7 @@ export { parseDuration } from './core/duration.js';
 export type { FlagStep } from './core/plan.js';
 export type { FlagProvider, FlagState, FlagSetting, FlagConstraint } from './flags/flag-provider.js';
 export { flagRampSteps, flagRestoreSteps, flagsOf, DEFAULT_RELEASE_STEPS, DEFAULT_RELEASE_PAUSE_MS } from './flags/flag-plan.js';
+export { FLAG_RELEASE, flagReleaseWording } from './flags/flag-release.js';
 /** Building blocks for a strategy's `optionsSchema` (zod), with zod's messages made readable. */
 export { duration, intBetween, nonEmptyString, show as optionShow } from './config/schema-helpers.js';
 /** The zod a strategy's `optionsSchema` is written with: zdd's own copy, so schemas compose. */

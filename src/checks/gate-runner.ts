@@ -38,14 +38,17 @@ export function checkName(config: CheckConfig, index: number): string {
   return c.name ?? `${c.type}#${index}`;
 }
 
-/** CloudWatch ALB metrics are per minute: measuring more often would judge the same minute again. */
-const TYPE_DEFAULT_INTERVAL_MS: Record<string, number> = { cloudwatch: 60_000, 'cloudwatch-alarm': 30_000 };
+/** The check type's own default interval, from its registry entry (CloudWatch's per-minute metrics). */
+function typeDefaultIntervalMs(type: string): number | undefined {
+  const entry = (CHECK_TYPES as Record<string, { defaultIntervalMs?: number }>)[type];
+  return entry?.defaultIntervalMs;
+}
 
 /** The threshold model with its defaults filled in; inconclusive results are tolerated during a bake only. */
 export function resolveThresholds(config: CheckConfig, mode: GateRunOptions['mode']): CheckThresholds {
   const c = config as ThresholdConfig & { type: string };
   return {
-    intervalMs: c.interval ?? TYPE_DEFAULT_INTERVAL_MS[c.type] ?? DEFAULT_THRESHOLDS.intervalMs,
+    intervalMs: c.interval ?? typeDefaultIntervalMs(c.type) ?? DEFAULT_THRESHOLDS.intervalMs,
     count: c.count ?? (mode === 'gate' ? 1 : undefined),
     failureLimit: c.failureLimit ?? DEFAULT_THRESHOLDS.failureLimit,
     consecutiveErrorLimit: c.consecutiveErrorLimit ?? DEFAULT_THRESHOLDS.consecutiveErrorLimit,

@@ -7,13 +7,10 @@ import type { LoadedConfig } from '../config/load-config.js';
 import { Engine } from '../engine/engine.js';
 import type { FlagProvider } from '../flags/flag-provider.js';
 import { createFlagProvider } from '../flags/registry.js';
-import { prepareAwsSdk } from '../aws/sdk-notice.js';
-import { kubeAccess } from '../providers/kubernetes/cli-options.js';
-import type { KubeAccess } from '../providers/kubernetes/kube-api.js';
-import { awsClientOptions } from '../providers/aws/cli-options.js';
 import { providerFlags } from '../providers/provider-manifest.js';
 import { PROVIDER_TYPES } from '../providers/registry.js';
-import { createStateStore, localStateDir } from '../state/create-state-store.js';
+import { localStateDir } from '../state/create-state-store.js';
+import { openStateStore } from './open-state-store.js';
 import { currentHolder } from '../state/lock-holder.js';
 import { recordTimeline, TimelineRecorder } from '../report/timeline-recorder.js';
 import { Notifier } from '../notify/notifier.js';
@@ -50,10 +47,9 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
   // Promise 12: secrets the config carries (header values, env, env-built commands) are masked in
   // every event, record and log line from here on.
   const secrets = maskOutput(loaded, io);
-  if (loaded.config.state?.type === 's3') prepareAwsSdk();
   const notifier = createNotifier(loaded, globals, io);
   const store = withMaskedRecords(
-    recordTimeline(await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock, options: stateStoreOptions(loaded, options) }), timelineRecorder(io)),
+    recordTimeline(await openStateStore(loaded, globals), timelineRecorder(io)),
     secrets,
   );
   const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
@@ -86,13 +82,6 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
       await flags?.close?.().catch(() => undefined);
     },
   };
-}
-
-/** Region and profile for the S3 state store: state.region first (the bucket's), then the AWS provider's. */
-export function stateStoreOptions(loaded: LoadedConfig, flags: Record<string, string | undefined>): Record<string, string | undefined> {
-  const provider = loaded.config.provider as { type: string; region?: string; profile?: string };
-  if (provider.type === 'kubernetes' || loaded.config.state?.type === 'kubernetes') return kubeAccess(provider.type === 'kubernetes' ? (provider as KubeAccess) : undefined, flags) as Record<string, string | undefined>;
-  return awsClientOptions(provider.type === 'aws' ? provider : undefined, flags);
 }
 
 /** Webhooks from config `notify`, told about the deploy by the events (the engine knows nothing of them). */

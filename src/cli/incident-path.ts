@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/load-config.js';
 import { askLiveDeployToAbort, type AbortAsked } from '../engine/live-abort.js';
-import { createStateStore } from '../state/create-state-store.js';
 import { commandClock } from './command-start.js';
+import { openStateStore } from './open-state-store.js';
 
 /**
  * `zdd rollback` / `zdd abort` during a deploy another process runs: ask it to abort as soon as the
@@ -12,6 +12,6 @@ import { commandClock } from './command-start.js';
 export async function askLiveDeployEarly(loaded: LoadedConfig): Promise<AbortAsked | undefined> {
   const state = loaded.config.state;
   if (state && state.type !== 'file') return undefined;
-  const store = await createStateStore(state, { configDir: loaded.configDir, clock: commandClock(), options: {} });
+  const store = await openStateStore(loaded, {});
   return askLiveDeployToAbort(store, loaded.config.service, commandClock());
 }

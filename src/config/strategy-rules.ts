@@ -30,7 +30,7 @@ export function strategyIssues(
 }
 
 /** What each provider capability is called, and whether a router or the platform has it. */
-const CAPABILITY: Record<Exclude<keyof ProviderCapabilities, 'rollsInPlace'>, { says: string; of: 'router' | 'platform'; has(r: (typeof ROUTER_MANIFEST)[RouterName]['capabilities']): boolean }> = {
+const CAPABILITY: Record<Exclude<keyof ProviderCapabilities, 'rollsInPlace' | 'watchdog'>, { says: string; of: 'router' | 'platform'; has(r: (typeof ROUTER_MANIFEST)[RouterName]['capabilities']): boolean }> = {
   weightedTraffic: { says: 'weights', of: 'router', has: (r) => r.weights !== false },
   instantSwitch: { says: 'an instant switch', of: 'router', has: (r) => r.instantSwitch },
   testRoute: { says: 'a test route (header route or test listener)', of: 'router', has: (r) => r.headerRoute || r.testListener },

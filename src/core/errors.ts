@@ -70,6 +70,8 @@ export interface LockHolderInfo {
   command?: string;
   ciRunUrl?: string;
   deploymentId?: string;
+  /** Set when the holder is a provider's watchdog fencing a dead deploy's lock for a moment (LockStore.fence). */
+  watchdog?: { name: string; action: string };
   /**
    * Random per acquisition: the holder's identity is (host, pid, token), never the pid alone (CI
    * containers share pids). Every heartbeat, take-over and release is conditional on it.

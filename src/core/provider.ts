@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { EventSink } from './events.js';
 import type { Step } from './plan.js';
+import type { Watchdog } from './state.js';
 
 /** One immutable version of the service. `id` is what people type (`--revision v2`). */
 export interface RevisionSpec {
@@ -26,6 +27,12 @@ export interface ProviderCapabilities {
   batches: boolean;
   /** Rolling replaces instances of one running unit in place, production following ready instances (Kubernetes Deployment behind a Service); stands in for weightedTraffic in rolling. */
   rollsInPlace?: boolean;
+  /**
+   * A guard outside zdd's process that acts for a deploy whose process died (the local router's
+   * dead-man's switch), fencing the lock while it acts. Not a strategy requirement: the engine and
+   * the CLI only name it, and wait for it.
+   */
+  watchdog?: Watchdog;
 }
 
 /**
@@ -87,11 +94,12 @@ export interface RevisionEndpoints {
   metricDimensions?: MetricDimensions;
 }
 
-/** Where each metric source finds a revision's series: one typed field per source. */
-export interface MetricDimensions {
-  /** ALB per-target-group metrics (AWS/ApplicationELB), read by the `cloudwatch` check. */
-  alb?: { targetGroupArn: string; loadBalancerArn?: string; region?: string };
-}
+/**
+ * Where each metric source finds a revision's series: one typed field per source, added by the
+ * metric check that reads it (declaration merging in its own module, e.g. `alb` in
+ * src/checks/metrics/alb-dimensions.ts), so core names no metric source.
+ */
+export interface MetricDimensions {}
 
 /** Per-revision request counters a router keeps (local router), for the `router` metric check. */
 export interface RevisionTrafficSample {

@@ -2,7 +2,7 @@ import type { CheckResult } from './checks.js';
 import type { LockHolderInfo } from './errors.js';
 import type { Role, RoleWeights, Step } from './plan.js';
 import type { RevisionSpec } from './provider.js';
-import type { FlagState } from '../flags/flag-provider.js';
+import type { FlagState } from './flag-state.js';
 import type { TimelineEntry } from './timeline.js';
 
 export type DeploymentStatus =
@@ -145,10 +145,33 @@ export interface DeploymentRequest {
 
 export type DeploymentRequests = Partial<Record<RequestKind, DeploymentRequest>>;
 
-/** The lock as read from the store. */
-/** `command` of the lock holder while the local router's dead-man's switch holds a dead deploy's lock (for a moment, to fence it). */
-export const DEAD_MANS_SWITCH_COMMAND = "local router's dead-man's switch";
+/**
+ * A guard a provider runs outside zdd's process that acts for a deploy whose process died (the
+ * local router's dead-man's switch puts stable back). Declared in the provider's capabilities; it
+ * holds the deploy's lock for a moment while it acts (LockStore.fence), naming itself in the
+ * holder's `watchdog`, so the engine and `zdd status` wait for it or name it without knowing which it is.
+ */
+export interface Watchdog {
+  /** How it is named in messages: "the local router's dead-man's switch". */
+  name: string;
+  /** What it does while it holds a lock: "puts traffic back on stable". */
+  action: string;
+}
 
+/**
+ * The watchdog holding a lock, if its holder is one. Locks and records written before watchdogs
+ * named themselves carry only the local router's command: read as that watchdog.
+ */
+export function lockWatchdog(holder: LockHolderInfo): Watchdog | undefined {
+  if (holder.watchdog) return holder.watchdog;
+  if (holder.command === "local router's dead-man's switch") return FIRST_WATCHDOG;
+  return undefined;
+}
+
+/** The one watchdog there was before watchdogs named themselves: what old locks and records mean. */
+export const FIRST_WATCHDOG: Watchdog = { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' };
+
+/** The lock as read from the store. */
 export interface LockInfo {
   holder: LockHolderInfo;
   /** When the holder last said it is alive (ISO). */
@@ -190,6 +213,19 @@ export interface LockStore {
    * live lock is never taken over.
    */
   takeOver?(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease>;
+  /**
+   * For a watchdog (`holder.watchdog`) about to act for deploy `deploymentId` whose process is
+   * gone: take its stale lock, conditional on the lock read. Null when the lock is free, live (its
+   * holder renewed first), another deploy's, or changed meanwhile. The old holder, should it wake
+   * up, stops at its next heartbeat (LockLostError) before any change.
+   */
+  fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<LockFence | null>;
+}
+
+/** A dead deploy's lock held by a watchdog while it acts. */
+export interface LockFence {
+  /** Free the lock if the watchdog still holds it; `did` ("put traffic back on stable (…)") is told to the old holder where the store can keep it. */
+  free(did: string): Promise<void>;
 }
 
 /** Records and lock behind one interface; file store by default, remote (S3) where the service lives in a cloud. */

@@ -54,6 +54,36 @@ export interface Strategy<TOptions = any> {
   plan(input: PlanInput<TOptions>): Plan;
   /** The steps that put production back on stable, traffic first. */
   rollback(input: RollbackInput): Plan;
+  /**
+   * A finished run of this strategy is undone by its own rollback plan (a flag release puts its
+   * flags back), not by restoring the revision before it.
+   */
+  readonly undoneByOwnRollback?: boolean;
+  /** How outcomes speak of a run of this strategy; each part left out speaks of a deploy. */
+  readonly wording?: RunWording;
+}
+
+/**
+ * How outcome messages speak of a run of a strategy. The defaults (engine/outcomes.ts) speak of a
+ * deploy whose candidate takes the traffic; a flag release speaks of its flags.
+ */
+export interface RunWording {
+  /** What a run is called at the start of a sentence: `Release` (default `Deploy`). */
+  noun?: string;
+  /** What a run is, inside a sentence: `flag release` (default `deploy`). */
+  run?: string;
+  /** What failed or was interrupted: `Release of flag "x"` (default `Deploy of <candidate>`). */
+  subject?(record: DeploymentRecord): string;
+  /** A run that finished (default: the candidate serves 100% of production). */
+  succeeded?(record: DeploymentRecord): string;
+  /** After `Rolled back.` when the run failed: where production is now (default: on stable). */
+  whereAfterRollback?(record: DeploymentRecord): string;
+  /** `zdd rollback` finished rolling back a run (default: `Rolled back: production on stable …`). */
+  rolledBack?(record: DeploymentRecord): string;
+  /** Another process's run, aborted by `zdd abort` and rolled back (default: `Deploy … aborted and rolled back: …`). */
+  aborted?(record: DeploymentRecord): string;
+  /** What `zdd rollback` after the finished run puts back (default: the stable revision). */
+  rollbackRestores?(record: DeploymentRecord): string;
 }
 
 export type { HookPoint, Plan, Role, RoleWeights };

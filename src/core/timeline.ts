@@ -19,6 +19,6 @@ export type TimelineEntry = { at: string; run: string } & (
   | { kind: 'rollback.start'; reason: string }
   | { kind: 'rollback.done'; ok: boolean; message: string }
   | { kind: 'warn'; message: string }
-  /** The local router's dead-man's switch put stable back after the deploy's process died (written by the router, which held the lock then). */
-  | { kind: 'dead-mans-switch'; reason: string; restored: string; weightsBefore: Record<string, number>; lastHeard: string }
+  /** A provider's watchdog put stable back after the deploy's process died (written by it while it held the lock). `watchdog`: its name (absent: the local router's dead-man's switch, the first one). */
+  | { kind: 'dead-mans-switch'; reason: string; restored: string; weightsBefore: Record<string, number>; lastHeard: string; watchdog?: string }
 );

@@ -2,11 +2,11 @@ import type { Clock } from '../core/clock.js';
 import { LockHeldError, LockLostError, ZddError, errorMessage, type LockHolderInfo } from '../core/errors.js';
 import type { EventSink } from '../core/events.js';
 import { formatDuration } from '../core/plan.js';
-import { DEAD_MANS_SWITCH_COMMAND, type LockLease, type LockStore } from '../core/state.js';
+import { lockWatchdog, type LockLease, type LockStore } from '../core/state.js';
 
 /** How often the lease is renewed while a command holds it. */
 export const HEARTBEAT_MS = 15_000;
-/** How long a take-over waits for the local router's dead-man's switch to free the lock it holds for a moment. */
+/** How long a take-over waits for a provider's watchdog to free the lock it holds for a moment (LockStore.fence). */
 const SWITCH_WAIT_MS = 5_000;
 /** Used when the store does not say how long its leases last. */
 const DEFAULT_LEASE_MS = 120_000;
@@ -68,14 +68,14 @@ export class LockSession {
    */
   async takeOver(deploymentId: string): Promise<void> {
     const { deps } = this;
-    // The local router's dead-man's switch holds a dead deploy's lock for a moment while it puts
-    // stable back, then frees it: wait for that (in real time, like the heartbeat) rather than refuse.
-    // It can also fence between our look and our take-over: then look again, within the same wait.
+    // A provider's watchdog (the local router's dead-man's switch) holds a dead deploy's lock for a
+    // moment while it acts, then frees it: wait for that (in real time, like the heartbeat) rather
+    // than refuse. It can also fence between our look and our take-over: then look again, within the same wait.
     const waitUntil = Date.now() + SWITCH_WAIT_MS;
     for (;;) {
       let info = await deps.lock.inspect(deps.service);
       // Stryker disable next-line EqualityOperator: one poll more or less in a five-second wait
-      while (info && !info.stale && info.holder.command === DEAD_MANS_SWITCH_COMMAND && Date.now() < waitUntil) {
+      while (info && !info.stale && lockWatchdog(info.holder) && Date.now() < waitUntil) {
         await new Promise((r) => setTimeout(r, 100));
         info = await deps.lock.inspect(deps.service);
       }
@@ -91,8 +91,8 @@ export class LockSession {
         }
         return;
       } catch (e) {
-        const switchCameFirst = e instanceof LockHeldError && !e.stale && e.holder.command === DEAD_MANS_SWITCH_COMMAND;
-        if (switchCameFirst && Date.now() < waitUntil) continue;
+        const watchdogCameFirst = e instanceof LockHeldError && !e.stale && lockWatchdog(e.holder) !== undefined;
+        if (watchdogCameFirst && Date.now() < waitUntil) continue;
         throw e;
       }
     }

@@ -3,9 +3,10 @@ import { ExitCode, type ExitCodeValue } from '../core/exit-codes.js';
 import { ZddError, errorMessage, type LockLostError } from '../core/errors.js';
 import type { RevisionSpec } from '../core/provider.js';
 import type { DeploymentRecord } from '../core/state.js';
+import type { RunWording, Strategy } from '../core/strategy.js';
 import type { CurrentState } from './planning.js';
-import { describeFlagState } from '../flags/flag-provider.js';
 import { describeWeights } from './deployment-record.js';
+import { leftBehind } from './steps/index.js';
 
 /** How a command ended: what the CLI prints last and exits with. */
 export interface Outcome {
@@ -20,9 +21,46 @@ export function nothingToDo(message: string, hint?: string): Outcome {
   return { result: 'nothing-to-do', exitCode: ExitCode.Ok, message, hint };
 }
 
-export function deploySucceeded(record: DeploymentRecord): Outcome {
-  const kept = record.kept ? ` Previous revision ${record.kept.revision.id} is kept until ${record.kept.retireAt} so \`zdd rollback\` stays instant.` : '';
-  return { result: 'succeeded', exitCode: ExitCode.Ok, message: `Deployed ${record.candidate.id}: it serves 100% of production.${kept}`, record };
+/** ` Flag "x": off (rollout 20% kept) (read back).` for each thing the run changed that traffic does not show (flags). */
+function leftNow(record: DeploymentRecord): string {
+  return leftBehind(record)
+    .map((l) => ` ${capital(l.noun)} ${l.name}: ${l.now ?? 'unchanged'} (read back).`)
+    .join('');
+}
+
+/** ` Flags as before the deploy (read back): flag "a" off, flag "b" on, 5%.`, one sentence per noun. */
+function leftAsBefore(record: DeploymentRecord): string {
+  const byNoun = new Map<string, string[]>();
+  for (const l of leftBehind(record)) byNoun.set(l.noun, [...(byNoun.get(l.noun) ?? []), `${l.noun} ${l.name} ${l.now ?? 'unchanged'}`]);
+  return [...byNoun].map(([noun, items]) => ` ${capital(noun)}s as before the deploy (read back): ${items.join(', ')}.`).join('');
+}
+
+function capital(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** How a deploy is spoken of: the defaults of every strategy's wording. */
+const DEPLOY_WORDING: Required<RunWording> = {
+  noun: 'Deploy',
+  run: 'deploy',
+  subject: (record) => `Deploy of ${record.candidate.id}`,
+  succeeded: (record) => {
+    const kept = record.kept ? ` Previous revision ${record.kept.revision.id} is kept until ${record.kept.retireAt} so \`zdd rollback\` stays instant.` : '';
+    return `Deployed ${record.candidate.id}: it serves 100% of production.${kept}`;
+  },
+  whereAfterRollback: (record) => `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.${leftNow(record)}`,
+  rolledBack: (record) => `Rolled back: production on stable ${record.stable?.id ?? '(none)'}.${leftAsBefore(record)}`,
+  aborted: (record) => `Deploy ${record.id} aborted and rolled back: production on stable ${record.stable?.id ?? '(none)'}.`,
+  rollbackRestores: (record) => `${record.stable?.id}`,
+};
+
+/** A strategy's wording, its gaps filled with a deploy's. */
+export function wordingOf(strategy: Strategy | undefined): Required<RunWording> {
+  return { ...DEPLOY_WORDING, ...strategy?.wording };
+}
+
+export function deploySucceeded(record: DeploymentRecord, wording = DEPLOY_WORDING): Outcome {
+  return { result: 'succeeded', exitCode: ExitCode.Ok, message: wording.succeeded(record), record };
 }
 
 /**
@@ -49,30 +87,14 @@ export function stoppedWithoutRollback(record: DeploymentRecord, reason: string,
   };
 }
 
-/** `Deploy of v2`, or `Release of flag "new-checkout"` for `zdd release`. */
-function subject(record: DeploymentRecord): string {
-  if (record.strategy !== 'flag-release') return `Deploy of ${record.candidate.id}`;
-  return `Release of flag ${Object.keys(record.flags ?? {}).map((f) => `"${f}"`).join(', ') || '(none written)'}`;
-}
-
-/** ` Flag "x": off (rollout 20% kept) (read back).` for each flag the run changed. */
-function flagsNow(record: DeploymentRecord): string {
-  return Object.entries(record.flags ?? {})
-    .map(([f, e]) => ` Flag "${f}": ${e.last ? describeFlagState(e.last) : 'unchanged'} (read back).`)
-    .join('');
-}
-
-export function rolledBack(record: DeploymentRecord, reason: string, stepText: string, interrupted: boolean): Outcome {
-  // A flag release never moved traffic: where its flags are is the whole answer.
-  const where =
-    record.strategy === 'flag-release'
-      ? `Traffic was not changed.${flagsNow(record) || ' No flag had been written.'}`
-      : `Production is on stable ${record.stable?.id ?? '(none: first deploy removed)'}.${flagsNow(record)}`;
-  if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `${subject(record)} ${reason}${stepText}; rolled back. ${where}`, record };
+export function rolledBack(record: DeploymentRecord, reason: string, stepText: string, interrupted: boolean, wording = DEPLOY_WORDING): Outcome {
+  const where = wording.whereAfterRollback(record);
+  const subject = wording.subject(record);
+  if (interrupted) return { result: 'interrupted', exitCode: ExitCode.Interrupted, message: `${subject} ${reason}${stepText}; rolled back. ${where}`, record };
   return {
     result: 'rolled-back',
     exitCode: ExitCode.RolledBack,
-    message: `${subject(record)} failed${stepText}: ${reason}\nRolled back. ${where}`,
+    message: `${subject} failed${stepText}: ${reason}\nRolled back. ${where}`,
     hint: record.error?.hint,
     record,
   };
@@ -86,8 +108,8 @@ export function rollbackFailed(record: DeploymentRecord): Outcome {
       `ROLLBACK FAILED for ${record.service} — production needs a person.\n` +
       `  last verified traffic: ${describeWeights(record)}\n` +
       `  instances: stable ${record.replicas.stable}, candidate ${record.replicas.candidate}${record.testRoute ? `; test route → ${record.testRoute}` : ''}\n` +
-      Object.entries(record.flags ?? {})
-        .map(([f, e]) => `  flag "${f}": last read back ${e.last ? describeFlagState(e.last) : '(never written)'}; before the run ${describeFlagState(e.before)}\n`)
+      leftBehind(record)
+        .map((l) => `  ${l.noun} ${l.name}: last read back ${l.now ?? '(never written)'}; before the run ${l.before}\n`)
         .join('') +
       `  error: ${record.error?.message ?? 'unknown'}`,
     hint: 'Fix the cause (see the error), then run `zdd rollback` again: it resumes the rollback where it stopped. `zdd status` shows the record.',

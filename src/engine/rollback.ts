@@ -5,22 +5,20 @@ import type { DeploymentRecord } from '../core/state.js';
 import type { Strategy } from '../core/strategy.js';
 import { configuredHookPoints } from '../hooks/hook-runner.js';
 import { describeWeights } from './deployment-record.js';
-import { describeFlagState } from '../flags/flag-provider.js';
 import { nowIso, type EngineDeps } from './engine-deps.js';
-import { lockLost, rollbackFailed, rollbackUnrecorded, rolledBack, stoppedWithoutRollback, type Outcome } from './outcomes.js';
+import { lockLost, rollbackFailed, rollbackUnrecorded, rolledBack, stoppedWithoutRollback, wordingOf, type Outcome } from './outcomes.js';
 import { requestOnRecord } from './remote-requests.js';
 import type { RunScope, StepRunner } from './step-runner.js';
 
 const RECORD_SAVE_ATTEMPTS = 4;
 
-/** `Release` for `zdd release`, `Deploy` otherwise. */
-function runName(r: DeploymentRecord): string {
-  return r.strategy === 'flag-release' ? 'Release' : 'Deploy';
-}
-
-/** `flag "x" off` for each flag the run changed, as its rollback last read it back. */
-function flagsOf(r: DeploymentRecord): string {
-  return Object.entries(r.flags ?? {}).map(([f, e]) => `flag "${f}" ${e.last ? describeFlagState(e.last) : 'unchanged'}`).join(', ') || 'no flag had been written';
+/** How outcomes speak of a record's run: its strategy's wording (a deploy's when the strategy is unknown here). */
+export function recordWording(deps: Pick<EngineDeps, 'strategy'>, r: DeploymentRecord) {
+  try {
+    return wordingOf(deps.strategy(r.strategy));
+  } catch {
+    return wordingOf(undefined);
+  }
 }
 
 /** How a rollback run ended. */
@@ -56,7 +54,7 @@ export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, 
     await runner.save(record);
     return stoppedWithoutRollback(record, reason, stepText);
   }
-  return rollbackOutcome(deps, record, await runRollback(deps, runner, record, strategy, `${reason}${stepText}`), () => rolledBack(record, reason, stepText, interrupted));
+  return rollbackOutcome(deps, record, await runRollback(deps, runner, record, strategy, `${reason}${stepText}`), () => rolledBack(record, reason, stepText, interrupted, wordingOf(strategy)));
 }
 
 /** The outcome of a rollback run; `done` says what success means for the command that ran it. */
@@ -99,10 +97,10 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
     await runner.checkpoint(scope);
     deps.events.emit({ type: 'rollback.start', reason });
     await runner.runSteps(scope, record.rollback);
-    if (scope.flagFailure) {
-      // The next `zdd rollback` starts again at that flag; the steps after it are idempotent.
-      record.rollback.stepIndex = scope.flagFailure.index;
-      throw scope.flagFailure.error;
+    if (scope.tolerated) {
+      // The next `zdd rollback` starts again at that step (a flag); the steps after it are idempotent.
+      record.rollback.stepIndex = scope.tolerated.index;
+      throw scope.tolerated.error;
     }
     record.status = 'rolled-back';
     record.finishedAt = nowIso(deps);
@@ -162,15 +160,16 @@ export async function followAbort(deps: EngineDeps, record: DeploymentRecord, ho
   for (;;) {
     const r = await records.latest(service);
     if (!r || r.id !== record.id) break;
-    if (r.status === 'rolled-back') return { result: 'rolled-back', exitCode: ExitCode.Ok, message: r.strategy === 'flag-release' ? `Release ${record.id} aborted and rolled back: ${flagsOf(r)} (as before the release, read back).` : `Deploy ${record.id} aborted and rolled back: production on stable ${r.stable?.id ?? '(none)'}.`, record: r };
+    const wording = recordWording(deps, r);
+    if (r.status === 'rolled-back') return { result: 'rolled-back', exitCode: ExitCode.Ok, message: wording.aborted(r), record: r };
     if (r.status === 'rollback-failed') return rollbackFailed(r);
-    if (r.status === 'succeeded') return { result: 'succeeded', exitCode: ExitCode.Ok, message: `${runName(r)} ${record.id} finished before the abort arrived; run \`zdd rollback\` again to restore ${r.strategy === 'flag-release' ? 'its flags as before it' : r.stable?.id}.` };
-    if (r.status === 'failed') return { result: 'failed', exitCode: ExitCode.NeedsPerson, message: `${runName(r)} ${record.id} stopped without rollback: ${describeWeights(r)}` };
+    if (r.status === 'succeeded') return { result: 'succeeded', exitCode: ExitCode.Ok, message: `${wording.noun} ${record.id} finished before the abort arrived; run \`zdd rollback\` again to restore ${wording.rollbackRestores(r)}.` };
+    if (r.status === 'failed') return { result: 'failed', exitCode: ExitCode.NeedsPerson, message: `${wording.noun} ${record.id} stopped without rollback: ${describeWeights(r)}` };
     const lock = await deps.store.lock.inspect(service);
     // The holder died or let go without finishing: finish the rollback here.
     if (!lock || lock.stale) return takeOverIfGone();
     if (deps.clock.now() > deadline) {
-      return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `${runName(r)} ${record.id} did not acknowledge the abort within 10 minutes (${describeWeights(r)})`, hint: `Check process ${holder.pid} on ${holder.host}.` };
+      return { result: 'error', exitCode: ExitCode.NeedsPerson, message: `${wording.noun} ${record.id} did not acknowledge the abort within 10 minutes (${describeWeights(r)})`, hint: `Check process ${holder.pid} on ${holder.host}.` };
     }
     await new Promise((res) => setTimeout(res, 250));
   }

@@ -1,4 +1,7 @@
 import { InterruptedError, ProviderError } from '../core/errors.js';
+import type { FlagConstraint, FlagState } from '../core/flag-state.js';
+
+export type { FlagConstraint, FlagState } from '../core/flag-state.js';
 
 /**
  * Feature flags, as zdd sees them: one flag in one environment of a flag service, with one gradual
@@ -6,13 +9,6 @@ import { InterruptedError, ProviderError } from '../core/errors.js';
  * group id, optionally limited by constraints). Anything else on the flag is the user's and is
  * left alone.
  */
-
-/** Limit the rollout to requests whose context field is (IN) or is not (NOT_IN) one of `values`. */
-export interface FlagConstraint {
-  contextName: string;
-  operator: 'IN' | 'NOT_IN';
-  values: string[];
-}
 
 /** What zdd writes to a flag. */
 export interface FlagSetting {
@@ -25,19 +21,6 @@ export interface FlagSetting {
   /** Seed of the bucketing; the same group id puts a user in the same bucket across flags. Default: the flag name. */
   groupId?: string;
   constraints?: FlagConstraint[];
-}
-
-/** A flag as its service reports it, read back from the service itself (never from zdd's records). */
-export interface FlagState {
-  flag: string;
-  /** Where the flag lives: Unleash environment name, or the flag file's path. */
-  environment: string;
-  enabled: boolean;
-  /** zdd's rollout percentage, or null when the flag has no rollout written by zdd. */
-  rollout: number | null;
-  stickiness: string;
-  groupId: string;
-  constraints: FlagConstraint[];
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { DeploymentRecord } from '../core/state.js';
-import { processStartTime, stopGroup } from '../providers/local/processes.js';
+import { processStartTime } from '../core/proc-stat.js';
+import { stopGroup } from '../core/process-group.js';
 
 type HookProcess = NonNullable<DeploymentRecord['hookProcess']>;
 

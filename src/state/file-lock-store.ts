@@ -3,15 +3,15 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
-import type { LockInfo, LockLease, LockStore } from '../core/state.js';
+import { lockWatchdog, type LockFence, type LockInfo, type LockLease, type LockStore } from '../core/state.js';
 import { readJsonFile } from './atomic-file.js';
 import { GenerationFiles, type Generation } from './generation-files.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type FreedLock, type StoredLock } from './stored-lock.js';
 
-/** A generation that says the lock is free: released by its holder, by force, or by the local router's dead-man's switch. */
+/** A generation that says the lock is free: released by its holder, by force, or by a watchdog after its fence (`dead-mans-switch`: as routers before `fence` wrote it). */
 interface FreeLock extends FreedLock {
-  by: 'holder' | 'force' | 'dead-mans-switch';
+  by: 'holder' | 'force' | 'fence' | 'dead-mans-switch';
 }
 type LockFile = StoredLock | FreeLock;
 
@@ -106,12 +106,10 @@ export class FileLockStore implements LockStore {
   }
 
   /**
-   * For the local router's dead-man's switch: take the stale lock of `deploymentId` as `holder`,
-   * conditional on the generation read (a holder that wakes up and renews first keeps it: null).
-   * While it is held the switch puts traffic back on stable; `free(why)` then frees it saying so,
-   * and the old holder, should it wake up, stops at its next heartbeat with that reason.
+   * Conditional on the generation read. `free(did)` writes a free generation naming the watchdog
+   * and what it did: the old holder's next heartbeat fails with that reason.
    */
-  async fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<{ free(why: string): Promise<void> } | null> {
+  async fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<LockFence | null> {
     const cur = await this.held(service);
     if (!cur.value || !this.info(cur.value).stale || cur.value.holder.deploymentId !== deploymentId) return null;
     const lock = this.newLock({ ...holder, deploymentId });
@@ -121,13 +119,14 @@ export class FileLockStore implements LockStore {
     }
     forgetToken(cur.value.token);
     const files = this.files(service);
+    const fencedBy = lockWatchdog(holder)?.name ?? `${holder.who}@${holder.host} (pid ${holder.pid})`;
     return {
-      free: async (why: string) => {
+      free: async (did: string) => {
         forgetToken(lock.token);
         for (let attempt = 0; attempt < 20; attempt++) {
           const now = await this.held(service);
           if (now.value?.token !== lock.token) return;
-          if (await files.writeNext(now.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'dead-mans-switch', why })) return;
+          if (await files.writeNext(now.gen, { free: true, at: new Date(this.clock.now()).toISOString(), by: 'fence', fencedBy, why: did })) return;
         }
       },
     };

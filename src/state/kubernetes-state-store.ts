@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
-import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockInfo, LockLease, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
+import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockFence, LockInfo, LockLease, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
 import { KubeApi, KubeConflict, RESOURCES, type KubeAccess, type KubeObject } from '../providers/kubernetes/kube-api.js';
 import { MANAGED_BY, SERVICE_LABEL } from '../providers/kubernetes/schema.js';
 import { parseStateJson, type JsonFileKind } from './atomic-file.js';
@@ -211,6 +211,33 @@ class LeaseLockStore implements LockStore {
     return this.lease(service, lock.token);
   }
 
+  /**
+   * Compare-and-swap on the resourceVersion read: a holder that renewed first keeps its Lease.
+   * `free` deletes the Lease with the fence's own resourceVersion as a precondition; the old holder
+   * then learns only that its lock was released.
+   */
+  async fence(service: string, deploymentId: string, holder: LockHolderInfo): Promise<LockFence | null> {
+    const got = await this.read(service);
+    if (!got || !this.info(got.lock).stale || got.lock.holder.deploymentId !== deploymentId) return null;
+    const lock = this.newLock({ ...holder, deploymentId });
+    const body = this.leaseObject(service, lock);
+    try {
+      await this.api.replace(RESOURCES.lease, { ...body, metadata: { ...body.metadata, resourceVersion: got.obj.metadata.resourceVersion } });
+    } catch (e) {
+      forgetToken(lock.token);
+      if (e instanceof KubeConflict) return null;
+      throw e;
+    }
+    forgetToken(got.lock.token);
+    return {
+      free: async () => {
+        forgetToken(lock.token);
+        const now = await this.read(service);
+        if (now?.lock.token === lock.token) await this.api.delete(RESOURCES.lease, this.name(service), { resourceVersion: now.obj.metadata.resourceVersion });
+      },
+    };
+  }
+
   private newLock(holder: LockHolderInfo): StoredLock {
     const token = newLockToken();
     return { holder: { ...holder, token }, heartbeat: new Date(this.clock.now()).toISOString(), leaseMs: this.leaseMs, token, process: holderProcess(holder) };
@@ -255,7 +282,10 @@ class LeaseLockStore implements LockStore {
           return true;
         } catch (e) {
           if (!(e instanceof KubeConflict)) throw e;
-          return (await this.read(service))?.lock ?? null;
+          // A replace sent again after the API server went away mid-answer meets its own write (409):
+          // our token still on the Lease means the heartbeat landed, not that someone took it over.
+          const now = (await this.read(service))?.lock ?? null;
+          return now?.token === token ? true : now;
         }
       },
       free: async () => {

@@ -6,12 +6,13 @@ export const fileStateSchema = z.strictObject({
   dir: nonEmptyString('Directory for records and the lock, relative to the config file (default ".zdd")').optional(),
 });
 
-/** Remote state next to the service, so `zdd rollback` works from any machine. Implemented with the AWS provider (issue 4). */
+/** Remote state next to the service, so `zdd rollback` works from any machine. Any provider may keep its state in S3: the bucket has its own region and profile. */
 export const s3StateSchema = z.strictObject({
   type: z.literal('s3'),
   bucket: nonEmptyString('Bucket holding records and the lock'),
   prefix: nonEmptyString('Key prefix (default "zdd/")').optional(),
-  region: nonEmptyString().optional(),
+  region: nonEmptyString('Region of the bucket (default: --region, the AWS provider\'s region, AWS_REGION, the profile\'s region)').optional(),
+  profile: nonEmptyString('AWS named profile for the bucket (default: --profile, the AWS provider\'s profile, AWS_PROFILE, the default credential chain)').optional(),
 });
 
 /** Records as ConfigMaps and the lock as a Lease in the cluster, so `zdd rollback` works from any machine with cluster access. */

@@ -57,8 +57,10 @@ export const CORRUPT_LOCK_HINT =
 export interface FreedLock {
   free: true;
   at: string;
-  /** `force`: `zdd lock release --force`; `dead-mans-switch`: the local router put traffic back on stable. */
+  /** `force`: `zdd lock release --force`; `fence`: a watchdog took it and acted (`dead-mans-switch`: the local router's, as written before `fence`). */
   by: string;
+  /** `fence`: the watchdog's name. */
+  fencedBy?: string;
   why?: string;
 }
 
@@ -96,6 +98,7 @@ export function conditionalLease(service: string, token: string, writes: LeaseWr
 }
 
 function freedReason(f: FreedLock): string {
+  if (f.by === 'fence') return `${f.fencedBy ?? 'a watchdog'} took it at ${f.at}${f.why ? ` and ${f.why}` : ''}`;
   if (f.by === 'dead-mans-switch') return `the local router's dead-man's switch took it at ${f.at} and put traffic back on stable${f.why ? ` (${f.why})` : ''}`;
   if (f.by === 'force') return `it was released with \`zdd lock release --force\` at ${f.at}`;
   return `it was released at ${f.at}`;

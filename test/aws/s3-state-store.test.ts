@@ -2,7 +2,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client, S3Se
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, systemClock } from '../../src/core/clock.js';
-import { LockHeldError, ProviderError, ZddError, type LockHolderInfo } from '../../src/core/errors.js';
+import { LockHeldError, LockLostError, ProviderError, ZddError, type LockHolderInfo } from '../../src/core/errors.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { requestOnRecord } from '../../src/engine/remote-requests.js';
 import { createS3StateStore } from '../../src/state/s3-state-store.js';
@@ -220,6 +220,22 @@ describe('S3StateStore errors (mocked S3)', () => {
     const err = await st.lock.acquire('web', holder(), { waitMs: 0 }).catch((e) => e);
     expect(err).toBeInstanceOf(LockHeldError);
     expect(err.message).toMatch(/pid 77/);
+    mock.restore();
+  });
+
+  it('a heartbeat whose PUT landed but whose answer was lost (the retry fails its own If-Match) keeps the lock', async () => {
+    const client = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 't', secretAccessKey: 't' } });
+    const mock = mockClient(client);
+    mock.on(PutObjectCommand).resolvesOnce({ ETag: '"e1"' }).rejects(new S3ServiceException({ name: 'PreconditionFailed', $fault: 'client', $metadata: { httpStatusCode: 412 }, message: 'precondition' }));
+    const st = await createS3StateStore({ type: 's3', bucket: 'prod-state' }, { client });
+    const lease = await st.lock.acquire('web', holder(), { waitMs: 0 });
+    const ours = { holder: holder(), heartbeat: new Date().toISOString(), leaseMs: 120_000, token: lease.token };
+    mock.on(GetObjectCommand).resolves({ ETag: '"e2"', Body: { transformToString: async () => JSON.stringify(ours) } as never });
+    await expect(lease.heartbeat()).resolves.toBeUndefined();
+    // Someone else's token after the failed write is a lost lock.
+    const theirs = { ...ours, holder: holder({ pid: 77 }), token: 'other' };
+    mock.on(GetObjectCommand).resolves({ ETag: '"e3"', Body: { transformToString: async () => JSON.stringify(theirs) } as never });
+    await expect(lease.heartbeat()).rejects.toBeInstanceOf(LockLostError);
     mock.restore();
   });
 

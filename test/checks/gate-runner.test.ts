@@ -321,6 +321,13 @@ describe('runGate', () => {
     expect(bake.count).toBeUndefined();
     expect(bake.inconclusiveLimit).toBe(Number.POSITIVE_INFINITY);
   });
+
+  it("a check type's own default interval comes from its registry entry (CloudWatch's per-minute metrics); a configured one wins", () => {
+    expect(resolveThresholds({ type: 'cloudwatch' } as CheckConfig, 'analysis').intervalMs).toBe(60_000);
+    expect(resolveThresholds({ type: 'cloudwatch-alarm' } as CheckConfig, 'analysis').intervalMs).toBe(30_000);
+    expect(resolveThresholds({ type: 'prometheus' } as CheckConfig, 'analysis').intervalMs).toBe(5_000);
+    expect(resolveThresholds({ type: 'cloudwatch', interval: 120_000 } as CheckConfig, 'analysis').intervalMs).toBe(120_000);
+  });
 });
 
 function resolveThresholdsFor(mode: 'gate' | 'analysis', over: { interval?: number; count?: number } = {}): CheckThresholds {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderStatus } from '../../src/cli/commands/status-command.js';
+import { renderStatus } from '../../src/cli/commands/status/render.js';
 import { makeProject, type Project } from './cli-harness.js';
 
 /**

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { deployProcess, readStatus } from '../../src/cli/commands/status-command.js';
-import { DEAD_MANS_SWITCH_COMMAND, type DeploymentRecord, type LockInfo } from '../../src/core/state.js';
+import { readStatus } from '../../src/cli/commands/status/gather.js';
+import { deployProcess } from '../../src/cli/commands/status/judge.js';
+import type { DeploymentRecord, LockInfo } from '../../src/core/state.js';
+import { DEAD_MANS_SWITCH } from '../../src/providers/local/router-state.js';
 
 const holder = { who: 'ci', host: 'runner', pid: 4242, since: '2026-11-30T12:00:00.000Z', command: 'deploy --revision v2 --log /tmp/bg.log --json' };
 const record = (status: DeploymentRecord['status'], id = 'd2', updatedAt = 't1') =>
@@ -22,7 +24,7 @@ describe('status: is a live process behind the deploy in progress?', () => {
   });
 
   it("the local router's dead-man's switch holding the lock for a moment (to fence it) is not the deploy's process", () => {
-    const fenced: LockInfo = { holder: { who: 'zdd-router', host: 'runner', pid: 77, since: 't', command: DEAD_MANS_SWITCH_COMMAND, deploymentId: 'd2' }, heartbeat: 't', leaseMs: 120_000, stale: false };
+    const fenced: LockInfo = { holder: { who: 'zdd-router', host: 'runner', pid: 77, since: 't', watchdog: DEAD_MANS_SWITCH, deploymentId: 'd2' }, heartbeat: 't', leaseMs: 120_000, stale: false };
     expect(deployProcess(record('running'), fenced)).toEqual({
       alive: false,
       reason: "the process that ran it (pid 4242 on runner, `zdd deploy --revision v2 --log /tmp/bg.log --json`) is gone: the local router's dead-man's switch (pid 77) holds its lock while it puts traffic back on stable",

@@ -29,6 +29,7 @@ function scriptedStore(opts: { heartbeatMs?: number } = {}) {
     },
   };
   const store: LockStore = {
+    fence: async () => null,
     acquire: async () => lease,
     inspect: async (): Promise<LockInfo> => ({ holder: state.holder, heartbeat: '', leaseMs: 60_000, stale: false }),
     forceRelease: async () => true,
@@ -116,11 +117,11 @@ describe("take-over and the local router's dead-man's switch", () => {
   }
 
   it('waits for the switch to free the lock it holds for a moment, then takes it; a live deploy holding it is still refused', async () => {
-    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     await deadDeployLock(async (store, clock) => {
-      const fence = await store.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND });
+      const fence = await store.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', watchdog: DEAD_MANS_SWITCH });
       expect(fence).not.toBeNull();
-      setTimeout(() => void fence!.free('lease ran out; 100% back on v1'), 300);
+      setTimeout(() => void fence!.free('put traffic back on stable (lease ran out; 100% back on v1)'), 300);
       const { s } = session(store, clock);
       await s.takeOver('d1');
       expect((await store.inspect('web'))?.holder.who).toBe('me');
@@ -132,12 +133,13 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it('the switch fencing between the take-over\'s look and its write: the take-over waits for it and then takes the lock (not exit 3)', async () => {
-    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     await deadDeployLock(async (files, clock) => {
       // The interleaving CI met, made certain: the take-over's first look sees the dead deploy's
       // stale lock, and the router's switch fences it right after, before the take-over writes.
       let looks = 0;
       const store: LockStore = {
+        fence: (...a) => files.fence(...a),
         acquire: (...a) => files.acquire(...a),
         forceRelease: (...a) => files.forceRelease(...a),
         takeOver: (...a) => files.takeOver(...a),
@@ -145,9 +147,9 @@ describe("take-over and the local router's dead-man's switch", () => {
           const info = await files.inspect(service);
           if (++looks === 1) {
             expect(info?.stale).toBe(true);
-            const fence = await files.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND });
+            const fence = await files.fence('web', 'd1', { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', watchdog: DEAD_MANS_SWITCH });
             expect(fence).not.toBeNull();
-            setTimeout(() => void fence!.free('lease ran out; 100% back on v1'), 300);
+            setTimeout(() => void fence!.free('put traffic back on stable (lease ran out; 100% back on v1)'), 300);
           }
           return info;
         },
@@ -161,13 +163,14 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it("a switch whose own lock went stale is not waited for: the take-over happens at once", async () => {
-    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     let inspections = 0;
     const store: LockStore = {
+      fence: async () => null,
       acquire: async () => Promise.reject(new Error('must not acquire')),
       inspect: async () => {
         inspections++;
-        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND, deploymentId: 'd1' }, heartbeat: '', leaseMs: 60_000, stale: true, staleReason: 'switch gone' };
+        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', watchdog: DEAD_MANS_SWITCH, deploymentId: 'd1' }, heartbeat: '', leaseMs: 60_000, stale: true, staleReason: 'switch gone' };
       },
       forceRelease: async () => true,
       takeOver: async () => ({ token: 't', heartbeat: async () => undefined, release: async () => undefined }),
@@ -180,13 +183,14 @@ describe("take-over and the local router's dead-man's switch", () => {
   });
 
   it('a switch that never frees the lock: the take-over gives up after about 5 seconds and says who holds it (exit 3)', async () => {
-    const { DEAD_MANS_SWITCH_COMMAND } = await import('../../src/core/state.js');
+    const { DEAD_MANS_SWITCH } = await import('../../src/providers/local/router-state.js');
     let inspections = 0;
     const store: LockStore = {
+      fence: async () => null,
       acquire: async () => Promise.reject(new Error('must not acquire')),
       inspect: async () => {
         inspections++;
-        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', command: DEAD_MANS_SWITCH_COMMAND, deploymentId: 'd0' }, heartbeat: '', leaseMs: 60_000, stale: false };
+        return { holder: { who: 'zdd-router', host: 'h1', pid: 9, since: 'now', watchdog: DEAD_MANS_SWITCH, deploymentId: 'd0' }, heartbeat: '', leaseMs: 60_000, stale: false };
       },
       forceRelease: async () => true,
     };
@@ -214,6 +218,7 @@ describe('lock session: acquiring, losing and releasing', () => {
       },
     });
     const store: LockStore = {
+      fence: async () => null,
       async acquire(_service, holder, o) {
         calls.push(`acquire ${holder.deploymentId} wait=${o.waitMs}`);
         if (opts.acquireDelayMs) await new Promise((r) => setTimeout(r, opts.acquireDelayMs));
@@ -294,7 +299,7 @@ describe('lock session: acquiring, losing and releasing', () => {
   });
 
   it('a failed acquire under a cancel signal still fails with its own error', async () => {
-    const store: LockStore = { acquire: async () => Promise.reject(new Error('held by ops')), inspect: async () => null, forceRelease: async () => true };
+    const store: LockStore = { acquire: async () => Promise.reject(new Error('held by ops')), inspect: async () => null, forceRelease: async () => true, fence: async () => null };
     await expect(sessionWithEvents(store).s.acquire('d1', 0, new AbortController().signal)).rejects.toThrow('held by ops');
   });
 
@@ -403,6 +408,7 @@ describe('lock session: acquiring, losing and releasing', () => {
 
   it('without a lease length from the store, a failing store is tolerated for 2 minutes', async () => {
     const failing: LockStore = {
+      fence: async () => null,
       acquire: async () => ({ token: 't', heartbeat: async () => Promise.reject(new Error('EIO')), release: async () => undefined }),
       inspect: async () => ({ holder: me, heartbeat: '', stale: false }) as unknown as LockInfo,
       forceRelease: async () => true,
@@ -422,6 +428,7 @@ describe('lock session: acquiring, losing and releasing', () => {
   it("a heartbeat that succeeds renews the lease: the next failure counts from it", async () => {
     let fail = false;
     const flaky: LockStore = {
+      fence: async () => null,
       acquire: async () => ({ token: 't', heartbeat: async () => (fail ? Promise.reject(new Error('EIO')) : undefined), release: async () => undefined }),
       inspect: async () => null,
       forceRelease: async () => true,

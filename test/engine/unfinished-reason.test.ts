@@ -16,6 +16,10 @@ describe('the reason of a rollback of an unfinished deploy', () => {
     );
   });
 
+  it('a watchdog that names itself in its note is named (records from before name none: the local router\'s)', () => {
+    expect(unfinishedRollbackReason(record({ timeline: [{ ...fallback, watchdog: 'the HAProxy watchdog' }] }), null)).toContain('; the HAProxy watchdog put 100% back on v1 at 2026-01-01T00:00:09.000Z; then');
+  });
+
   it('its stale lock, still there, says when it was last heard and why it is stale', () => {
     const lock = { holder: by, heartbeat: '2026-01-01T00:00:06.000Z', leaseMs: 120_000, stale: true, staleReason: 'process 4242 on ci-1 is no longer running' } as LockInfo;
     expect(unfinishedRollbackReason(record(), lock)).toBe(

@@ -6,6 +6,7 @@ import { ExitCode } from '../../src/core/exit-codes.js';
 import { describeStep, type Step } from '../../src/core/plan.js';
 import type { FlagProvider, FlagSetting, FlagState } from '../../src/flags/flag-provider.js';
 import { OpenFeatureFileFlagProvider } from '../../src/flags/openfeature-file-flags.js';
+import { releaseFlag } from '../../src/flags/flag-release.js';
 import { createHarness, type Harness } from '../engine/engine-harness.js';
 
 /**
@@ -95,7 +96,7 @@ describe('zdd release: a flag ramp through the engine', () => {
     h.bus.on((e) => {
       if (e.type === 'step.done' && e.step.kind === 'flag') void file.get(FLAG).then((s) => seen.push(s.rollout));
     });
-    const outcome = await h.engine.release({ flag: FLAG, steps: [10, 50, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
+    const outcome = await releaseFlag(h.engine, { flag: FLAG, steps: [10, 50, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.Ok);
     expect(outcome.message).toBe(`Released flag "${FLAG}": on, 100% (read back).`);
     expect(seen).toEqual([10, 50, 100]);
@@ -128,7 +129,7 @@ describe('zdd release: a flag ramp through the engine', () => {
       if (e.type === 'bake.progress' && flagSteps === 2) writeFileSync(join(h.dir, 'FAIL'), 'x');
       if (e.type === 'rollback.start') h.heal();
     });
-    const outcome = await h.engine.release({ flag: FLAG, steps: [30, 60, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
+    const outcome = await releaseFlag(h.engine, { flag: FLAG, steps: [30, 60, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
     expect(outcome.message).toMatch(/^Release of flag "new-checkout" failed at step 4\/5 \(bake 1m with analysis \(analysis\)\): Analysis "analysis" failed/);
     expect(outcome.message).toContain('Flag "new-checkout": on, 20% (read back).');
@@ -147,7 +148,7 @@ describe('zdd release: a flag ramp through the engine', () => {
     flags.beforeCall = async (method) => {
       if (method === 'get' && ++gets === 3) await file.kill(FLAG);
     };
-    const outcome = await h.engine.release({ flag: FLAG, steps: [10, 50, 100], pauseMs: 1000, analysis: [], lockWaitMs: 0 });
+    const outcome = await releaseFlag(h.engine, { flag: FLAG, steps: [10, 50, 100], pauseMs: 1000, analysis: [], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.Interrupted);
     expect(outcome.message).toMatch(/interrupted by the kill switch: flag "new-checkout" was turned off in flag file/);
     expect(await file.get(FLAG)).toMatchObject({ enabled: false, rollout: 5 });
@@ -158,13 +159,13 @@ describe('zdd release: a flag ramp through the engine', () => {
   it('unknown flag or a flag service that is down: exit 5 before anything changes', async () => {
     const { h, file } = setup();
     current = h;
-    const unknown = await h.engine.release({ flag: 'nope', steps: [10], pauseMs: 0, analysis: [], lockWaitMs: 0 }).catch((e: unknown) => e);
+    const unknown = await releaseFlag(h.engine, { flag: 'nope', steps: [10], pauseMs: 0, analysis: [], lockWaitMs: 0 }).catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(ProviderError);
     expect((unknown as ProviderError).exitCode).toBe(5);
     expect((unknown as ProviderError).message).toContain('Flag "nope" does not exist in the flag file');
     expect(await h.latest()).toBeNull();
     h.breakEverything();
-    const down = await h.engine.release({ flag: FLAG, steps: [10], pauseMs: 0, analysis: [], lockWaitMs: 0 }).catch((e: unknown) => e);
+    const down = await releaseFlag(h.engine, { flag: FLAG, steps: [10], pauseMs: 0, analysis: [], lockWaitMs: 0 }).catch((e: unknown) => e);
     expect((down as ProviderError).exitCode).toBe(5);
     h.heal();
     expect(await file.get(FLAG)).toMatchObject({ enabled: false, rollout: null });

@@ -149,7 +149,7 @@ describe('lock', () => {
 });
 
 describe("the local router's dead-man's switch fences the lock before it acts", () => {
-  const router = { who: 'zdd-router', host: 'ci-runner-7', pid: 99, since: '2026-11-25T12:00:00.000Z', command: "local router's dead-man's switch" };
+  const router = { who: 'zdd-router', host: 'ci-runner-7', pid: 99, since: '2026-11-25T12:00:00.000Z', watchdog: { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' } };
   const locks = () => new FileLockStore(dir, clock);
 
   it('a frozen holder that wakes up after the fence stops at its next heartbeat, saying the switch took its lock', async () => {
@@ -159,7 +159,7 @@ describe("the local router's dead-man's switch fences the lock before it acts", 
     const fence = await locks().fence('web', 'd1', router);
     expect(fence).not.toBeNull();
     expect((await store.lock.inspect('web'))?.holder.who, 'held by the router while it restores').toBe('zdd-router');
-    await fence!.free('no heartbeat for 151s (lease 120s); 100% back on v1');
+    await fence!.free('put traffic back on stable (no heartbeat for 151s (lease 120s); 100% back on v1)');
     expect(await store.lock.inspect('web'), 'free for the operator afterwards').toBeNull();
     const err = await lease.heartbeat().catch((e) => e);
     expect(err).toBeInstanceOf(LockLostError);

@@ -99,6 +99,8 @@ describe('conditionalLease: heartbeats and release over compare-and-swap writes'
     [{ free: true, at: 'T2', by: 'dead-mans-switch', why: 'lease ran out' }, "the local router's dead-man's switch took it at T2 and put traffic back on stable (lease ran out)"],
     [{ free: true, at: 'T3', by: 'dead-mans-switch' }, "the local router's dead-man's switch took it at T3 and put traffic back on stable"],
     [{ free: true, at: 'T4', by: 'someone' }, 'it was released at T4'],
+    [{ free: true, at: 'T5', by: 'fence', fencedBy: 'the HAProxy watchdog', why: 'drained the candidate' }, 'the HAProxy watchdog took it at T5 and drained the candidate'],
+    [{ free: true, at: 'T6', by: 'fence' }, 'a watchdog took it at T6'],
   ] as [FreedLock, string][])('a lock freed by someone else (%j) says who freed it', async (freed, reason) => {
     const err = await conditionalLease('web', 'tok-1', writes([freed]).w).heartbeat().catch((e) => e);
     expect(err).toBeInstanceOf(LockLostError);

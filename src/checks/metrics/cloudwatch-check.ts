@@ -2,7 +2,7 @@ import type { MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import type { Check, CheckContext, CheckFactory, Measurement } from '../../core/checks.js';
 import { ZddError, errorMessage } from '../../core/errors.js';
 import type { Role } from '../../core/plan.js';
-import type { MetricDimensions } from '../../core/provider.js';
+import type { AlbDimensions } from './alb-dimensions.js';
 import { createCloudWatchClient, loadCloudWatchSdk, type CloudWatchSender } from './cloudwatch-client.js';
 import { DEFAULT_MIN_REQUESTS, judgeTraffic, type TrafficSide } from './judge-traffic.js';
 import type { CloudwatchCheckConfig } from './schemas.js';
@@ -194,7 +194,7 @@ export function loadBalancerDimension(v: string | undefined): string | undefined
 
 /** Where the provider says a revision's ALB metrics are (`endpoints().metricDimensions.alb`). */
 async function providerIds(ctx: CheckContext, role: Role): Promise<{ targetGroup?: string; loadBalancer?: string; region?: string }> {
-  let alb: MetricDimensions['alb'];
+  let alb: AlbDimensions | undefined;
   try {
     alb = (await ctx.endpoints(role)).metricDimensions?.alb;
   } catch {

@@ -121,6 +121,11 @@ export type PrometheusCheckConfig = z.output<typeof prometheusCheckSchema>;
 
 const CLOUDWATCH_RULES = TRAFFIC_RULES.filter((k) => k !== 'mannWhitney');
 
+/** CloudWatch ALB metrics are per minute: measuring more often would judge the same minute again. */
+export const CLOUDWATCH_DEFAULT_INTERVAL_MS = 60_000;
+/** An alarm changes state at most once per evaluation period (a minute or more): twice a minute hears it soon enough. */
+export const CLOUDWATCH_ALARM_DEFAULT_INTERVAL_MS = 30_000;
+
 export const cloudwatchCheckSchema = z
   .strictObject({
     type: z.literal('cloudwatch'),

@@ -33,14 +33,8 @@ async function flagProvider(globals: GlobalOptions, io: CommandIO): Promise<{ fl
  */
 async function abortReleaseUsing(flag: string, loaded: LoadedConfig, globals: GlobalOptions, killedAt: string): Promise<string | undefined> {
   // Loaded after the kill: the flag is off before any of this is read from disk.
-  const [{ commandClock }, { isUnfinished }, { createStateStore }, { providerFlags }, { stateStoreOptions }] = await Promise.all([
-    import('../command-start.js'),
-    import('../../engine/deployment-record.js'),
-    import('../../state/create-state-store.js'),
-    import('../../providers/provider-manifest.js'),
-    import('../context.js'),
-  ]);
-  const store = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
+  const [{ isUnfinished }, { openStateStore }] = await Promise.all([import('../../engine/deployment-record.js'), import('../open-state-store.js')]);
+  const store = await openStateStore(loaded, globals);
   const record = await store.records.latest(loaded.config.service);
   if (!record || !record.plan.some((s) => s.kind === 'flag' && s.flag === flag)) return undefined;
   const what = `${record.strategy === 'flag-release' ? 'Release' : 'Deploy'} ${record.id} (by ${record.by.who}@${record.by.host}, started ${record.startedAt}) ramps this flag`;

@@ -1,18 +1,14 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { UsageError, ZddError } from '../../core/errors.js';
-import { prepareAwsSdk } from '../../aws/sdk-notice.js';
-import { providerFlags } from '../../providers/provider-manifest.js';
-import { commandClock, loadCommandConfig, stateStoreOptions } from '../context.js';
+import { loadCommandConfig } from '../command-start.js';
 import { finish } from '../finish.js';
 import type { GlobalOptions } from '../main.js';
 import type { CommandIO } from '../run-cli-command.js';
-import { createStateStore } from '../../state/create-state-store.js';
+import { openStateStore } from '../open-state-store.js';
 
 async function store(globals: GlobalOptions, io: CommandIO) {
   const loaded = await loadCommandConfig(globals, io);
-  if (loaded.config.state?.type === 's3') prepareAwsSdk();
-  const s = await createStateStore(loaded.config.state, { configDir: loaded.configDir, clock: commandClock(), options: stateStoreOptions(loaded, providerFlags(String(loaded.config.provider.type), globals as Record<string, unknown>)) });
-  return { service: loaded.config.service, store: s };
+  return { service: loaded.config.service, store: await openStateStore(loaded, globals) };
 }
 
 export async function lockStatus(_flags: unknown, globals: GlobalOptions, io: CommandIO): Promise<number> {

@@ -4,6 +4,7 @@ import { describeStep } from '../../core/plan.js';
 import { DEFAULT_RELEASE_PAUSE_MS, DEFAULT_RELEASE_STEPS, flagRampSteps } from '../../flags/flag-plan.js';
 import { widerExposure } from '../../flags/flag-step.js';
 import { createFlagProvider } from '../../flags/registry.js';
+import { releaseFlag } from '../../flags/flag-release.js';
 import { createContext, loadCommandConfig } from '../context.js';
 import { durationFlag } from '../durations.js';
 import { finish, withContext } from '../finish.js';
@@ -55,5 +56,5 @@ export default async function releaseCommand(flags: ReleaseFlags, globals: Globa
     return finish(io, { result: 'succeeded', exitCode: ExitCode.Ok, message: `${steps.length} steps; nothing was changed.` });
   }
   const lockWaitMs = durationFlag('--lock-wait', flags.lockWait);
-  return withContext(await createContext(globals, io, loaded), async (ctx) => finish(io, await ctx.engine.release({ flag, ...ramp, lockWaitMs })));
+  return withContext(await createContext(globals, io, loaded), async (ctx) => finish(io, await releaseFlag(ctx.engine, { flag, ...ramp, lockWaitMs })));
 }

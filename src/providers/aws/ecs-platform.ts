@@ -4,6 +4,7 @@ import type { Clock } from '../../core/clock.js';
 import { CheckFailedError, ProviderError } from '../../core/errors.js';
 import { formatDuration } from '../../core/plan.js';
 import type { HealthWaitOptions, MetricDimensions, Platform, RevisionEndpoints, RevisionSpec } from '../../core/provider.js';
+import type { AlbDimensions } from '../../checks/metrics/alb-dimensions.js';
 import { awsCall } from './aws-clients.js';
 import { primaryDeployment, TAG, type AwsSlots, type SlotView } from './aws-slots.js';
 import { forwardWeights, withForwardWeights } from './forward-action.js';
@@ -178,7 +179,8 @@ export class EcsPlatform implements Platform {
     const scheme = r.protocol === 'HTTPS' ? 'https' : 'http';
     const serviceUrl = this.slots.config.url ?? `${scheme}://${r.dnsName}${isDefaultPort(scheme, r.port) ? '' : `:${r.port}`}`;
     // The candidate's target group alternates between slots: metric checks learn it from here.
-    const metricDimensions: MetricDimensions = { alb: { targetGroupArn: view.ref.targetGroupArn, loadBalancerArn: r.loadBalancerArn, region: r.loadBalancerArn.split(':')[3] } };
+    const alb: AlbDimensions = { targetGroupArn: view.ref.targetGroupArn, loadBalancerArn: r.loadBalancerArn, region: r.loadBalancerArn.split(':')[3] };
+    const metricDimensions: MetricDimensions = { alb };
     const header = this.slots.headerRoute;
     if (header) {
       // ALB matches * and ? in header values; send a literal value that the pattern accepts.

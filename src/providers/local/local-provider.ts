@@ -8,7 +8,7 @@ import { findProgram, isAlive, programOf, stopGroup } from './processes.js';
 import { formatWeights } from '../../core/weights.js';
 import { RouterProcess, type RouterEntry } from './router-process.js';
 import type { RouterStatus } from './router/router-server.js';
-import { DEFAULT_LIMITS } from './router-state.js';
+import { DEAD_MANS_SWITCH, DEFAULT_LIMITS } from './router-state.js';
 import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } from './schema.js';
 
 /**
@@ -18,7 +18,9 @@ import { LOCAL_DEFAULTS, type LocalProviderConfig, type ResolvedLocalConfig } fr
 export class LocalProvider implements Provider {
   readonly name = 'local';
   readonly pair = { platform: 'local', router: 'local' };
-  readonly capabilities: ProviderCapabilities = { weightedTraffic: true, instantSwitch: true, testRoute: true, batches: true };
+  get capabilities(): ProviderCapabilities {
+    return { weightedTraffic: true, instantSwitch: true, testRoute: true, batches: true, ...(this.cfg.deadMansSwitch.enabled ? { watchdog: DEAD_MANS_SWITCH } : {}) };
+  }
   readonly platform: LocalPlatform;
   readonly router: LocalRouter;
   private readonly process: RouterProcess;

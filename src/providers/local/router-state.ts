@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { RevisionSpec, WeightMap } from '../../core/provider.js';
+import type { Watchdog } from '../../core/state.js';
 import { readJsonFile, writeFileAtomic } from '../../state/atomic-file.js';
+
+/**
+ * The router's dead-man's switch (router/dead-mans-switch.ts) as a watchdog: how the lock it fences,
+ * `zdd status` and the engine name it. The local provider declares it in its capabilities.
+ */
+export const DEAD_MANS_SWITCH: Watchdog = { name: "the local router's dead-man's switch", action: 'puts traffic back on stable' };
 
 /** starting: launched, not yet healthy (no traffic). ready: takes traffic. draining: no new requests, finishing in-flight ones. */
 export type InstanceStatus = 'starting' | 'ready' | 'draining';

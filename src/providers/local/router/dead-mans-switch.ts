@@ -2,15 +2,15 @@ import { hostname } from 'node:os';
 import { systemClock } from '../../../core/clock.js';
 import type { WeightMap } from '../../../core/provider.js';
 import { FileLockStore, FileRecordStore } from '../../../state/file-state-store.js';
-import { DEAD_MANS_SWITCH_COMMAND } from '../../../core/state.js';
-import type { DeadMansSwitchEvent, RouterState } from '../router-state.js';
+import type { LockStore, RecordStore } from '../../../core/state.js';
+import { DEAD_MANS_SWITCH, type DeadMansSwitchEvent, type RouterState } from '../router-state.js';
 
 /**
  * The router's own guard for a deploy that died half-way: when the lock of the service is stale
  * (its holder's process is gone, or its lease ran out) while the deployment record says a deploy
  * of a guarded strategy is running and its candidate has weight, the router puts 100% back on
  * stable, drops the test route, and records why (router.json, shown by `zdd status`). It reads
- * the lock and the record through the file state store, never their files directly.
+ * the lock and the record through the state store's interfaces, never their files directly.
  *
  * It fences before it acts: it takes the stale lock (conditional on the lock it read, so a holder
  * that wakes up and renews first keeps it and the switch stands down), restores, then frees the
@@ -50,11 +50,11 @@ export class DeadMansSwitch {
    * process died and the router put stable back. Written while the switch holds the lock: the
    * only writer then. A record that cannot be written costs only the note: traffic is back already.
    */
-  private async noteInRecord(records: FileRecordStore, deploymentId: string, event: DeadMansSwitchEvent, lastHeard: string): Promise<void> {
+  private async noteInRecord(records: RecordStore, deploymentId: string, event: DeadMansSwitchEvent, lastHeard: string): Promise<void> {
     try {
       const record = await records.latest(this.state().service);
       if (record?.id !== deploymentId) return;
-      const note = { at: event.at, run: 'dead-mans-switch', kind: 'dead-mans-switch' as const, reason: event.reason, restored: event.restored, weightsBefore: event.weightsBefore, lastHeard };
+      const note = { at: event.at, run: 'dead-mans-switch', kind: 'dead-mans-switch' as const, reason: event.reason, restored: event.restored, weightsBefore: event.weightsBefore, lastHeard, watchdog: DEAD_MANS_SWITCH.name };
       await records.save({ ...record, timeline: [...(record.timeline ?? []), note] });
     } catch (e) {
       console.error(`zdd router: dead-man's switch could not note the restore in deploy ${deploymentId}'s record: ${(e as Error).message}`);
@@ -67,10 +67,10 @@ export class DeadMansSwitch {
     const cfg = state.deadMansSwitch;
     if (!cfg) return false;
     const shifted = Object.values(state.weights).some((w) => w > 0 && w < 100);
-    const locks = new FileLockStore(cfg.stateDir, systemClock);
+    const locks: LockStore = new FileLockStore(cfg.stateDir, systemClock);
     const lock = await locks.inspect(state.service);
     if (!lock?.stale) return false;
-    const records = new FileRecordStore(cfg.stateDir);
+    const records: RecordStore = new FileRecordStore(cfg.stateDir);
     const record = await records.latest(state.service);
     if (!record || (record.status !== 'running' && record.status !== 'rolling-back')) return false;
     if (!cfg.strategies.includes(record.strategy)) return false;
@@ -94,14 +94,15 @@ export class DeadMansSwitch {
       weightsBefore: { ...now.weights },
       restored: stable,
     };
-    const fence = await locks.fence(state.service, record.id, { who: 'zdd-router', host: hostname(), pid: process.pid, since: event.at, command: DEAD_MANS_SWITCH_COMMAND });
+    // `command` as before watchdogs named themselves, for a zdd of that time reading the lock.
+    const fence = await locks.fence(state.service, record.id, { who: 'zdd-router', host: hostname(), pid: process.pid, since: event.at, command: "local router's dead-man's switch", watchdog: DEAD_MANS_SWITCH });
     if (!fence) return false; // the holder renewed (or someone took over) since the look above
     console.error(`zdd router: dead-man's switch: ${event.reason}; putting 100% back on ${stable}`);
     try {
       await this.restore({ [stable]: 100 }, event);
       await this.noteInRecord(records, record.id, event, lock.heartbeat);
     } finally {
-      await fence.free(`${lock.staleReason ?? 'stale lock'}; 100% back on ${stable}`);
+      await fence.free(`put traffic back on stable (${lock.staleReason ?? 'stale lock'}; 100% back on ${stable})`);
     }
     return true;
   }
