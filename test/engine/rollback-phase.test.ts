@@ -31,6 +31,25 @@ describe('rollback phase: what a failure says', () => {
     expect(record!.rollback?.reason).toMatch(/listener busy.* at step \d+\/\d+ \(shift traffic: stable 80% \| candidate 20%\)$/);
   });
 
+  it('an error that is not zdd\'s own is recorded as internal, and its stack is shown as a warning', async () => {
+    h = createHarness();
+    const router = h.provider.router;
+    const setWeights = router.setWeights.bind(router);
+    let first = true;
+    router.setWeights = async (weights) => {
+      if (first) {
+        first = false;
+        throw new TypeError("Cannot read properties of undefined (reading 'arn')");
+      }
+      return setWeights(weights);
+    };
+    const outcome = await canary(h);
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect((await h.latest())?.error).toMatchObject({ code: 'internal', message: "Cannot read properties of undefined (reading 'arn')" });
+    expect(warnings(h)).toContainEqual(expect.stringMatching(/^Unexpected error: TypeError: Cannot read properties of undefined \(reading 'arn'\)\n\s+at /));
+    expect(warnings(h).filter((m) => m.startsWith('Unexpected error'))).toHaveLength(1);
+  });
+
   it('--no-rollback: the record says failed, with the time it stopped, and the message names the step', async () => {
     h = createHarness({ fake: { failures: [{ method: 'setWeights', nth: 2, message: 'listener busy' }] } });
     const outcome = await canary(h, false);
