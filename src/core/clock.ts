@@ -42,7 +42,9 @@ export class FakeClock implements Clock {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.autoAdvance) {
       this.t += ms;
-      return new Promise((r) => setImmediate(r));
+      // As the system clock's sleep: cut short by an abort that lands before it ends (here, within
+      // the turn of the event loop it takes), so a loop over sleeps stops as it would in production.
+      return new Promise((resolve, reject) => setImmediate(() => (signal?.aborted ? reject(signal.reason) : resolve())));
     }
     return new Promise((resolve, reject) => {
       const entry = { at: this.t + ms, resolve: () => resolve(), seq: this.seq++ };

@@ -14,6 +14,13 @@ export const FAST_CLOCK_ARGS = ['--import', pathToFileURL(join(ROOT, 'test/cli/f
 /** How to start the binary: `fastClock` makes bakes, polls and drains pass in no real time. */
 export interface StartOptions {
   fastClock?: boolean;
+  /** More modules for `node --import` (test-only holds, e.g. test/flags/hold-after-write.mjs). */
+  preload?: string[];
+}
+
+/** The node arguments StartOptions ask for, before the binary. */
+export function nodeArgs(opts: StartOptions): string[] {
+  return [...(opts.fastClock ? FAST_CLOCK_ARGS : []), ...(opts.preload ?? []).flatMap((m) => ['--import', pathToFileURL(m).href])];
 }
 
 export interface RunResult {
@@ -45,7 +52,7 @@ export interface Running {
 export function startZdd(args: string[], cwd: string, env: Record<string, string> = {}, opts: StartOptions = {}): Running {
   const base = { ...process.env };
   for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR']) delete base[k];
-  const child = spawn(process.execPath, [...(opts.fastClock ? FAST_CLOCK_ARGS : []), ZDD_BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs(opts), ZDD_BIN, ...args], {
     cwd,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,7 @@ import type { Provider } from '../../src/core/provider.js';
 import type { DeploymentRecord } from '../../src/core/state.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { FlagProvider } from '../../src/flags/flag-provider.js';
-import { FileStateStore } from '../../src/state/file-state-store.js';
+import { MemoryStateStore } from '../../src/state/memory-state-store.js';
 import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
 import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
 
@@ -22,7 +22,7 @@ export interface Harness {
   engine: Engine;
   events: ZddEventWithTime[];
   bus: EventBus;
-  store: FileStateStore;
+  store: MemoryStateStore;
   clock: FakeClock;
   controller: AbortController;
   fakeState(): ReturnType<typeof readFakeState>;
@@ -34,7 +34,9 @@ export interface Harness {
 }
 
 /**
- * An engine wired to the file state store, the fake provider and a fast fake clock. Gates and
+ * An engine wired to the memory state store (records and lock as the file store keeps them, without
+ * a file and an fsync per checkpoint: src/state/memory-state-store.ts, held to the same lock contract
+ * in test/state/lock-store.contract.test.ts), the fake provider and a fast fake clock. Gates and
  * hooks are real commands that fail while the "fail file" exists, so a test can break any step.
  */
 export function createHarness(opts: { config?: Record<string, unknown>; fake?: Partial<FakeProviderOptions>; stable?: string | null; flags?: FlagProvider } = {}): Harness {
@@ -61,7 +63,7 @@ export function createHarness(opts: { config?: Record<string, unknown>; fake?: P
     ...opts.config,
   });
   const clock = new FakeClock(Date.now(), true);
-  const store = new FileStateStore(join(dir, '.zdd'), clock);
+  const store = new MemoryStateStore(clock);
   const provider = createFakeProvider({ stateFile, failFile, ...opts.fake });
   const stable = opts.stable === undefined ? 'v1' : opts.stable;
   if (stable) {

@@ -92,14 +92,15 @@ describe('zdd release: a flag ramp through the engine', () => {
   it('sets and reads back each step, baking in between, then records the release', async () => {
     const { h, file } = setup();
     current = h;
-    const seen: (number | null)[] = [];
+    // The flag file as each flag step left it (read when the step is done, before the run goes on).
+    const seen: Promise<number | null>[] = [];
     h.bus.on((e) => {
-      if (e.type === 'step.done' && e.step.kind === 'flag') void file.get(FLAG).then((s) => seen.push(s.rollout));
+      if (e.type === 'step.done' && e.step.kind === 'flag') seen.push(file.get(FLAG).then((s) => s.rollout));
     });
     const outcome = await releaseFlag(h.engine, { flag: FLAG, steps: [10, 50, 100], pauseMs: 60_000, analysis: ['analysis'], lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.Ok);
     expect(outcome.message).toBe(`Released flag "${FLAG}": on, 100% (read back).`);
-    expect(seen).toEqual([10, 50, 100]);
+    expect(await Promise.all(seen)).toEqual([10, 50, 100]);
     const record = await h.latest();
     expect(record).toMatchObject({ strategy: 'flag-release', status: 'succeeded', weights: { stable: 100, candidate: 0 } });
     expect(record!.plan.map(describeStep)).toEqual([

@@ -5,6 +5,9 @@ import { runZdd } from '../cli/cli-harness.js';
 import { failedRequests, startLoad, type LoadRun } from '../helpers/load-generator.js';
 import { explain, localProject, type LocalProject, type ZddRun } from '../local/e2e-project.js';
 
+/** zdd held right after its Nth write of the flag file lands, so that a kill "the instant the write lands" is one whatever the machine's load. */
+const HOLD = join(import.meta.dirname, 'hold-after-write.mjs');
+
 /**
  * Promise 3 for `zdd release` (the real Unleash server: release-crash-unleash.e2e.test.ts): kill -9 of a flag ramp at every step (a bake half-way, a flag write
  * the instant it lands) on the local provider under load, with the flagd file provider. After each
@@ -81,6 +84,9 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
 
   const share = () => readShare(flagsPath);
 
+  /** `zdd release …` started so that it stops dead right after its `nth` flag write (until killed). */
+  const startHeld = (args: string[], nth: number): ZddRun => p.start(args, { ZDD_TEST_HOLD_PATH: flagsPath, ZDD_TEST_HOLD_AT: String(nth) }, { preload: [HOLD] });
+
   beforeAll(async () => {
     p = await localProject({ replicas: 1, extra: "flags: { provider: 'openfeature-file', path: 'flags.json' }," });
     flagsPath = join(p.dir, 'flags.json');
@@ -98,7 +104,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
     // Before the release the flag was on for 5% (wave 0).
     const onBefore = ORIGINAL.replace('"state": "DISABLED"', '"state": "ENABLED"');
     writeFileSync(flagsPath, onBefore);
-    const run = p.start(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`]);
+    const run = startHeld(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`], 1);
     await killWhen(run, p.dir, () => share().rollout === 10);
     expect((await run.done).signal).toBe('SIGKILL');
     expect(share()).toEqual(on(10));
@@ -114,7 +120,7 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
 
   it('kill switch pulled after a release was killed in its first write: promote does not turn the flag back on', async () => {
     writeFileSync(flagsPath, ORIGINAL);
-    const run = p.start(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`]);
+    const run = startHeld(['release', FLAG, '--steps', '10,100', '--pause', `${PAUSE_MS}ms`], 1);
     await killWhen(run, p.dir, () => share().rollout === 10);
     expect((await run.done).signal).toBe('SIGKILL');
     const kill = await p.run(['flag', 'kill', FLAG]);
@@ -164,7 +170,9 @@ describe('zdd release killed at every step (flagd file, local provider, under lo
     for (let k = 0; k < total; k++) {
       writeFileSync(flagsPath, ORIGINAL);
       const t0 = performance.now();
-      const run = p.start(release);
+      // Steps alternate flag write, bake: a kill at flag step k finds zdd held right after that step's
+      // write (write number k/2 + 1); a bake (k odd) is killed before its next write (number (k+1)/2 + 1), held there if the kill were late.
+      const run = startHeld(release, Math.ceil(k / 2) + 1);
       const killed = await killInside(run, k);
       total = killed.total;
       const where = `killed in step ${k + 1}/${total} (${killed.kind})`;
@@ -238,6 +246,9 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
   let p: LocalProject;
   let flagsPath: string;
 
+  /** The command started so that it stops dead right after its `nth` flag write (until killed). */
+  const startHeld = (args: string[], nth: number): ZddRun => p.start(args, { ZDD_TEST_HOLD_PATH: flagsPath, ZDD_TEST_HOLD_AT: String(nth) }, { preload: [HOLD] });
+
   beforeAll(async () => {
     p = await localProject({ replicas: 1, extra: "flags: { provider: 'openfeature-file', path: 'flags.json' }," });
     flagsPath = join(p.dir, 'flags.json');
@@ -256,7 +267,7 @@ describe('zdd deploy --strategy hybrid killed at its first flag step (flagd file
     const load = startLoad({ url: p.url, concurrency: 2, ratePerClient: 100, maxDurationMs: 120_000, maxRequests: 30_000 });
     try {
       const t0 = performance.now();
-      const deploy = p.start(['deploy', '--revision', 'v2', '--strategy', 'hybrid']);
+      const deploy = startHeld(['deploy', '--revision', 'v2', '--strategy', 'hybrid'], 1);
       const start = await deploy.waitForEvent((e) => e.type === 'deploy.start');
       const firstFlag = start.steps.findIndex((s: any) => s.kind === 'flag');
       expect(firstFlag, 'the code steps come first').toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { isAlive, freePort, stopGroup } from '../../src/providers/local/processes.js';
 import type { RouterState } from '../../src/providers/local/router-state.js';
 import type { LoadReport, LoadRun, LoadWindow } from '../helpers/load-generator.js';
-import { FAST_CLOCK_ARGS, type StartOptions } from '../cli/cli-harness.js';
+import { nodeArgs, type StartOptions } from '../cli/cli-harness.js';
 import { EXAMPLE_APP, ROOT } from './local-fixture.js';
 
 export const ZDD_BIN = join(ROOT, 'bin/zdd.js');
@@ -105,7 +105,7 @@ export default defineConfig({
   const start = (args: string[], env: Record<string, string> = {}, opts: StartOptions = {}): ZddRun => {
     const base = { ...process.env };
     for (const k of ['CI', 'GITHUB_ACTIONS', 'GITHUB_STEP_SUMMARY', 'FORCE_COLOR', 'NO_COLOR']) delete base[k];
-    const child = spawn(process.execPath, [...(opts.fastClock ? FAST_CLOCK_ARGS : []), ZDD_BIN, ...args, '--json'], { cwd: dir, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeArgs(opts), ZDD_BIN, ...args, '--json'], { cwd: dir, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let out = '';
     let err = '';

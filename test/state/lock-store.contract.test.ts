@@ -8,6 +8,7 @@ import { FakeClock, systemClock } from '../../src/core/clock.js';
 import { LockHeldError, LockLostError, type LockHolderInfo } from '../../src/core/errors.js';
 import type { LockStore } from '../../src/core/state.js';
 import { FileLockStore } from '../../src/state/file-lock-store.js';
+import { MemoryLockStore } from '../../src/state/memory-state-store.js';
 import { createKubernetesStateStore } from '../../src/state/kubernetes-state-store.js';
 import { createS3StateStore } from '../../src/state/s3-state-store.js';
 import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
@@ -18,7 +19,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 /**
  * The fence every lock store offers a provider's watchdog (LockStore.fence), the same way on each:
- * the file store, S3 on moto, and a Lease on a genuine kube-apiserver (test/helpers/kube.ts).
+ * the file store, the memory store (the engine's unit tests), S3 on moto, and a Lease on a genuine
+ * kube-apiserver (test/helpers/kube.ts).
  */
 interface StoreUnderTest {
   store: LockStore;
@@ -109,6 +111,11 @@ describeLockFence('the file store', async () => {
   dirs.push(dir);
   const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
   return { store: new FileLockStore(dir, clock, LEASE_MS), makeStale: () => clock.advance(LEASE_MS + CLOCK_MARGIN_MS + 1_000) };
+});
+
+describeLockFence('the memory store', async () => {
+  const clock = new FakeClock(Date.UTC(2026, 11, 1, 12));
+  return { store: new MemoryLockStore(clock, LEASE_MS), makeStale: () => clock.advance(LEASE_MS + 1_000) };
 });
 
 let moto: Moto | undefined;
