@@ -13,6 +13,7 @@ if (!module) throw new Error(`ZDD_MUTATE_MODULE must name one of ${MUTATION_MODU
 // The test runner's vitest config (stryker/vitest.mutate.config.ts) runs only these files;
 // ZDD_MUTATE_ONLY_TESTS (comma-separated) replaces them, to measure what some test files alone kill.
 process.env.ZDD_MUTATE_TESTS = process.env.ZDD_MUTATE_ONLY_TESTS || module.tests.join(',');
+if (module.testTimeoutMs) process.env.ZDD_MUTATE_TEST_TIMEOUT_MS = String(module.testTimeoutMs);
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -2,6 +2,9 @@
  * The promise-keeping modules `npm run mutate` mutates, each with the fast unit test files that
  * guard it (in-process tests only: e2e tests run the built binary, which Stryker never mutates).
  * A `file:from-to` entry mutates only those lines (the local router's weight and drain code).
+ * `testTimeoutMs`: for test files that wait only on events (no real polls or sleeps), a short
+ * vitest test timeout, so that a mutant which makes them wait forever fails in seconds instead of
+ * hitting Stryker's timeout (and a restart of its test runner) each time.
  */
 export const MUTATION_MODULES = [
   {
@@ -34,14 +37,24 @@ export const MUTATION_MODULES = [
     tests: ['test/engine/engine.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
+    // Split in two like the step runner: the failure handling and the rollback run (covered by
+    // every engine test that fails a deploy, each a real deploy), then following a deploy that
+    // another process runs (its own fast tests). Line ranges: update them when the functions move.
     name: 'rollback',
-    mutate: ['src/engine/rollback.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    mutate: ['src/engine/rollback.ts:1-146'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/follow-abort.test.ts', 'test/engine/rollback-phase.test.ts'],
+  },
+  {
+    name: 'rollback-follow',
+    mutate: ['src/engine/rollback.ts:147-178'],
+    tests: ['test/engine/follow-abort.test.ts'],
+    testTimeoutMs: 8000,
   },
   {
     name: 'remote-requests',
     mutate: ['src/engine/remote-requests.ts'],
     tests: ['test/engine/remote-requests.test.ts'],
+    testTimeoutMs: 3000,
   },
   {
     name: 'stored-lock',
@@ -54,9 +67,11 @@ export const MUTATION_MODULES = [
     tests: ['test/state/generation-files.test.ts', 'test/state/file-state-store.test.ts'],
   },
   {
+    // The lock part of the S3 store (lock object, acquire, take-over, lease): the records and the
+    // S3 object calls are not the lock's promise. A line range until the file is split.
     name: 's3-lock',
     mutate: ['src/state/s3-lock-store.ts'],
-    tests: ['test/aws/s3-state-store.test.ts'],
+    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts'],
   },
   {
     name: 'secret-mask',
@@ -72,7 +87,10 @@ export const MUTATION_MODULES = [
     // The weighted pick, and in upstream-instances.ts apply (weights, draining instances) and release
     // (a draining instance's last request): line ranges, to update when those methods move.
     name: 'router-weights',
-    mutate: ['src/providers/local/router/weighted-picker.ts', 'src/providers/local/router/upstream-instances.ts:39-68', 'src/providers/local/router/upstream-instances.ts:112-115'],
-    tests: ['test/local/router-server.test.ts'],
+    mutate: ['src/providers/local/router/weighted-picker.ts', 'src/providers/local/router/upstream-instances.ts:39-69', 'src/providers/local/router/upstream-instances.ts:113-116'],
+    // router-server.test.ts starts the router's admin socket, which sets process.umask(): not
+    // allowed in the worker threads Stryker's vitest runner uses. These tests drive the core alone.
+    tests: ['test/local/router-weights.test.ts'],
+    testTimeoutMs: 5000,
   },
 ];

@@ -36,6 +36,7 @@ export type RollbackResult =
  * --no-rollback.
  */
 export async function handleDeployFailure(deps: EngineDeps, runner: StepRunner, record: DeploymentRecord, strategy: Strategy, e: unknown, rollbackOnFailure: boolean): Promise<Outcome> {
+  // Stryker disable next-line ConditionalExpression: without it the rollback's first checkpoint throws the same LockLostError, and runRollback turns it into the same outcome before any step
   if (e instanceof LockLostError) return lockLost(record, e, await takenOverBy(deps, record));
   const interrupted = e instanceof InterruptedError;
   const reason = interrupted ? `interrupted by ${(e as InterruptedError).signal}` : errorMessage(e);

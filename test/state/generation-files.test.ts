@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,5 +90,29 @@ describe('generation files', () => {
   it('a directory that cannot be read is an error, not "no lock"', async () => {
     writeFileSync(dir, 'not a directory');
     await expect(store().current()).rejects.toMatchObject({ code: 'ENOTDIR' });
+  });
+  it('a current generation that vanishes at every read (a writer pruning it) is read again, a bounded number of times, then an error naming the directory', async () => {
+    const s = store();
+    await s.writeNext(0, { n: 1 });
+    // Listed but gone when read, at every try: what a reader sees when it loses the race to a pruning writer.
+    symlinkSync(join(root, 'pruned'), join(dir, '000000000002.json'));
+    await expect(s.current()).rejects.toThrow(`${dir} changed 100 times while it was being read`);
+  });
+
+  it('a current generation that cannot be read for another reason is that error at once, not a retry', async () => {
+    const s = store();
+    await s.writeNext(0, { n: 1 });
+    mkdirSync(join(dir, '000000000002.json'));
+    await expect(s.current()).rejects.toMatchObject({ code: 'EISDIR' });
+  });
+
+  it('writes leave no file open in the process (a long-running deploy writes its lock at every heartbeat)', async () => {
+    const open = () => readdirSync('/proc/self/fd').length;
+    const s = store();
+    await s.writeNext(0, { n: 0 });
+    const before = open();
+    for (let gen = 1; gen <= 20; gen++) await s.writeNext(gen, { n: gen });
+    expect(await s.writeNext(3, { n: 99 })).toBe(false);
+    expect(open()).toBe(before);
   });
 });

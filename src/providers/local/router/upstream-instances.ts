@@ -37,6 +37,7 @@ export class UpstreamInstances {
 
   /** Take a new state's weights, test route and instances (added, updated, draining, removed). */
   apply(next: RouterState, limits: RouterLimits): void {
+    // Stryker disable next-line StringLiteral: the first state has no picker history to keep; any string that is not its weights resets it
     const prevWeights = this.state ? JSON.stringify(this.state.weights) : '';
     this.state = next;
     this.limits = limits;

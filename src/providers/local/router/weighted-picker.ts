@@ -21,6 +21,7 @@ export class WeightedPicker {
         best = id;
       }
     }
+    // Stryker disable next-line ConditionalExpression: with no pick, an entry for undefined is never read
     if (best !== undefined) this.current.set(best, bestScore - total);
     return best;
   }
