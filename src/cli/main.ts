@@ -1,5 +1,5 @@
 import { ExitCode } from '../core/exit-codes.js';
-import { killSwitchArgv } from './kill-switch-argv.js';
+import { shortArgv, type ShortCommand } from './short-argv.js';
 
 /** Global flags every command understands. */
 export interface GlobalOptions {
@@ -19,15 +19,21 @@ export async function installCommandClock(clock: import('../core/clock.js').Cloc
   (await import('./command-start.js')).installCommandClock(clock);
 }
 
+/** The modules of the commands short-argv.ts reads, as program.ts loads them. */
+const SHORT_COMMAND_MODULES: Record<ShortCommand, () => Promise<{ default: unknown }>> = {
+  'flag kill': () => import('./commands/flag-command.js').then((m) => ({ default: m.flagKill })),
+  validate: () => import('./commands/validate-command.js'),
+};
+
 /** The one place that turns a command's result or error into an exit code. */
 export async function main(argv: string[]): Promise<void> {
   let exitCode: number = ExitCode.Ok;
-  // The kill switch skips commander's command tree (a tenth of its CPU before the write: it is the
-  // incident path). Any argument the short parser does not know goes the usual way.
-  const kill = killSwitchArgv(argv);
-  if (kill) {
+  // The kill switch and validate skip commander's command tree (src/cli/short-argv.ts). Any argument
+  // the short parser does not know goes the usual way.
+  const short = shortArgv(argv);
+  if (short) {
     const { runCommand } = await import('./run-cli-command.js');
-    exitCode = await runCommand(() => import('./commands/flag-command.js').then((m) => ({ default: m.flagKill })), kill.opts, kill.globals);
+    exitCode = await runCommand(SHORT_COMMAND_MODULES[short.command], short.opts, short.globals);
   } else {
     const [{ buildProgram }, { CommanderError }] = await Promise.all([import('./program.js'), import('commander')]);
     const program = buildProgram(async (load, opts, cmd) => {

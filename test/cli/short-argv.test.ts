@@ -2,13 +2,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killSwitchArgv } from '../../src/cli/kill-switch-argv.js';
+import { shortArgv } from '../../src/cli/short-argv.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { runZdd } from './cli-harness.js';
 
 /**
  * `zdd flag kill` is the incident path, so it does the least before its write: it reads its argv
- * without commander's command tree and checks only the config's `flags` section before the kill;
+ * without commander's command tree (as `zdd validate` does) and checks only the config's `flags` section before the kill;
  * the rest of the config is checked afterwards. These tests hold the two short cuts to what the
  * long way gives: the same options, the same target, the same refusals of a bad `flags` section.
  */
@@ -28,7 +28,7 @@ async function viaCommander(args: string[]): Promise<{ name?: string; opts?: unk
   return seen ?? {};
 }
 
-describe('zdd flag kill: argv without commander', () => {
+describe('zdd flag kill and zdd validate: argv without commander', () => {
   const taken = [
     ['flag', 'kill', 'new-checkout'],
     ['flag', 'kill', 'new-checkout', '--json'],
@@ -37,11 +37,15 @@ describe('zdd flag kill: argv without commander', () => {
     ['flag', '--env=staging', 'kill', 'f', '--config=x.ts', '--no-color', '--verbose', '-y'],
     ['-c', 'first.json', 'flag', 'kill', 'f', '--config', 'second.json'],
     ['flag', 'kill', 'f', '--yes', '--json', '--no-color'],
+    ['validate'],
+    ['validate', '--provider-checks'],
+    ['--env', 'staging', 'validate', '-c', 'x.json', '--json', '--provider-checks', '--no-color'],
   ];
   it.each(taken)('%s: the same options and globals as commander gives the command', async (...args) => {
-    const fast = killSwitchArgv(['node', 'zdd', ...args]);
+    const fast = shortArgv(['node', 'zdd', ...args]);
     const slow = await viaCommander(args);
-    expect(slow.name).toBe('kill');
+    expect(slow.name).toBe(args.includes('validate') ? 'validate' : 'kill');
+    expect(fast!.command).toBe(args.includes('validate') ? 'validate' : 'flag kill');
     expect(fast).toBeDefined();
     expect(fast!.opts).toEqual(slow.opts);
     expect(fast!.globals).toEqual(slow.globals);
@@ -59,9 +63,13 @@ describe('zdd flag kill: argv without commander', () => {
     ['flag', 'kill', '--', 'f'],
     ['kill', 'flag', 'f'],
     ['release', 'kill', 'f'],
+    ['flag', 'kill', 'f', '--provider-checks'],
+    ['validate', 'extra'],
+    ['validate', '--region', 'eu-west-1'],
+    ['validate', '--help'],
   ];
   it.each(leftToCommander)('%s: left to commander', (...args) => {
-    expect(killSwitchArgv(['node', 'zdd', ...args])).toBeUndefined();
+    expect(shortArgv(['node', 'zdd', ...args])).toBeUndefined();
   });
 });
 
