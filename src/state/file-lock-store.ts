@@ -7,7 +7,7 @@ import { lockWatchdog, type LockFence, type LockInfo, type LockLease, type LockS
 import { readJsonFile } from './atomic-file.js';
 import { GenerationFiles, type Generation } from './generation-files.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
-import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type FreedLock, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, takeOverRefusal, type FreedLock, type StoredLock } from './stored-lock.js';
 
 /** A generation that says the lock is free: released by its holder, by force, or by a watchdog after its fence (`dead-mans-switch`: as routers before `fence` wrote it). */
 interface FreeLock extends FreedLock {
@@ -82,15 +82,8 @@ export class FileLockStore implements LockStore {
   async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
     const cur = await this.held(service);
     if (cur.value) {
-      const info = this.info(cur.value);
-      // A live lock is never taken over, whoever holds it ("who" would be a token, never a pid).
-      if (!info.stale) throw new LockHeldError(service, info.holder, false);
-      if (cur.value.holder.deploymentId && cur.value.holder.deploymentId !== deploymentId) {
-        throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${cur.value.holder.deploymentId}), not ${deploymentId}`, {
-          exitCode: ExitCode.LockHeld,
-          hint: 'Run `zdd lock status` to see it.',
-        });
-      }
+      const refusal = takeOverRefusal(service, this.info(cur.value), cur.value, deploymentId);
+      if (refusal) throw refusal;
     }
     const lock = this.newLock({ ...holder, deploymentId });
     // Conditional on the generation read: of two concurrent take-overs exactly one wins.

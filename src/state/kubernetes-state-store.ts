@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import { systemClock, type Clock } from '../core/clock.js';
-import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
-import { ExitCode } from '../core/exit-codes.js';
+import { LockHeldError, type LockHolderInfo } from '../core/errors.js';
 import type { DeploymentRecord, DeploymentRequest, DeploymentRequests, LockFence, LockInfo, LockLease, LockStore, RecordStore, RequestKind, StateStore } from '../core/state.js';
 import { KubeApi, KubeConflict, RESOURCES, type KubeAccess, type KubeObject } from '../providers/kubernetes/kube-api.js';
 import { MANAGED_BY, SERVICE_LABEL } from '../providers/kubernetes/schema.js';
@@ -9,7 +8,7 @@ import { parseStateJson, type JsonFileKind } from './atomic-file.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import { isDeploymentRecord, isDeploymentRequest, requestOf } from './record-shape.js';
 import type { kubernetesStateSchema } from './schema.js';
-import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, DEFAULT_LEASE_MS, isStoredLock, lockInfo, takeOverRefusal, type StoredLock } from './stored-lock.js';
 
 export type KubernetesStateConfig = z.output<typeof kubernetesStateSchema>;
 
@@ -188,17 +187,10 @@ class LeaseLockStore implements LockStore {
       if (await this.api.create(RESOURCES.lease, this.leaseObject(service, lock))) return this.lease(service, lock.token);
       return lose(holder);
     }
-    const info = this.info(got.lock);
-    if (!info.stale) {
+    const refusal = takeOverRefusal(service, this.info(got.lock), got.lock, deploymentId);
+    if (refusal) {
       forgetToken(lock.token);
-      throw new LockHeldError(service, info.holder, false);
-    }
-    if (got.lock.holder.deploymentId && got.lock.holder.deploymentId !== deploymentId) {
-      forgetToken(lock.token);
-      throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${got.lock.holder.deploymentId}), not ${deploymentId}`, {
-        exitCode: ExitCode.LockHeld,
-        hint: 'Run `zdd lock status` to see it.',
-      });
+      throw refusal;
     }
     // The resourceVersion read: if someone else took it over since, we lose instead of both holding it.
     try {

@@ -1,10 +1,9 @@
 import type { Clock } from '../core/clock.js';
-import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
-import { ExitCode } from '../core/exit-codes.js';
+import { LockHeldError, type LockHolderInfo } from '../core/errors.js';
 import { lockWatchdog, type DeploymentRecord, type DeploymentRequest, type DeploymentRequests, type LockFence, type LockInfo, type LockLease, type LockStore, type RecordStore, type RequestKind, type StateStore } from '../core/state.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import { requestOf } from './record-shape.js';
-import { conditionalLease, DEFAULT_LEASE_MS, lockInfo, type FreedLock, type StoredLock } from './stored-lock.js';
+import { conditionalLease, DEFAULT_LEASE_MS, lockInfo, takeOverRefusal, type FreedLock, type StoredLock } from './stored-lock.js';
 
 /**
  * Records and lock in this process's memory: the state store of the engine's unit tests (no file
@@ -123,14 +122,8 @@ export class MemoryLockStore implements LockStore {
   async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
     const cur = this.slot(service);
     if (cur.lock) {
-      const info = this.info(cur.lock);
-      if (!info.stale) throw new LockHeldError(service, info.holder, false);
-      if (cur.lock.holder.deploymentId && cur.lock.holder.deploymentId !== deploymentId) {
-        throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${cur.lock.holder.deploymentId}), not ${deploymentId}`, {
-          exitCode: ExitCode.LockHeld,
-          hint: 'Run `zdd lock status` to see it.',
-        });
-      }
+      const refusal = takeOverRefusal(service, this.info(cur.lock), cur.lock, deploymentId);
+      if (refusal) throw refusal;
     }
     const lock = this.newLock({ ...holder, deploymentId });
     if (!this.writeNext(service, cur.gen, lock)) {

@@ -1,11 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import { LockHeldError, ZddError, type LockHolderInfo } from '../core/errors.js';
-import { ExitCode } from '../core/exit-codes.js';
+import { LockHeldError, type LockHolderInfo } from '../core/errors.js';
 import type { LockFence, LockInfo, LockLease, LockStore } from '../core/state.js';
 import type { JsonFileKind } from './atomic-file.js';
 import { forgetToken, holderProcess, newLockToken } from './lock-holder.js';
 import type { S3Objects, StoredObject } from './s3-objects.js';
-import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, isStoredLock, lockInfo, type StoredLock } from './stored-lock.js';
+import { CLOCK_MARGIN_MS, conditionalLease, CORRUPT_LOCK_HINT, isStoredLock, lockInfo, takeOverRefusal, type StoredLock } from './stored-lock.js';
 
 /**
  * S3 stamps Last-Modified and Date from one clock, each to the whole second: a lock is stale when
@@ -65,18 +64,10 @@ export class S3LockStore implements LockStore {
       const now = await this.inspect(service);
       throw new LockHeldError(service, now?.holder ?? holder, now?.stale ?? false, now?.staleReason);
     }
-    const info = this.info(got);
-    // A live lock is never taken over, whoever holds it ("who" would be a token, never a pid).
-    if (!info.stale) {
+    const refusal = takeOverRefusal(service, this.info(got), got.value, deploymentId);
+    if (refusal) {
       forgetToken(lock.token);
-      throw new LockHeldError(service, info.holder, false);
-    }
-    if (got.value.holder.deploymentId && got.value.holder.deploymentId !== deploymentId) {
-      forgetToken(lock.token);
-      throw new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${got.value.holder.deploymentId}), not ${deploymentId}`, {
-        exitCode: ExitCode.LockHeld,
-        hint: 'Run `zdd lock status` to see it.',
-      });
+      throw refusal;
     }
     // If-Match: if someone else took it over since we read it, we lose instead of both holding it.
     const etag = await this.objects.put(this.key(service), lock, { ifMatch: got.etag });

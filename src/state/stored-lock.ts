@@ -1,4 +1,5 @@
-import { LockLostError, type LockHolderInfo } from '../core/errors.js';
+import { LockHeldError, LockLostError, ZddError, type LockHolderInfo } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
 import type { LockInfo, LockLease } from '../core/state.js';
 import { forgetToken, holderIsDead, type HolderProcess } from './lock-holder.js';
 
@@ -40,6 +41,22 @@ export function lockInfo(lock: StoredLock, ageMs: number, marginMs: number): Loc
   if (holderIsDead(lock.holder, lock.process)) staleReason = `process ${lock.holder.pid} on ${lock.holder.host} is no longer running`;
   else if (ageMs > lock.leaseMs + marginMs) staleReason = `no heartbeat for ${Math.round(ageMs / 1000)}s (lease ${Math.round(lock.leaseMs / 1000)}s)`;
   return { holder: { ...lock.holder, token: lock.token }, heartbeat: lock.heartbeat, leaseMs: lock.leaseMs, stale: staleReason !== undefined, staleReason };
+}
+
+/**
+ * Why a take-over of `lock` (as `info` judges it) for deploy `deploymentId` is refused, or undefined
+ * when it may go ahead: a live lock is never taken over, whoever holds it ("who" would be a token,
+ * never a pid), nor another deploy's stale one. The one rule every lock store applies.
+ */
+export function takeOverRefusal(service: string, info: LockInfo, lock: StoredLock, deploymentId: string): ZddError | undefined {
+  if (!info.stale) return new LockHeldError(service, info.holder, false);
+  if (lock.holder.deploymentId && lock.holder.deploymentId !== deploymentId) {
+    return new ZddError('lock-other-deploy', `Service "${service}" is locked by another deploy (${lock.holder.deploymentId}), not ${deploymentId}`, {
+      exitCode: ExitCode.LockHeld,
+      hint: 'Run `zdd lock status` to see it.',
+    });
+  }
+  return undefined;
 }
 
 /**
