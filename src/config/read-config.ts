@@ -5,7 +5,8 @@ import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CosmiconfigResult, Loader } from 'cosmiconfig';
 import { ConfigError, UsageError, errorMessage } from '../core/errors.js';
-import { transpileCacheDir } from './transpile-cache.js';
+import { importCompiledConfig } from './compiled-config.js';
+import { compiledConfigDir, transpileCacheDir } from './transpile-cache.js';
 
 /**
  * Finding and reading the config file, and merging an environment's overrides: everything before
@@ -33,13 +34,22 @@ export const SEARCH_PLACES = [
  */
 const ZDD_PUBLIC_API = fileURLToPath(new URL(/\/dist\/bundle\/[^/]+$/.test(import.meta.url) ? './index.js' : '../index.js', import.meta.url));
 
+const BUILT = existsSync(ZDD_PUBLIC_API);
+
 /**
  * jiti and cosmiconfig are CommonJS packages: loaded through require they skip the ESM loader's
  * parse of their sources for export names (about a third of their load time on every command).
  */
 const requireCjs = createRequire(import.meta.url);
 
-const loadModule: Loader = async (filepath) => {
+const loadModule: Loader = async (filepath, content) => {
+  // Built zdd only: run from its TypeScript sources (the unit tests), the public API is a .ts file
+  // that only jiti resolves.
+  const compiledDir = BUILT ? compiledConfigDir() : undefined;
+  if (compiledDir) {
+    const compiled = await importCompiledConfig(filepath, content ?? (await readFile(filepath, 'utf8')), compiledDir, ZDD_PUBLIC_API);
+    if (compiled) return compiled.value;
+  }
   const { createJiti } = requireCjs('jiti') as typeof import('jiti');
   const jiti = createJiti(import.meta.url, {
     alias: { zdd: ZDD_PUBLIC_API },

@@ -10,9 +10,21 @@ import { join } from 'node:path';
  * `/tmp/jiti` is open to every user of the machine.
  */
 export function transpileCacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return ownCacheDir('jiti', env);
+}
+
+/**
+ * Where configs compiled to plain ES modules are kept (src/config/compiled-config.ts):
+ * `$XDG_CACHE_HOME/zdd/configs` or `~/.cache/zdd/configs`, with the same rules as jiti's folder.
+ */
+export function compiledConfigDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return ownCacheDir('configs', env);
+}
+
+function ownCacheDir(leaf: string, env: NodeJS.ProcessEnv): string | undefined {
   try {
     const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-    const dir = join(base, 'zdd', 'jiti');
+    const dir = join(base, 'zdd', leaf);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = statSync(dir);
     const uid = process.getuid?.();

@@ -1,6 +1,9 @@
-// Preloaded with `node --import` by a test: records every module URL the process resolves, so the
-// test can prove `zdd --help` loads no provider SDK.
-import { register } from 'node:module';
+// Preloaded with `node --import` by a test: records every module the process resolves, ES modules
+// (a resolve hook) and CommonJS ones loaded with require() (which ESM hooks do not see on Node 20),
+// so the test can prove e.g. that `zdd --help` loads no provider SDK and no config loader.
+import { appendFileSync } from 'node:fs';
+import Module, { register } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 register(
   `data:text/javascript,${encodeURIComponent(`
@@ -12,3 +15,10 @@ register(
     }
   `)}`,
 );
+
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const file = resolveFilename.apply(this, args);
+  if (process.env.ZDD_IMPORT_LOG && file.startsWith('/')) appendFileSync(process.env.ZDD_IMPORT_LOG, `${pathToFileURL(file).href}\n`);
+  return file;
+};

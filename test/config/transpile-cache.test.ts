@@ -32,13 +32,15 @@ describe('the transpiled-config cache', () => {
     }
   });
 
-  it('a TypeScript config is transpiled into it, and the next command reads it from there', () => {
+  it('a TypeScript config that imports another file is transpiled into it, and the next command reads it from there', () => {
     const home = mkdtempSync(join(tmpdir(), 'zdd-cache-'));
     const project = mkdtempSync(join(tmpdir(), 'zdd-cache-project-'));
     try {
+      // A config that needs only zdd's API is compiled to plain ESM instead (test/config/compiled-config.test.ts).
+      writeFileSync(join(project, 'port.ts'), 'export const port: number = 8080;\n');
       writeFileSync(
         join(project, 'deploy.config.ts'),
-        `import { defineConfig } from 'zdd';\nconst port: number = 8080;\nexport default defineConfig({ service: 'cached', provider: { type: 'local', command: 'node app.mjs', port } });\n`,
+        `import { defineConfig } from 'zdd';\nimport { port } from './port.ts';\nexport default defineConfig({ service: 'cached', provider: { type: 'local', command: 'node app.mjs', port } });\n`,
       );
       const validate = () => spawnSync(process.execPath, [ZDD_BIN, 'validate', '--no-color'], { cwd: project, env: { ...process.env, XDG_CACHE_HOME: home }, encoding: 'utf8' });
       const first = validate();
