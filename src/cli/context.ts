@@ -52,7 +52,7 @@ export async function createContext(globals: GlobalOptions, io: CommandIO, loade
     recordTimeline(await openStateStore(loaded, globals), timelineRecorder(io)),
     secrets,
   );
-  const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, env: loaded.env, clock, events: io.bus, options });
+  const provider = await createProvider(loaded, { service: loaded.config.service, configDir: loaded.configDir, stateDir, stateStore: loaded.config.state?.type ?? 'file', env: loaded.env, clock, events: io.bus, options });
   const flags = loaded.config.flags ? await createFlagProvider(loaded.config.flags, { configDir: loaded.configDir }) : undefined;
   const engine = new Engine({
     config: loaded.config,

@@ -208,6 +208,11 @@ export interface ProviderContext {
   configDir: string;
   /** Local state directory (`.zdd/` by default). */
   stateDir: string;
+  /**
+   * Which store holds the lock and the records (`state.type`; absent: `file`). A watchdog that reads
+   * them itself (the local router's dead-man's switch) can act only on the file store.
+   */
+  stateStore?: 'file' | 's3' | 'kubernetes';
   env: string | undefined;
   clock: Clock;
   events: EventSink;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
+import { freePort } from '../../src/providers/local/processes.js';
 import { explain, localProject, ZDD_BIN, type LocalProject } from '../local/e2e-project.js';
 
 /**
@@ -66,6 +67,22 @@ describe.skipIf(skipWithoutMoto() || !existsSync(ZDD_BIN))('S3 state with the lo
       expect(r.stderr).not.toMatch(/NodeDeprecationWarning|AWS SDK for JavaScript \(v3\)/);
       // At most zdd's own one line, once a day.
       expect(r.stderr.match(/AWS SDK/g)?.length ?? 0).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it("asking for the router's dead-man's switch with S3 state is refused before anything starts (exit 2): the router reads only local locks", async () => {
+    const port = await freePort('127.0.0.1');
+    const asks = await localProject({
+      provider: `{ type: 'local', command: 'node app.mjs', port: ${port}, health: { path: '/health', interval: '50ms' }, deadMansSwitch: true }`,
+      extra: `state: { type: 's3', bucket: '${BUCKET}', region: 'eu-west-1', profile: 'zdd-state' },`,
+    });
+    try {
+      const r = await asks.run(['deploy', '--revision', 'v1'], env);
+      expect(r.code, explain(r)).toBe(2);
+      expect(r.stdout + r.stderr).toMatch(/provider\.deadMansSwitch: needs the file state store .* state\.type is "s3"/);
+      expect(await fetch(`http://127.0.0.1:${port}/`).then(() => 'answered', () => 'nothing listens'), 'no router started').toBe('nothing listens');
+    } finally {
+      await asks.cleanup();
     }
   });
 

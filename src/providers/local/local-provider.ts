@@ -121,9 +121,16 @@ export class LocalProvider implements Provider {
   }
 }
 
-export function resolveLocalConfig(config: LocalProviderConfig, configDir: string, env: NodeJS.ProcessEnv = process.env): ResolvedLocalConfig {
+export function resolveLocalConfig(config: LocalProviderConfig, configDir: string, env: NodeJS.ProcessEnv = process.env, stateStore: ProviderContext['stateStore'] = 'file'): ResolvedLocalConfig {
   if (config.testRoute?.value && config.testRoute.valueFromEnv) {
     throw new ConfigError([{ path: 'provider.testRoute', message: 'give value or valueFromEnv, not both' }]);
+  }
+  // The router reads the lock and the records itself, from the state folder on this machine: with
+  // the lock elsewhere it would watch files no deploy writes (or an old deploy's), so it is off.
+  if (stateStore !== 'file' && config.deadMansSwitch !== undefined && config.deadMansSwitch !== false) {
+    throw new ConfigError([
+      { path: 'provider.deadMansSwitch', message: `needs the file state store (the router reads the lock on this machine), but state.type is "${stateStore}"; remove it or set it to false (with ${stateStore} state a deploy whose process dies stays where it was until \`zdd rollback\`)` },
+    ]);
   }
   return {
     command: config.command,
@@ -147,7 +154,7 @@ export function resolveLocalConfig(config: LocalProviderConfig, configDir: strin
       ...(config.maxConnections !== undefined ? { maxConnections: config.maxConnections } : {}),
     },
     deadMansSwitch: {
-      enabled: config.deadMansSwitch !== false,
+      enabled: config.deadMansSwitch !== false && stateStore === 'file',
       strategies: [...(typeof config.deadMansSwitch === 'object' && config.deadMansSwitch.strategies ? config.deadMansSwitch.strategies : LOCAL_DEFAULTS.deadMansSwitchStrategies)],
       intervalMs: (typeof config.deadMansSwitch === 'object' ? config.deadMansSwitch.interval : undefined) ?? LOCAL_DEFAULTS.deadMansSwitchIntervalMs,
     },
@@ -168,6 +175,6 @@ function testRouteValue(config: LocalProviderConfig, env: NodeJS.ProcessEnv): st
 export const localProvider: ProviderFactory<LocalProviderConfig> = {
   create(config, ctx) {
     if (!ctx.stateDir) throw new ProviderError('The local provider needs a state directory', { hint: 'This is a bug in the caller: pass ctx.stateDir.' });
-    return new LocalProvider(resolveLocalConfig(config, ctx.configDir), ctx);
+    return new LocalProvider(resolveLocalConfig(config, ctx.configDir, process.env, ctx.stateStore), ctx);
   },
 };

@@ -76,7 +76,7 @@ export const localProviderSchema = z.strictObject({
     .optional()
     .describe(
       'When the deploy holding the lock dies (its process is gone or its lease ran out) while its candidate has weight, the router itself puts 100% back on stable and records why. ' +
-        'Needs the file state store. `false` turns it off (default on)',
+        'Needs the file state store: with S3 or Kubernetes state it is off, and asking for it is refused (exit 2). `false` turns it off (default on with file state)',
     ),
   logLines: intBetween(1, 500, 'Lines of an instance\'s log shown when it fails to start (default 20)').optional(),
 });
