@@ -71,7 +71,7 @@ export const MUTATION_MODULES = [
     // S3 object calls are not the lock's promise. A line range until the file is split.
     name: 's3-lock',
     mutate: ['src/state/s3-lock-store.ts'],
-    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts', 'test/aws/s3-lock-fence.test.ts'],
+    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts', 'test/aws/s3-lock.contract.test.ts'],
   },
   {
     name: 'secret-mask',

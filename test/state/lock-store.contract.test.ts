@@ -13,7 +13,7 @@ import { describeLockFence, LEASE_MS } from './lock-fence-contract.js';
 
 /**
  * The fence contract (test/state/lock-fence-contract.ts) on the file store, the memory store (the
- * engine's unit tests) and a Kubernetes Lease; S3 runs it in test/aws/s3-lock-fence.test.ts.
+ * engine's unit tests) and a Kubernetes Lease; S3 runs it in test/aws/s3-lock.contract.test.ts.
  */
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
