@@ -29,12 +29,12 @@ export const MUTATION_MODULES = [
       'src/engine/steps/migration.ts',
       'src/engine/steps/retire.ts',
     ],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/pause-behaviour.test.ts'],
   },
   {
     name: 'step-runner-pause',
     mutate: ['src/engine/steps/pause.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    tests: ['test/engine/engine.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/pause-behaviour.test.ts'],
   },
   {
     // Split in two like the step runner: the failure handling and the rollback run (covered by
