@@ -29,7 +29,8 @@ export const MUTATION_MODULES = [
       'src/engine/steps/migration.ts',
       'src/engine/steps/retire.ts',
     ],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/pause-behaviour.test.ts'],
+    // observed-split.test.ts: its engine tests are the ones that run shift-traffic's observeSplit.
+    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/pause-behaviour.test.ts', 'test/engine/observed-split.test.ts', 'test/engine/step-kinds-behaviour.test.ts'],
   },
   {
     name: 'step-runner-pause',
