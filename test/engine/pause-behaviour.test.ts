@@ -101,8 +101,10 @@ describe('a bake', () => {
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
     expect(outcome.message).toMatch(/Analysis "bad" failed: check .* failed/);
     expect(harness.fakeState().weights).toEqual({ v1: 100 });
+    // Each measurement is on the record under the analysis' name (what `zdd status` shows).
     const record = await harness.latest();
-    expect(record?.verdicts?.some((v: { gate?: string }) => v.gate === 'bad') ?? true).toBe(true);
+    expect(record?.verdicts.filter((v) => v.gate === 'bad').length).toBeGreaterThan(0);
+    expect(record?.verdicts.every((v) => v.gate === 'bad')).toBe(true);
   });
 
   it('an interrupt during a bake with an analysis rolls back as interrupted (exit 130)', async () => {
@@ -113,6 +115,33 @@ describe('a bake', () => {
     const outcome = await deploy(harness);
     expect(outcome.exitCode).toBe(ExitCode.Interrupted);
     expect(progress(harness, 2).length).toBeLessThan(10);
+    expect(harness.fakeState().weights).toEqual({ v1: 100 });
+  });
+});
+
+describe('a paused deploy continued by `zdd promote` after its gates changed (the config no longer defines one its plan uses)', () => {
+  async function pausedThenDamaged(harness: Harness, next: Step): Promise<void> {
+    expect((await deploy(harness, { stopAtPause: true })).exitCode).toBe(ExitCode.Paused);
+    const record = await harness.latest();
+    if (!record) throw new Error('no record after the paused deploy');
+    await harness.store.records.save({ ...record, plan: [...record.plan.slice(0, 3), next, ...record.plan.slice(3)] });
+  }
+
+  it('a bake whose analysis is gone (no gates at all any more): a config error naming it, and traffic back on stable', async () => {
+    const harness = harnessFor([provision, half, { kind: 'pause' }, all], { config: { gates: undefined } });
+    await pausedThenDamaged(harness, { kind: 'pause', durationMs: 10_000, analysis: ['gone'] });
+    const outcome = await harness.engine.promote();
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(outcome.message).toMatch(/gates\.gone.*is used by the plan but not defined/s);
+    expect(harness.fakeState().weights).toEqual({ v1: 100 });
+  });
+
+  it('a gate that is gone: the same', async () => {
+    const harness = harnessFor([provision, half, { kind: 'pause' }, all]);
+    await pausedThenDamaged(harness, { kind: 'gate', gate: 'gone' });
+    const outcome = await harness.engine.promote();
+    expect(outcome.exitCode).toBe(ExitCode.RolledBack);
+    expect(outcome.message).toMatch(/gates\.gone.*is used by the plan but not defined/s);
     expect(harness.fakeState().weights).toEqual({ v1: 100 });
   });
 });
