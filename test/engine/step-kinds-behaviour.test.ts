@@ -131,7 +131,11 @@ describe('step kinds as the platform sees them', () => {
     expect((await harness.latest())?.kept).toMatchObject({ role: 'stable', revision: { id: 'v1' } });
   });
 
-  it('a retire step with no time to keep stops the revision now and records it stopped', async () => {
+  it('a retire step with no time to keep (0, or a negative time from a user\'s plan) stops the revision now and records it stopped', async () => {
+    const negative = harnessFor([provision, all, { kind: 'retire', role: 'stable', afterMs: -1000 }]);
+    expect((await deploy(negative)).exitCode).toBe(ExitCode.Ok);
+    expect(calls(negative, 'retire')).toEqual([['v1']]);
+    negative.cleanup();
     const harness = harnessFor([provision, all, { kind: 'retire', role: 'stable', afterMs: 0 }]);
     expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
     expect(calls(harness, 'retire')).toEqual([['v1']]);
@@ -239,5 +243,140 @@ describe('a shift the router does not confirm', () => {
     const getWeights = harness.provider.router.getWeights.bind(harness.provider.router);
     harness.provider.router.getWeights = async () => ({ ...(await getWeights()), 'web-old': 0 });
     expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
+  });
+});
+
+describe('what the record and the events keep of a step', () => {
+  it('a refused step is on the record with its reason code and its step (what `zdd status` shows)', async () => {
+    const cases: [Step[], string, number][] = [
+      [[provision, half, { kind: 'scale', role: 'stable', replicas: 0 }], 'unsafe-scale', 2],
+      [[provision, half, { kind: 'retire', role: 'stable' }], 'unsafe-retire', 2],
+      [[{ kind: 'shiftTraffic', weights: { stable: 50, candidate: 50 } }], 'unhealthy-target', 0],
+      [[provision, { kind: 'shiftTraffic', weights: { stable: 60, candidate: 30 } }], 'bad-plan', 1],
+      [[{ kind: 'testRoute', role: 'candidate' }], 'unhealthy-target', 0],
+    ];
+    for (const [plan, code, step] of cases) {
+      const harness = harnessFor(plan);
+      expect((await deploy(harness)).exitCode, code).toBe(ExitCode.RolledBack);
+      expect((await harness.latest())?.error, code).toMatchObject({ code, step });
+      harness.cleanup();
+    }
+    const harness = harnessFor([{ kind: 'scale', role: 'stable', replicas: 2 }], { stable: null });
+    await deploy(harness);
+    expect((await harness.latest())?.error).toMatchObject({ code: 'bad-plan', message: expect.stringMatching(/has no stable revision/) });
+  });
+
+  it('each verified shift is announced with the planned weights as well as the weights per revision', async () => {
+    const harness = harnessFor([provision, half, all]);
+    await deploy(harness);
+    const traffic = harness.events.filter((e) => e.type === 'traffic') as unknown as { weights: unknown; byRevision: unknown }[];
+    expect(traffic.map((e) => e.weights)).toEqual([
+      { stable: 50, candidate: 50 },
+      { stable: 0, candidate: 100 },
+    ]);
+  });
+
+  it("a gate's measurements are announced as check events under the gate's name", async () => {
+    const harness = harnessFor([provision, { kind: 'gate', gate: 'smoke' }, all]);
+    await deploy(harness);
+    const checks = harness.events.filter((e) => e.type === 'check') as unknown as { result: { gate: string; verdict: string } }[];
+    expect(checks.map((e) => [e.result.gate, e.result.verdict])).toEqual([['smoke', 'pass']]);
+  });
+
+  it('the platform is given the health timeout and the run\'s signal when waiting for health', async () => {
+    const harness = harnessFor([provision, all]);
+    const seen: unknown[] = [];
+    const { platform } = harness.provider;
+    const waitHealthy = platform.waitHealthy.bind(platform);
+    platform.waitHealthy = async (id, opts) => {
+      seen.push([typeof opts?.timeoutMs, opts?.signal instanceof AbortSignal]);
+      return waitHealthy(id, opts);
+    };
+    await deploy(harness);
+    expect(seen).toEqual([['number', true]]);
+  });
+
+  it("a running hook's process group is on the record while it runs, and gone after", async () => {
+    const harness = harnessFor([provision, { kind: 'hook', hook: 'postShift' }, all], { config: { hooks: { postShift: 'sleep 0.4' } } });
+    const during: unknown[] = [];
+    harness.bus.on((e) => {
+      if (e.type === 'step.start' && e.index === 1) {
+        // Real time: the hook is a real process; look at the record until it names it (or the hook ends).
+        const look = async () => {
+          for (let i = 0; i < 40; i++) {
+            const r = await harness.latest();
+            if (r?.hookProcess) return during.push(r.hookProcess.hook);
+            await new Promise((res) => setTimeout(res, 10));
+          }
+        };
+        void look();
+      }
+    });
+    expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
+    expect(during).toEqual(['postShift']);
+    expect((await harness.latest())?.hookProcess).toBeUndefined();
+  });
+});
+
+describe('traffic words', () => {
+  it('a router that reports nothing after a shift: "Router reports nothing"', async () => {
+    const harness = harnessFor([provision, half]);
+    harness.provider.router.getWeights = async () => ({});
+    const outcome = await deploy(harness);
+    expect(outcome.message).toMatch(/Router reports nothing after zdd set v1 50%, v2 50%/);
+  });
+
+  it('changes behind zdd are listed by revision name, whatever order the router answers in', async () => {
+    const harness = harnessFor([provision, half, { kind: 'pause', durationMs: 2000 }, all]);
+    harness.bus.on((e) => {
+      if (e.type === 'bake.progress' && e.index === 2 && e.elapsedMs === 0) {
+        const s = harness.fakeState();
+        s.weights = { v2: 40, v1: 60 };
+        writeFileSync(harness.stateFile, JSON.stringify(s));
+      }
+    });
+    expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
+    expect(warnings(harness).filter((m) => m.startsWith('The router changed'))).toEqual([expect.stringContaining('v1 60% (zdd set 50%), v2 40% (zdd set 50%)')]);
+  });
+
+  it('a restore puts the revision it brings back first in what it says', async () => {
+    const harness = harnessFor([provision, all, { kind: 'retire', role: 'stable', afterMs: 600_000 }]);
+    expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
+    const before = harness.events.length;
+    const outcome = await harness.engine.rollback({ abortOnly: false, lockWaitMs: 0 });
+    expect(outcome.exitCode).toBe(ExitCode.Ok);
+    const traffic = harness.events.slice(before).filter((e) => e.type === 'traffic') as unknown as { byRevision: Record<string, number> }[];
+    expect(traffic.map((e) => Object.entries(e.byRevision))).toEqual([
+      [
+        ['v1', 100],
+        ['v2', 0],
+      ],
+    ]);
+  });
+
+  it('a damaged record that marks a missing stable healthy: a shift giving it weight is a plan error naming it', async () => {
+    const harness = harnessFor([provision, { kind: 'shiftTraffic', weights: { stable: 0, candidate: 100 } }, { kind: 'pause' }, { kind: 'shiftTraffic', weights: { stable: 50, candidate: 50 } }], { stable: null });
+    expect((await harness.engine.deploy({ candidate: { id: 'v2' }, strategy: 'custom', rollbackOnFailure: true, lockWaitMs: 0, stopAtPause: true })).exitCode).toBe(ExitCode.Paused);
+    const record = await harness.latest();
+    if (!record) throw new Error('no record after the paused deploy');
+    await harness.store.records.save({ ...record, healthy: [...record.healthy, 'stable'] });
+    const outcome = await harness.engine.promote();
+    expect(outcome.exitCode).not.toBe(ExitCode.Ok);
+    expect(outcome.message).toMatch(/Plan error: stable has no revision but was given 50%/);
+    expect(calls(harness, 'setWeights')).not.toContainEqual([{ v2: 50 }]);
+  });
+
+  it('retiring stable while the test route points at the candidate leaves the route alone', async () => {
+    const harness = harnessFor([provision, { kind: 'testRoute', role: 'candidate' }, all, { kind: 'retire', role: 'stable' }]);
+    expect((await deploy(harness)).exitCode).toBe(ExitCode.Ok);
+    expect(calls(harness, 'setTestRoute')).toEqual([['v2']]);
+    expect((await harness.latest())?.testRoute).toBe('candidate');
+  });
+
+  it('a kept revision is kept until its time is up, counted from now', async () => {
+    const harness = harnessFor([provision, all, { kind: 'retire', role: 'stable', afterMs: 600_000 }]);
+    await deploy(harness);
+    const kept = (await harness.latest())?.kept;
+    expect(Date.parse(kept!.retireAt) - harness.clock.now()).toBeGreaterThan(590_000);
   });
 });
