@@ -28,14 +28,16 @@ describe('a failed observed split is confirmed by a second probe', () => {
   });
   const byWeights = (weights: Record<string, number>) => picker.pick(weights, () => true);
 
-  async function deployBehind(answer: (n: number, weights: Record<string, number>, harness: Harness) => string, fake: Parameters<typeof createHarness>[0] = {}, setup?: (harness: Harness) => void) {
+  /** `answer` gives the revision the n-th request's answer names (undefined: no header; null: no answer, the connection dropped). */
+  async function deployBehind(answer: (n: number, weights: Record<string, number>, harness: Harness) => string | undefined | null, fake: Parameters<typeof createHarness>[0] = {}, setup?: (harness: Harness) => void) {
     const harness = createHarness({ config: { observedSplit: { header: 'x-app-revision', requests: REQUESTS } }, ...fake });
     h = harness;
     setup?.(harness);
     let n = 0;
-    server = createServer((_req, res) => {
+    server = createServer((req, res) => {
       n++;
       const revision = answer(n, harness.fakeState().weights, harness);
+      if (revision === null) return req.socket.destroy(); // no answer at all
       res.writeHead(200, revision ? { 'x-app-revision': revision } : {}).end('ok');
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -75,7 +77,7 @@ describe('a failed observed split is confirmed by a second probe', () => {
     let watched = 0;
     let witnessed = 0;
     const { outcome, warnings, writes } = await deployBehind(
-      (n, weights, harness) => {
+      (n, _weights, harness) => {
         if (n === 1) {
           // What a reload without a state file does: the router forgets zdd's weights.
           const state = harness.fakeState();
@@ -115,12 +117,24 @@ describe('a failed observed split is confirmed by a second probe', () => {
   });
 
   it('a router that tags its answers, whose first probe met none tagged (its own error pages during a reload): the second probe decides, and the check stays on', async () => {
-    const { outcome, warnings, requests } = await deployBehind((n, weights) => (n <= REQUESTS ? '' : byWeights(weights)), { config: { observedSplit: { requests: REQUESTS } } }, (harness) => {
+    const { outcome, warnings, requests } = await deployBehind((n, weights) => (n <= REQUESTS ? undefined : byWeights(weights)), { config: { observedSplit: { requests: REQUESTS } } }, (harness) => {
       (harness.provider.router as { answerTag?: unknown }).answerTag = { header: 'x-app-revision' };
     });
     expect(outcome.exitCode, outcome.message).toBe(ExitCode.Ok);
     expect(warnings).toEqual([expect.stringMatching(/the first probe saw v1 0 \(set 80%\), v2 0 \(set 20%\) of 50 answers, 50 without x-app-revision; the router's weights read back as zdd wrote them \(v1 80% \| v2 20%\); a second probe agreed: v1 40 \(set 80%\), v2 10 \(set 20%\) of 50 answers$/)]);
     expect(requests()).toBe(4 * REQUESTS); // the check stayed on for the 50% and 100% shifts
+  });
+
+  it('a first probe with no tag, a second with too few answers to judge: not judged, as a single probe would be; the deploy goes on', async () => {
+    const { outcome, warnings } = await deployBehind(
+      (n, weights) => (n <= REQUESTS ? undefined : n <= 2 * REQUESTS ? (n <= REQUESTS + 10 ? byWeights(weights) : null) : byWeights(weights)),
+      { config: { observedSplit: { requests: REQUESTS } } },
+      (harness) => {
+        (harness.provider.router as { answerTag?: unknown }).answerTag = { header: 'x-app-revision' };
+      },
+    );
+    expect(outcome.exitCode, outcome.message).toBe(ExitCode.Ok);
+    expect(warnings).toEqual([expect.stringMatching(/^Observed split not judged: only 10 of 50 requests were answered \(40 failed\); at least 20 are needed/)]);
   });
 
   it('in a rollback a failed probe only warns, once, with no second probe: the way back never waits on it', async () => {

@@ -119,6 +119,8 @@ async function observeSplit(written: WeightMap, record: DeploymentRecord, ctx: S
   const router = await routerAfterFailedLook(written, first, ctx);
   const second = await lookAtSplit(url, setting, written, ctx);
   if (first.untaggedOnly && second.untaggedOnly) return off(untagged);
+  // A first probe that saw no tag judged nothing: a second too short of answers leaves it unjudged, as a first would.
+  if (first.untaggedOnly && second.verdict.inconclusive) return warn(`Observed split not judged: ${second.verdict.inconclusive} (${second.verdict.summary})`);
   if (!second.untaggedOnly && second.verdict.ok && !second.verdict.inconclusive) {
     return warn(`Observed split at ${url}: the first probe saw ${first.verdict.summary}; ${router}; a second probe agreed: ${second.verdict.summary}`);
   }
