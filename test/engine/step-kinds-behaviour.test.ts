@@ -151,8 +151,9 @@ describe('step kinds as the platform sees them', () => {
     const outcome = await deploy(harness);
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
     expect(outcome.message).toMatch(/Provider "fake" has no test route/);
-    const failed = harness.events.find((e) => e.type === 'step.done' && e.index === 1);
-    expect(failed).toBeDefined();
+    // The route removal (step 2) went through; the route to the candidate (step 3) failed.
+    expect(harness.events.some((e) => e.type === 'step.done' && e.phase === 'deploy' && e.index === 1)).toBe(true);
+    expect((await harness.latest())?.error).toMatchObject({ step: 2 });
   });
 
   it('a test route set to a healthy candidate is recorded; removing it records none', async () => {
