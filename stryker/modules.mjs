@@ -32,8 +32,9 @@ export const MUTATION_MODULES = [
     // Not engine.test.ts (deploys of every strategy failing at every step): with it a run took
     // 30 minutes, each surviving mutant paying for all of them. step-kinds-behaviour.test.ts and
     // pause-behaviour.test.ts drive each kind's branches through the engine in seconds;
-    // observed-split.test.ts holds the engine tests that run shift-traffic's observeSplit.
-    tests: ['test/engine/step-kinds-behaviour.test.ts', 'test/engine/pause-behaviour.test.ts', 'test/engine/step-runner.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/observed-split.test.ts', 'test/flags/flag-engine.test.ts'],
+    // observed-split.test.ts and observed-split-confirm.test.ts hold the engine tests that run
+    // shift-traffic's observeSplit (and its second, confirming probe).
+    tests: ['test/engine/step-kinds-behaviour.test.ts', 'test/engine/pause-behaviour.test.ts', 'test/engine/step-runner.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/observed-split.test.ts', 'test/engine/observed-split-confirm.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     name: 'step-runner-pause',
