@@ -41,12 +41,12 @@ export const MUTATION_MODULES = [
     // every engine test that fails a deploy, each a real deploy), then following a deploy that
     // another process runs (its own fast tests). Line ranges: update them when the functions move.
     name: 'rollback',
-    mutate: ['src/engine/rollback.ts:1-146'],
+    mutate: ['src/engine/rollback.ts:1-147'],
     tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts', 'test/engine/follow-abort.test.ts', 'test/engine/rollback-phase.test.ts'],
   },
   {
     name: 'rollback-follow',
-    mutate: ['src/engine/rollback.ts:147-178'],
+    mutate: ['src/engine/rollback.ts:148-179'],
     tests: ['test/engine/follow-abort.test.ts'],
     testTimeoutMs: 8000,
   },
