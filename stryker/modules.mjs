@@ -68,11 +68,11 @@ export const MUTATION_MODULES = [
   },
   {
     // The S3 store's lock (lock object, acquire, take-over, lease, the watchdog's fence): the records
-    // and the S3 object calls are not the lock's promise. The fence's own file is S3-only (the
+    // and the S3 object calls are not the lock's promise. The fence has its own S3-only file (the
     // contract test of every store's fence also starts a kube-apiserver).
     name: 's3-lock',
     mutate: ['src/state/s3-lock-store.ts'],
-    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts', 'test/aws/s3-lock-fence.test.ts'],
+    tests: ['test/aws/s3-state-store.test.ts', 'test/aws/s3-lock.test.ts', 'test/aws/s3-lock-fence.test.ts', 'test/aws/s3-lock-races.test.ts'],
   },
   {
     name: 'secret-mask',

@@ -1,11 +1,8 @@
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../../src/core/clock.js';
 import { LockHeldError, LockLostError, type LockHolderInfo } from '../../src/core/errors.js';
-import { createS3StateStore } from '../../src/state/s3-state-store.js';
 import { CLOCK_MARGIN_MS } from '../../src/state/stored-lock.js';
-import { skipWithoutMoto, startMoto, type Moto } from '../helpers/moto.js';
-import { startNoDateProxy, type NoDateProxy } from '../helpers/no-date-proxy.js';
+import { skipWithoutMoto } from '../helpers/moto.js';
+import { S3LockBench } from '../helpers/s3-lock-harness.js';
 
 /**
  * The S3 lock's fence (LockStore.fence: a provider's watchdog holds a dead deploy's lock while it
@@ -17,10 +14,6 @@ import { startNoDateProxy, type NoDateProxy } from '../helpers/no-date-proxy.js'
  * Behind a proxy that strips S3's Date header the store judges staleness on zdd's clock (with the
  * clock margin): a FakeClock makes a lock stale without waiting.
  */
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-
-const BUCKET = 'zdd-fence-test';
-const KEY = 'zdd/web/lock.json';
 const LEASE_MS = 60_000;
 const STALE_MS = LEASE_MS + CLOCK_MARGIN_MS + 1_000;
 
@@ -34,76 +27,20 @@ const watchdog: LockHolderInfo = {
 };
 
 describe.skipIf(skipWithoutMoto())('the S3 lock fence (moto)', () => {
-  let moto: Moto;
-  let proxy: NoDateProxy;
-  const clients: S3Client[] = [];
+  let bench: S3LockBench;
   beforeAll(async () => {
-    moto = await startMoto();
-    proxy = await startNoDateProxy(moto.endpoint);
+    bench = await S3LockBench.start();
   });
-  afterAll(async () => {
-    for (const c of clients) c.destroy();
-    await proxy?.close();
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-    await client(moto.endpoint).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  });
+  afterAll(() => bench?.stop());
+  beforeEach(() => bench.reset());
 
-  function client(endpoint = proxy.endpoint): S3Client {
-    const c = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 't', secretAccessKey: 't' } });
-    clients.push(c);
-    return c;
-  }
-
-  /**
-   * A store on zdd's clock (behind the proxy) whose client counts writes to the lock object and,
-   * once, runs `race` just before the first request `when` picks: another machine acting between
-   * the store's read and its conditional write.
-   */
-  function storeWithRace() {
-    const c = client();
-    const writes = { puts: 0, deletes: 0 };
-    let race: { when: (command: string) => boolean; run: () => Promise<unknown> } | undefined;
-    c.middlewareStack.add(
-      (next, context) => async (args) => {
-        const command = context.commandName ?? '';
-        if ((args.input as { Key?: string }).Key === KEY) {
-          if (command === 'PutObjectCommand') writes.puts++;
-          if (command === 'DeleteObjectCommand') writes.deletes++;
-        }
-        if (race?.when(command)) {
-          const r = race;
-          race = undefined;
-          await r.run();
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'testRace' },
-    );
-    const clock = new FakeClock(Date.now());
-    return {
-      clock,
-      writes,
-      before: (when: (command: string) => boolean, run: () => Promise<unknown>) => (race = { when, run }),
-      store: createS3StateStore({ type: 's3', bucket: BUCKET }, { client: c, clock, leaseMs: LEASE_MS }).then((s) => s.lock),
-    };
-  }
-
-  /** Another machine writes the lock object as its own, with a fresh heartbeat. */
-  const writeLockAs = (pid: number, deploymentId = 'd1') =>
-    client(moto.endpoint).send(
-      new PutObjectCommand({
-        Bucket: BUCKET,
-        Key: KEY,
-        Body: JSON.stringify({ holder: { ...deploy({ pid, deploymentId }), token: `t-${pid}` }, heartbeat: new Date().toISOString(), leaseMs: LEASE_MS, token: `t-${pid}` }),
-      }),
-    );
+  const storeWithRace = () => bench.store(LEASE_MS);
+  /** Another machine writes the lock object as its own (a take-over it won). */
+  const writeLockAs = (pid: number) => bench.writeLockAs(deploy({ pid }), LEASE_MS);
 
   it('a free lock, a live one and another deploy\'s stale one are not fenced, and nothing is written', async () => {
-    const s = storeWithRace();
-    const store = await s.store;
+    const s = await storeWithRace();
+    const { store } = s;
     expect(await store.fence('web', 'd1', watchdog), 'free').toBeNull();
     expect(await store.inspect('web'), 'a refused fence creates no lock').toBeNull();
 
@@ -118,8 +55,8 @@ describe.skipIf(skipWithoutMoto())('the S3 lock fence (moto)', () => {
   });
 
   it("a stale lock is fenced in the watchdog's name: it holds off every other deploy and the old holder, until freed", async () => {
-    const s = storeWithRace();
-    const store = await s.store;
+    const s = await storeWithRace();
+    const { store } = s;
     const lease = await store.acquire('web', deploy(), { waitMs: 0 });
     await s.clock.advance(STALE_MS);
     expect((await store.inspect('web'))?.stale).toBe(true);
@@ -148,8 +85,8 @@ describe.skipIf(skipWithoutMoto())('the S3 lock fence (moto)', () => {
   });
 
   it('a holder that renews between the fence\'s read and its write keeps its lock', async () => {
-    const s = storeWithRace();
-    const store = await s.store;
+    const s = await storeWithRace();
+    const { store } = s;
     const lease = await store.acquire('web', deploy(), { waitMs: 0 });
     await s.clock.advance(STALE_MS);
     s.before((command) => command === 'PutObjectCommand', () => lease.heartbeat());
@@ -161,8 +98,8 @@ describe.skipIf(skipWithoutMoto())('the S3 lock fence (moto)', () => {
   });
 
   it('a lock another machine takes over between the fence\'s read and its write stays with that machine', async () => {
-    const s = storeWithRace();
-    const store = await s.store;
+    const s = await storeWithRace();
+    const { store } = s;
     await store.acquire('web', deploy(), { waitMs: 0 });
     await s.clock.advance(STALE_MS);
     s.before((command) => command === 'PutObjectCommand', () => writeLockAs(77));
@@ -171,8 +108,8 @@ describe.skipIf(skipWithoutMoto())('the S3 lock fence (moto)', () => {
   });
 
   it("freeing a fence leaves alone a lock someone else took meanwhile, also one taken between the free's read and its delete", async () => {
-    const s = storeWithRace();
-    const store = await s.store;
+    const s = await storeWithRace();
+    const { store } = s;
     await store.acquire('web', deploy(), { waitMs: 0 });
     await s.clock.advance(STALE_MS);
     const first = await store.fence('web', 'd1', watchdog);
