@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { basename, extname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -32,14 +32,38 @@ let loads = 0;
  */
 export async function importCompiledConfig(filepath: string, source: string, cacheDir: string, publicApi: string): Promise<{ value: unknown } | undefined> {
   if (!COMPILED_EXTENSIONS.has(extname(filepath)) || NEEDS_ITS_OWN_FOLDER.test(source)) return undefined;
-  const key = createHash('sha256').update(`${FORMAT}\0${publicApi}\0${filepath}\0${source}`).digest('hex').slice(0, 32);
-  const compiled = join(cacheDir, `${basename(filepath).replace(/[^\w.-]/g, '_')}.${key}.mjs`);
+  // One name per config file (its path's hash), then its content's: an edit replaces the entry.
+  const prefix = `${basename(filepath).replace(/[^\w.-]/g, '_')}.${hash(`${FORMAT}\0${publicApi}\0${filepath}`, 12)}.`;
+  const compiled = join(cacheDir, `${prefix}${hash(source, 24)}.mjs`);
   if (!existsSync(compiled)) {
     const code = await compile(filepath, source, publicApi);
     if (code === undefined || !writeAtomically(compiled, code)) return undefined;
+    pruneOlder(cacheDir, prefix, compiled);
   }
-  const ns = (await import(`${pathToFileURL(compiled).href}?load=${++loads}`)) as Record<string, unknown>;
+  let ns: Record<string, unknown>;
+  try {
+    ns = (await import(`${pathToFileURL(compiled).href}?load=${++loads}`)) as Record<string, unknown>;
+  } catch (e) {
+    // Pruned by a command that met a newer version of the config between our look and the import.
+    if (!existsSync(compiled)) return undefined;
+    throw e;
+  }
   return { value: 'default' in ns ? ns.default : ns };
+}
+
+function hash(text: string, length: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
+}
+
+/** The entries of earlier versions of this config file (best effort: a leftover costs only disk). */
+function pruneOlder(cacheDir: string, prefix: string, keep: string): void {
+  try {
+    for (const name of readdirSync(cacheDir)) {
+      if (name.startsWith(prefix) && name.endsWith('.mjs') && join(cacheDir, name) !== keep) rmSync(join(cacheDir, name), { force: true });
+    }
+  } catch {
+    // a folder we cannot list: nothing to prune
+  }
 }
 
 /**

@@ -133,6 +133,12 @@ export interface TrafficRouter {
   setWeights(weights: WeightMap): Promise<void>;
   /** Read the weights back from the router itself (not from a cache). */
   getWeights(): Promise<WeightMap>;
+  /**
+   * Optional. Called right before an observed-split probe; the function it returns, called after a
+   * probe whose split failed, names what the router itself went through meanwhile that clients may
+   * have met (e.g. "HAProxy reloaded during the probe (pid 41 → 57)"), or undefined for nothing.
+   */
+  witnessProbe?(): Promise<() => Promise<string | undefined>>;
   /** Send requests with the test header to `revisionId` (null removes the route). Needs capability `testRoute`. */
   setTestRoute?(revisionId: string | null): Promise<void>;
   /** Request and error counts per revision over the last `windowMs`. Optional capability. */

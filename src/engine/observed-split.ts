@@ -34,7 +34,7 @@ export function observedSplitSetting(config: Pick<ZddConfig, 'observedSplit'>, r
 /** One line for `zdd plan`. */
 export function describeObservedSplit(s: ObservedSplitSetting): string {
   if (!s.on) return `observed split: off (${s.why})`;
-  return `observed split: after each traffic shift, ${s.requests} requests to ${s.path} within ${formatDuration(s.withinMs)}, counted by the ${s.header} header of each answer; a split far from the weights zdd set fails the step`;
+  return `observed split: after each traffic shift, ${s.requests} requests to ${s.path} within ${formatDuration(s.withinMs)}, counted by the ${s.header} header of each answer; a split far from the weights zdd set, seen again by a second probe, fails the step`;
 }
 
 /** What the probe saw. `byRevision` counts answers by the revision their header named (a value that maps to none is kept as it came). */

@@ -158,8 +158,11 @@ class LeaseLockStore implements LockStore {
     for (;;) {
       const lock = this.newLock(holder);
       if (await this.api.create(RESOURCES.lease, this.leaseObject(service, lock))) return this.lease(service, lock.token);
+      // A create sent again after the API server went away mid-answer meets its own Lease (409): our token there means we hold it.
+      const got = await this.read(service);
+      if (got?.lock.token === lock.token) return this.lease(service, lock.token);
       forgetToken(lock.token);
-      const info = await this.inspect(service);
+      const info = got ? this.info(got.lock) : null;
       if (info && this.clock.now() >= deadline) throw new LockHeldError(service, info.holder, info.stale, info.staleReason);
       if (!info) continue; // released between our attempt and the read
       await this.clock.sleep(Math.min(opts.pollMs ?? 1000, Math.max(1, deadline - this.clock.now())));
@@ -178,14 +181,18 @@ class LeaseLockStore implements LockStore {
   async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
     const got = await this.read(service);
     const lock = this.newLock({ ...holder, deploymentId });
-    const lose = async (fallback: LockHolderInfo): Promise<never> => {
+    // A create or replace sent again after the API server went away mid-answer meets its own write
+    // (409): our token on the Lease means the take-over landed; anyone else's means we lost.
+    const confirmOurs = async (fallback: LockHolderInfo): Promise<void> => {
+      const now = await this.read(service);
+      if (now?.lock.token === lock.token) return;
       forgetToken(lock.token);
-      const now = await this.inspect(service);
-      throw new LockHeldError(service, now?.holder ?? fallback, now?.stale ?? false, now?.staleReason);
+      const info = now ? this.info(now.lock) : null;
+      throw new LockHeldError(service, info?.holder ?? fallback, info?.stale ?? false, info?.staleReason);
     };
     if (!got) {
-      if (await this.api.create(RESOURCES.lease, this.leaseObject(service, lock))) return this.lease(service, lock.token);
-      return lose(holder);
+      if (!(await this.api.create(RESOURCES.lease, this.leaseObject(service, lock)))) await confirmOurs(holder);
+      return this.lease(service, lock.token);
     }
     const refusal = takeOverRefusal(service, this.info(got.lock), got.lock, deploymentId);
     if (refusal) {
@@ -196,8 +203,8 @@ class LeaseLockStore implements LockStore {
     try {
       await this.api.replace(RESOURCES.lease, { ...this.leaseObject(service, lock), metadata: { ...this.leaseObject(service, lock).metadata, resourceVersion: got.obj.metadata.resourceVersion } });
     } catch (e) {
-      if (e instanceof KubeConflict) return lose(got.lock.holder);
-      throw e;
+      if (!(e instanceof KubeConflict)) throw e;
+      await confirmOurs(got.lock.holder);
     }
     forgetToken(got.lock.token);
     return this.lease(service, lock.token);

@@ -34,7 +34,11 @@ export class S3LockStore implements LockStore {
       const lock = this.newLock(holder);
       const etag = await this.objects.put(this.key(service), lock, { ifNoneMatch: true });
       if (etag !== null) return this.lease(service, lock.token);
-      const info = await this.inspect(service);
+      // A PUT the SDK sent again after its answer was lost fails its own If-None-Match: our token there means we hold the lock.
+      const got = await this.objects.get(this.key(service), LOCK_KIND);
+      if (got?.value.token === lock.token) return this.lease(service, lock.token);
+      forgetToken(lock.token);
+      const info = got ? this.info(got) : null;
       if (info && this.clock.now() >= deadline) throw new LockHeldError(service, info.holder, info.stale, info.staleReason);
       if (!info) continue; // released between our attempt and the read
       await this.clock.sleep(Math.min(opts.pollMs ?? 1000, Math.max(1, deadline - this.clock.now())));
@@ -57,12 +61,19 @@ export class S3LockStore implements LockStore {
   async takeOver(service: string, holder: LockHolderInfo, deploymentId: string): Promise<LockLease> {
     const got = await this.objects.get(this.key(service), LOCK_KIND);
     const lock = this.newLock({ ...holder, deploymentId });
+    // A PUT the SDK sent again after its answer was lost fails its own condition (412): our token
+    // on the lock means the take-over landed; anyone else's means we lost.
+    const confirmOurs = async (fallback: LockHolderInfo): Promise<void> => {
+      const now = await this.objects.get(this.key(service), LOCK_KIND);
+      if (now?.value.token === lock.token) return;
+      forgetToken(lock.token);
+      const info = now ? this.info(now) : null;
+      throw new LockHeldError(service, info?.holder ?? fallback, info?.stale ?? false, info?.staleReason);
+    };
     if (!got) {
       const etag = await this.objects.put(this.key(service), lock, { ifNoneMatch: true });
-      if (etag !== null) return this.lease(service, lock.token);
-      forgetToken(lock.token);
-      const now = await this.inspect(service);
-      throw new LockHeldError(service, now?.holder ?? holder, now?.stale ?? false, now?.staleReason);
+      if (etag === null) await confirmOurs(holder);
+      return this.lease(service, lock.token);
     }
     const refusal = takeOverRefusal(service, this.info(got), got.value, deploymentId);
     if (refusal) {
@@ -71,11 +82,7 @@ export class S3LockStore implements LockStore {
     }
     // If-Match: if someone else took it over since we read it, we lose instead of both holding it.
     const etag = await this.objects.put(this.key(service), lock, { ifMatch: got.etag });
-    if (etag === null) {
-      forgetToken(lock.token);
-      const now = await this.inspect(service);
-      throw new LockHeldError(service, now?.holder ?? got.value.holder, now?.stale ?? false, now?.staleReason);
-    }
+    if (etag === null) await confirmOurs(got.value.holder);
     forgetToken(got.value.token);
     return this.lease(service, lock.token);
   }

@@ -72,7 +72,7 @@ describe('compiling a config to plain ESM', () => {
     expect(readFileSync(join(cache, written[0]!), 'utf8')).toContain(`from "file://${api}"`);
   });
 
-  it('runs the config again at each load, and compiles an edited config anew', async () => {
+  it('runs the config again at each load, and compiles an edited config anew in place of the old one', async () => {
     const dir = project({ 'deploy.config.mjs': 'globalThis.__zddLoads = (globalThis.__zddLoads ?? 0) + 1;\nexport default { service: "a", loads: globalThis.__zddLoads };\n' });
     const file = join(dir, 'deploy.config.mjs');
     const cache = join(dir, 'cache');
@@ -83,7 +83,14 @@ describe('compiling a config to plain ESM', () => {
     expect(readdirSync(cache)).toHaveLength(1);
     writeFileSync(file, 'export default { service: "b" };\n');
     expect((await importCompiledConfig(file, readFileSync(file, 'utf8'), cache, api))!.value).toEqual({ service: 'b' });
+    // the earlier version's entry is gone; another config's stays
+    const other = join(dir, 'other.config.mjs');
+    writeFileSync(other, 'export default { service: "c" };\n');
+    await importCompiledConfig(other, readFileSync(other, 'utf8'), cache, api);
     expect(readdirSync(cache)).toHaveLength(2);
+    writeFileSync(file, 'export default { service: "d" };\n');
+    expect((await importCompiledConfig(file, readFileSync(file, 'utf8'), cache, api))!.value).toEqual({ service: 'd' });
+    expect(readdirSync(cache).sort()).toEqual([expect.stringMatching(/^deploy\.config\.mjs\./), expect.stringMatching(/^other\.config\.mjs\./)]);
   });
 
   it.each([

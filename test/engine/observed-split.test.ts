@@ -144,14 +144,14 @@ describe('a deploy checks each shift from outside', () => {
     expect(ep.requests()).toBe(150);
   });
 
-  it('an entry point that still sends everything to stable (a stale cache): the first shift fails with the numbers and the deploy rolls back', async () => {
+  it('an entry point that still sends everything to stable (a stale cache): the first shift fails with the numbers of two probes and the deploy rolls back', async () => {
     const { h, ep } = await withEntryPoint(() => 'v1');
     const outcome = await h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'canary', rollbackOnFailure: true, lockWaitMs: 0 });
     expect(outcome.exitCode).toBe(ExitCode.RolledBack);
-    expect(outcome.message).toMatch(/The split clients meet at http:\/\/127\.0\.0\.1:\d+ is not what the router reports: v2 answered 0% \(0 of 50\) where zdd set 20%/);
+    expect(outcome.message).toMatch(/The split clients meet at http:\/\/127\.0\.0\.1:\d+ is not what the router reports, in two probes: v2 answered 0% \(0 of 50\) where zdd set 20%/);
     expect(h.fakeState().weights).toEqual({ v1: 100 });
-    // The rollback's own shift is probed too (v1 100% is what the cache serves): no warning.
-    expect(ep.requests()).toBe(100);
+    // Two probes of the shift (a failed one is confirmed), then the rollback's own shift (v1 100% is what the cache serves): no warning.
+    expect(ep.requests()).toBe(150);
     expect(h.events.some((e) => e.type === 'warn' && e.message.includes('the rollback goes on'))).toBe(false);
   });
 
@@ -162,6 +162,6 @@ describe('a deploy checks each shift from outside', () => {
     expect(outcome.exitCode).toBe(ExitCode.Ok);
     const warnings = h.events.filter((e) => e.type === 'warn' && e.message.startsWith('Observed split off')).map((e) => (e as { message: string }).message);
     expect(warnings).toEqual([expect.stringMatching(/^Observed split off for this run: no answer from http:\/\/127\.0\.0\.1:\d+ carried the x-zdd-server header the router names revisions with \(docs\/haproxy\.md/)]);
-    expect(ep.requests()).toBe(30); // the first shift only
+    expect(ep.requests()).toBe(60); // the first shift only: its probe, and the second that confirms no answer is tagged
   });
 });

@@ -58,8 +58,8 @@ describe.skipIf(skipWithoutHaproxy())('hosts + haproxy router: kill -9 and reloa
     const deploy = p.start(['deploy', '--revision', 'v3', '--strategy', 'canary']);
     await deploy.waitForEvent((e) => e.type === 'traffic' && e.verified && e.byRevision.v3 === 30, 60_000);
     // The reload lands in the bake, after the shift's observed split: a reload during that probe is
-    // another case (its answers are HAProxy's own 503s, and the step fails: see the closing note of
-    // 4 December), and reloading right at the verified event raced it.
+    // test/haproxy/haproxy-reload-probe.e2e.test.ts (a second probe confirms), and reloading right
+    // at the verified event raced it.
     await deploy.waitForEvent((e) => e.type === 'info' && /^Observed split at /.test(e.message), 30_000);
     const gap = load.window();
     await h.reload();

@@ -3,8 +3,8 @@ import { CheckFailedError, TrafficMismatchError, ZddError } from '../../core/err
 import type { ShiftTrafficStep } from '../../core/plan.js';
 import type { WeightMap } from '../../core/provider.js';
 import type { DeploymentRecord } from '../../core/state.js';
-import { nonZero } from '../../core/weights.js';
-import { judgeSplit, observedSplitSetting, probeSplit, type ObservedSplitSetting } from '../observed-split.js';
+import { differingRevisions, formatWeights, nonZero } from '../../core/weights.js';
+import { judgeSplit, observedSplitSetting, probeSplit, type ObservedSplitSetting, type SplitVerdict } from '../observed-split.js';
 import { revisionOf, type StepContext, type StepHandler } from './step-kind.js';
 
 /** What shifts remember across one runner's steps. */
@@ -36,16 +36,7 @@ export const shiftTraffic: StepHandler<ShiftTrafficStep> = {
     if (record.stable) byRevision[record.stable.id] = weights.stable;
     byRevision[record.candidate.id] = weights.candidate;
     await warnIfChangedBehindUs(record, ctx);
-    await ctx.lock.beforeProviderWrite();
-    await deps.provider.router.setWeights(byRevision);
-    const readBack = await deps.provider.router.getWeights();
-    const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);
-    const extra = Object.entries(readBack).filter(([id, w]) => !(id in byRevision) && w > 0);
-    if (mismatched.length || extra.length) {
-      const seen = Object.entries(readBack).map(([id, w]) => `${id} ${w}%`).join(', ') || 'nothing';
-      const want = Object.entries(byRevision).map(([id, w]) => `${id} ${w}%`).join(', ');
-      throw new TrafficMismatchError(`Router reports ${seen} after zdd set ${want}`);
-    }
+    const readBack = await writeVerified(byRevision, ctx);
     record.weights = { ...weights };
     memoOf(ctx).verified = { id: record.id, byRevision: nonZero(readBack) };
     deps.events.emit({ type: 'traffic', weights: { ...weights }, byRevision, verified: true });
@@ -53,44 +44,110 @@ export const shiftTraffic: StepHandler<ShiftTrafficStep> = {
   },
 };
 
+/** One router call, then read back (promise 2): the weights the router reports, or a TrafficMismatchError. */
+async function writeVerified(byRevision: WeightMap, ctx: StepContext): Promise<WeightMap> {
+  const { router } = ctx.deps.provider;
+  await ctx.lock.beforeProviderWrite();
+  await router.setWeights(byRevision);
+  const readBack = await router.getWeights();
+  const mismatched = Object.entries(byRevision).filter(([id, w]) => (readBack[id] ?? 0) !== w);
+  const extra = Object.entries(readBack).filter(([id, w]) => !(id in byRevision) && w > 0);
+  if (mismatched.length || extra.length) {
+    const seen = Object.entries(readBack).map(([id, w]) => `${id} ${w}%`).join(', ') || 'nothing';
+    const want = Object.entries(byRevision).map(([id, w]) => `${id} ${w}%`).join(', ');
+    throw new TrafficMismatchError(`Router reports ${seen} after zdd set ${want}`);
+  }
+  return readBack;
+}
+
+/** One probe of the split clients meet, judged against the weights zdd wrote. */
+interface SplitLook {
+  verdict: SplitVerdict;
+  /** Answers came, but none carried the router's tag: a proxy configured without it (or only the router's own error pages). */
+  untaggedOnly: boolean;
+  /** What the router itself went through while the probe ran (a reload), where it can tell. */
+  witness?: () => Promise<string | undefined>;
+}
+
+async function lookAtSplit(url: string, setting: Extract<ObservedSplitSetting, { on: true }>, written: WeightMap, ctx: StepContext): Promise<SplitLook> {
+  const { router } = ctx.deps.provider;
+  // The witness is a hint for the message: a router that cannot answer it costs the probe nothing.
+  const witness = await router.witnessProbe?.().catch(() => undefined);
+  const revisionOf = setting.mapping ? await setting.mapping() : undefined;
+  const headers = setting.probeHeaders ? await setting.probeHeaders() : undefined;
+  const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, headers, signal: ctx.scope.signal });
+  const untaggedOnly = setting.source === 'router' && seen.untagged > 0 && Object.keys(seen.byRevision).length === 0;
+  return { verdict: judgeSplit(written, seen, setting.header), untaggedOnly, ...(witness ? { witness } : {}) };
+}
+
 /**
  * After a verified shift, the split as clients meet it: real requests at the production entry
  * point, counted by the revision that answered (docs/observed-split.md). A split far from the
- * weights just read back (a stale balancer cache, a second listener, a CDN) fails the step; in a
- * rollback it only warns, and the rollback goes on.
+ * weights just read back (a stale balancer cache, a second listener, a CDN) fails the step, once a
+ * second probe confirmed it: a failed first probe is followed by a read-back of the router's
+ * weights (written again if the router lost them, e.g. an HAProxy reload) and one more probe, and a
+ * second probe that agrees with the weights lets the step go on with a warning. In a rollback a
+ * failed probe only warns, and the rollback goes on.
  */
 async function observeSplit(written: WeightMap, record: DeploymentRecord, ctx: StepContext): Promise<void> {
   const { deps, scope } = ctx;
   const memo = memoOf(ctx);
   const setting = (memo.observed ??= observedSplitSetting(deps.config, deps.provider.router));
   if (!setting.on) return;
+  const warn = (message: string) => deps.events.emit({ type: 'warn', message });
   const off = (why: string) => {
     memo.observed = { on: false, why };
-    deps.events.emit({ type: 'warn', message: `Observed split off for this run: ${why}` });
+    warn(`Observed split off for this run: ${why}`);
   };
   const url = (await deps.provider.platform.endpoints(record.candidate.id)).serviceUrl;
   if (!url) return off('the provider reports no production URL to send requests to');
-  const revisionOf = setting.mapping ? await setting.mapping() : undefined;
-  const headers = setting.probeHeaders ? await setting.probeHeaders() : undefined;
-  const seen = await probeSplit(joinUrl(url, setting.path), { requests: setting.requests, withinMs: setting.withinMs, header: setting.header, revisionOf, headers, signal: scope.signal });
-  if (setting.source === 'router' && seen.untagged > 0 && Object.keys(seen.byRevision).length === 0) {
-    return off(`no answer from ${url} carried the ${setting.header} header the router names revisions with (docs/haproxy.md shows the line haproxy.cfg needs), so the split cannot be seen`);
-  }
-  const verdict = judgeSplit(written, seen, setting.header);
-  if (verdict.inconclusive) {
-    deps.events.emit({ type: 'warn', message: `Observed split not judged: ${verdict.inconclusive} (${verdict.summary})` });
+  const untagged = `no answer from ${url} carried the ${setting.header} header the router names revisions with (docs/haproxy.md shows the line haproxy.cfg needs), so the split cannot be seen`;
+  const failed = `The split clients meet at ${url} is not what the router reports`;
+
+  const first = await lookAtSplit(url, setting, written, ctx);
+  if (!first.untaggedOnly && first.verdict.ok) {
+    if (first.verdict.inconclusive) warn(`Observed split not judged: ${first.verdict.inconclusive} (${first.verdict.summary})`);
+    else deps.events.emit({ type: 'info', message: `Observed split at ${url}: ${first.verdict.summary}` });
     return;
   }
-  if (verdict.ok) {
-    deps.events.emit({ type: 'info', message: `Observed split at ${url}: ${verdict.summary}` });
-    return;
-  }
-  const message = `The split clients meet at ${url} is not what the router reports: ${verdict.problems.join('; ')} (${verdict.summary})`;
   if (scope.phase === 'rollback') {
-    deps.events.emit({ type: 'warn', message: `${message}; the rollback goes on` });
-    return;
+    if (first.untaggedOnly) return off(untagged);
+    return warn(`${failed}: ${first.verdict.problems.join('; ')} (${first.verdict.summary}); the rollback goes on`);
   }
-  throw new CheckFailedError(message, 'Look for what else answers at the entry point: a balancer or CDN caching answers, a second listener or target group, or instances registered by hand. `observedSplit` in the config tunes or turns off this check.');
+  // Confirm before failing: a router that lost zdd's weights for a moment (an HAProxy reload during
+  // the probe) gives a first probe of its own error pages, not a CDN. Bounded: one more probe, only here.
+  const router = await routerAfterFailedLook(written, first, ctx);
+  const second = await lookAtSplit(url, setting, written, ctx);
+  if (first.untaggedOnly && second.untaggedOnly) return off(untagged);
+  // A first probe that saw no tag judged nothing: a second too short of answers leaves it unjudged, as a first would.
+  if (first.untaggedOnly && second.verdict.inconclusive) return warn(`Observed split not judged: ${second.verdict.inconclusive} (${second.verdict.summary})`);
+  if (!second.untaggedOnly && second.verdict.ok && !second.verdict.inconclusive) {
+    return warn(`Observed split at ${url}: the first probe saw ${first.verdict.summary}; ${router}; a second probe agreed: ${second.verdict.summary}`);
+  }
+  const during = await second.witness?.().catch(() => undefined);
+  const why = second.verdict.inconclusive ? `the first probe disagreed and a second could not judge: ${second.verdict.inconclusive}` : second.verdict.problems.join('; ');
+  throw new CheckFailedError(
+    `${failed}, in two probes: ${why}. First probe: ${first.verdict.summary}; ${router}; second probe${during ? ` (${during})` : ''}: ${second.verdict.summary}`,
+    'Look for what else answers at the entry point: a balancer or CDN caching answers, a second listener or target group, or instances registered by hand. `observedSplit` in the config tunes or turns off this check.',
+  );
+}
+
+/**
+ * After a failed probe: what the router says of it. Its weights are read back; weights it lost are
+ * written again (and read back) before the second probe. Names what the router witnessed, if anything.
+ */
+async function routerAfterFailedLook(written: WeightMap, look: SplitLook, ctx: StepContext): Promise<string> {
+  const witnessed = await look.witness?.().catch(() => undefined);
+  const held = nonZero(await ctx.deps.provider.router.getWeights());
+  let note: string;
+  if (differingRevisions(held, nonZero(written)).length === 0) {
+    note = `the router's weights read back as zdd wrote them (${formatWeights(nonZero(written))})`;
+  } else {
+    const readBack = await writeVerified(written, ctx);
+    memoOf(ctx).verified = { id: ctx.scope.record.id, byRevision: nonZero(readBack) };
+    note = `the router had lost zdd's weights (it held ${formatWeights(held, 'no weight on any revision')}); zdd wrote ${formatWeights(nonZero(written))} again`;
+  }
+  return witnessed ? `${witnessed}; ${note}` : note;
 }
 
 /**

@@ -119,6 +119,8 @@ export class HaproxyRouter implements TrafficRouter {
   private pid?: string;
   /** A read saw a new HAProxy process since this process last wrote. */
   private reloadSeen = false;
+  /** Times the reload watch wrote zdd's changes again (the observed-split probe's witness counts them). */
+  private repairs = 0;
   private watchTimer?: NodeJS.Timeout;
   private watchFailure?: ProviderError;
   private queue: Promise<unknown> = Promise.resolve();
@@ -337,6 +339,23 @@ export class HaproxyRouter implements TrafficRouter {
       byRevision[key] = (byRevision[key] ?? 0) + w;
     }
     return percentsOf(byRevision);
+  }
+
+  /**
+   * For the observed-split probe: a new HAProxy process (a reload) since the probe began, and
+   * whether the reload watch wrote zdd's changes again meanwhile. A reload without the
+   * server-state-file answers 503 until then, which a probe would otherwise blame on a CDN.
+   */
+  async witnessProbe(): Promise<() => Promise<string | undefined>> {
+    const pid = async () => parseInfo(await this.api.ask('show info'))['Pid'] ?? '?';
+    const before = await pid();
+    const repairs = this.repairs;
+    return async () => {
+      const now = await pid();
+      const repaired = this.repairs > repairs ? "; it lost zdd's changes, and zdd's reload watch wrote them again" : '';
+      if (now !== before) return `HAProxy reloaded during the probe (pid ${before} → ${now})${repaired}`;
+      return repaired ? `HAProxy had reloaded (pid ${now})${repaired} during the probe` : undefined;
+    };
   }
 
   /** Point the test backend's slots at `revisionId`'s instances and add the map entry; null removes both. */
@@ -612,6 +631,7 @@ export class HaproxyRouter implements TrafficRouter {
       if (lostTestRoute && this.written.testRoute) await this.writeTestRoute(this.written.testRoute);
       const back = await this.getWeights();
       if (differingRevisions(nonZero(back), nonZero(this.written.weights)).length) throw new TrafficMismatchError(`HAProxy reports ${formatWeights(back)} after zdd wrote ${formatWeights(this.written.weights)} again`);
+      this.repairs++;
     } catch (e) {
       this.watchFailure = new ProviderError(`HAProxy reloaded and zdd could not write its weights again: ${errorMessage(e)}`, { changed: true, cause: e });
     }
