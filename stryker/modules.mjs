@@ -47,7 +47,7 @@ export const MUTATION_MODULES = [
   {
     name: 'rollback-follow',
     mutate: ['src/engine/rollback.ts:148-179'],
-    tests: ['test/engine/follow-abort.test.ts'],
+    tests: ['test/engine/follow-abort.test.ts', 'test/engine/follow-abort-deadline.test.ts'],
     testTimeoutMs: 8000,
   },
   {
