@@ -7,8 +7,9 @@ import { S3LockBench, startStrippingProxy } from '../helpers/s3-lock-harness.js'
 /**
  * The S3 lock's conditional writes when they lose twice over: another machine writes first, then
  * releases before zdd reads who won. zdd then knows only that it lost: the error is a held lock (exit
- * 3) or a lost one, never a crash, and never "stale". Also staleness on an S3 that sends no
- * Last-Modified (zdd's clock then, as without a Date header).
+ * 3) or a lost one, never a crash, and never "stale". A write that landed is trusted: a lock taken
+ * right after it is the next heartbeat's news. Also staleness on an S3 that sends no Last-Modified
+ * (zdd's clock then, as without a Date header).
  */
 const LEASE_MS = 60_000;
 const STALE_MS = LEASE_MS + CLOCK_MARGIN_MS + 1_000;
@@ -63,6 +64,25 @@ describe.skipIf(skipWithoutMoto())('the S3 lock when a race is lost and the winn
     expect(e).toBeInstanceOf(LockLostError);
     expect(e.reason).toBe('it was released (zdd lock release --force?)');
     expect(e.holder).toBeNull();
+  });
+
+  it.each([
+    ['a free lock (its create)', false],
+    ['a stale lock (its replace)', true],
+  ])('a take-over of %s that landed holds, even if another machine takes the lock right after: the next heartbeat says so', async (_what, stale) => {
+    const s = await bench.store(LEASE_MS);
+    if (stale) {
+      await s.store.acquire('web', deploy({ pid: 1 }), { waitMs: 0 });
+      await s.clock.advance(STALE_MS);
+    }
+    s.before(
+      (command) => command === 'PutObjectCommand',
+      async () => s.before((command) => command === 'GetObjectCommand', () => bench.writeLockAs(deploy({ pid: 77 }), LEASE_MS)),
+    );
+    const lease = await s.store.takeOver!('web', deploy({ pid: 9 }), 'd1');
+    const e = await lease.heartbeat().catch((err) => err);
+    expect(e).toBeInstanceOf(LockLostError);
+    expect(e.holder.pid).toBe(77);
   });
 
   it("an S3 that sends no Last-Modified: staleness is the heartbeat on zdd's clock, with the clock margin", async () => {
