@@ -68,8 +68,7 @@ export const MUTATION_MODULES = [
   },
   {
     // The S3 store's lock (lock object, acquire, take-over, lease, the watchdog's fence): the records
-    // and the S3 object calls are not the lock's promise. The fence has its own S3-only file (the
-    // contract test of every store's fence also starts a kube-apiserver).
+    // and the S3 object calls are not the lock's promise.
     name: 's3-lock',
     mutate: ['src/state/s3-lock-store.ts'],
     // The fence's contract on S3 (s3-lock.contract.test.ts) waits about 4 s of S3's real clock per
