@@ -74,6 +74,7 @@ export async function rollbackOutcome(deps: EngineDeps, record: DeploymentRecord
 
 /** Who wrote the record since this process did (the command that took the deploy over), if anyone. */
 async function takenOverBy(deps: EngineDeps, record: DeploymentRecord): Promise<{ record: DeploymentRecord } | null> {
+  // Stryker disable next-line ArrowFunction: undefined or null, the next line reads either as "no record"
   const onDisk = await deps.store.records.latest(record.service).catch(() => null);
   if (!onDisk) return null;
   const foreign = onDisk.id !== record.id || onDisk.by.pid !== deps.holder.pid || onDisk.by.host !== deps.holder.host;
@@ -111,7 +112,7 @@ export async function runRollback(deps: EngineDeps, runner: StepRunner, record: 
   } catch (e) {
     if (e instanceof LockLostError) return { kind: 'lost', error: e };
     record.status = 'rollback-failed';
-    record.error = { ...(record.error ?? { code: 'rollback' }), message: `${record.error?.message ?? reason}; rollback failed: ${errorMessage(e)}`, code: record.error?.code ?? 'rollback' };
+    record.error = { ...record.error, message: `${record.error?.message ?? reason}; rollback failed: ${errorMessage(e)}`, code: record.error?.code ?? 'rollback' };
     try {
       await runner.save(record);
     } catch {

