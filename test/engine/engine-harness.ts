@@ -9,7 +9,8 @@ import type { DeploymentRecord } from '../../src/core/state.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { FlagProvider } from '../../src/flags/flag-provider.js';
 import { MemoryStateStore } from '../../src/state/memory-state-store.js';
-import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious } from '../../strategies/index.js';
+import type { Step, Strategy } from '../../src/index.js';
+import { BUILT_IN_STRATEGIES, FLAG_STRATEGIES, RECORD_STRATEGIES, restorePrevious, rollbackPlan } from '../../strategies/index.js';
 import { createFakeProvider, readFakeState, type FakeProviderOptions } from '../fake/fake-provider.js';
 
 export interface Harness {
@@ -107,4 +108,20 @@ export function createHarness(opts: { config?: Record<string, unknown>; fake?: P
     heal: () => rmSync(failFile, { force: true }),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A user's own strategy named "custom" that plans `steps` (and `rollback`, else the built-in way back). */
+export function planStrategy(steps: Step[], rollback?: Step[]): Strategy {
+  return {
+    name: 'custom',
+    description: 'a test plan',
+    requires: [],
+    plan: () => ({ strategy: 'custom', steps }),
+    rollback: (input) => (rollback ? { strategy: 'custom', steps: rollback } : rollbackPlan('custom', input)),
+  };
+}
+
+/** A harness whose config carries planStrategy(steps, opts.rollback) as the plugin "custom". */
+export function createPlanHarness(steps: Step[], opts: Parameters<typeof createHarness>[0] & { rollback?: Step[] } = {}): Harness {
+  return createHarness({ ...opts, config: { ...opts.config, strategies: { plugins: { custom: planStrategy(steps, opts.rollback) } } } });
 }

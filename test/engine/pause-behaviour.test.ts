@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InterruptedError } from '../../src/core/errors.js';
 import { ExitCode } from '../../src/core/exit-codes.js';
-import type { Step, Strategy } from '../../src/index.js';
-import { rollbackPlan } from '../../strategies/index.js';
-import { createHarness, type Harness } from './engine-harness.js';
+import type { Step } from '../../src/index.js';
+import { createPlanHarness, type Harness } from './engine-harness.js';
 
 /**
  * Pauses and bakes as the user and the provider see them, driven through the engine by a user's
@@ -17,18 +16,8 @@ afterEach(() => {
   h = undefined;
 });
 
-function strategyOf(steps: Step[], rollback?: Step[]): Strategy {
-  return {
-    name: 'custom',
-    description: 'a test plan',
-    requires: [],
-    plan: () => ({ strategy: 'custom', steps }),
-    rollback: (input) => (rollback ? { strategy: 'custom', steps: rollback } : rollbackPlan('custom', input)),
-  };
-}
-
-function harnessFor(steps: Step[], opts: Parameters<typeof createHarness>[0] & { rollback?: Step[] } = {}): Harness {
-  h = createHarness({ ...opts, config: { ...opts.config, strategies: { plugins: { custom: strategyOf(steps, opts.rollback) } } } });
+function harnessFor(steps: Step[], opts: Parameters<typeof createPlanHarness>[1] = {}): Harness {
+  h = createPlanHarness(steps, opts);
   return h;
 }
 

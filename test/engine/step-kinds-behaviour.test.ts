@@ -2,9 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/exit-codes.js';
-import type { Step, Strategy } from '../../src/index.js';
-import { rollbackPlan } from '../../strategies/index.js';
-import { createHarness, type Harness } from './engine-harness.js';
+import type { Step } from '../../src/index.js';
+import { createPlanHarness, type Harness } from './engine-harness.js';
 
 /**
  * What each step kind and the step runner show the user and the provider, driven through the
@@ -19,18 +18,8 @@ afterEach(() => {
   h = undefined;
 });
 
-function strategyOf(steps: Step[], rollback?: Step[]): Strategy {
-  return {
-    name: 'custom',
-    description: 'a test plan',
-    requires: [],
-    plan: () => ({ strategy: 'custom', steps }),
-    rollback: (input) => (rollback ? { strategy: 'custom', steps: rollback } : rollbackPlan('custom', input)),
-  };
-}
-
-function harnessFor(steps: Step[], opts: Parameters<typeof createHarness>[0] & { rollback?: Step[] } = {}): Harness {
-  h = createHarness({ ...opts, config: { ...opts.config, strategies: { plugins: { custom: strategyOf(steps, opts.rollback) } } } });
+function harnessFor(steps: Step[], opts: Parameters<typeof createPlanHarness>[1] = {}): Harness {
+  h = createPlanHarness(steps, opts);
   return h;
 }
 

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/exit-codes.js';
-import type { Step, Strategy } from '../../src/index.js';
-import { rollbackPlan } from '../../strategies/index.js';
-import { createHarness, type Harness } from './engine-harness.js';
+import type { Step } from '../../src/index.js';
+import { createHarness, planStrategy, type Harness } from './engine-harness.js';
 
 /**
  * What each step refuses or checks, driven through the engine by a user's strategy (a plan the
@@ -15,12 +14,8 @@ afterEach(() => {
   h = undefined;
 });
 
-function strategyOf(steps: Step[]): Strategy {
-  return { name: 'custom', description: 'a test plan', requires: [], plan: () => ({ strategy: 'custom', steps }), rollback: (input) => rollbackPlan('custom', input) };
-}
-
 async function deployPlan(steps: Step[], opts: Parameters<typeof createHarness>[0] = {}) {
-  h = createHarness({ ...opts, config: { ...opts.config, strategies: { plugins: { custom: strategyOf(steps) } } } });
+  h = createHarness({ ...opts, config: { ...opts.config, strategies: { plugins: { custom: planStrategy(steps) } } } });
   return h.engine.deploy({ candidate: { id: 'v2' }, strategy: 'custom', rollbackOnFailure: true, lockWaitMs: 0 });
 }
 
@@ -109,7 +104,7 @@ describe('step runner: scale', () => {
   });
 
   it('a candidate whose scale-up never becomes healthy loses its health mark: no traffic follows', async () => {
-    h = createHarness({ config: { strategies: { plugins: { custom: strategyOf([provision, { kind: 'scale', role: 'candidate', replicas: 3 }, { kind: 'shiftTraffic', weights: { stable: 0, candidate: 100 } }]) } } } });
+    h = createHarness({ config: { strategies: { plugins: { custom: planStrategy([provision, { kind: 'scale', role: 'candidate', replicas: 3 }, { kind: 'shiftTraffic', weights: { stable: 0, candidate: 100 } }]) } } } });
     const harness = h;
     let waits = 0;
     const waitHealthy = harness.provider.platform.waitHealthy.bind(harness.provider.platform);
